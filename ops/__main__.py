@@ -1,0 +1,197 @@
+"""``python -m ops``: init, seed, import, export, user, refresh.
+
+Every command works on ``OPS_DATABASE_URL`` (default ``sqlite:///data/ops.db``) unless
+``--db URL`` is given. Errors print one clear line per problem to stderr and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import os
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from ops.access import SYSTEM, AccessDenied, Viewer
+from ops.db import make_engine, transaction
+from ops.filters import Filters
+
+
+def _engine(args: argparse.Namespace) -> Engine:
+    return make_engine(args.db) if args.db else make_engine()
+
+
+def _viewer(engine: Engine, username: str | None) -> Viewer:
+    if not username:
+        return SYSTEM
+    from ops.auth import viewer_for_username
+
+    with transaction(engine) as s:
+        return viewer_for_username(s, username=username)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from ops.migrate import upgrade
+
+    engine = _engine(args)
+    upgrade(engine)
+    print(f"database ready: {engine.url.render_as_string(hide_password=True)}")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from ops.demo import is_empty, seed
+
+    engine = _engine(args)
+    if args.if_empty and not is_empty(engine):
+        print("database already holds data; not seeding (drop --if-empty to reseed)")
+        return 0
+    t0 = time.perf_counter()
+    counts = seed(engine, size=args.size, seed=args.seed, progress=lambda msg: print(msg, flush=True))
+    took = time.perf_counter() - t0
+    for table, n in counts.items():
+        print(f"{table:28s} {n:>10,d}")
+    print(f"seeded size={args.size} seed={args.seed} in {took:.1f} s")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from ops.ingest import ImportError_, run_import
+
+    engine = _engine(args)
+    viewer = _viewer(engine, args.as_user)
+    try:
+        result = run_import(
+            engine,
+            kind=args.kind,
+            paths=[Path(p) for p in args.files],
+            viewer=viewer,
+            progress=lambda done, total: print(f"\r{done:,}/{total:,} rows", end="", file=sys.stderr, flush=True),
+        )
+    except ImportError_ as exc:
+        print(file=sys.stderr)
+        print(exc.report(), file=sys.stderr)
+        return 2
+    print(file=sys.stderr)
+    print(result.summary())
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ops.exports import FORMATS, load_registry, run, to_bytes
+
+    if args.list:
+        for name, spec in sorted(load_registry().items()):
+            print(f"{name:32s} {spec.page:12s} {spec.title}")
+        return 0
+    if not args.name:
+        print("export: name a table (see --list)", file=sys.stderr)
+        return 2
+    if args.format not in FORMATS:
+        print(f"export: --format must be one of {', '.join(FORMATS)}", file=sys.stderr)
+        return 2
+    engine = _engine(args)
+    try:
+        filters = Filters(
+            date_from=dt.date.fromisoformat(args.date_from) if args.date_from else None,
+            date_to=dt.date.fromisoformat(args.date_to) if args.date_to else None,
+            warehouses=tuple(args.warehouse or ()),
+            channels=tuple(args.channel or ()),
+        )
+        viewer = _viewer(engine, args.as_user)
+        with transaction(engine) as s:
+            df = run(s, args.name, viewer=viewer, filters=filters)
+    except (ValueError, KeyError, AccessDenied) as exc:
+        print(f"export: {exc}", file=sys.stderr)
+        return 2
+    data = to_bytes(df, args.format, sheet=args.name)
+    if args.out:
+        Path(args.out).write_bytes(data)
+        print(f"wrote {len(df):,} rows to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(data)
+    return 0
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from ops.auth import AuthError, add_user
+
+    engine = _engine(args)
+    password = args.password or os.environ.get("OPS_NEW_PASSWORD")
+    if password is None:
+        password = getpass.getpass(f"password for {args.name}: ")
+    try:
+        with transaction(engine) as s:
+            add_user(s, username=args.name, role=args.role, vendor_code=args.vendor, password=password, actor="cli")
+    except (AuthError, AccessDenied, ValueError) as exc:
+        print(f"user add: {exc}", file=sys.stderr)
+        return 2
+    print(f"user {args.name} ({args.role}{', vendor ' + args.vendor if args.vendor else ''}) created")
+    return 0
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    from ops.aggregates import refresh_all
+
+    engine = _engine(args)
+    with transaction(engine) as s:
+        names = refresh_all(s)
+    print(f"refreshed: {', '.join(names) or 'nothing registered'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ops", description="OpsDeck command line")
+    p.add_argument("--db", help="database URL (default: OPS_DATABASE_URL or sqlite:///data/ops.db)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("init", help="create or upgrade the database schema").set_defaults(func=cmd_init)
+
+    s = sub.add_parser("seed", help="fill the database with deterministic demo data")
+    s.add_argument("--size", choices=("small", "default", "bench"), default="default")
+    s.add_argument("--seed", type=int, default=42)
+    s.add_argument("--if-empty", action="store_true", help="do nothing when the database already holds data")
+    s.set_defaults(func=cmd_seed)
+
+    i = sub.add_parser("import", help="import files (all-or-nothing, idempotent)")
+    i.add_argument("kind", help="csv-TABLE (e.g. csv-products), shopify, or olist")
+    i.add_argument("files", nargs="+", help="files, or a folder for olist")
+    i.add_argument("--as", dest="as_user", help="record the import as this user")
+    i.set_defaults(func=cmd_import)
+
+    e = sub.add_parser("export", help="write any table a page shows, scoped to a user")
+    e.add_argument("name", nargs="?")
+    e.add_argument("--list", action="store_true", help="list exportable tables")
+    e.add_argument("--from", dest="date_from")
+    e.add_argument("--to", dest="date_to")
+    e.add_argument("--warehouse", action="append")
+    e.add_argument("--channel", action="append")
+    e.add_argument("--as", dest="as_user", help="scope the rows to this user (default: full access)")
+    e.add_argument("--format", default="csv")
+    e.add_argument("--out", help="file to write (default: standard output)")
+    e.set_defaults(func=cmd_export)
+
+    u = sub.add_parser("user", help="manage local accounts")
+    usub = u.add_subparsers(dest="user_command", required=True)
+    ua = usub.add_parser("add", help="create a local account")
+    ua.add_argument("name")
+    ua.add_argument("--role", required=True, choices=("admin", "manager", "planner", "vendor"))
+    ua.add_argument("--vendor", help="supplier, carrier or 3PL code (vendors only)")
+    ua.add_argument("--password", help="password (default: OPS_NEW_PASSWORD or a prompt)")
+    ua.set_defaults(func=cmd_user)
+
+    sub.add_parser("refresh", help="rebuild the derived agg_* tables").set_defaults(func=cmd_refresh)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,240 @@
+"""Who is asking (``Viewer``) and what they may see.
+
+Every ``ops`` query takes ``viewer`` as a keyword argument and applies the SQL conditions
+below, so vendor scoping happens inside ``ops``, in SQL, on every query. Calling a query
+without a viewer is a programming error (``require_viewer`` raises), never an unscoped read.
+
+Vendor kinds and what they see
+------------------------------
+- ``supplier``: products whose ``supplier_id`` is theirs, their purchase orders, order lines
+  they sold (``order_lines.seller_id``, marketplace sellers) and returns on those lines.
+- ``carrier``: shipments they carried (``shipments.carrier_id``) and the orders behind them.
+- ``warehouse`` (a 3PL): warehouses whose ``operator_code`` is theirs, and everything in them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import ColumnElement, and_, exists, false, select, true
+
+from ops.models import (
+    ROLES,
+    VENDOR_KINDS,
+    Carrier,
+    Order,
+    OrderLine,
+    Product,
+    PurchaseOrder,
+    Shipment,
+    Supplier,
+    Warehouse,
+)
+
+# Page ids every role may open. Vendors get pages by vendor kind (VENDOR_PAGES).
+PAGES_BY_ROLE: dict[str, tuple[str, ...]] = {
+    "admin": ("home", "inventory", "fulfillment", "carriers", "returns", "planner", "audit", "imports", "users"),
+    "manager": ("home", "inventory", "fulfillment", "carriers", "returns", "planner", "audit"),
+    "planner": ("home", "inventory", "planner"),
+    "vendor": (),
+}
+VENDOR_PAGES: dict[str, tuple[str, ...]] = {
+    "supplier": ("scorecard", "inventory", "fulfillment"),
+    "carrier": ("scorecard",),
+    "warehouse": ("scorecard", "fulfillment"),
+}
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class AccessDenied(PermissionError):
+    """Raised when a viewer asks for something their role or scope does not allow."""
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The person a query runs for.
+
+    ``cache_key`` is the hashable identity every cached loader must take as an ordinary
+    (not ``_``-prefixed) argument, so one viewer's cached rows never reach another.
+    """
+
+    username: str
+    role: str
+    vendor_kind: str | None = None
+    vendor_code: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise AccessDenied(f"unknown role {self.role!r} for user {self.username!r}")
+        if self.role == "vendor":
+            # Fail closed: a vendor without a mapping must never fall through to "see everything".
+            if self.vendor_kind not in VENDOR_KINDS or not self.vendor_code:
+                raise AccessDenied(
+                    f"vendor account {self.username!r} has no vendor mapping; ask an admin to set one"
+                )
+        elif self.vendor_kind or self.vendor_code:
+            raise AccessDenied(f"only vendor accounts carry a vendor scope ({self.username!r})")
+
+    @property
+    def is_vendor(self) -> bool:
+        return self.role == "vendor"
+
+    @property
+    def cache_key(self) -> tuple[str, str, str, str]:
+        return (self.username, self.role, self.vendor_kind or "", self.vendor_code or "")
+
+    def pages(self) -> tuple[str, ...]:
+        """Page ids this viewer may open."""
+        if self.is_vendor:
+            return VENDOR_PAGES[self.vendor_kind or ""]
+        return PAGES_BY_ROLE[self.role]
+
+    def may_open(self, page: str) -> bool:
+        return page in self.pages()
+
+    def is_kind(self, kind: str) -> bool:
+        return self.is_vendor and self.vendor_kind == kind
+
+
+SYSTEM = Viewer(username="system", role="admin")
+"""The viewer for command-line jobs run by an operator with full rights (seed, init)."""
+
+
+def require_viewer(viewer: Any) -> Viewer:
+    """Return ``viewer`` or raise: an ``ops`` query called without a viewer is a bug."""
+    if not isinstance(viewer, Viewer):
+        raise TypeError(f"an ops query needs viewer=Viewer(...), got {type(viewer).__name__}")
+    return viewer
+
+
+def require_role(viewer: Viewer, *roles: str) -> None:
+    """Raise :class:`AccessDenied` unless ``viewer.role`` is one of ``roles``."""
+    require_viewer(viewer)
+    if viewer.role not in roles:
+        raise AccessDenied(f"{viewer.username} ({viewer.role}) may not do this; needs one of {', '.join(roles)}")
+
+
+# --- SQL conditions, one per entity -------------------------------------------------------
+
+
+def _supplier_id(viewer: Viewer) -> Any:
+    return select(Supplier.id).where(Supplier.code == viewer.vendor_code).scalar_subquery()
+
+
+def _carrier_id(viewer: Viewer) -> Any:
+    return select(Carrier.id).where(Carrier.code == viewer.vendor_code).scalar_subquery()
+
+
+def _operated_warehouse_ids(viewer: Viewer) -> Any:
+    return select(Warehouse.id).where(Warehouse.operator_code == viewer.vendor_code)
+
+
+def warehouse_condition(viewer: Viewer) -> ColumnElement[bool]:
+    """Rows of ``warehouses`` the viewer may see (suppliers and carriers: all, by name only)."""
+    require_viewer(viewer)
+    if viewer.is_kind("warehouse"):
+        return Warehouse.operator_code == viewer.vendor_code
+    return true()
+
+
+def product_condition(viewer: Viewer) -> ColumnElement[bool]:
+    """Rows of ``products`` the viewer may see."""
+    require_viewer(viewer)
+    if not viewer.is_vendor:
+        return true()
+    if viewer.vendor_kind == "supplier":
+        return Product.supplier_id == _supplier_id(viewer)
+    return false()
+
+
+def stock_condition(viewer: Viewer, warehouse_id_col: Any, product_id_col: Any) -> ColumnElement[bool]:
+    """Stock rows (snapshots, PO lines) keyed by warehouse and product columns."""
+    require_viewer(viewer)
+    if not viewer.is_vendor:
+        return true()
+    if viewer.vendor_kind == "supplier":
+        return product_id_col.in_(select(Product.id).where(Product.supplier_id == _supplier_id(viewer)))
+    if viewer.vendor_kind == "warehouse":
+        return warehouse_id_col.in_(_operated_warehouse_ids(viewer))
+    return false()
+
+
+def purchase_order_condition(viewer: Viewer) -> ColumnElement[bool]:
+    """Rows of ``purchase_orders`` the viewer may see."""
+    require_viewer(viewer)
+    if not viewer.is_vendor:
+        return true()
+    if viewer.vendor_kind == "supplier":
+        return PurchaseOrder.supplier_id == _supplier_id(viewer)
+    if viewer.vendor_kind == "warehouse":
+        return PurchaseOrder.warehouse_id.in_(_operated_warehouse_ids(viewer))
+    return false()
+
+
+def order_line_condition(viewer: Viewer) -> ColumnElement[bool]:
+    """Rows of ``order_lines`` the viewer may see (join ``orders`` for warehouse vendors)."""
+    require_viewer(viewer)
+    if not viewer.is_vendor:
+        return true()
+    if viewer.vendor_kind == "supplier":
+        return OrderLine.seller_id == _supplier_id(viewer)
+    if viewer.vendor_kind == "warehouse":
+        return OrderLine.order_id.in_(select(Order.id).where(Order.warehouse_id.in_(_operated_warehouse_ids(viewer))))
+    if viewer.vendor_kind == "carrier":
+        return OrderLine.order_id.in_(select(Shipment.order_id).where(Shipment.carrier_id == _carrier_id(viewer)))
+    return false()
+
+
+def order_condition(viewer: Viewer) -> ColumnElement[bool]:
+    """Rows of ``orders`` the viewer may see: a supplier sees orders holding a line it sold."""
+    require_viewer(viewer)
+    if not viewer.is_vendor:
+        return true()
+    if viewer.vendor_kind == "supplier":
+        return exists().where(and_(OrderLine.order_id == Order.id, OrderLine.seller_id == _supplier_id(viewer)))
+    if viewer.vendor_kind == "warehouse":
+        return Order.warehouse_id.in_(_operated_warehouse_ids(viewer))
+    if viewer.vendor_kind == "carrier":
+        return exists().where(and_(Shipment.order_id == Order.id, Shipment.carrier_id == _carrier_id(viewer)))
+    return false()
+
+
+def shipment_condition(viewer: Viewer) -> ColumnElement[bool]:
+    """Rows of ``shipments`` the viewer may see."""
+    require_viewer(viewer)
+    if not viewer.is_vendor:
+        return true()
+    if viewer.vendor_kind == "carrier":
+        return Shipment.carrier_id == _carrier_id(viewer)
+    if viewer.vendor_kind == "warehouse":
+        return Shipment.warehouse_id.in_(_operated_warehouse_ids(viewer))
+    if viewer.vendor_kind == "supplier":
+        return Shipment.order_id.in_(select(OrderLine.order_id).where(OrderLine.seller_id == _supplier_id(viewer)))
+    return false()
+
+
+def vendor_code_condition(viewer: Viewer, column: Any) -> ColumnElement[bool]:
+    """For tables that carry an owner ``vendor_code`` (decisions, entity states)."""
+    require_viewer(viewer)
+    if not viewer.is_vendor:
+        return true()
+    return column == viewer.vendor_code  # type: ignore[no-any-return]
+
+
+# --- registry of scoped data functions ----------------------------------------------------
+
+DATA_FUNCTIONS: dict[str, Callable[..., Any]] = {}
+
+
+def data_function(func: Callable[P, R]) -> Callable[P, R]:
+    """Register a public, viewer-scoped data function so the isolation test calls it.
+
+    The isolation test also scans every ``ops`` module for public functions taking
+    ``viewer``: a function that takes a viewer but is not registered fails that test.
+    """
+    DATA_FUNCTIONS[f"{func.__module__}.{func.__qualname__}"] = func
+    return func

@@ -1,0 +1,119 @@
+"""The one place an engine is made.
+
+``OPS_DATABASE_URL`` selects the database; the default is the embedded SQLite file
+``data/ops.db``. SQLite connections get WAL, foreign keys and ``BEGIN IMMEDIATE`` for every
+transaction (SQLAlchemy's documented pysqlite recipe): with the driver's default deferred
+transactions, concurrent read-modify-write decisions are silently lost (see FACTS.md).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+DEFAULT_URL = "sqlite:///data/ops.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_RETRY_SQLSTATES = frozenset({"40001", "40P01"})
+MAX_RETRIES = 8
+
+T = TypeVar("T")
+
+
+def database_url() -> str:
+    """Return the configured database URL (``OPS_DATABASE_URL`` or the SQLite default)."""
+    return os.environ.get("OPS_DATABASE_URL") or DEFAULT_URL
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy emit BEGIN itself (below) instead of pysqlite's deferred BEGIN.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode=WAL")
+        # FULL keeps every acknowledged commit on power loss in WAL mode (NORMAL may not).
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # IMMEDIATE takes the write lock up front, so two read-modify-write transactions
+        # serialise instead of one failing (or losing an update) at commit.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+    """Create an engine for ``url`` (default: :func:`database_url`).
+
+    SQLite files get their parent folder created, WAL mode, foreign keys and
+    ``BEGIN IMMEDIATE`` transactions. PostgreSQL URLs are passed through (use
+    ``postgresql+psycopg://``).
+    """
+    url = url or database_url()
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database
+        if db and db != ":memory:":
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def is_sqlite(engine: Engine) -> bool:
+    """True when ``engine`` talks to SQLite."""
+    return engine.dialect.name == "sqlite"
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """A sessionmaker bound to ``engine`` that keeps objects usable after commit."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """One unit of work: ``with transaction(engine) as s: ...`` commits or rolls back."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError):
+        orig = exc.orig
+        sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        if sqlstate in PG_RETRY_SQLSTATES:
+            return True
+        if isinstance(exc, OperationalError) and "database is locked" in str(orig):
+            return True
+    return False
+
+
+def run_in_transaction(engine: Engine, work: Callable[[Session], T], *, retries: int = MAX_RETRIES) -> T:
+    """Run ``work(session)`` in one transaction, retrying serialisation failures a bounded number of times.
+
+    Retries PostgreSQL SQLSTATE 40001/40P01 and SQLite 'database is locked'; any other error,
+    or the last retryable one, propagates with the transaction rolled back.
+    """
+    attempt = 0
+    while True:
+        try:
+            with transaction(engine) as session:
+                return work(session)
+        except Exception as exc:  # noqa: BLE001 - filtered by _retryable, re-raised otherwise
+            attempt += 1
+            if not _retryable(exc) or attempt > retries:
+                raise
+            time.sleep(min(0.01 * 2**attempt, 0.5))

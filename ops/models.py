@@ -1,0 +1,362 @@
+"""SQLAlchemy 2 typed tables: the one data model every page reads.
+
+Conventions
+-----------
+- Surrogate integer primary keys; every business entity also has a unique natural key
+  (``sku``, ``code``, ``order_number``...) that importers upsert on.
+- Timestamps are naive ``DateTime`` values in the operation's local time (warehouse local
+  time for fulfilment; the Olist data is in Brazil local time). Dates are ``Date``.
+- Money and costs are floats in the shop's currency (aggregated in SQL; never used as keys).
+- Tables prefixed ``agg_`` are derived: rebuilt by ``ops.aggregates`` after every import or
+  seed, never written by hand.
+- ``decisions`` is append-only: the audit log of every write-back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Named constraints so Alembic batch mode (SQLite) can alter them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES = ("admin", "manager", "planner", "vendor")
+VENDOR_KINDS = ("supplier", "carrier", "warehouse")
+ORDER_STATUSES = ("pending", "processing", "shipped", "delivered", "cancelled", "unavailable")
+SHIPMENT_STATUSES = ("in_transit", "delivered", "lost", "damaged", "returned_to_sender")
+PO_STATUSES = ("draft", "open", "received", "cancelled")
+DISPOSITIONS = ("restock", "refurbish", "liquidate", "scrap")
+SCOPE_KINDS = ("global", "warehouse", "carrier", "category", "sku", "supplier")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+# --- reference data -------------------------------------------------------------------------
+
+
+class Supplier(Base):
+    """A supplier of stock, or a marketplace seller (Olist sellers import as suppliers)."""
+
+    __tablename__ = "suppliers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    city: Mapped[str | None] = mapped_column(String(100))
+    region: Mapped[str | None] = mapped_column(String(50))  # state / province
+    country: Mapped[str | None] = mapped_column(String(2))
+    lead_time_days: Mapped[int | None] = mapped_column(Integer)  # stated by the supplier
+
+
+class Warehouse(Base):
+    """A fulfilment site; its SLA policy (cut-off, business days, handling) lives here."""
+
+    __tablename__ = "warehouses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str | None] = mapped_column(String(50))
+    operator_code: Mapped[str | None] = mapped_column(String(64))  # the 3PL running it, if any
+    cutoff_time: Mapped[dt.time] = mapped_column(Time, default=dt.time(14, 0))
+    business_days: Mapped[str] = mapped_column(String(7), default="01234")  # Mon=0 .. Sun=6
+    handling_days: Mapped[int] = mapped_column(Integer, default=0)  # business days after cut-off day
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Holiday(Base):
+    """A non-working day, for one warehouse or (warehouse_id NULL) for all."""
+
+    __tablename__ = "holidays"
+    __table_args__ = (UniqueConstraint("warehouse_id", "day"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    warehouse_id: Mapped[int | None] = mapped_column(ForeignKey("warehouses.id"))
+    day: Mapped[dt.date] = mapped_column(Date)
+    name: Mapped[str | None] = mapped_column(String(100))
+
+
+class Carrier(Base):
+    __tablename__ = "carriers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class CarrierService(Base):
+    __tablename__ = "carrier_services"
+    __table_args__ = (UniqueConstraint("carrier_id", "code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    carrier_id: Mapped[int] = mapped_column(ForeignKey("carriers.id"))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    promised_days: Mapped[int] = mapped_column(Integer)  # business days from ship to delivery
+
+
+class Channel(Base):
+    __tablename__ = "channels"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Product(Base):
+    __tablename__ = "products"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    category: Mapped[str] = mapped_column(String(100), index=True)
+    size: Mapped[str | None] = mapped_column(String(32))  # size / variant
+    unit_cost: Mapped[float] = mapped_column(Float, default=0.0)
+    price: Mapped[float] = mapped_column(Float, default=0.0)
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id"), index=True)
+    case_pack: Mapped[int] = mapped_column(Integer, default=1)
+    moq: Mapped[int] = mapped_column(Integer, default=1)
+    lead_time_days: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+# --- stock and purchasing --------------------------------------------------------------------
+
+
+class InventorySnapshot(Base):
+    """End-of-day on-hand units for one SKU in one warehouse."""
+
+    __tablename__ = "inventory_snapshots"
+    __table_args__ = (
+        UniqueConstraint("product_id", "warehouse_id", "day"),
+        Index("ix_inventory_snapshots_day", "day"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"))
+    day: Mapped[dt.date] = mapped_column(Date)
+    on_hand: Mapped[int] = mapped_column(Integer)
+
+
+class PurchaseOrder(Base):
+    __tablename__ = "purchase_orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    po_number: Mapped[str] = mapped_column(String(64), unique=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"), index=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # PO_STATUSES
+    ordered_on: Mapped[dt.date] = mapped_column(Date)
+    expected_on: Mapped[dt.date | None] = mapped_column(Date)
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class PurchaseOrderLine(Base):
+    __tablename__ = "purchase_order_lines"
+    __table_args__ = (UniqueConstraint("po_id", "product_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    po_id: Mapped[int] = mapped_column(ForeignKey("purchase_orders.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    qty_ordered: Mapped[int] = mapped_column(Integer)
+    qty_received: Mapped[int] = mapped_column(Integer, default=0)
+    received_on: Mapped[dt.date | None] = mapped_column(Date)
+    unit_cost: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+# --- demand and fulfilment -------------------------------------------------------------------
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_placed_at", "placed_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_number: Mapped[str] = mapped_column(String(64), unique=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    warehouse_id: Mapped[int | None] = mapped_column(ForeignKey("warehouses.id"), index=True)
+    customer_region: Mapped[str | None] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(16))  # ORDER_STATUSES
+    placed_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    paid_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    ship_by: Mapped[dt.datetime | None] = mapped_column(DateTime)  # given by the source, or derived
+    source: Mapped[str] = mapped_column(String(16), default="demo")  # demo / csv / shopify / olist
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    __table_args__ = (UniqueConstraint("order_id", "line_no"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    line_no: Mapped[int] = mapped_column(Integer)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    # The marketplace seller responsible for this line (Olist); NULL for first-party stock.
+    seller_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id"), index=True)
+    qty: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[float] = mapped_column(Float)
+    freight: Mapped[float] = mapped_column(Float, default=0.0)
+    ship_by: Mapped[dt.datetime | None] = mapped_column(DateTime)  # per-line deadline (Olist)
+
+
+class Shipment(Base):
+    __tablename__ = "shipments"
+    __table_args__ = (Index("ix_shipments_shipped_at", "shipped_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tracking_number: Mapped[str] = mapped_column(String(64), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    warehouse_id: Mapped[int | None] = mapped_column(ForeignKey("warehouses.id"))
+    carrier_id: Mapped[int | None] = mapped_column(ForeignKey("carriers.id"), index=True)
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("carrier_services.id"))
+    zone: Mapped[int | None] = mapped_column(Integer)
+    lane: Mapped[str | None] = mapped_column(String(64))  # e.g. "WH-EAST>NY"
+    label_cost: Mapped[float] = mapped_column(Float, default=0.0)
+    shipped_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    promised_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    first_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(24), default="in_transit")  # SHIPMENT_STATUSES
+
+
+class Return(Base):
+    __tablename__ = "returns"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rma_number: Mapped[str] = mapped_column(String(64), unique=True)
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), index=True)
+    qty: Mapped[int] = mapped_column(Integer, default=1)
+    reason_code: Mapped[str] = mapped_column(String(32))
+    comment: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    refund_amount: Mapped[float] = mapped_column(Float, default=0.0)
+    disposition: Mapped[str | None] = mapped_column(String(16))  # DISPOSITIONS
+
+
+class Review(Base):
+    """A customer review of an order (Olist reviews; used for satisfaction vs lateness)."""
+
+    __tablename__ = "reviews"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_key: Mapped[str] = mapped_column(String(64), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    score: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str | None] = mapped_column(String(200))
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+# --- people, thresholds, decisions ----------------------------------------------------------
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    email: Mapped[str | None] = mapped_column(String(200), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))  # ROLES
+    vendor_kind: Mapped[str | None] = mapped_column(String(16))  # VENDOR_KINDS, vendors only
+    vendor_code: Mapped[str | None] = mapped_column(String(64))
+    password_hash: Mapped[str | None] = mapped_column(String(200))  # argon2id; NULL for SSO-only
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+
+class Threshold(Base):
+    """A named, typed threshold value at one scope; the most specific scope wins."""
+
+    __tablename__ = "thresholds"
+    __table_args__ = (UniqueConstraint("name", "scope_kind", "scope_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    scope_kind: Mapped[str] = mapped_column(String(16), default="global")  # SCOPE_KINDS
+    scope_key: Mapped[str] = mapped_column(String(64), default="")  # '' for global
+    value: Mapped[float] = mapped_column(Float)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_by: Mapped[str | None] = mapped_column(String(100))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+
+class EntityState(Base):
+    """The current state of a flaggable thing (an exception row): acknowledged, snoozed, flagged."""
+
+    __tablename__ = "entity_states"
+    __table_args__ = (UniqueConstraint("entity_kind", "entity_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity_kind: Mapped[str] = mapped_column(String(32))  # e.g. "inventory_exception"
+    entity_key: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16))  # open / acknowledged / snoozed / flagged
+    snooze_until: Mapped[dt.date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    vendor_code: Mapped[str | None] = mapped_column(String(64))  # owner scope, for vendor reads
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_by: Mapped[str | None] = mapped_column(String(100))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+
+class Annotation(Base):
+    """A note pinned to a day on a page's time charts."""
+
+    __tablename__ = "annotations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    page: Mapped[str] = mapped_column(String(32))
+    day: Mapped[dt.date] = mapped_column(Date)
+    text: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+
+class Decision(Base):
+    """Append-only audit log: who did what to which entity, before and after, and why."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_entity", "entity_kind", "entity_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(48))  # e.g. threshold.set, exception.ack, login.failed
+    entity_kind: Mapped[str] = mapped_column(String(32))
+    entity_key: Mapped[str] = mapped_column(String(200))
+    before: Mapped[str | None] = mapped_column(Text)  # JSON
+    after: Mapped[str | None] = mapped_column(Text)  # JSON
+    why: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16), default="applied")  # applied / refused
+    vendor_code: Mapped[str | None] = mapped_column(String(64))  # scope, so vendors see only theirs
+
+
+class ImportRun(Base):
+    """One import or seed: what, when, by whom, how many rows; feeds the data-freshness line."""
+
+    __tablename__ = "import_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    rows_in: Mapped[int] = mapped_column(Integer, default=0)
+    rows_changed: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="ok")
+
+
+# Insertion order for bulk loads and for deleting in reverse.
+TABLES_IN_ORDER = [t for t in Base.metadata.sorted_tables]
