@@ -10,16 +10,20 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy import Engine
 
-from ops.db import make_engine
+from ops.db import database_url, make_engine
 
 TTL_SECONDS = 300
 MAX_ENTRIES = 64
 
 
 @st.cache_resource
+def _engine_for(url: str) -> Engine:
+    return make_engine(url)
+
+
 def get_engine() -> Engine:
-    """The process-wide engine for OPS_DATABASE_URL."""
-    return make_engine()
+    """The process-wide engine for the current OPS_DATABASE_URL (keyed by URL, so tests can switch)."""
+    return _engine_for(database_url())
 
 
 def clear_loaders() -> None:
