@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ from ops.filters import Filters
 
 FORMATS = ("csv", "json", "xlsx")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\x00")
+# Control characters that XLSX (XML 1.0) cannot hold and CSV readers choke on; tab/LF/CR stay.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 ExportFunc = Callable[..., pd.DataFrame]
 
@@ -84,12 +87,20 @@ def neutralise(value: object) -> object:
     return value
 
 
+def _clean(value: object) -> object:
+    value = neutralise(value)
+    return _CONTROL.sub("", value) if isinstance(value, str) else value
+
+
 def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``df`` whose text cells are neutralised (numeric columns untouched)."""
+    """A copy of ``df`` whose text cells are neutralised and stripped of control characters.
+
+    Numeric columns are untouched, so numbers stay numbers (negative ones included).
+    """
     out = df.copy()
     for col in out.columns:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(neutralise)
+            out[col] = out[col].map(_clean)
     return out
 
 
@@ -97,7 +108,8 @@ def to_bytes(df: pd.DataFrame, fmt: str, *, sheet: str = "data") -> bytes:
     """Serialise ``df`` as ``csv`` (UTF-8 with BOM for Excel), ``json`` (records) or ``xlsx``."""
     safe = safe_frame(df)
     if fmt == "csv":
-        return safe.to_csv(index=False).encode("utf-8-sig")
+        # RFC 4180 line ends; with them the writer also quotes a bare CR inside a field.
+        return safe.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
     if fmt == "json":
         return json.dumps(json.loads(safe.to_json(orient="records", date_format="iso")), indent=1).encode()
     if fmt == "xlsx":

@@ -1,0 +1,70 @@
+"""``make bench``: build (once) a bench-size database and time each page's data load.
+
+Every ``bench/bench_*.py`` module exposes ``run(engine) -> list[dict]`` with rows holding
+``name``, ``approach``, ``cold_ms``, ``warm_ms`` and ``rows``. Results print as a Markdown
+table and are written to ``bench/out/results.md`` for BENCHMARKS.md.
+
+Environment: ``OPS_BENCH_DATABASE_URL`` (default ``sqlite:///bench/out/bench.db``);
+``OPS_BENCH_ONLY=inventory`` runs one module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import time
+from pathlib import Path
+
+from ops.db import make_engine
+from ops.models import Base
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def _ensure_seeded(url: str) -> None:
+    from ops.demo import is_empty, seed
+
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    if is_empty(engine):
+        t0 = time.perf_counter()
+        seed(engine, size="bench", seed=42, progress=lambda m: print(f"  {m}", flush=True))
+        print(f"seeded bench size in {time.perf_counter() - t0:.0f} s")
+    engine.dispose()
+
+
+def _table(rows: list[dict]) -> str:
+    lines = ["| page | approach | cold ms | warm ms | rows | speed-up (warm) |", "|---|---|---:|---:|---:|---:|"]
+    naive = {r["name"]: r["warm_ms"] for r in rows if r["approach"].startswith("naive")}
+    for r in rows:
+        base = naive.get(r["name"])
+        ratio = f"{base / r['warm_ms']:.1f}x" if base and r["warm_ms"] > 0 and not r["approach"].startswith("naive") else ""
+        lines.append(
+            f"| {r['name']} | {r['approach']} | {r['cold_ms']:,.0f} | {r['warm_ms']:,.1f} | {r['rows']:,} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    OUT.mkdir(exist_ok=True)
+    url = os.environ.get("OPS_BENCH_DATABASE_URL", f"sqlite:///{OUT / 'bench.db'}")
+    _ensure_seeded(url)
+    only = os.environ.get("OPS_BENCH_ONLY")
+    rows: list[dict] = []
+    bench_dir = Path(__file__).resolve().parent
+    for mod in sorted(m.name for m in pkgutil.iter_modules([str(bench_dir)]) if m.name.startswith("bench_")):
+        if only and mod != f"bench_{only}":
+            continue
+        print(f"running {mod} ...", flush=True)
+        engine = make_engine(url)
+        rows.extend(importlib.import_module(f"bench.{mod}").run(engine))
+        engine.dispose()
+    table = _table(rows)
+    print(table)
+    (OUT / "results.md").write_text(f"database: {make_engine(url).url.render_as_string(hide_password=True)}\n\n{table}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
