@@ -25,13 +25,20 @@ def _engine(args: argparse.Namespace) -> Engine:
     return make_engine(args.db) if args.db else make_engine()
 
 
+class CliError(Exception):
+    """A problem the command line reports in one line and exits 2 for."""
+
+
 def _viewer(engine: Engine, username: str | None) -> Viewer:
     if not username:
         return SYSTEM
-    from ops.auth import viewer_for_username
+    from ops.auth import AuthError, viewer_for_username
 
-    with transaction(engine) as s:
-        return viewer_for_username(s, username=username)
+    try:
+        with transaction(engine) as s:
+            return viewer_for_username(s, username=username)
+    except (AuthError, AccessDenied) as exc:
+        raise CliError(f"--as {username}: {exc}") from exc
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -190,7 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"{args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -253,7 +253,8 @@ class Review(Base):
 
     __tablename__ = "reviews"
     id: Mapped[int] = mapped_column(primary_key=True)
-    review_key: Mapped[str] = mapped_column(String(64), unique=True)
+    # review_id + ":" + order_id for Olist (its review ids repeat across orders): up to 129 characters.
+    review_key: Mapped[str] = mapped_column(String(130), unique=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     score: Mapped[int] = mapped_column(Integer)
     title: Mapped[str | None] = mapped_column(String(200))
@@ -356,6 +357,161 @@ class ImportRun(Base):
     rows_in: Mapped[int] = mapped_column(Integer, default=0)
     rows_changed: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16), default="ok")
+
+
+# --- fulfilment aggregates (derived, rebuilt by ops.fulfillment) ----------------------------
+# One row per (order placed day, warehouse, channel, seller, carrier) and a measure's cell. Every
+# count is of order lines, so vendor scoping (seller, 3PL warehouse, carrier) stays exact in SQL.
+
+
+class _FulfilKeys:
+    """The grain shared by the fulfilment aggregates (keys the page filters and scopes on)."""
+
+    day: Mapped[dt.date] = mapped_column(Date, index=True)  # the order's placed day
+    warehouse_id: Mapped[int | None] = mapped_column(Integer)
+    channel_id: Mapped[int | None] = mapped_column(Integer)
+    seller_id: Mapped[int | None] = mapped_column(Integer)
+    seller_region: Mapped[str | None] = mapped_column(String(50))
+    carrier_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class AggFulfilDaily(_FulfilKeys, Base):
+    """Ship and delivery SLA counts per day and keys (see ops.fulfillment for the definitions)."""
+
+    __tablename__ = "agg_fulfil_daily"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lines: Mapped[int] = mapped_column(Integer, default=0)  # lines of orders not cancelled
+    ship_counted: Mapped[int] = mapped_column(Integer, default=0)
+    ship_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    ship_late: Mapped[int] = mapped_column(Integer, default=0)
+    late_hours_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    c2s_n: Mapped[int] = mapped_column(Integer, default=0)
+    c2s_hours_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    c2s_bhours_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    delivered: Mapped[int] = mapped_column(Integer, default=0)
+    delivered_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    late_warehouse: Mapped[int] = mapped_column(Integer, default=0)
+    late_carrier: Mapped[int] = mapped_column(Integer, default=0)
+    late_unknown: Mapped[int] = mapped_column(Integer, default=0)
+    split_n: Mapped[int] = mapped_column(Integer, default=0)
+    processing_hours_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    transit_hours_sum: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class AggFulfilHist(_FulfilKeys, Base):
+    """Histogram cells: measure ``c2s`` / ``c2s_bus`` (click-to-ship hours) or ``late`` (hours late)."""
+
+    __tablename__ = "agg_fulfil_hist"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    measure: Mapped[str] = mapped_column(String(8))
+    bucket: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AggFulfilHeat(_FulfilKeys, Base):
+    """Shipped and late lines by the weekday and hour the order was paid."""
+
+    __tablename__ = "agg_fulfil_heat"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    paid_dow: Mapped[int] = mapped_column(Integer)  # Mon=0
+    paid_hour: Mapped[int] = mapped_column(Integer)
+    shipped: Mapped[int] = mapped_column(Integer, default=0)
+    late: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AggFulfilLane(_FulfilKeys, Base):
+    """Delivered lines per lane with the attribution of late deliveries."""
+
+    __tablename__ = "agg_fulfil_lanes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lane: Mapped[str | None] = mapped_column(String(64))
+    delivered: Mapped[int] = mapped_column(Integer, default=0)
+    delivered_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    late_warehouse: Mapped[int] = mapped_column(Integer, default=0)
+    late_carrier: Mapped[int] = mapped_column(Integer, default=0)
+    transit_hours_sum: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class AggFulfilBacklog(_FulfilKeys, Base):
+    """Orders not shipped yet, one row per order and seller, with their earliest ship-by deadline."""
+
+    __tablename__ = "agg_fulfil_backlog"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(Integer, index=True)
+    order_number: Mapped[str] = mapped_column(String(64))
+    paid_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    ship_by: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    lines: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- inventory aggregates (derived, rebuilt by ops.inventory) -------------------------------
+# Per SKU x warehouse stock, demand and purchasing figures for the as-of day (the last
+# inventory snapshot day), so the inventory page reads one row per pair instead of the raw
+# order lines and snapshots. Definitions live in ops.inventory and ops.inventory_math.
+
+
+class AggInventoryPair(Base):
+    """One SKU in one warehouse as of ``as_of``: stock, windowed demand, weekly stats, open POs.
+
+    ``units_N`` / ``revenue_N`` / ``stockout_N``: demand units, revenue and stockout days in the
+    N days ending on ``as_of`` (N in 28, 56, 84, 112); ``*_prev_28``: the same for the 28 days
+    ending a week earlier. ``wk_*``: the 52 weekly buckets ending on ``as_of``.
+    """
+
+    __tablename__ = "agg_inventory_pair"
+    product_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    warehouse_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    on_hand_prev: Mapped[int] = mapped_column(Integer, default=0)  # end of as_of - 7
+    units_28: Mapped[int] = mapped_column(Integer, default=0)
+    units_56: Mapped[int] = mapped_column(Integer, default=0)
+    units_84: Mapped[int] = mapped_column(Integer, default=0)
+    units_112: Mapped[int] = mapped_column(Integer, default=0)
+    revenue_28: Mapped[float] = mapped_column(Float, default=0.0)
+    revenue_56: Mapped[float] = mapped_column(Float, default=0.0)
+    revenue_84: Mapped[float] = mapped_column(Float, default=0.0)
+    revenue_112: Mapped[float] = mapped_column(Float, default=0.0)
+    stockout_28: Mapped[int] = mapped_column(Integer, default=0)
+    stockout_56: Mapped[int] = mapped_column(Integer, default=0)
+    stockout_84: Mapped[int] = mapped_column(Integer, default=0)
+    stockout_112: Mapped[int] = mapped_column(Integer, default=0)
+    units_prev_28: Mapped[int] = mapped_column(Integer, default=0)
+    stockout_prev_28: Mapped[int] = mapped_column(Integer, default=0)
+    wk_units: Mapped[int] = mapped_column(Integer, default=0)  # units in the 52 weeks
+    wk_revenue: Mapped[float] = mapped_column(Float, default=0.0)
+    wk_nonzero: Mapped[int] = mapped_column(Integer, default=0)  # weeks with demand
+    wk_sumsq: Mapped[float] = mapped_column(Float, default=0.0)  # sum of squared weekly units
+    last_sale: Mapped[dt.date | None] = mapped_column(Date)
+    last_receipt: Mapped[dt.date | None] = mapped_column(Date)
+    on_order: Mapped[int] = mapped_column(Integer, default=0)  # open PO units
+    next_po: Mapped[dt.date | None] = mapped_column(Date)  # earliest expected open PO
+
+
+class AggInventorySku(Base):
+    """Weekly demand stats of one SKU over all warehouses (52 weeks ending ``as_of``)."""
+
+    __tablename__ = "agg_inventory_sku"
+    product_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    wk_units: Mapped[int] = mapped_column(Integer, default=0)
+    wk_revenue: Mapped[float] = mapped_column(Float, default=0.0)
+    wk_nonzero: Mapped[int] = mapped_column(Integer, default=0)
+    wk_sumsq: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class AggInventoryPo(Base):
+    """One open purchase-order line (ordered minus received > 0) on an open PO."""
+
+    __tablename__ = "agg_inventory_po"
+    __table_args__ = (Index("ix_agg_inventory_po_pair", "product_id", "warehouse_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(Integer)
+    warehouse_id: Mapped[int] = mapped_column(Integer)
+    po_number: Mapped[str] = mapped_column(String(64))
+    ordered_on: Mapped[dt.date] = mapped_column(Date)
+    expected_on: Mapped[dt.date | None] = mapped_column(Date)
+    qty_open: Mapped[int] = mapped_column(Integer)
 
 
 # Insertion order for bulk loads and for deleting in reverse.

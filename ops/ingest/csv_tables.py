@@ -1,0 +1,457 @@
+"""Canonical CSV import: one file layout per table (``csv-<table>``), documented in data/templates/.
+
+Every table is keyed on its natural key (``sku``, ``code``, ``order_number`` ...) and upserted:
+new keys are inserted, existing rows updated where a value differs, nothing is deleted. Columns
+left out of a file are left alone on existing rows (and take their default on new rows); an
+unknown column name is refused, so a typo never silently skips a column. References to other
+tables use their natural keys (``supplier_code``, ``warehouse_code``, ``sku``...) and must exist
+already: import reference tables first (the order of :data:`TABLE_ORDER`).
+
+``purchase_orders`` and ``orders`` carry header and lines in one file, one row per line; the
+header columns must agree on every line of the same PO / order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ops.ingest.reader import Col, CsvFile, Problems, Progress, check_columns, parse_record
+from ops.ingest.store import Counts, id_map, lookup, upsert
+from ops.models import DISPOSITIONS as DISPOSITION_CHOICES
+from ops.models import (
+    ORDER_STATUSES,
+    PO_STATUSES,
+    SHIPMENT_STATUSES,
+    Carrier,
+    CarrierService,
+    Channel,
+    InventorySnapshot,
+    Order,
+    OrderLine,
+    Product,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    Return,
+    Shipment,
+    Supplier,
+    Warehouse,
+)
+
+SOURCE = "csv"
+
+
+def _len(model: Any, col: str) -> int | None:
+    return getattr(model.__table__.c[col].type, "length", None)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A column holding another table's natural key: looked up to fill ``db`` with that row's id."""
+
+    target: Any  # the referenced table's unique column
+    db: str
+    what: str
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """The layout of one canonical CSV and how it maps onto a table."""
+
+    name: str
+    model: Any
+    cols: tuple[Col, ...]
+    key: tuple[str, ...]  # natural key, as CSV columns
+    doc: str
+    refs: dict[str, Ref] = field(default_factory=dict)
+    rename: dict[str, str] = field(default_factory=dict)  # CSV column -> table column
+    bump_version: bool = False
+
+    @property
+    def required(self) -> list[str]:
+        return [c.name for c in self.cols if c.required]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.cols]
+
+
+def S(model: Any, name: str, *, required: bool = False, db: str | None = None, **kw: Any) -> Col:  # noqa: N802
+    """A string column bounded by its table column's length."""
+    return Col(name, "str", required=required, max_len=_len(model, db or name), **kw)
+
+
+SUP, WH, CAR, CH, PROD = (Supplier.__table__.c.code, Warehouse.__table__.c.code, Carrier.__table__.c.code,
+                          Channel.__table__.c.code, Product.__table__.c.sku)
+
+SPECS: dict[str, TableSpec] = {}
+
+
+def _spec(s: TableSpec) -> None:
+    SPECS[s.name] = s
+
+
+_spec(TableSpec("suppliers", Supplier, (
+    S(Supplier, "code", required=True, doc="supplier code, e.g. SUP-001"),
+    S(Supplier, "name", required=True),
+    S(Supplier, "city"),
+    S(Supplier, "region", doc="state / province"),
+    S(Supplier, "country", doc="ISO 3166 two-letter code"),
+    Col("lead_time_days", "int", min=0, doc="lead time the supplier states, in days"),
+), key=("code",), doc="Suppliers of stock (and marketplace sellers)."))
+
+_spec(TableSpec("warehouses", Warehouse, (
+    S(Warehouse, "code", required=True, doc="warehouse code, e.g. WH-EAST"),
+    S(Warehouse, "name", required=True),
+    S(Warehouse, "region"),
+    S(Warehouse, "operator_code", doc="vendor code of the 3PL running it; empty when run in-house"),
+    Col("cutoff_time", "time", default=dt.time(14, 0),
+        doc="order cut-off time of day, HH:MM (default 14:00)"),
+    Col("business_days", "weekdays", default="01234", doc="working weekdays as digits, 0=Mon .. 6=Sun"),
+    Col("handling_days", "int", min=0, default=0, doc="business days after the cut-off day to ship"),
+), key=("code",), bump_version=True, doc="Fulfilment sites and their shipping policy."))
+
+_spec(TableSpec("carriers", Carrier, (
+    S(Carrier, "code", required=True, doc="short upper-case code, e.g. UPS"),
+    S(Carrier, "name", required=True),
+), key=("code",), doc="Parcel carriers."))
+
+_spec(TableSpec("carrier_services", CarrierService, (
+    S(Carrier, "carrier_code", required=True, db="code", doc="an existing carrier code"),
+    S(CarrierService, "code", required=True, doc="service code, unique per carrier"),
+    S(CarrierService, "name", required=True),
+    Col("promised_days", "int", required=True, min=0, doc="business days from ship to delivery"),
+), key=("carrier_code", "code"), refs={"carrier_code": Ref(CAR, "carrier_id", "carrier")},
+    doc="Carrier service levels and their promised transit days."))
+
+_spec(TableSpec("channels", Channel, (
+    S(Channel, "code", required=True, doc="sales channel code, e.g. web"),
+    S(Channel, "name", required=True),
+), key=("code",), doc="Sales channels."))
+
+_spec(TableSpec("products", Product, (
+    S(Product, "sku", required=True, doc="stock-keeping unit; kept as text (leading zeros stay)"),
+    S(Product, "name", required=True),
+    S(Product, "category", required=True),
+    S(Product, "size", doc="size or variant"),
+    Col("unit_cost", "float", min=0, default=0.0),
+    Col("price", "float", min=0, default=0.0),
+    S(Supplier, "supplier_code", db="code", doc="an existing supplier code"),
+    Col("case_pack", "int", min=1, default=1, doc="units per case"),
+    Col("moq", "int", min=1, default=1, doc="minimum order quantity, units"),
+    Col("lead_time_days", "int", min=0),
+    Col("active", "bool", default=True, doc="true/false"),
+), key=("sku",), refs={"supplier_code": Ref(SUP, "supplier_id", "supplier")}, doc="The product catalogue."))
+
+_spec(TableSpec("inventory_snapshots", InventorySnapshot, (
+    S(Product, "sku", required=True, doc="an existing SKU"),
+    S(Warehouse, "warehouse_code", required=True, db="code", doc="an existing warehouse code"),
+    Col("day", "date", required=True, doc="YYYY-MM-DD"),
+    Col("on_hand", "int", required=True, min=0, doc="end-of-day units on hand"),
+), key=("sku", "warehouse_code", "day"),
+    refs={"sku": Ref(PROD, "product_id", "SKU"), "warehouse_code": Ref(WH, "warehouse_id", "warehouse")},
+    doc="End-of-day stock per SKU and warehouse."))
+
+_spec(TableSpec("purchase_orders", PurchaseOrder, (
+    S(PurchaseOrder, "po_number", required=True),
+    S(Supplier, "supplier_code", required=True, db="code"),
+    S(Warehouse, "warehouse_code", required=True, db="code", doc="receiving warehouse"),
+    Col("status", "str", default="open", choices=PO_STATUSES),
+    Col("ordered_on", "date", required=True),
+    Col("expected_on", "date"),
+    S(Product, "sku", required=True, doc="line: an existing SKU"),
+    Col("qty_ordered", "int", required=True, min=0, doc="line: units ordered"),
+    Col("qty_received", "int", min=0, default=0, doc="line: units received so far"),
+    Col("received_on", "date", doc="line"),
+    Col("unit_cost", "float", min=0, default=0.0, doc="line"),
+), key=("po_number", "sku"),
+    refs={"supplier_code": Ref(SUP, "supplier_id", "supplier"), "warehouse_code": Ref(WH, "warehouse_id", "warehouse"),
+          "sku": Ref(PROD, "product_id", "SKU")},
+    bump_version=True, doc="Purchase orders, header and lines in one file, one row per line."))
+
+_spec(TableSpec("orders", Order, (
+    S(Order, "order_number", required=True),
+    S(Channel, "channel_code", required=True, db="code"),
+    S(Warehouse, "warehouse_code", db="code", doc="shipping warehouse; empty when not known"),
+    S(Order, "customer_region", doc="state / province shipped to"),
+    Col("status", "str", required=True, choices=ORDER_STATUSES),
+    Col("placed_at", "datetime", required=True, doc="YYYY-MM-DD HH:MM[:SS], local time"),
+    Col("paid_at", "datetime"),
+    Col("ship_by", "datetime", doc="the order's ship-by deadline, when the source gives one"),
+    Col("line_no", "int", required=True, min=1, doc="line: 1, 2, ... within the order"),
+    S(Product, "sku", required=True, doc="line: an existing SKU"),
+    Col("qty", "int", required=True, min=1, doc="line: units"),
+    Col("unit_price", "float", required=True, min=0, doc="line"),
+    Col("freight", "float", min=0, default=0.0, doc="line: freight charged"),
+    Col("line_ship_by", "datetime", doc="line: the line's own ship-by deadline"),
+    S(Supplier, "seller_code", db="code", doc="line: marketplace seller (a supplier code); empty for own stock"),
+), key=("order_number", "line_no"),
+    refs={"channel_code": Ref(CH, "channel_id", "channel"), "warehouse_code": Ref(WH, "warehouse_id", "warehouse"),
+          "sku": Ref(PROD, "product_id", "SKU"), "seller_code": Ref(SUP, "seller_id", "seller")},
+    rename={"line_ship_by": "ship_by"}, doc="Customer orders, header and lines in one file, one row per line."))
+
+_spec(TableSpec("shipments", Shipment, (
+    S(Shipment, "tracking_number", required=True),
+    S(Order, "order_number", required=True, doc="an existing order"),
+    S(Warehouse, "warehouse_code", db="code"),
+    S(Carrier, "carrier_code", db="code"),
+    S(CarrierService, "service_code", db="code", doc="a service of the carrier (needs carrier_code)"),
+    Col("zone", "int", min=0),
+    S(Shipment, "lane", doc='e.g. "WH-EAST>NY"'),
+    Col("label_cost", "float", min=0, default=0.0),
+    Col("shipped_at", "datetime"),
+    Col("promised_at", "datetime"),
+    Col("first_attempt_at", "datetime"),
+    Col("delivered_at", "datetime"),
+    Col("status", "str", default="in_transit", choices=SHIPMENT_STATUSES),
+), key=("tracking_number",),
+    refs={"order_number": Ref(Order.__table__.c.order_number, "order_id", "order"),
+          "warehouse_code": Ref(WH, "warehouse_id", "warehouse"), "carrier_code": Ref(CAR, "carrier_id", "carrier")},
+    doc="Parcels shipped for orders."))
+
+_spec(TableSpec("returns", Return, (
+    S(Return, "rma_number", required=True),
+    S(Order, "order_number", required=True, doc="the order returned from"),
+    Col("line_no", "int", required=True, min=1, doc="the order line returned"),
+    Col("qty", "int", min=1, default=1),
+    S(Return, "reason_code", required=True),
+    Col("comment", "str"),
+    Col("received_at", "datetime"),
+    Col("refund_amount", "float", min=0, default=0.0),
+    Col("disposition", "str", choices=DISPOSITION_CHOICES),
+), key=("rma_number",), doc="Customer returns of order lines."))
+
+TABLE_ORDER = tuple(SPECS)
+"""Import order that satisfies every reference."""
+
+
+# --- the shared pipeline ----------------------------------------------------------------------
+
+
+Parsed = tuple[str, int, dict[str, Any]]  # file, line, values
+
+
+def parse_files(spec: TableSpec, files: Sequence[CsvFile], problems: Problems,
+                progress: Progress | None, total: int) -> tuple[list[Parsed], set[str]]:
+    """Parse every row; report bad cells and duplicate natural keys. Returns rows and the columns present."""
+    rows: list[Parsed] = []
+    present: set[str] | None = None
+    seen: dict[tuple[Any, ...], tuple[str, int]] = {}
+    done = 0
+    for f in files:
+        if not check_columns(f, required=spec.required, known=spec.names, problems=problems):
+            continue
+        present = set(f.header) if present is None else present & set(f.header)
+        for line, raw in f.dicts():
+            done += 1
+            if progress and done % 2000 == 0:
+                progress(done, total)
+            vals = parse_record(f, line, raw, spec.cols, problems)
+            # Duplicates are judged on the key as written, so a bad row still claims its key.
+            k = tuple(raw[c].strip() for c in spec.key)
+            if k in seen and all(k):
+                first_file, first_line = seen[k]
+                where = f"line {first_line}" + ("" if first_file == f.name else f" of {first_file}")
+                keytxt = ", ".join(f"{c}={v}" for c, v in zip(spec.key, k, strict=True))
+                problems.add(f.name, line, spec.key[-1], f"duplicate key ({keytxt}); first on {where}")
+                continue
+            seen.setdefault(k, (f.name, line))
+            if vals is not None:
+                rows.append((f.name, line, vals))
+    return rows, present or set()
+
+
+def resolve_refs(session: Session, spec: TableSpec, rows: list[Parsed],
+                 problems: Problems) -> dict[str, dict[Any, int]]:
+    """Look up every referenced natural key; report unknown ones at their line and column."""
+    ids: dict[str, dict[Any, int]] = {}
+    for col, ref in spec.refs.items():
+        ids[col] = lookup(session, ref.target, (v.get(col) for _, _, v in rows))
+        for fname, line, v in rows:
+            val = v.get(col)
+            if val is not None and val not in ids[col]:
+                problems.add(fname, line, col, f"unknown {ref.what} {val!r} (import it first)")
+    return ids
+
+
+def consistent(rows: list[Parsed], key: str, cols: Sequence[str], problems: Problems, what: str) -> None:
+    """Header columns of a header+lines file must agree on every line of the same ``key``."""
+    first: dict[Any, Parsed] = {}
+    for row in rows:
+        fname, line, v = row
+        f0 = first.setdefault(v[key], row)
+        if f0 is row:
+            continue
+        for c in cols:
+            if c in v and v[c] != f0[2].get(c):
+                problems.add(fname, line, c, f"differs from line {f0[1]} of the same {what} "
+                             f"({v[c]!r} vs {f0[2].get(c)!r})")
+                break
+
+
+def db_values(spec: TableSpec, vals: dict[str, Any], ids: dict[str, dict[Any, int]],
+              cols: Sequence[str]) -> dict[str, Any]:
+    """The table-column values of one parsed row, for the CSV columns ``cols`` (defaults for empties)."""
+    by_name = {c.name: c for c in spec.cols}
+    out: dict[str, Any] = {}
+    for name in cols:
+        v = vals.get(name)
+        if name in spec.refs:
+            out[spec.refs[name].db] = ids[name].get(v) if v is not None else None
+        else:
+            out[spec.rename.get(name, name)] = by_name[name].default if v is None else v
+    return out
+
+
+def _update_cols(spec: TableSpec, present: set[str], cols: Sequence[str]) -> list[str]:
+    return [spec.refs[c].db if c in spec.refs else spec.rename.get(c, c) for c in cols if c in present]
+
+
+# --- per-table loaders ---------------------------------------------------------------------------
+
+
+def _load_simple(session: Session, spec: TableSpec, rows: list[Parsed], present: set[str],
+                 ids: dict[str, dict[Any, int]], counts: Counts) -> None:
+    names = spec.names
+    db_rows = [db_values(spec, v, ids, names) for _, _, v in rows]
+    db_key = [spec.refs[c].db if c in spec.refs else spec.rename.get(c, c) for c in spec.key]
+    ins, upd = upsert(session, spec.model.__table__, db_rows, key=db_key,
+                      update_cols=_update_cols(spec, present, names), bump_version=spec.bump_version)
+    counts.add(spec.name, ins, upd)
+
+
+HEADER_LINE_SPLIT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "purchase_orders": (("po_number", "supplier_code", "warehouse_code", "status", "ordered_on", "expected_on"),
+                        ("sku", "qty_ordered", "qty_received", "received_on", "unit_cost")),
+    "orders": (("order_number", "channel_code", "warehouse_code", "customer_region", "status", "placed_at",
+                "paid_at", "ship_by"),
+               ("line_no", "sku", "qty", "unit_price", "freight", "line_ship_by", "seller_code")),
+}
+
+
+def _load_header_lines(session: Session, spec: TableSpec, rows: list[Parsed], present: set[str],
+                       ids: dict[str, dict[Any, int]], counts: Counts, *, actor: str) -> None:
+    head_cols, line_cols = HEADER_LINE_SPLIT[spec.name]
+    hkey = head_cols[0]
+    heads: dict[Any, dict[str, Any]] = {}
+    for _, _, v in rows:
+        heads.setdefault(v[hkey], db_values(spec, v, ids, head_cols))
+    if spec.name == "orders":
+        head_table, line_table = Order.__table__, OrderLine.__table__  # type: Any, Any
+        parent, line_key = "order_id", ("order_id", "line_no")
+        for h in heads.values():
+            h["source"] = SOURCE
+    else:
+        head_table, line_table = PurchaseOrder.__table__, PurchaseOrderLine.__table__
+        parent, line_key = "po_id", ("po_id", "product_id")
+        for h in heads.values():
+            h["created_by"] = actor  # written on insert only: not an update column
+    ins, upd = upsert(session, head_table, list(heads.values()), key=(hkey,),
+                      update_cols=_update_cols(spec, present, head_cols), bump_version=spec.bump_version)
+    counts.add(head_table.name, ins, upd)
+    pid = id_map(session, head_table, (hkey,), [(k,) for k in heads])
+    lines = []
+    for _, _, v in rows:
+        d = db_values(spec, v, ids, line_cols)
+        d[parent] = pid[(v[hkey],)]
+        lines.append(d)
+    ins, upd = upsert(session, line_table, lines, key=line_key,
+                      update_cols=_update_cols(spec, present, line_cols))
+    counts.add(line_table.name, ins, upd)
+
+
+def _shipment_services(session: Session, rows: list[Parsed], ids: dict[str, dict[Any, int]],
+                       problems: Problems) -> None:
+    """``service_code`` names a service of the row's carrier: resolve (carrier, code) pairs."""
+    svc = CarrierService.__table__
+    carrier_ids = set(ids.get("carrier_code", {}).values())
+    found: dict[tuple[int, str], int] = {}
+    if carrier_ids:
+        q = select(svc.c.carrier_id, svc.c.code, svc.c.id).where(svc.c.carrier_id.in_(sorted(carrier_ids)))
+        found = {(c, code): i for c, code, i in session.execute(q)}
+    ids["service_code"] = {}
+    for fname, line, v in rows:
+        code = v.get("service_code")
+        if code is None:
+            continue
+        carrier = ids.get("carrier_code", {}).get(v.get("carrier_code"))
+        if v.get("carrier_code") is None:
+            problems.add(fname, line, "service_code", "a service needs carrier_code on the same row")
+        elif carrier is not None and (carrier, code) not in found:
+            problems.add(fname, line, "service_code", f"unknown service {code!r} of carrier {v['carrier_code']!r}")
+        elif carrier is not None:
+            v["_service_id"] = found[(carrier, code)]
+
+
+def _order_lines_for(session: Session, rows: list[Parsed], problems: Problems) -> dict[tuple[str, int], int]:
+    """Resolve (order_number, line_no) of returns to order-line ids; report unknown ones."""
+    o, ol = Order.__table__, OrderLine.__table__
+    numbers = sorted({v["order_number"] for _, _, v in rows})
+    found: dict[tuple[str, int], int] = {}
+    for i in range(0, len(numbers), 500):
+        q = (select(o.c.order_number, ol.c.line_no, ol.c.id).join(ol, ol.c.order_id == o.c.id)
+             .where(o.c.order_number.in_(numbers[i : i + 500])))
+        found.update({(n, ln): lid for n, ln, lid in session.execute(q)})
+    known_orders = {n for n, _ in found}
+    for fname, line, v in rows:
+        k = (v["order_number"], v["line_no"])
+        if k not in found:
+            if v["order_number"] in known_orders:
+                problems.add(fname, line, "line_no", f"order {k[0]!r} has no line {k[1]}")
+            else:
+                problems.add(fname, line, "order_number", f"unknown order {k[0]!r} (or it has no lines)")
+    return found
+
+
+def import_csv(session: Session, *, table: str, files: Sequence[CsvFile], problems: Problems, counts: Counts,
+               actor: str, progress: Progress | None = None) -> int:
+    """Validate and upsert canonical CSV ``files`` for ``table``; return the number of rows read.
+
+    Adds every problem to ``problems`` and writes nothing when there is any (the caller raises).
+    """
+    spec = SPECS[table]
+    total = sum(len(f.records) for f in files)
+    rows, present = parse_files(spec, files, problems, progress, total)
+    ids = resolve_refs(session, spec, rows, problems)
+    if table in HEADER_LINE_SPLIT:
+        head = HEADER_LINE_SPLIT[table][0]
+        consistent(rows, head[0], head[1:], problems, "order" if table == "orders" else "purchase order")
+    if table == "shipments":
+        _shipment_services(session, rows, ids, problems)
+        for fname, line, v in rows:
+            if v.get("shipped_at") and v.get("delivered_at") and v["delivered_at"] < v["shipped_at"]:
+                problems.add(fname, line, "delivered_at", "is before shipped_at")
+    lines: dict[tuple[str, int], int] = {}
+    if table == "returns":
+        lines = _order_lines_for(session, rows, problems)
+    if problems:
+        return total
+    if table in HEADER_LINE_SPLIT:
+        _load_header_lines(session, spec, rows, present, ids, counts, actor=actor)
+    elif table == "shipments":
+        names = [c for c in spec.names if c != "service_code"]
+        db_rows = []
+        for _, _, v in rows:
+            d = db_values(spec, v, ids, names)
+            d["service_id"] = v.get("_service_id")
+            db_rows.append(d)
+        upd_cols = _update_cols(spec, present, names) + (["service_id"] if "service_code" in present else [])
+        counts.add("shipments", *upsert(session, Shipment.__table__, db_rows, key=("tracking_number",),
+                                        update_cols=upd_cols))
+    elif table == "returns":
+        names = [c for c in spec.names if c not in ("order_number", "line_no")]
+        db_rows = []
+        for _, _, v in rows:
+            d = db_values(spec, v, ids, names)
+            d["order_line_id"] = lines[(v["order_number"], v["line_no"])]
+            db_rows.append(d)
+        upd_cols = _update_cols(spec, present, names) + ["order_line_id"]
+        counts.add("returns", *upsert(session, Return.__table__, db_rows, key=("rma_number",), update_cols=upd_cols))
+    else:
+        _load_simple(session, spec, rows, present, ids, counts)
+    return total

@@ -1,0 +1,264 @@
+"""Olist Brazilian e-commerce data (a folder of the Kaggle CSV files) -> OpsDeck tables.
+
+Mapping
+-------
+- Channel ``olist`` ("Olist marketplace"); every order has ``source`` olist and no warehouse.
+- sellers -> ``suppliers``: code = seller_id, name = "Olist seller <first 8 of id>", city =
+  seller_city, region = seller_state, country "BR". Every row of the sellers file is imported.
+- products -> ``products``: sku = product_id, category = the English name from
+  product_category_name_translation.csv, else the Portuguese name, else "unknown";
+  name = "<category> <first 8 of id>"; unit_cost 0; price = mean item price over its order
+  items (0 when never sold); supplier = the seller of its first order item (earliest
+  order_purchase_timestamp, then order_id, then order_item_id).
+- orders -> ``orders``: order_number = order_id, placed_at = order_purchase_timestamp, paid_at =
+  order_approved_at, ship_by = the earliest shipping_limit_date of its items, customer_region =
+  customer_state (customers file), status: delivered, shipped, canceled -> cancelled,
+  unavailable, processing, invoiced -> processing, created / approved -> pending.
+- order_items -> ``order_lines``: line_no = order_item_id, qty 1, unit_price = price,
+  freight = freight_value, ship_by = shipping_limit_date, seller = seller_id.
+- ``shipments``: one per order with an order_delivered_carrier_date: tracking_number =
+  "OL-" + order_id, shipped_at = order_delivered_carrier_date, promised_at =
+  order_estimated_delivery_date, delivered_at = first_attempt_at = order_delivered_customer_date,
+  status delivered when delivered_at is set else in_transit, lane = "<state of the seller of
+  its first item>><customer state>" (NULL for an order without items), carrier unknown (NULL).
+- reviews -> ``reviews``: review ids repeat across orders in Olist, so review_key =
+  review_id + ":" + order_id; score, title, comment, created_at = review_creation_date.
+- Payments (olist_order_payments_dataset.csv) are not stored: nothing in OpsDeck uses them.
+  Customer zip prefixes and cities, product dimensions and weights are not stored either.
+
+Every file is read with the shared CSV reader (the sellers file has irregular quoting) and
+every row is checked: types, required ids, duplicate ids, and references between the files
+(items to orders, products and sellers; orders to customers; reviews to orders).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ops.ingest.reader import Col, CsvFile, Problems, Progress, check_columns, parse_record, read_csv, refuse
+from ops.ingest.store import Counts, id_map, upsert
+from ops.models import Channel, Order, OrderLine, Product, Review, Shipment, Supplier
+
+CHANNEL = ("olist", "Olist marketplace")
+SOURCE = "olist"
+STATUS = {
+    "delivered": "delivered", "shipped": "shipped", "canceled": "cancelled", "unavailable": "unavailable",
+    "processing": "processing", "invoiced": "processing", "created": "pending", "approved": "pending",
+}
+FILES: dict[str, tuple[Col, ...]] = {
+    "olist_orders_dataset.csv": (
+        Col("order_id", required=True, max_len=64), Col("customer_id", required=True, max_len=64),
+        Col("order_status", required=True, choices=tuple(STATUS)),
+        Col("order_purchase_timestamp", "datetime", required=True), Col("order_approved_at", "datetime"),
+        Col("order_delivered_carrier_date", "datetime"), Col("order_delivered_customer_date", "datetime"),
+        Col("order_estimated_delivery_date", "datetime"),
+    ),
+    "olist_order_items_dataset.csv": (
+        Col("order_id", required=True, max_len=64), Col("order_item_id", "int", required=True, min=1),
+        Col("product_id", required=True, max_len=64), Col("seller_id", required=True, max_len=64),
+        Col("shipping_limit_date", "datetime"), Col("price", "float", required=True, min=0),
+        Col("freight_value", "float", min=0),
+    ),
+    "olist_customers_dataset.csv": (
+        Col("customer_id", required=True, max_len=64), Col("customer_state", max_len=50),
+    ),
+    "olist_products_dataset.csv": (
+        Col("product_id", required=True, max_len=64), Col("product_category_name", max_len=90),
+    ),
+    "olist_sellers_dataset.csv": (
+        Col("seller_id", required=True, max_len=64), Col("seller_city", max_len=100), Col("seller_state", max_len=50),
+    ),
+    "olist_order_reviews_dataset.csv": (
+        Col("review_id", required=True, max_len=64), Col("order_id", required=True, max_len=64),
+        Col("review_score", "int", required=True, min=1), Col("review_comment_title", max_len=200),
+        Col("review_comment_message"), Col("review_creation_date", "datetime"),
+    ),
+    "product_category_name_translation.csv": (
+        Col("product_category_name", required=True), Col("product_category_name_english", max_len=100),
+    ),
+}
+# (file, natural key columns) checked for duplicates
+KEYS = {
+    "olist_orders_dataset.csv": ("order_id",),
+    "olist_order_items_dataset.csv": ("order_id", "order_item_id"),
+    "olist_customers_dataset.csv": ("customer_id",),
+    "olist_products_dataset.csv": ("product_id",),
+    "olist_sellers_dataset.csv": ("seller_id",),
+    "olist_order_reviews_dataset.csv": ("review_id", "order_id"),
+    "product_category_name_translation.csv": ("product_category_name",),
+}
+
+Rows = list[tuple[int, dict[str, Any]]]
+
+
+def read_folder(folder: Path, *, problems: Problems) -> list[CsvFile]:
+    """Read the Olist files of ``folder`` (the payments file is not read). Missing files are refused."""
+    if not folder.is_dir():
+        raise refuse(folder.name or str(folder), "olist import needs the folder holding the Olist CSV files")
+    missing = [n for n in FILES if not (folder / n).is_file()]
+    if missing:
+        raise refuse(folder.name, f"missing Olist file(s): {', '.join(missing)}")
+    return [read_csv(folder / n, problems=problems) for n in FILES]
+
+
+def _parse(files: Sequence[CsvFile], problems: Problems, progress: Progress | None, total: int) -> dict[str, Rows]:
+    out: dict[str, Rows] = {}
+    done = 0
+    for f in files:
+        cols = FILES[f.name]
+        rows: Rows = []
+        out[f.name] = rows
+        if not check_columns(f, required=[c.name for c in cols], known=None, problems=problems):
+            continue
+        seen: dict[tuple[Any, ...], int] = {}
+        key = KEYS[f.name]
+        for line, raw in f.dicts():
+            done += 1
+            if progress and done % 2000 == 0:
+                progress(done, total)
+            v = parse_record(f, line, raw, cols, problems)
+            if v is None:
+                continue
+            if f.name == "olist_order_reviews_dataset.csv" and v["review_score"] > 5:
+                problems.add(f.name, line, "review_score", f"must be 1 to 5, got {v['review_score']}")
+                continue
+            k = tuple(v[c] for c in key)
+            if k in seen:
+                problems.add(f.name, line, key[-1], f"duplicate {'/'.join(key)} {'/'.join(map(str, k))}; "
+                             f"first on line {seen[k]}")
+                continue
+            seen[k] = line
+            rows.append((line, v))
+    return out
+
+
+def _check_refs(data: dict[str, Rows], problems: Problems) -> None:
+    def ids(file: str, col: str) -> set[Any]:
+        return {v[col] for _, v in data[file]}
+
+    checks = [
+        ("olist_orders_dataset.csv", "customer_id", "olist_customers_dataset.csv", "customer_id", "customer"),
+        ("olist_order_items_dataset.csv", "order_id", "olist_orders_dataset.csv", "order_id", "order"),
+        ("olist_order_items_dataset.csv", "product_id", "olist_products_dataset.csv", "product_id", "product"),
+        ("olist_order_items_dataset.csv", "seller_id", "olist_sellers_dataset.csv", "seller_id", "seller"),
+        ("olist_order_reviews_dataset.csv", "order_id", "olist_orders_dataset.csv", "order_id", "order"),
+    ]
+    for file, col, target, tcol, what in checks:
+        known = ids(target, tcol)
+        for line, v in data[file]:
+            if v[col] not in known:
+                problems.add(file, line, col, f"unknown {what} {v[col]!r} (not in {target})")
+
+
+def import_olist(session: Session, *, files: Sequence[CsvFile], problems: Problems, counts: Counts,
+                 progress: Progress | None = None) -> int:
+    """Validate and upsert the Olist files (from :func:`read_folder`); return rows read."""
+    total = sum(len(f.records) for f in files)
+    data = _parse(files, problems, progress, total)
+    _check_refs(data, problems)
+    if problems:
+        return total
+
+    orders = {v["order_id"]: v for _, v in data["olist_orders_dataset.csv"]}
+    items = sorted((v for _, v in data["olist_order_items_dataset.csv"]),
+                   key=lambda v: (orders[v["order_id"]]["order_purchase_timestamp"], v["order_id"], v["order_item_id"]))
+    sellers = {v["seller_id"]: v for _, v in data["olist_sellers_dataset.csv"]}
+    state_of = {v["customer_id"]: v.get("customer_state") for _, v in data["olist_customers_dataset.csv"]}
+    english = {v["product_category_name"]: v.get("product_category_name_english")
+               for _, v in data["product_category_name_translation.csv"]}
+
+    ch = Channel.__table__
+    counts.add("channels", *upsert(session, ch, [{"code": CHANNEL[0], "name": CHANNEL[1]}], key=("code",),
+                                   update_cols=()))
+    channel_id = id_map(session, ch, ("code",), [(CHANNEL[0],)])[(CHANNEL[0],)]
+
+    sup_rows = [{"code": s, "name": f"Olist seller {s[:8]}", "city": v.get("seller_city"),
+                 "region": v.get("seller_state"), "country": "BR", "lead_time_days": None}
+                for s, v in sellers.items()]
+    counts.add("suppliers", *upsert(session, Supplier.__table__, sup_rows, key=("code",),
+                                    update_cols=["name", "city", "region", "country"]))
+    sup_id = id_map(session, Supplier.__table__, ("code",), [(s,) for s in sellers])
+
+    first_seller: dict[str, str] = {}
+    prices: dict[str, list[float]] = {}
+    for v in items:  # in (placed_at, order_id, item) order: the first item wins
+        first_seller.setdefault(v["product_id"], v["seller_id"])
+        prices.setdefault(v["product_id"], []).append(v["price"])
+    prod_rows = []
+    for _, v in data["olist_products_dataset.csv"]:
+        pid, pt = v["product_id"], v.get("product_category_name")
+        cat = (english.get(pt) or pt) if pt else None
+        cat = cat or "unknown"
+        p = prices.get(pid)
+        seller = first_seller.get(pid)
+        prod_rows.append({"sku": pid, "name": f"{cat} {pid[:8]}", "category": cat, "unit_cost": 0.0,
+                          "price": sum(p) / len(p) if p else 0.0,
+                          "supplier_id": sup_id[(seller,)] if seller else None})
+    counts.add("products", *upsert(session, Product.__table__, prod_rows, key=("sku",),
+                                   update_cols=["name", "category", "unit_cost", "price", "supplier_id"]))
+    prod_id = id_map(session, Product.__table__, ("sku",), [(r["sku"],) for r in prod_rows])
+
+    ship_by: dict[str, dt.datetime] = {}
+    first_item_seller: dict[str, tuple[int, str]] = {}
+    for v in items:
+        lim = v.get("shipping_limit_date")
+        o = v["order_id"]
+        if lim is not None and (o not in ship_by or lim < ship_by[o]):
+            ship_by[o] = lim
+        if o not in first_item_seller or v["order_item_id"] < first_item_seller[o][0]:
+            first_item_seller[o] = (v["order_item_id"], v["seller_id"])
+    order_rows = [{
+        "order_number": o, "channel_id": channel_id, "warehouse_id": None,
+        "customer_region": state_of.get(v["customer_id"]), "status": STATUS[v["order_status"]],
+        "placed_at": v["order_purchase_timestamp"], "paid_at": v.get("order_approved_at"),
+        "ship_by": ship_by.get(o), "source": SOURCE,
+    } for o, v in orders.items()]
+    counts.add("orders", *upsert(session, Order.__table__, order_rows, key=("order_number",),
+                                 update_cols=["channel_id", "warehouse_id", "customer_region", "status",
+                                              "placed_at", "paid_at", "ship_by", "source"]))
+    order_id = id_map(session, Order.__table__, ("order_number",), [(o,) for o in orders])
+
+    line_rows = [{
+        "order_id": order_id[(v["order_id"],)], "line_no": v["order_item_id"],
+        "product_id": prod_id[(v["product_id"],)],
+        "seller_id": sup_id[(v["seller_id"],)], "qty": 1, "unit_price": v["price"],
+        "freight": v.get("freight_value") or 0.0, "ship_by": v.get("shipping_limit_date"),
+    } for v in items]
+    counts.add("order_lines", *upsert(session, OrderLine.__table__, line_rows, key=("order_id", "line_no"),
+                                      update_cols=["product_id", "seller_id", "qty", "unit_price", "freight",
+                                                   "ship_by"]))
+
+    ship_rows = []
+    for o, v in orders.items():
+        shipped = v.get("order_delivered_carrier_date")
+        if shipped is None:
+            continue
+        delivered = v.get("order_delivered_customer_date")
+        first_item = first_item_seller.get(o)
+        seller_state = sellers[first_item[1]].get("seller_state") if first_item else None
+        cust_state = state_of.get(v["customer_id"])
+        ship_rows.append({
+            "tracking_number": f"OL-{o}", "order_id": order_id[(o,)], "warehouse_id": None, "carrier_id": None,
+            "service_id": None, "zone": None,
+            "lane": f"{seller_state}>{cust_state}" if seller_state and cust_state else None,
+            "label_cost": 0.0, "shipped_at": shipped, "promised_at": v.get("order_estimated_delivery_date"),
+            "first_attempt_at": delivered, "delivered_at": delivered,
+            "status": "delivered" if delivered is not None else "in_transit",
+        })
+    counts.add("shipments", *upsert(session, Shipment.__table__, ship_rows, key=("tracking_number",),
+                                    update_cols=["order_id", "lane", "shipped_at", "promised_at",
+                                                 "first_attempt_at", "delivered_at", "status"]))
+
+    review_rows = [{
+        "review_key": f"{v['review_id']}:{v['order_id']}", "order_id": order_id[(v["order_id"],)],
+        "score": v["review_score"], "title": v.get("review_comment_title"),
+        "comment": v.get("review_comment_message"), "created_at": v.get("review_creation_date"),
+    } for _, v in data["olist_order_reviews_dataset.csv"]]
+    counts.add("reviews", *upsert(session, Review.__table__, review_rows, key=("review_key",),
+                                  update_cols=["order_id", "score", "title", "comment", "created_at"]))
+    return total

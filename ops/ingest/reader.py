@@ -1,0 +1,445 @@
+"""Shared reading and validation for every importer: robust CSV decoding, typed columns, error collection.
+
+Reading rules (the same for canonical CSVs, Shopify exports and the Olist files)
+--------------------------------------------------------------------------------
+- Files over :data:`MAX_FILE_BYTES` are refused from their size on disk, before a byte is read.
+- Decoding: a UTF-16 byte-order mark selects UTF-16; otherwise ``utf-8-sig`` (so a UTF-8 BOM never
+  reaches a header name), then ``cp1252`` (Excel's Western default) as the fallback. The encoding
+  used is reported in :class:`CsvFile.encoding`. NUL characters are refused (UTF-16 without a BOM,
+  or a binary file).
+- Line endings CRLF, LF and CR are all accepted; quoted fields may hold newlines. Line numbers are
+  physical lines in the file: the header is line 1, and a record spanning three lines moves the
+  next record's number on by three.
+- The delimiter is sniffed from the header line: ``,``, ``;`` or tab (whichever occurs most).
+- Values stay strings until a column spec parses them, so ids such as ``00123`` keep their zeros.
+- Python's csv field-size limit (:data:`FIELD_SIZE_LIMIT`, 131,072 characters) is kept; a longer
+  field is refused with its line number.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import hashlib
+import io
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MAX_FILE_BYTES = 200 * 1024 * 1024  # refuse larger files before reading them
+FIELD_SIZE_LIMIT = 131_072  # Python's csv default, kept on purpose (FACTS.md)
+MAX_ERRORS = 1_000  # problems kept in a report; the rest are counted
+PROGRESS_EVERY = 2_000  # rows between progress callbacks
+
+Progress = Callable[[int, int], None]
+
+
+# --- results and errors -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem in an input file: ``line`` is the 1-based physical line (header = 1; 0 = whole file)."""
+
+    file: str
+    line: int
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file} line {self.line}" if self.line else self.file
+        if self.column:
+            where += f", column {self.column}"
+        return f"{where}: {self.message}"
+
+
+class ImportError_(Exception):  # noqa: N801 - trailing underscore: the builtin ImportError is another thing
+    """An import was refused; nothing was written. ``errors`` lists the problems (at most MAX_ERRORS)."""
+
+    def __init__(self, errors: Sequence[RowError], *, total: int | None = None) -> None:
+        self.errors = list(errors)
+        self.total = max(total or 0, len(self.errors))
+        super().__init__(self.report())
+
+    def report(self) -> str:
+        """A plain-text report: a headline, then one line per problem."""
+        n = self.total
+        files = sorted({e.file for e in self.errors})
+        head = f"import refused: {n:,} problem{'s' if n != 1 else ''}"
+        if files:
+            head += f" in {', '.join(files)}"
+        lines = [head + "; nothing was changed."]
+        lines += [f"  {e}" for e in self.errors]
+        if n > len(self.errors):
+            lines.append(f"  ... and {n - len(self.errors):,} more problems not shown (fix these and re-run)")
+        return "\n".join(lines)
+
+
+class Problems:
+    """Collects every problem of an import, keeping the first MAX_ERRORS and counting the rest."""
+
+    def __init__(self, cap: int = MAX_ERRORS) -> None:
+        self.cap = cap
+        self.errors: list[RowError] = []
+        self.total = 0
+
+    def add(self, file: str, line: int, column: str, message: str) -> None:
+        self.total += 1
+        if len(self.errors) < self.cap:
+            self.errors.append(RowError(file, line, column, message))
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def raise_if_any(self) -> None:
+        if self.total:
+            raise ImportError_(self.errors, total=self.total)
+
+
+def refuse(file: str, message: str, *, line: int = 0, column: str = "") -> ImportError_:
+    """An ImportError_ holding one problem (for file-level refusals)."""
+    return ImportError_([RowError(file, line, column, message)])
+
+
+# --- reading a file -----------------------------------------------------------------------
+
+
+@dataclass
+class CsvFile:
+    """A decoded CSV file: header, records with their physical line numbers, and how it was read."""
+
+    path: Path
+    name: str
+    sha256: str
+    encoding: str
+    delimiter: str
+    header: list[str]
+    records: list[tuple[int, list[str]]] = field(default_factory=list)
+
+    def describe(self) -> str:
+        delim = {"\t": "tab", ",": "comma", ";": "semicolon"}[self.delimiter]
+        return f"{self.name}: {len(self.records):,} rows, {self.encoding}, {delim}-separated"
+
+    def dicts(self) -> Iterator[tuple[int, dict[str, str]]]:
+        """Yield ``(line, {column: raw value})`` for every well-formed record."""
+        for line, values in self.records:
+            yield line, dict(zip(self.header, values, strict=True))
+
+
+def sha256_of(paths: Iterable[Path]) -> str:
+    """sha256 of one file, or for several the sha256 of their ``name:sha256`` lines (sorted)."""
+    digests = []
+    for p in paths:
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        digests.append((p.name, h.hexdigest()))
+    if len(digests) == 1:
+        return digests[0][1]
+    joined = "\n".join(f"{n}:{d}" for n, d in sorted(digests))
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def _line_of(data: bytes, pos: int) -> int:
+    return data.count(b"\n", 0, pos) + 1
+
+
+def decode(data: bytes, name: str) -> tuple[str, str]:
+    """Return ``(text, encoding)``: UTF-16 by BOM, else utf-8-sig, else cp1252; refuse what none decodes."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise refuse(name, f"invalid UTF-16 (byte {exc.start:,})") from None
+    try:
+        text, enc = data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError as exc:
+        utf8_err = exc
+        try:
+            text, enc = data.decode("cp1252"), "cp1252"
+        except UnicodeDecodeError:
+            raise refuse(
+                name,
+                "cannot decode the file: it is not UTF-8, UTF-16 (with BOM) or cp1252 "
+                f"(first bad byte at offset {utf8_err.start:,}); save it as UTF-8 CSV",
+                line=_line_of(data, utf8_err.start),
+            ) from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise refuse(name, "the file contains NUL characters: is it UTF-16 without a byte-order mark, "
+                     "or not a CSV file? Save it as UTF-8 CSV", line=line)
+    return text, enc
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter of the header line: whichever of ``,`` ``;`` tab occurs most (``,`` on a tie)."""
+    first = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
+    counts = {d: first.count(d) for d in (",", ";", "\t")}
+    best = max(counts.values())
+    if best == 0 or counts[","] == best:
+        return ","
+    return ";" if counts[";"] == best else "\t"
+
+
+def read_csv(path: Path, *, max_bytes: int = MAX_FILE_BYTES, problems: Problems | None = None) -> CsvFile:
+    """Read and decode one CSV file.
+
+    File-level problems (too big, undecodable, empty, bad header, a csv syntax error) raise
+    :class:`ImportError_` at once. Ragged rows (a field count different from the header's) are
+    added to ``problems`` with their line number and left out of ``records``; without
+    ``problems`` they raise too.
+    """
+    name = path.name
+    own = problems is None
+    probs = problems if problems is not None else Problems()
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise refuse(name, f"cannot open the file: {exc.strerror or exc}") from None
+    if not path.is_file():
+        raise refuse(name, "not a file")
+    if size > max_bytes:
+        raise refuse(name, f"the file is {size / 2**20:,.1f} MiB; the limit is {max_bytes / 2**20:,.0f} MiB "
+                     "(split it into smaller files)")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    text, encoding = decode(data, name)
+    del data
+    if not text.strip():
+        raise refuse(name, "the file is empty", line=1)
+    delimiter = sniff_delimiter(text)
+    # strict: an unclosed quote at the end, or text after a closing quote, is an error, not a guess.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    prev = 0
+    try:
+        header = [h.strip() for h in next(reader)]
+        prev = reader.line_num
+        _check_header(name, header)
+        ncols = len(header)
+        records: list[tuple[int, list[str]]] = []
+        for rec in reader:
+            start, prev = prev + 1, reader.line_num
+            if not rec or all(not v.strip() for v in rec):
+                continue  # blank line, or a row of empty cells as spreadsheets leave them
+            if len(rec) > ncols and not any(v.strip() for v in rec[ncols:]):
+                rec = rec[:ncols]  # trailing empty cells (a trailing delimiter)
+            if len(rec) != ncols:
+                probs.add(name, start, "", f"row has {len(rec)} fields but the header has {ncols} "
+                          "(check the delimiter and quoting)")
+                continue
+            for i, v in enumerate(rec):
+                if len(v) > FIELD_SIZE_LIMIT:
+                    raise refuse(name, f"field is longer than {FIELD_SIZE_LIMIT:,} characters", line=start,
+                                 column=header[i])
+            records.append((start, rec))
+    except csv.Error as exc:
+        msg = str(exc)
+        if "field larger than field limit" in msg:
+            msg = f"a field is longer than {FIELD_SIZE_LIMIT:,} characters (is a quote left open?)"
+        raise refuse(name, f"malformed CSV: {msg}", line=prev + 1) from None
+    if own:
+        probs.raise_if_any()
+    return CsvFile(path=path, name=name, sha256=digest, encoding=encoding, delimiter=delimiter,
+                   header=header, records=records)
+
+
+def _check_header(name: str, header: list[str]) -> None:
+    seen: dict[str, int] = {}
+    errors: list[RowError] = []
+    for i, h in enumerate(header, start=1):
+        if not h:
+            errors.append(RowError(name, 1, f"#{i}", f"column {i} of the header has no name"))
+        elif h in seen:
+            errors.append(RowError(name, 1, h, f"duplicate column name {h!r} (columns {seen[h]} and {i})"))
+        else:
+            seen[h] = i
+    if errors:
+        raise ImportError_(errors)
+
+
+def check_columns(f: CsvFile, *, required: Iterable[str], known: Iterable[str] | None,
+                  problems: Problems) -> bool:
+    """Report missing required columns and (when ``known`` is given) unknown ones; True when all is well."""
+    ok = True
+    present = set(f.header)
+    for col in required:
+        if col not in present:
+            problems.add(f.name, 1, col, f"missing required column {col!r}")
+            ok = False
+    if known is not None:
+        known_set = set(known)
+        for col in f.header:
+            if col not in known_set:
+                problems.add(f.name, 1, col, f"unknown column {col!r} (expected some of: {', '.join(known)})")
+                ok = False
+    return ok
+
+
+# --- typed values -------------------------------------------------------------------------
+
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+
+
+class Bad(ValueError):
+    """A value that does not parse; its message says what was expected."""
+
+
+def parse_int(s: str) -> int:
+    if not _INT.fullmatch(s):
+        raise Bad(f"not a whole number: {s!r}")
+    return int(s)
+
+
+def parse_float(s: str, *, decimal_comma: bool = False) -> float:
+    if decimal_comma and _DECIMAL_COMMA.fullmatch(s):
+        s = s.replace(",", ".")
+    if not _FLOAT.fullmatch(s):
+        raise Bad(f"not a number: {s!r}")
+    v = float(s)
+    if not math.isfinite(v):
+        raise Bad(f"not a finite number: {s!r}")
+    return v
+
+
+def parse_date(s: str) -> dt.date:
+    if _DATE.fullmatch(s):
+        try:
+            return dt.date.fromisoformat(s)
+        except ValueError:
+            pass
+    raise Bad(f"not a date: {s!r} (expected YYYY-MM-DD)")
+
+
+def parse_datetime(s: str) -> dt.datetime:
+    """ISO date-times (``T`` or space; seconds optional; a date alone is midnight).
+
+    A UTC offset (``+02:00``, ``-0400`` as Shopify writes it) is dropped, keeping the wall-clock
+    time: timestamps are naive local time throughout (see ops.models).
+    """
+    t = s.strip()
+    v: dt.datetime | None = None
+    try:
+        v = dt.datetime.fromisoformat(t)
+    except ValueError:
+        for fmt in ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%d %H:%M %z"):
+            try:
+                v = dt.datetime.strptime(t, fmt)
+                break
+            except ValueError:
+                continue
+    if v is None or not _DATE.match(t):
+        raise Bad(f"not a date-time: {s!r} (expected YYYY-MM-DD HH:MM[:SS])")
+    return v.replace(tzinfo=None)
+
+
+def parse_time(s: str) -> dt.time:
+    m = _TIME.fullmatch(s)
+    if m:
+        h, mi, sec = int(m[1]), int(m[2]), int(m[3] or 0)
+        if h < 24 and mi < 60 and sec < 60:
+            return dt.time(h, mi, sec)
+    raise Bad(f"not a time of day: {s!r} (expected HH:MM)")
+
+
+def parse_bool(s: str) -> bool:
+    low = s.lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise Bad(f"not true/false: {s!r}")
+
+
+def parse_weekdays(s: str) -> str:
+    if not re.fullmatch(r"[0-6]{1,7}", s) or len(set(s)) != len(s):
+        raise Bad(f"not a set of weekdays: {s!r} (digits 0=Mon .. 6=Sun, e.g. 01234)")
+    return "".join(sorted(s))
+
+
+@dataclass(frozen=True)
+class Col:
+    """One column of an input file: how to parse it and what is allowed.
+
+    ``kind``: str, int, float, date, datetime, time, bool or weekdays. ``min`` bounds numbers
+    from below (``0`` refuses negative quantities). ``max_len`` bounds strings (the database
+    column's length). ``default`` fills an empty optional cell on insert.
+    """
+
+    name: str
+    kind: str = "str"
+    required: bool = False
+    default: Any = None
+    min: float | None = None
+    max_len: int | None = None
+    choices: tuple[str, ...] = ()
+    doc: str = ""
+
+
+def parse_cell(col: Col, raw: str, *, decimal_comma: bool = False) -> Any:
+    """Parse one raw cell; ``None`` for an empty optional cell (its default is applied later). Raises Bad."""
+    s = raw.strip()
+    if not s:
+        if col.required:
+            raise Bad("is required but empty")
+        return None
+    v: Any
+    if col.kind == "str":
+        v = s
+        if col.max_len is not None and len(s) > col.max_len:
+            raise Bad(f"is {len(s)} characters long; at most {col.max_len} allowed")
+        if col.choices and s not in col.choices:
+            raise Bad(f"{s!r} is not one of {', '.join(col.choices)}")
+        return v
+    if col.kind == "int":
+        v = parse_int(s)
+    elif col.kind == "float":
+        v = parse_float(s, decimal_comma=decimal_comma)
+    elif col.kind == "date":
+        v = parse_date(s)
+    elif col.kind == "datetime":
+        v = parse_datetime(s)
+    elif col.kind == "time":
+        v = parse_time(s)
+    elif col.kind == "bool":
+        v = parse_bool(s)
+    elif col.kind == "weekdays":
+        v = parse_weekdays(s)
+    else:  # pragma: no cover - a spec error, not an input error
+        raise AssertionError(col.kind)
+    if col.min is not None and v < col.min:
+        raise Bad(f"must be at least {col.min:g}, got {s}" if col.min else f"must not be negative, got {s}")
+    return v
+
+
+def parse_record(f: CsvFile, line: int, raw: dict[str, str], cols: Sequence[Col],
+                 problems: Problems) -> dict[str, Any] | None:
+    """Parse the columns present in the file; report each bad cell; None when any cell was bad."""
+    out: dict[str, Any] = {}
+    ok = True
+    decimal_comma = f.delimiter == ";"
+    for col in cols:
+        if col.name not in raw:
+            continue
+        try:
+            out[col.name] = parse_cell(col, raw[col.name], decimal_comma=decimal_comma)
+        except Bad as exc:
+            problems.add(f.name, line, col.name, str(exc))
+            ok = False
+    return out if ok else None
+
+
+def batched(items: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
