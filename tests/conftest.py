@@ -118,3 +118,13 @@ def seeded_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
             seed(eng, size="small", seed=7)
             yield eng
             eng.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_streamlit_caches() -> Iterator[None]:
+    """st.cache_data outlives an AppTest and its key leaves the engine out (one database per
+    process in production); tests switch databases, so each starts with empty caches."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    yield

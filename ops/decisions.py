@@ -1,0 +1,1247 @@
+"""Every write-back: thresholds, entity states, annotations, generic change sets, and the audit log.
+
+The one path for a write (STYLE.md, "Write-back has one path")::
+
+    editor state -> ui.editor.change_set_from_editor -> ChangeSet
+                 -> ops.decisions.apply(session, changes, viewer=...)   (one transaction)
+
+Invariants
+----------
+- Every applied write action adds exactly one ``decisions`` row in the caller's transaction
+  (the same session): no change without its row, no row without its change.
+- Every refused attempt (:class:`ValidationError`, :class:`StaleEdit`, :class:`AccessDenied`)
+  is audited too, with ``outcome='refused'``. The caller's transaction rolls back when the
+  exception propagates, so the refusal row cannot live in it: it is queued on the session and
+  written in a transaction of its own as soon as the caller's outermost transaction ends
+  (committed or rolled back). On SQLite the caller's ``BEGIN IMMEDIATE`` holds the write lock
+  until then, so writing it earlier from a second connection would wait on ourselves.
+- Optimistic concurrency: writes carry the version the user read (``expected_version``; ``0``
+  means "the row did not exist"). Updates are guarded in SQL
+  (``UPDATE ... SET version = version + 1 WHERE id = :id AND version = :expected``) and the
+  rowcount is checked; inserts rely on the table's unique constraint, an ``IntegrityError``
+  becomes :class:`StaleEdit`. A stale edit is refused and names who changed the row and when.
+- Vendors never set thresholds; they change entity states only for entity kinds whose owner
+  can be derived (``define_entity_kind(..., owner=...)``) and only for rows they own.
+
+Who reads what
+--------------
+- ``audit_log``: admins, managers and planners read every row; vendors only rows carrying
+  their ``vendor_code`` (their own attempts, and changes to rows they own).
+- ``thresholds_for`` / ``threshold``: everyone; vendors see global rows and the overrides keyed
+  by their own scope (their carrier/supplier code, the warehouses they operate, their SKUs and
+  the categories of those SKUs), never another vendor's override.
+- ``entity_states``: vendors see rows with their ``vendor_code``; everyone else all rows.
+- ``annotations``: internal notes; vendors see none and may not add any.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, and_, event, false, insert, or_, select, true, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ops.access import (
+    AccessDenied,
+    Viewer,
+    data_function,
+    require_viewer,
+    vendor_code_condition,
+)
+from ops.exports import register
+from ops.filters import Filters
+from ops.models import (
+    SCOPE_KINDS,
+    Annotation,
+    Carrier,
+    Decision,
+    EntityState,
+    Product,
+    Supplier,
+    Threshold,
+    Warehouse,
+)
+
+__all__ = [
+    "AccessDenied",
+    "Change",
+    "ChangeSet",
+    "DecisionError",
+    "EffectiveThreshold",
+    "EntityKindDef",
+    "ENTITY_KINDS",
+    "STATES",
+    "StaleEdit",
+    "StateRecord",
+    "THRESHOLDS",
+    "ThresholdDef",
+    "ValidationError",
+    "add_annotation",
+    "annotations",
+    "apply",
+    "audit_log",
+    "define_entity_kind",
+    "define_threshold",
+    "entity_states",
+    "parse_threshold_key",
+    "record_refusal",
+    "resolve",
+    "resolve_frame",
+    "set_entity_state",
+    "set_threshold",
+    "threshold",
+    "threshold_key",
+    "threshold_table",
+    "thresholds_for",
+]
+
+log = logging.getLogger(__name__)
+
+# Most specific first: the first stored value found along this order wins.
+SCOPE_PRECEDENCE: tuple[str, ...] = ("sku", "category", "supplier", "carrier", "warehouse", "global")
+STATES = ("open", "acknowledged", "snoozed", "flagged")
+THRESHOLD_ENTITY = "threshold"
+MAX_NOTE_CHARS = 2000
+MAX_KEY_CHARS = 200
+AUDIT_LIMIT = 5000
+_PENDING_REFUSALS = "ops_decisions_pending_refusals"
+
+# Write functions take a viewer but change data; the isolation test calls read functions only.
+WRITE_FUNCTIONS: tuple[str, ...] = (
+    "set_threshold",
+    "set_entity_state",
+    "add_annotation",
+    "apply",
+    "record_refusal",
+)
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class DecisionError(Exception):
+    """Base class of refused write-backs; the message is shown to the user as is."""
+
+
+class ValidationError(DecisionError, ValueError):
+    """The input is not acceptable (unknown name, text in a number, out of range, bad scope...)."""
+
+
+class StaleEdit(DecisionError):
+    """The row changed since it was read; nothing was overwritten.
+
+    ``changed_by``/``changed_at`` say who made the newer change and when; ``current`` holds the
+    stored value and ``current_version`` its version.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        changed_by: str | None = None,
+        changed_at: dt.datetime | None = None,
+        current: Any = None,
+        current_version: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.changed_by = changed_by
+        self.changed_at = changed_at
+        self.current = current
+        self.current_version = current_version
+
+
+# --- threshold registry ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThresholdDef:
+    """A named, typed threshold: its unit, default, bounds, where it may be set and by whom."""
+
+    name: str
+    label: str
+    unit: str
+    default: float
+    min: float | None = None
+    max: float | None = None
+    scopes: tuple[str, ...] = ("global",)
+    roles: tuple[str, ...] = ("manager", "admin")
+    page: str = ""
+    help: str = ""
+
+
+THRESHOLDS: dict[str, ThresholdDef] = {}
+
+
+def define_threshold(
+    name: str,
+    *,
+    label: str,
+    unit: str,
+    default: float,
+    min: float | None = None,  # noqa: A002 - the brief's public keyword
+    max: float | None = None,  # noqa: A002
+    scopes: tuple[str, ...] = ("global",),
+    roles: tuple[str, ...] = ("manager", "admin"),
+    page: str,
+    help: str = "",  # noqa: A002
+) -> ThresholdDef:
+    """Register threshold ``name`` (idempotent for the same definition) and return it.
+
+    Percent thresholds (``unit="%"``) get bounds 0..100 unless given; every other unit gets a
+    lower bound of 0 unless given. Redefining a name differently raises ``ValueError``.
+    """
+    if not name or not name.replace("_", "").isalnum() or name != name.lower():
+        raise ValueError(f"threshold name {name!r} must be lower_snake_case")
+    if "global" not in scopes:
+        raise ValueError(f"threshold {name!r}: scopes must include 'global'")
+    bad = [s for s in scopes if s not in SCOPE_KINDS]
+    if bad:
+        raise ValueError(f"threshold {name!r}: unknown scope kinds {bad}; use {', '.join(SCOPE_KINDS)}")
+    if "vendor" in roles:
+        raise ValueError(f"threshold {name!r}: vendors may never set thresholds")
+    if unit == "%":
+        min = 0.0 if min is None else min  # noqa: A001
+        max = 100.0 if max is None else max  # noqa: A001
+    elif min is None:
+        min = 0.0  # noqa: A001
+    d = ThresholdDef(
+        name=name,
+        label=label,
+        unit=unit,
+        default=float(default),
+        min=None if min is None else float(min),
+        max=None if max is None else float(max),
+        scopes=tuple(scopes),
+        roles=tuple(roles),
+        page=page,
+        help=help,
+    )
+    if (d.min is not None and d.default < d.min) or (d.max is not None and d.default > d.max):
+        raise ValueError(f"threshold {name!r}: default {default} is outside {d.min}..{d.max}")
+    existing = THRESHOLDS.get(name)
+    if existing is not None:
+        if existing != d:
+            raise ValueError(f"threshold {name!r} is already defined differently: {existing}")
+        return existing
+    THRESHOLDS[name] = d
+    return d
+
+
+_INV = ("global", "warehouse", "category", "sku")
+define_threshold("cover_warning_days", label="Low-cover warning", unit="days", default=14, scopes=_INV,
+                 page="inventory", help="Flag a SKU when its days of cover fall below this.")
+define_threshold("excess_cover_days", label="Excess cover", unit="days", default=120, scopes=_INV,
+                 page="inventory", help="Flag a SKU as overstocked above this many days of cover.")
+define_threshold("dead_stock_days", label="Dead stock after", unit="days", default=90, scopes=_INV,
+                 page="inventory", help="Stock with no sale for this many days counts as dead.")
+define_threshold("abc_a_cut", label="ABC: A class up to", unit="%", default=80, page="inventory",
+                 help="Cumulative revenue share that makes a SKU class A.")
+define_threshold("abc_b_cut", label="ABC: B class up to", unit="%", default=95, page="inventory",
+                 help="Cumulative revenue share that makes a SKU class B (the rest is C).")
+define_threshold("on_time_ship_target", label="On-time ship target", unit="%", default=95,
+                 scopes=("global", "warehouse"), page="fulfillment",
+                 help="Share of orders shipped by their ship-by time.")
+define_threshold("backlog_age_alert_hours", label="Backlog age alert", unit="hours", default=24,
+                 scopes=("global", "warehouse"), page="fulfillment",
+                 help="Alert on unshipped orders older than this.")
+define_threshold("carrier_on_time_target", label="Carrier on-time target", unit="%", default=95,
+                 scopes=("global", "carrier"), page="carriers",
+                 help="Share of shipments delivered by the promised date.")
+define_threshold("return_rate_alert", label="Return-rate alert", unit="%", default=10,
+                 scopes=("global", "category", "sku"), page="returns",
+                 help="Alert when units returned / units sold exceeds this.")
+
+
+@dataclass(frozen=True)
+class EffectiveThreshold:
+    """The value in force for one scope and where it comes from.
+
+    ``scope_kind``/``scope_key``/``version`` describe the stored row the value came from
+    (``version`` 0 and ``scope_kind`` "default" when no row applies). To override at a more
+    specific scope, pass ``expected_version=0`` for that (not yet existing) row.
+    """
+
+    name: str
+    value: float
+    scope_kind: str
+    scope_key: str
+    version: int
+    source: str
+    updated_by: str | None = None
+    updated_at: dt.datetime | None = None
+
+
+def threshold_key(name: str, scope_kind: str = "global", scope_key: str = "") -> str:
+    """The text key of one threshold row: ``name@global`` or ``name@warehouse:WH-EAST``."""
+    return f"{name}@global" if scope_kind == "global" else f"{name}@{scope_kind}:{scope_key}"
+
+
+def parse_threshold_key(key: str) -> tuple[str, str, str]:
+    """Inverse of :func:`threshold_key`: ``(name, scope_kind, scope_key)``."""
+    name, sep, scope = str(key).partition("@")
+    if not sep or not name:
+        raise ValidationError(f"{key!r} is not a threshold key (expected name@scope)")
+    kind, _, skey = scope.partition(":")
+    return name, kind, skey
+
+
+def _definition(name: str) -> ThresholdDef:
+    d = THRESHOLDS.get(name)
+    if d is None:
+        raise ValidationError(f"unknown threshold {name!r}; known: {', '.join(sorted(THRESHOLDS))}")
+    return d
+
+
+def _fmt_value(value: float, unit: str) -> str:
+    text = f"{value:g}"
+    return f"{text} %" if unit == "%" else f"{text} {unit}".rstrip()
+
+
+def _describe_scope(kind: str, key: str) -> str:
+    return "global" if kind == "global" else f"{kind} {key}"
+
+
+def _source(kind: str, key: str, by: str | None, at: dt.datetime | None) -> str:
+    when = f" on {at:%Y-%m-%d}" if at is not None else ""
+    who = f"set by {by}" if by else "set"
+    return f"{_describe_scope(kind, key)} ({who}{when})"
+
+
+# --- reading thresholds ----------------------------------------------------------------------
+
+
+def _threshold_scope_condition(viewer: Viewer) -> Any:
+    """Threshold rows a viewer may read: vendors see global rows and their own overrides."""
+    if not viewer.is_vendor:
+        return true()
+    code = viewer.vendor_code
+    own: list[Any] = [Threshold.scope_kind == "global"]
+    if viewer.vendor_kind == "carrier":
+        own.append(and_(Threshold.scope_kind == "carrier", Threshold.scope_key == code))
+    elif viewer.vendor_kind == "warehouse":
+        own.append(and_(Threshold.scope_kind == "warehouse",
+                        Threshold.scope_key.in_(select(Warehouse.code).where(Warehouse.operator_code == code))))
+    elif viewer.vendor_kind == "supplier":
+        mine = select(Product.sku).join(Supplier, Product.supplier_id == Supplier.id).where(Supplier.code == code)
+        cats = select(Product.category).join(Supplier, Product.supplier_id == Supplier.id).where(Supplier.code == code)
+        own += [
+            and_(Threshold.scope_kind == "supplier", Threshold.scope_key == code),
+            and_(Threshold.scope_kind == "sku", Threshold.scope_key.in_(mine)),
+            and_(Threshold.scope_kind == "category", Threshold.scope_key.in_(cats)),
+        ]
+    return or_(*own)
+
+
+THRESHOLD_COLUMNS = ["scope_kind", "scope_key", "value", "version", "updated_by", "updated_at"]
+
+
+@data_function
+def thresholds_for(session: Session, *, viewer: Viewer, name: str | None = None) -> pd.DataFrame:
+    """Stored threshold rows the viewer may read, for ``name`` (or all names when None).
+
+    Returns
+    -------
+    DataFrame
+        name (str), scope_kind (str), scope_key (str), value (float64), version (int64),
+        updated_by (str or None), updated_at (datetime64[ns]); sorted by name, scope precedence.
+    """
+    require_viewer(viewer)
+    stmt = select(
+        Threshold.name, Threshold.scope_kind, Threshold.scope_key, Threshold.value,
+        Threshold.version, Threshold.updated_by, Threshold.updated_at,
+    ).where(_threshold_scope_condition(viewer))
+    if name is not None:
+        stmt = stmt.where(Threshold.name == name)
+    rows = session.execute(stmt.order_by(Threshold.name, Threshold.scope_kind, Threshold.scope_key)).all()
+    df = pd.DataFrame(rows, columns=["name", *THRESHOLD_COLUMNS])
+    df["value"] = df["value"].astype("float64")
+    df["version"] = df["version"].astype("int64")
+    df["updated_at"] = pd.to_datetime(df["updated_at"])
+    return df
+
+
+def resolve(
+    rows: pd.DataFrame, scope: Mapping[str, Any] | None = None, *, name: str, default: float | None = None
+) -> EffectiveThreshold:
+    """Pick the value in force for ``scope`` from stored ``rows`` (pure; no database).
+
+    ``rows`` is :func:`thresholds_for`'s frame (only rows of ``name`` are considered);
+    ``scope`` maps scope kinds to keys, e.g. ``{"warehouse": "WH-EAST", "sku": "SKU-0001"}``.
+    The most specific stored row wins (sku > category > supplier > carrier > warehouse >
+    global); with none, ``default`` (or the registered default).
+    """
+    mine = rows[rows["name"] == name] if "name" in rows.columns else rows
+    records = mine[THRESHOLD_COLUMNS].itertuples(index=False, name=None)
+    return _pick(records, scope, name=name, default=default)
+
+
+def _pick(
+    records: Iterable[tuple[Any, ...]], scope: Mapping[str, Any] | None, *, name: str, default: float | None = None
+) -> EffectiveThreshold:
+    """:func:`resolve` over (scope_kind, scope_key, value, version, updated_by, updated_at) tuples."""
+    d = THRESHOLDS.get(name)
+    fallback = default if default is not None else (d.default if d else None)
+    allowed = set(d.scopes) if d else set(SCOPE_KINDS)
+    wanted = {k: str(v) for k, v in (scope or {}).items() if v is not None and str(v) != ""}
+    unknown = [k for k in wanted if k not in SCOPE_KINDS]
+    if unknown:
+        raise ValidationError(f"threshold {name!r}: unknown scope kinds {unknown}; use {', '.join(SCOPE_KINDS)}")
+    wanted["global"] = ""
+    stored = {(str(r[0]), str(r[1])): r for r in records}
+    for kind in SCOPE_PRECEDENCE:
+        key = wanted.get(kind)
+        if kind not in allowed or key is None or (kind, key) not in stored:
+            continue
+        _, _, value, version, by, at = stored[(kind, key)]
+        at = None if at is None or pd.isna(at) else pd.Timestamp(at).to_pydatetime()
+        by = None if by is None or (isinstance(by, float) and math.isnan(by)) else str(by)
+        return EffectiveThreshold(
+            name=name, value=float(value), scope_kind=kind, scope_key=key, version=int(version),
+            source=_source(kind, key, by, at), updated_by=by, updated_at=at,
+        )
+    if fallback is None:
+        raise ValidationError(f"unknown threshold {name!r}; known: {', '.join(sorted(THRESHOLDS))}")
+    return EffectiveThreshold(name=name, value=float(fallback), scope_kind="default", scope_key="", version=0,
+                              source="default")
+
+
+def resolve_frame(
+    rows: pd.DataFrame, frame: pd.DataFrame, *, name: str, columns: Mapping[str, str], default: float | None = None
+) -> pd.DataFrame:
+    """Vectorised :func:`resolve` for many rows at once (pure; no database).
+
+    ``columns`` maps scope kinds to columns of ``frame`` (``{"sku": "sku", "warehouse":
+    "warehouse"}``). Returns a frame aligned with ``frame``'s index: value (float64) and
+    source_scope (str: "sku", "warehouse", ..., "global" or "default").
+    """
+    d = THRESHOLDS.get(name)
+    fallback = default if default is not None else (d.default if d else math.nan)
+    allowed = set(d.scopes) if d else set(SCOPE_KINDS)
+    mine = rows[rows["name"] == name] if "name" in rows.columns else rows
+    out = pd.DataFrame({"value": pd.Series(math.nan, index=frame.index, dtype="float64"),
+                        "source_scope": pd.Series("default", index=frame.index, dtype=object)})
+    # Walk from least to most specific so the more specific value overwrites.
+    for kind in reversed(SCOPE_PRECEDENCE):
+        if kind not in allowed:
+            continue
+        sub = mine[mine["scope_kind"] == kind]
+        if sub.empty:
+            continue
+        if kind == "global":
+            out["value"] = float(sub["value"].iloc[0])
+            out["source_scope"] = "global"
+            continue
+        col = columns.get(kind)
+        if col is None:
+            continue
+        lookup = dict(zip(sub["scope_key"].astype(str), sub["value"].astype(float), strict=True))
+        hit = frame[col].astype(str).map(lookup)
+        mask = hit.notna()
+        out.loc[mask, "value"] = hit[mask].astype(float)
+        out.loc[mask, "source_scope"] = kind
+    out["value"] = out["value"].fillna(float(fallback))
+    return out
+
+
+@data_function
+def threshold(
+    session: Session,
+    *,
+    viewer: Viewer,
+    name: str = "cover_warning_days",
+    scope: Mapping[str, Any] | None = None,
+    for_update: bool = False,
+) -> EffectiveThreshold:
+    """The value of threshold ``name`` in force for ``scope`` and where it comes from.
+
+    ``scope`` maps scope kinds to keys, e.g. ``{"warehouse": "WH-EAST", "sku": "SKU-0001"}``;
+    only the candidate rows are read (one query). ``for_update=True`` locks the rows read until
+    the transaction ends (PostgreSQL ``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` already holds
+    the write lock), for a read-modify-write done inside one transaction: concurrent ones then
+    queue instead of failing as stale.
+    """
+    require_viewer(viewer)
+    d = _definition(name)
+    pairs = [("global", "")] + [(k, str(v)) for k, v in (scope or {}).items() if k in d.scopes and v not in (None, "")]
+    cond = or_(*[and_(Threshold.scope_kind == k, Threshold.scope_key == v) for k, v in pairs])
+    stmt = select(
+        Threshold.scope_kind, Threshold.scope_key, Threshold.value,
+        Threshold.version, Threshold.updated_by, Threshold.updated_at,
+    ).where(Threshold.name == name, cond, _threshold_scope_condition(viewer))
+    if for_update:
+        stmt = stmt.with_for_update()
+    return _pick(session.execute(stmt).all(), scope, name=name)
+
+
+@register("thresholds", title="Thresholds", page="audit")
+@data_function
+def threshold_table(session: Session, *, viewer: Viewer, filters: Filters | None = None) -> pd.DataFrame:
+    """Every defined threshold's global value and every stored override, with its source.
+
+    One row per defined threshold at global scope (the stored value, else the default) plus one
+    row per stored non-global override the viewer may read. ``filters`` is accepted for the
+    export signature and not used (thresholds are not dated).
+
+    Returns
+    -------
+    DataFrame
+        key (str, :func:`threshold_key`), name (str), label (str), unit (str), page (str),
+        scope_kind (str), scope_key (str), value (float64), default (float64),
+        min (float64, NaN = none), max (float64, NaN = none), source (str),
+        version (int64, 0 = not stored), updated_by (str or None), updated_at (datetime64[ns]).
+    """
+    require_viewer(viewer)
+    stored = thresholds_for(session, viewer=viewer)
+    out: list[dict[str, Any]] = []
+    for d in sorted(THRESHOLDS.values(), key=lambda t: (t.page, t.name)):
+        mine = stored[stored["name"] == d.name]
+        for kind in ("global", *[k for k in reversed(SCOPE_PRECEDENCE) if k != "global"]):
+            if kind not in d.scopes:
+                continue
+            sub = mine[mine["scope_kind"] == kind]
+            if kind == "global" and sub.empty:
+                out.append({"key": threshold_key(d.name), "name": d.name, "label": d.label, "unit": d.unit,
+                            "page": d.page, "scope_kind": "global", "scope_key": "", "value": d.default,
+                            "default": d.default, "min": d.min, "max": d.max, "source": "default",
+                            "version": 0, "updated_by": None, "updated_at": None})
+            for r in sub.itertuples(index=False):
+                at = None if pd.isna(r.updated_at) else pd.Timestamp(r.updated_at).to_pydatetime()
+                by = None if pd.isna(r.updated_by) else str(r.updated_by)
+                out.append({"key": threshold_key(d.name, kind, str(r.scope_key)), "name": d.name, "label": d.label,
+                            "unit": d.unit, "page": d.page, "scope_kind": kind, "scope_key": str(r.scope_key),
+                            "value": float(r.value), "default": d.default, "min": d.min, "max": d.max,
+                            "source": _source(kind, str(r.scope_key), by, at), "version": int(r.version),
+                            "updated_by": by, "updated_at": at})
+    cols = ["key", "name", "label", "unit", "page", "scope_kind", "scope_key", "value", "default", "min", "max",
+            "source", "version", "updated_by", "updated_at"]
+    df = pd.DataFrame(out, columns=cols)
+    for c in ("value", "default", "min", "max"):
+        df[c] = pd.to_numeric(df[c]).astype("float64")
+    df["version"] = df["version"].astype("int64")
+    df["updated_at"] = pd.to_datetime(df["updated_at"])
+    return df
+
+
+# --- the audit log --------------------------------------------------------------------------
+
+
+def _json(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+def _audit(
+    session: Session,
+    *,
+    viewer: Viewer,
+    action: str,
+    entity_kind: str,
+    entity_key: str,
+    before: Any,
+    after: Any,
+    why: str | None,
+    vendor_code: str | None,
+) -> None:
+    """Append one applied audit row in the caller's transaction."""
+    session.execute(insert(Decision).values(
+        actor=viewer.username, action=action, entity_kind=entity_kind, entity_key=entity_key[:200],
+        before=_json(before), after=_json(after), why=why, outcome="applied", vendor_code=vendor_code,
+    ))
+
+
+def _refusal_row(
+    *, viewer: Viewer, action: str, entity_kind: str, entity_key: str, message: str,
+    attempted: Any = None, before: Any = None, why: str | None = None, vendor_code: str | None = None,
+) -> dict[str, Any]:
+    after = {"attempted": attempted, "refused": message}
+    return {
+        "at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        "actor": viewer.username, "action": action, "entity_kind": entity_kind[:32],
+        "entity_key": str(entity_key)[:200], "before": _json(before), "after": _json(after), "why": why,
+        "outcome": "refused",
+        # A vendor's own attempts carry their code, so they can see them (and only them).
+        "vendor_code": viewer.vendor_code if viewer.is_vendor else vendor_code,
+    }
+
+
+def _engine_of(bind: Engine | Connection | Any) -> Engine:
+    return bind.engine if isinstance(bind, Connection) else bind
+
+
+def _write_refusals(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    from ops.db import run_in_transaction
+
+    def work(s: Session) -> None:
+        s.execute(insert(Decision), rows)
+
+    run_in_transaction(engine, work)
+
+
+def record_refusal(
+    target: Session | Engine,
+    *,
+    viewer: Viewer,
+    action: str,
+    entity_kind: str,
+    entity_key: str,
+    message: str,
+    attempted: Any = None,
+    before: Any = None,
+    why: str | None = None,
+    vendor_code: str | None = None,
+) -> None:
+    """Audit a refused write attempt in a transaction of its own.
+
+    With an ``Engine`` the row is written at once. With a ``Session`` it is queued and written
+    right after that session's outermost transaction ends (so it survives the rollback that
+    follows the refusal). The write functions here call it themselves; pages and other modules
+    call it for refusals they decide (e.g. a forged row id caught before calling ``apply``).
+    """
+    row = _refusal_row(viewer=viewer, action=action, entity_kind=entity_kind, entity_key=entity_key,
+                       message=message, attempted=attempted, before=before, why=why, vendor_code=vendor_code)
+    if isinstance(target, Session):
+        if target.in_transaction():
+            target.info.setdefault(_PENDING_REFUSALS, []).append(row)
+            return
+        _write_refusals(_engine_of(target.get_bind()), [row])
+        return
+    _write_refusals(_engine_of(target), [row])
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _flush_refusals(session: Session, transaction: Any) -> None:
+    # Only the outermost transaction: its connection is already released here, so on SQLite the
+    # write lock is free for the refusal's own BEGIN IMMEDIATE.
+    if transaction.parent is not None:
+        return
+    pending = session.info.pop(_PENDING_REFUSALS, None)
+    if not pending:
+        return
+    try:
+        _write_refusals(_engine_of(session.get_bind()), pending)
+    except Exception:  # noqa: BLE001 - never mask the refusal the user must see
+        log.exception("could not write %d refused-attempt audit rows", len(pending))
+
+
+def _refuse(session: Session, exc: DecisionError | AccessDenied, **row: Any) -> DecisionError | AccessDenied:
+    record_refusal(session, message=str(exc), **row)
+    return exc
+
+
+AUDIT_COLUMNS = ["id", "at", "actor", "action", "entity_kind", "entity_key", "outcome", "before", "after", "why",
+                 "vendor_code"]
+
+
+@data_function
+def audit_log(
+    session: Session,
+    *,
+    viewer: Viewer,
+    actor: str | None = None,
+    action: str | None = None,
+    entity_kind: str | None = None,
+    entity_key: str | None = None,
+    outcome: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    limit: int = AUDIT_LIMIT,
+) -> pd.DataFrame:
+    """The audit log, newest first, filtered; vendors see only rows carrying their vendor code.
+
+    ``actor``/``action``/``entity_kind``/``entity_key``/``outcome`` match exactly (``action``
+    also matches a prefix ending in ".", e.g. "threshold."); ``date_from``/``date_to`` are
+    inclusive days.
+
+    Returns
+    -------
+    DataFrame
+        id (int64), at (datetime64[ns]), actor (str), action (str), entity_kind (str),
+        entity_key (str), outcome (str: applied/refused), before (str JSON or None),
+        after (str JSON or None), why (str or None), vendor_code (str or None).
+    """
+    require_viewer(viewer)
+    stmt = select(
+        Decision.id, Decision.at, Decision.actor, Decision.action, Decision.entity_kind, Decision.entity_key,
+        Decision.outcome, Decision.before, Decision.after, Decision.why, Decision.vendor_code,
+    ).where(vendor_code_condition(viewer, Decision.vendor_code))
+    if actor:
+        stmt = stmt.where(Decision.actor == actor)
+    if action:
+        stmt = stmt.where(Decision.action.startswith(action) if action.endswith(".") else Decision.action == action)
+    if entity_kind:
+        stmt = stmt.where(Decision.entity_kind == entity_kind)
+    if entity_key:
+        stmt = stmt.where(Decision.entity_key == entity_key)
+    if outcome:
+        stmt = stmt.where(Decision.outcome == outcome)
+    if date_from:
+        stmt = stmt.where(Decision.at >= dt.datetime.combine(date_from, dt.time.min))
+    if date_to:
+        stmt = stmt.where(Decision.at < dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min))
+    stmt = stmt.order_by(Decision.at.desc(), Decision.id.desc()).limit(max(1, int(limit)))
+    df = pd.DataFrame(session.execute(stmt).all(), columns=AUDIT_COLUMNS)
+    df["id"] = df["id"].astype("int64")
+    df["at"] = pd.to_datetime(df["at"])
+    return df
+
+
+@register("audit_log", title="Audit log", page="audit")
+@data_function
+def audit_log_export(session: Session, *, viewer: Viewer, filters: Filters | None = None) -> pd.DataFrame:
+    """The audit log within the filters' date range (export form of :func:`audit_log`; same columns)."""
+    f = filters or Filters()
+    return audit_log(session, viewer=viewer, date_from=f.date_from, date_to=f.date_to)
+
+
+@data_function
+def audit_facets(session: Session, *, viewer: Viewer) -> dict[str, list[str]]:
+    """Distinct actors, actions and entity kinds in the audit log the viewer may read (for filters)."""
+    require_viewer(viewer)
+    cond = vendor_code_condition(viewer, Decision.vendor_code)
+    out: dict[str, list[str]] = {}
+    for label, col in (("actor", Decision.actor), ("action", Decision.action), ("entity_kind", Decision.entity_kind)):
+        out[label] = [str(v) for v in session.scalars(select(col).where(cond).distinct().order_by(col))]
+    return out
+
+
+# --- setting thresholds ---------------------------------------------------------------------
+
+
+def _parse_number(d: ThresholdDef, value: Any, where: str) -> float:
+    """A float from user input, or ValidationError naming the threshold and the bad value."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValidationError(f"{d.label} ({d.name}) at {where}: a value is required")
+    if isinstance(value, bool):
+        raise ValidationError(f"{d.label} ({d.name}) at {where}: {value!r} is not a number")
+    if isinstance(value, str):
+        text = value.strip()
+        if d.unit == "%" and text.endswith("%"):
+            text = text[:-1].strip()
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValidationError(
+                f"{d.label} ({d.name}) at {where}: {value!r} is text, not a number; enter a number in {d.unit}"
+            ) from None
+    else:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValidationError(f"{d.label} ({d.name}) at {where}: {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ValidationError(f"{d.label} ({d.name}) at {where}: {value!r} is not a finite number")
+    if d.min is not None and number < d.min:
+        raise ValidationError(
+            f"{d.label} ({d.name}) at {where}: {_fmt_value(number, d.unit)} is below the minimum "
+            f"{_fmt_value(d.min, d.unit)}"
+        )
+    if d.max is not None and number > d.max:
+        raise ValidationError(
+            f"{d.label} ({d.name}) at {where}: {_fmt_value(number, d.unit)} is above the maximum "
+            f"{_fmt_value(d.max, d.unit)}"
+        )
+    return number
+
+
+_SCOPE_TABLES: dict[str, Any] = {
+    "warehouse": Warehouse.code,
+    "carrier": Carrier.code,
+    "supplier": Supplier.code,
+    "sku": Product.sku,
+    "category": Product.category,
+}
+
+
+def _check_scope(session: Session, d: ThresholdDef, scope_kind: str, scope_key: str) -> None:
+    if scope_kind not in d.scopes:
+        raise ValidationError(
+            f"{d.label} ({d.name}) cannot be set per {scope_kind!r}; allowed scopes: {', '.join(d.scopes)}"
+        )
+    if scope_kind == "global":
+        if scope_key:
+            raise ValidationError(f"{d.name}: a global value takes no scope key (got {scope_key!r})")
+        return
+    if not scope_key:
+        raise ValidationError(f"{d.name}: a {scope_kind} value needs the {scope_kind} code")
+    col = _SCOPE_TABLES[scope_kind]
+    if session.scalar(select(col).where(col == scope_key).limit(1)) is None:
+        raise ValidationError(f"{d.name}: there is no {scope_kind} {scope_key!r}")
+
+
+def _stale_message(what: str, by: str | None, at: dt.datetime | None, current: str, expected: int) -> str:
+    when = f" at {at:%Y-%m-%d %H:%M:%S}" if at else ""
+    seen = "did not exist yet" if expected == 0 else f"was version {expected}"
+    return (f"{what} was changed by {by or 'someone'}{when} (now {current}) since you loaded it "
+            f"(it {seen}); nothing was saved. Reload and try again.")
+
+
+def set_threshold(
+    session: Session,
+    *,
+    viewer: Viewer,
+    name: str,
+    value: Any,
+    scope_kind: str = "global",
+    scope_key: str = "",
+    expected_version: int | None = None,
+    why: str | None = None,
+) -> EffectiveThreshold:
+    """Set threshold ``name`` at one scope, guarded, with one audit row in the caller's transaction.
+
+    ``value`` may be a number or text ("14", "95 %"). ``expected_version`` is the version the
+    user read (0 = "no row yet"); None skips the staleness check but the write is still guarded
+    against a concurrent change between this call's read and its write.
+
+    Raises
+    ------
+    ValidationError
+        Unknown name, text in a number, out of bounds, scope kind not allowed, unknown scope key.
+    StaleEdit
+        The row changed (or was created) since ``expected_version`` was read.
+    AccessDenied
+        The viewer's role may not set this threshold (vendors never may).
+    All refusals are audited (``outcome='refused'``) in a transaction of their own.
+    """
+    require_viewer(viewer)
+    scope_kind = (scope_kind or "global").strip()
+    scope_key = "" if scope_kind == "global" else str(scope_key or "").strip()
+    key = threshold_key(name, scope_kind, scope_key)
+    where = _describe_scope(scope_kind, scope_key)
+    audit = {"viewer": viewer, "action": "threshold.set", "entity_kind": THRESHOLD_ENTITY, "entity_key": key,
+             "attempted": {"value": value, "expected_version": expected_version}, "why": why}
+    try:
+        d = _definition(name)
+        if viewer.is_vendor or viewer.role not in d.roles:
+            raise AccessDenied(
+                f"{viewer.username} ({viewer.role}) may not set {d.label} ({d.name}); "
+                f"needs one of: {', '.join(d.roles)}"
+            )
+        _check_scope(session, d, scope_kind, scope_key)
+        number = _parse_number(d, value, where)
+    except (DecisionError, AccessDenied) as exc:
+        raise _refuse(session, exc, **audit) from None
+
+    row = session.execute(
+        select(Threshold.id, Threshold.value, Threshold.version, Threshold.updated_by, Threshold.updated_at).where(
+            Threshold.name == name, Threshold.scope_kind == scope_kind, Threshold.scope_key == scope_key
+        )
+    ).one_or_none()
+    before = None if row is None else {"value": row.value, "version": row.version}
+    what = f"{d.label} ({d.name}) at {where}"
+    current_version = 0 if row is None else int(row.version)
+    if expected_version is not None and int(expected_version) != current_version:
+        if row is None:
+            msg = (f"{what} was removed since you loaded it (you had version {expected_version}); "
+                   "nothing was saved. Reload and try again.")
+            raise _refuse(session, StaleEdit(msg, current_version=0), before=before, **audit)
+        msg = _stale_message(what, row.updated_by, row.updated_at, _fmt_value(row.value, d.unit), int(expected_version))
+        raise _refuse(session, StaleEdit(msg, changed_by=row.updated_by, changed_at=row.updated_at, current=row.value,
+                                         current_version=row.version), before=before, **audit)
+
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    if row is None:
+        try:
+            with session.begin_nested():
+                session.execute(insert(Threshold).values(
+                    name=name, scope_kind=scope_kind, scope_key=scope_key, value=number, version=1,
+                    updated_by=viewer.username, updated_at=now,
+                ))
+        except IntegrityError:
+            raise _stale_after_race(session, d, what, name, scope_kind, scope_key, 0, audit) from None
+        new_version = 1
+    else:
+        # The guard: only the version we read may be replaced (bulk and concurrent writes alike).
+        res = session.execute(
+            update(Threshold)
+            .where(Threshold.id == row.id, Threshold.version == current_version)
+            .values(value=number, version=Threshold.version + 1, updated_by=viewer.username, updated_at=now)
+        )
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            raise _stale_after_race(session, d, what, name, scope_kind, scope_key, current_version, audit) from None
+        new_version = current_version + 1
+    _audit(session, viewer=viewer, action="threshold.set", entity_kind=THRESHOLD_ENTITY, entity_key=key,
+           before=before, after={"value": number, "version": new_version}, why=why, vendor_code=None)
+    return EffectiveThreshold(name=name, value=number, scope_kind=scope_kind, scope_key=scope_key,
+                              version=new_version, source=_source(scope_kind, scope_key, viewer.username, now),
+                              updated_by=viewer.username, updated_at=now)
+
+
+def _stale_after_race(
+    session: Session, d: ThresholdDef, what: str, name: str, scope_kind: str, scope_key: str, expected: int,
+    audit: dict[str, Any],
+) -> StaleEdit:
+    """A concurrent writer got there between our read and our write: report who and when."""
+    row = session.execute(
+        select(Threshold.value, Threshold.version, Threshold.updated_by, Threshold.updated_at).where(
+            Threshold.name == name, Threshold.scope_kind == scope_kind, Threshold.scope_key == scope_key
+        )
+    ).one_or_none()
+    if row is None:
+        exc = StaleEdit(f"{what} changed while saving; nothing was saved. Reload and try again.")
+        return _refuse(session, exc, **audit)  # type: ignore[return-value]
+    msg = _stale_message(what, row.updated_by, row.updated_at, _fmt_value(row.value, d.unit), expected)
+    exc = StaleEdit(msg, changed_by=row.updated_by, changed_at=row.updated_at, current=row.value,
+                    current_version=row.version)
+    return _refuse(session, exc, before={"value": row.value, "version": row.version}, **audit)  # type: ignore
+
+
+# --- entity states --------------------------------------------------------------------------
+
+OwnerFunc = Callable[[Session, str], "str | None"]
+
+
+@dataclass(frozen=True)
+class EntityKindDef:
+    """A flaggable kind of thing; ``owner(session, key)`` returns the owning vendor code (or None).
+
+    Vendors may change states only of kinds with an ``owner`` rule, and only rows it gives them.
+    """
+
+    kind: str
+    label: str
+    owner: OwnerFunc | None = field(default=None, compare=False)
+    page: str = ""
+
+
+ENTITY_KINDS: dict[str, EntityKindDef] = {}
+
+
+def define_entity_kind(kind: str, *, label: str, owner: OwnerFunc | None = None, page: str = "") -> EntityKindDef:
+    """Register an entity kind for :func:`set_entity_state` (idempotent on kind, label and page)."""
+    if not kind or len(kind) > 32 or kind == THRESHOLD_ENTITY:
+        raise ValueError(f"entity kind {kind!r} must be 1-32 characters and not {THRESHOLD_ENTITY!r}")
+    d = EntityKindDef(kind=kind, label=label, owner=owner, page=page)
+    existing = ENTITY_KINDS.get(kind)
+    if existing is not None and (existing.label, existing.page) != (label, page):
+        raise ValueError(f"entity kind {kind!r} is already defined differently: {existing}")
+    ENTITY_KINDS[kind] = d
+    return d
+
+
+@dataclass(frozen=True)
+class StateRecord:
+    """The stored state of one entity after a write."""
+
+    entity_kind: str
+    entity_key: str
+    state: str
+    note: str | None
+    snooze_until: dt.date | None
+    vendor_code: str | None
+    version: int
+
+
+def _parse_day(value: Any, what: str) -> dt.date | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    try:
+        return dt.date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        raise ValidationError(f"{what}: {value!r} is not a date (use YYYY-MM-DD)") from None
+
+
+def set_entity_state(
+    session: Session,
+    *,
+    viewer: Viewer,
+    entity_kind: str,
+    entity_key: str,
+    state: str,
+    note: str | None = None,
+    snooze_until: dt.date | str | None = None,
+    expected_version: int | None = None,
+    vendor_code: str | None = None,
+    why: str | None = None,
+) -> StateRecord:
+    """Acknowledge, snooze, flag or reopen one entity (an exception row), guarded and audited.
+
+    ``state`` is one of open/acknowledged/snoozed/flagged; ``snoozed`` needs ``snooze_until``.
+    The owner ``vendor_code`` comes from the stored row, else the kind's ``owner`` rule, else
+    the argument (non-vendors only). Concurrency and refusals work as in :func:`set_threshold`.
+    """
+    require_viewer(viewer)
+    entity_kind = str(entity_kind or "").strip()
+    entity_key = str(entity_key or "").strip()
+    what = f"{entity_kind} {entity_key}"
+    audit = {"viewer": viewer, "action": "entity_state.set", "entity_kind": entity_kind or "?",
+             "entity_key": entity_key or "?", "why": why,
+             "attempted": {"state": state, "note": note, "snooze_until": snooze_until,
+                           "expected_version": expected_version, "vendor_code": vendor_code}}
+    row = None
+    try:
+        if not entity_kind or len(entity_kind) > 32 or entity_kind == THRESHOLD_ENTITY:
+            raise ValidationError(f"entity kind {entity_kind!r} is not valid (1-32 characters)")
+        if not entity_key or len(entity_key) > MAX_KEY_CHARS:
+            raise ValidationError(f"{entity_kind}: entity key {entity_key!r} is empty or longer than {MAX_KEY_CHARS}")
+        if state not in STATES:
+            raise ValidationError(f"{what}: state {state!r} is not one of {', '.join(STATES)}")
+        until = _parse_day(snooze_until, f"{what} snooze until")
+        if state == "snoozed" and until is None:
+            raise ValidationError(f"{what}: snoozing needs a 'snooze until' date")
+        if state != "snoozed":
+            until = None
+        if note is not None and len(str(note)) > MAX_NOTE_CHARS:
+            raise ValidationError(f"{what}: the note is {len(str(note))} characters; the limit is {MAX_NOTE_CHARS}")
+        row = session.execute(select(EntityState).where(
+            EntityState.entity_kind == entity_kind, EntityState.entity_key == entity_key)
+            .execution_options(populate_existing=True)).scalar_one_or_none()
+        owner = _owner_for(session, viewer, entity_kind, entity_key, row, vendor_code)
+        audit["vendor_code"] = owner
+    except (DecisionError, AccessDenied) as exc:
+        raise _refuse(session, exc, **audit) from None
+
+    before = None if row is None else _state_dict(row)
+    current_version = 0 if row is None else int(row.version)
+    if expected_version is not None and int(expected_version) != current_version:
+        if row is None:
+            stale = StaleEdit(f"{what} was reset since you loaded it; nothing was saved. Reload and try again.")
+        else:
+            stale = StaleEdit(_stale_message(what, row.updated_by, row.updated_at, row.state, int(expected_version)),
+                              changed_by=row.updated_by, changed_at=row.updated_at, current=row.state,
+                              current_version=row.version)
+        raise _refuse(session, stale, before=before, **audit)
+
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    text_note = None if note is None else str(note)
+    values: dict[str, Any] = {"state": state, "note": text_note, "snooze_until": until,
+              "updated_by": viewer.username, "updated_at": now}
+    if row is None:
+        try:
+            with session.begin_nested():
+                session.execute(insert(EntityState).values(entity_kind=entity_kind, entity_key=entity_key,
+                                                           vendor_code=owner, version=1, **values))
+        except IntegrityError:
+            raise _refuse(session, StaleEdit(_RACE.format(what=what)), **audit) from None
+        new_version = 1
+    else:
+        res = session.execute(update(EntityState)
+                              .where(EntityState.id == row.id, EntityState.version == current_version)
+                              .values(version=EntityState.version + 1, **values)
+                              .execution_options(synchronize_session=False))
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            raise _refuse(session, StaleEdit(_RACE.format(what=what)), before=before, **audit)
+        new_version = current_version + 1
+    after = {"state": state, "note": text_note, "snooze_until": until, "version": new_version}
+    _audit(session, viewer=viewer, action="entity_state.set", entity_kind=entity_kind, entity_key=entity_key,
+           before=before, after=after, why=why, vendor_code=owner)
+    return StateRecord(entity_kind=entity_kind, entity_key=entity_key, state=state, note=text_note,
+                       snooze_until=until, vendor_code=owner, version=new_version)
+
+
+_RACE = "{what} was changed by someone else while you were saving; nothing was saved. Reload and try again."
+
+
+def _state_dict(row: EntityState) -> dict[str, Any]:
+    return {"state": row.state, "note": row.note, "snooze_until": row.snooze_until, "version": row.version,
+            "vendor_code": row.vendor_code}
+
+
+def _owner_for(
+    session: Session, viewer: Viewer, kind: str, key: str, row: EntityState | None, given: str | None
+) -> str | None:
+    """The owning vendor code of an entity; raises AccessDenied for a vendor that does not own it."""
+    kdef = ENTITY_KINDS.get(kind)
+    if row is not None:
+        owner = row.vendor_code
+    elif kdef is not None and kdef.owner is not None:
+        owner = kdef.owner(session, key)
+    elif viewer.is_vendor:
+        raise AccessDenied(f"{viewer.username} (vendor) may not change {kind} {key}: its owner cannot be checked")
+    else:
+        owner = given or None
+    if given and owner and given != owner and not viewer.is_vendor:
+        raise ValidationError(f"{kind} {key} belongs to {owner}, not {given}; its owner cannot be changed here")
+    if viewer.is_vendor and owner != viewer.vendor_code:
+        raise AccessDenied(f"{viewer.username} (vendor {viewer.vendor_code}) may not change {kind} {key}: "
+                           "it is not theirs")
+    return owner
+
+
+@data_function
+def entity_states(session: Session, *, viewer: Viewer, entity_kind: str | None = None) -> pd.DataFrame:
+    """Stored entity states (of ``entity_kind``, or all), vendors only their own rows.
+
+    Returns
+    -------
+    DataFrame
+        entity_kind (str), entity_key (str), state (str), note (str or None),
+        snooze_until (date or None), vendor_code (str or None), version (int64),
+        updated_by (str or None), updated_at (datetime64[ns]).
+    """
+    require_viewer(viewer)
+    stmt = select(
+        EntityState.entity_kind, EntityState.entity_key, EntityState.state, EntityState.note,
+        EntityState.snooze_until, EntityState.vendor_code, EntityState.version, EntityState.updated_by,
+        EntityState.updated_at,
+    ).where(vendor_code_condition(viewer, EntityState.vendor_code))
+    if entity_kind:
+        stmt = stmt.where(EntityState.entity_kind == entity_kind)
+    cols = ["entity_kind", "entity_key", "state", "note", "snooze_until", "vendor_code", "version", "updated_by",
+            "updated_at"]
+    df = pd.DataFrame(session.execute(stmt.order_by(EntityState.entity_kind, EntityState.entity_key)).all(),
+                      columns=cols)
+    df["version"] = df["version"].astype("int64")
+    df["updated_at"] = pd.to_datetime(df["updated_at"])
+    return df
+
+
+# --- annotations ----------------------------------------------------------------------------
+
+ANNOTATION_ROLES = ("admin", "manager", "planner")
+
+
+def add_annotation(session: Session, *, viewer: Viewer, page: str, day: dt.date | str, text: str) -> int:
+    """Pin a note to ``day`` on ``page``'s charts; returns its id. One audit row; vendors may not."""
+    require_viewer(viewer)
+    audit = {"viewer": viewer, "action": "annotation.add", "entity_kind": "annotation",
+             "entity_key": f"{page}@{day}", "attempted": {"page": page, "day": day, "text": text}}
+    try:
+        if viewer.role not in ANNOTATION_ROLES:
+            raise AccessDenied(f"{viewer.username} ({viewer.role}) may not add annotations")
+        page = str(page or "").strip()
+        if not page or len(page) > 32:
+            raise ValidationError(f"annotation: page {page!r} is empty or longer than 32 characters")
+        when = _parse_day(day, f"annotation on {page}")
+        if when is None:
+            raise ValidationError(f"annotation on {page}: a day is required")
+        body = str(text or "").strip()
+        if not body:
+            raise ValidationError(f"annotation on {page} {when}: the text is empty")
+        if len(body) > MAX_NOTE_CHARS:
+            raise ValidationError(f"annotation on {page} {when}: {len(body)} characters; the limit is {MAX_NOTE_CHARS}")
+    except (DecisionError, AccessDenied) as exc:
+        raise _refuse(session, exc, **audit) from None
+    new_id = session.execute(insert(Annotation).values(page=page, day=when, text=body, author=viewer.username)
+                             .returning(Annotation.id)).scalar_one()
+    _audit(session, viewer=viewer, action="annotation.add", entity_kind="annotation", entity_key=str(new_id),
+           before=None, after={"page": page, "day": when, "text": body}, why=None, vendor_code=None)
+    return int(new_id)
+
+
+# The public name shadows the ``from __future__ import annotations`` flag name, harmlessly.
+@data_function  # type: ignore[no-redef]
+def annotations(
+    session: Session, *, viewer: Viewer, page: str | None = None
+) -> pd.DataFrame:
+    """Notes pinned to days on ``page`` (or all pages); vendors see none.
+
+    Returns
+    -------
+    DataFrame
+        id (int64), page (str), day (date), text (str), author (str), created_at (datetime64[ns]).
+    """
+    require_viewer(viewer)
+    stmt = select(Annotation.id, Annotation.page, Annotation.day, Annotation.text, Annotation.author,
+                  Annotation.created_at).where(false() if viewer.is_vendor else true())
+    if page:
+        stmt = stmt.where(Annotation.page == page)
+    df = pd.DataFrame(session.execute(stmt.order_by(Annotation.day, Annotation.id)).all(),
+                      columns=["id", "page", "day", "text", "author", "created_at"])
+    df["id"] = df["id"].astype("int64")
+    df["created_at"] = pd.to_datetime(df["created_at"])
+    return df
+
+
+# --- change sets ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """One edited cell: ``field`` of the row ``key`` of ``entity_kind`` goes from ``old`` to ``new``.
+
+    ``entity_kind`` is "threshold" (key from :func:`threshold_key`, field "value") or an entity
+    kind of :func:`set_entity_state` (field "state", "note" or "snooze_until"). ``expected_version``
+    is the row version the user read (0 = the row did not exist).
+    """
+
+    entity_kind: str
+    key: str
+    field: str
+    old: Any
+    new: Any
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """Edits to apply together, all or nothing."""
+
+    changes: tuple[Change, ...] = ()
+    why: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.changes)
+
+    def __bool__(self) -> bool:
+        return bool(self.changes)
+
+
+def apply(
+    session: Session, changes: ChangeSet | Iterable[Change], *, viewer: Viewer, why: str | None = None
+) -> list[EffectiveThreshold | StateRecord]:
+    """Apply a change set in the caller's transaction: all of it, or (on any refusal) none of it.
+
+    Cells of the same row are written together (one write, one audit row per row). Raises the
+    first refusal (:class:`ValidationError`, :class:`StaleEdit`, :class:`AccessDenied`); the
+    caller's transaction must then roll back, which undoes the rows already written.
+    """
+    require_viewer(viewer)
+    if isinstance(changes, ChangeSet):
+        why = why if why is not None else changes.why
+        items = changes.changes
+    else:
+        items = tuple(changes)
+    grouped: dict[tuple[str, str], list[Change]] = {}
+    for ch in items:
+        grouped.setdefault((ch.entity_kind, str(ch.key)), []).append(ch)
+    results: list[EffectiveThreshold | StateRecord] = []
+    for (kind, key), cells in grouped.items():
+        versions = {c.expected_version for c in cells}
+        if len(versions) > 1:
+            exc = ValidationError(f"{kind} {key}: edits carry different row versions {sorted(map(str, versions))}")
+            raise _refuse(session, exc, viewer=viewer, action=f"{kind}.set", entity_kind=kind, entity_key=key,
+                          attempted=[asdict(c) for c in cells], why=why)
+        expected = cells[0].expected_version
+        new = {c.field: c.new for c in cells}
+        if kind == THRESHOLD_ENTITY:
+            name, scope_kind, scope_key = parse_threshold_key(key)
+            extra = set(new) - {"value"}
+            if extra:
+                exc = ValidationError(f"threshold {key}: only its value can be edited, not {', '.join(sorted(extra))}")
+                raise _refuse(session, exc, viewer=viewer, action="threshold.set", entity_kind=kind, entity_key=key,
+                              attempted=new, why=why)
+            results.append(set_threshold(session, viewer=viewer, name=name, value=new.get("value"),
+                                         scope_kind=scope_kind, scope_key=scope_key, expected_version=expected,
+                                         why=why))
+        else:
+            extra = set(new) - {"state", "note", "snooze_until"}
+            if extra:
+                exc = ValidationError(f"{kind} {key}: {', '.join(sorted(extra))} cannot be edited")
+                raise _refuse(session, exc, viewer=viewer, action="entity_state.set", entity_kind=kind,
+                              entity_key=key, attempted=new, why=why)
+            current = session.execute(select(EntityState).where(
+                EntityState.entity_kind == kind, EntityState.entity_key == key)
+                .execution_options(populate_existing=True)).scalar_one_or_none()
+            base: dict[str, Any] = {"state": "open", "note": None, "snooze_until": None}
+            if current is not None:
+                base = {"state": current.state, "note": current.note, "snooze_until": current.snooze_until}
+            base.update(new)
+            results.append(set_entity_state(session, viewer=viewer, entity_kind=kind, entity_key=key,
+                                            state=str(base["state"]), note=base["note"],
+                                            snooze_until=base["snooze_until"], expected_version=expected, why=why))
+    return results
