@@ -56,6 +56,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
     engine = _engine(args)
     if args.if_empty and not is_empty(engine):
         print("database already holds data; not seeding (drop --if-empty to reseed)")
+        _demo_accounts(engine)
         return 0
     t0 = time.perf_counter()
     counts = seed(engine, size=args.size, seed=args.seed, progress=lambda msg: print(msg, flush=True))
@@ -63,7 +64,20 @@ def cmd_seed(args: argparse.Namespace) -> int:
     for table, n in counts.items():
         print(f"{table:28s} {n:>10,d}")
     print(f"seeded size={args.size} seed={args.seed} in {took:.1f} s")
+    _demo_accounts(engine)
     return 0
+
+
+def _demo_accounts(engine: Engine) -> None:
+    """Create one demo account per role on a demo database without accounts, and say how to sign in."""
+    from ops.auth import ensure_demo_accounts
+
+    with transaction(engine) as s:
+        created = ensure_demo_accounts(s)
+    if created:
+        print("\nDemo accounts (change or deactivate them before real use):")
+        for username, role, vendor, password in created:
+            print(f"  user {username:10s} password {password:14s} role {role}{' (' + vendor + ')' if vendor else ''}")
 
 
 def cmd_import(args: argparse.Namespace) -> int:

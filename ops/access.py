@@ -222,7 +222,7 @@ def vendor_code_condition(viewer: Viewer, column: Any) -> ColumnElement[bool]:
     require_viewer(viewer)
     if not viewer.is_vendor:
         return true()
-    return column == viewer.vendor_code  # type: ignore[no-any-return]
+    return column == viewer.vendor_code
 
 
 # --- registry of scoped data functions ----------------------------------------------------

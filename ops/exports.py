@@ -57,7 +57,8 @@ def load_registry() -> dict[str, ExportSpec]:
     """Import every module that registers exports, then return the registry."""
     import importlib
 
-    for mod in ("ops.freshness", "ops.inventory", "ops.fulfillment", "ops.decisions", "ops.ingest.history"):
+    for mod in ("ops.freshness", "ops.inventory", "ops.fulfillment", "ops.decisions", "ops.ingest.history",
+                "ops.auth"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as exc:  # a domain module not written yet

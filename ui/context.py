@@ -30,6 +30,6 @@ def require_page(page: str) -> Viewer:
     """Stop the page with a refusal unless the signed-in viewer may open ``page``."""
     v = viewer()
     if not v.may_open(page):
-        st.error(f"Your account ({v.role}) may not open this page.")
+        st.error("You do not have access to this page. Ask an admin if you need it.")
         st.stop()
     return v

@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 from ops.access import Viewer
 from ops.db import transaction
 from ops.filters import Filters
-from ops.reference import data_span, filter_options
 from ops.freshness import data_freshness, row_counts
+from ops.reference import data_span, filter_options
 from ui.cache import MAX_ENTRIES, TTL_SECONDS, get_engine
 
 DEFAULT_DAYS = 90

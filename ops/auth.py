@@ -1,0 +1,489 @@
+"""Local accounts and sign-in: who may ask, and as which :class:`~ops.access.Viewer`.
+
+Passwords are hashed with Argon2id at OWASP's floor or above (19 MiB memory, 2 iterations,
+1 lane) and are never stored, logged or audited in clear. Five wrong passwords in a row lock
+an account for fifteen minutes; a success resets the count. Every sign-in attempt and every
+account change appends one row to the ``decisions`` audit log in the caller's transaction.
+
+Failures raise :class:`AuthError` *after* writing their audit row and failure count to the
+session: callers catch it inside the transaction so those rows commit (or use
+:func:`sign_in`, which does exactly that).
+
+Single sign-on (OIDC through ``st.login``) authenticates a person; :func:`viewer_for_email`
+authorises them by mapping the e-mail to a user row here. An unknown e-mail gets no data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from typing import Any
+
+import pandas as pd
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from ops.access import AccessDenied, Viewer, data_function, require_role, require_viewer
+from ops.db import transaction
+from ops.exports import register
+from ops.filters import Filters
+from ops.models import ROLES, Carrier, Decision, Supplier, User, Warehouse
+
+# OWASP Password Storage Cheat Sheet floor for Argon2id: m=19 MiB, t=2, p=1.
+ARGON2_MEMORY_KIB = 19 * 1024
+ARGON2_TIME_COST = 2
+ARGON2_PARALLELISM = 1
+MIN_PASSWORD_LENGTH = 8
+# Hashing cost grows with input length; a cap stops a megabyte "password" from tying up a worker.
+MAX_PASSWORD_LENGTH = 1024
+MAX_FAILED_ATTEMPTS = 5
+LOCKOUT = dt.timedelta(minutes=15)
+GENERIC_FAILURE = "wrong user name or password"
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,99}$")
+DEMO_PASSWORD = "opsdeck-demo"  # noqa: S105 - the documented demo password, for demo databases only
+
+HASHER = PasswordHasher(
+    time_cost=ARGON2_TIME_COST,
+    memory_cost=ARGON2_MEMORY_KIB,
+    parallelism=ARGON2_PARALLELISM,
+    hash_len=32,
+    salt_len=16,
+    type=Type.ID,
+)
+
+log = logging.getLogger(__name__)
+_dummy_hash: str | None = None
+
+
+class AuthError(Exception):
+    """Sign-in or account management refused; the message is safe to show the user."""
+
+
+class AccountLocked(AuthError):
+    """Too many wrong passwords: the account is locked until ``until`` (UTC)."""
+
+    def __init__(self, username: str, until: dt.datetime) -> None:
+        super().__init__(
+            f"account {username!r} is locked after {MAX_FAILED_ATTEMPTS} wrong passwords; "
+            f"try again after {until:%Y-%m-%d %H:%M} UTC or ask an admin to unlock it"
+        )
+        self.until = until
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+# --- passwords --------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    """Argon2id hash of ``password`` (PHC string: algorithm, parameters, salt and hash)."""
+    return HASHER.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """True when ``password`` matches ``password_hash``; False for a missing or malformed hash."""
+    if not password_hash:
+        return False
+    try:
+        return HASHER.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _burn_time(password: str) -> None:
+    # Unknown user names take as long as wrong passwords, so timing does not reveal which.
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = HASHER.hash("not-a-real-password")
+    verify_password(_dummy_hash, password)
+
+
+def check_password_rules(password: str) -> None:
+    """Raise :class:`AuthError` unless ``password`` is acceptable for a new account."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise AuthError(f"password must be at least {MIN_PASSWORD_LENGTH} characters long")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AuthError(f"password must be at most {MAX_PASSWORD_LENGTH} characters long")
+
+
+def normalise_username(username: str) -> str:
+    """User names are case-insensitive: stored and looked up in lower case, trimmed."""
+    return (username or "").strip().lower()
+
+
+# --- audit ------------------------------------------------------------------------------
+
+
+def _audit(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    username: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    why: str | None = None,
+    outcome: str = "applied",
+    vendor_code: str | None = None,
+    at: dt.datetime | None = None,
+) -> None:
+    session.add(
+        Decision(
+            at=at or _utcnow(),
+            actor=actor[:100],
+            action=action,
+            entity_kind="user",
+            entity_key=username[:200],
+            before=json.dumps(before, default=str) if before is not None else None,
+            after=json.dumps(after, default=str) if after is not None else None,
+            why=why,
+            outcome=outcome,
+            vendor_code=vendor_code,
+        )
+    )
+    log.info("%s %s by %s (%s)", action, username, actor, outcome)
+
+
+def _actor_name(actor: Viewer | str) -> str:
+    """The audit name of whoever changes accounts; a Viewer must be an admin."""
+    if isinstance(actor, Viewer):
+        require_role(actor, "admin")
+        return actor.username
+    if not actor or not isinstance(actor, str):
+        raise AuthError("account changes need an actor (an admin viewer, or 'cli')")
+    return actor
+
+
+# --- accounts ---------------------------------------------------------------------------
+
+
+def vendor_kind_for(session: Session, code: str) -> str:
+    """The vendor kind whose records carry ``code``: ``supplier``, ``carrier`` or ``warehouse``.
+
+    Looks in ``suppliers.code``, ``carriers.code`` and ``warehouses.operator_code``; raises
+    :class:`AuthError` when the code is unknown or ambiguous.
+    """
+    kinds = []
+    if session.scalar(select(func.count()).select_from(Supplier).where(Supplier.code == code)):
+        kinds.append("supplier")
+    if session.scalar(select(func.count()).select_from(Carrier).where(Carrier.code == code)):
+        kinds.append("carrier")
+    if session.scalar(select(func.count()).select_from(Warehouse).where(Warehouse.operator_code == code)):
+        kinds.append("warehouse")
+    if not kinds:
+        raise AuthError(
+            f"vendor code {code!r} matches no supplier code, carrier code or 3PL warehouse operator code"
+        )
+    if len(kinds) > 1:
+        raise AuthError(f"vendor code {code!r} is ambiguous: it is a {' and a '.join(kinds)} code")
+    return kinds[0]
+
+
+def _viewer_of(user: User) -> Viewer:
+    return Viewer(username=user.username, role=user.role, vendor_kind=user.vendor_kind, vendor_code=user.vendor_code)
+
+
+def add_user(
+    session: Session,
+    *,
+    username: str,
+    role: str,
+    vendor_code: str | None = None,
+    password: str | None,
+    actor: Viewer | str,
+    email: str | None = None,
+    display_name: str | None = None,
+) -> User:
+    """Create a local account and audit it (``user.add``).
+
+    ``vendor_code`` is required for ``role="vendor"`` (and refused for other roles); its
+    kind is inferred from the supplier, carrier and 3PL codes in the database.
+    ``password=None`` makes an SSO-only account (it needs an ``email``). ``actor`` is the
+    admin :class:`Viewer` making the change, or a label such as ``"cli"`` for an operator.
+    """
+    who = _actor_name(actor)
+    name = normalise_username(username)
+    if not USERNAME_RE.match(name):
+        raise AuthError(
+            f"user name {username!r} is not allowed: use 1-100 letters, digits, '.', '_', '@' or '-'"
+        )
+    if role not in ROLES:
+        raise AuthError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+    kind: str | None = None
+    code = (vendor_code or "").strip() or None
+    if role == "vendor":
+        if not code:
+            raise AuthError("a vendor account needs a vendor code (supplier, carrier or 3PL operator code)")
+        kind = vendor_kind_for(session, code)
+    elif code:
+        raise AuthError(f"only vendor accounts carry a vendor code; {name!r} is a {role}")
+    mail = (email or "").strip().lower() or None
+    if password is None:
+        if not mail:
+            raise AuthError("an account without a password signs in by SSO and needs an e-mail")
+    else:
+        check_password_rules(password)
+    if session.scalar(select(User.id).where(User.username == name)) is not None:
+        raise AuthError(f"user name {name!r} is already taken")
+    if mail and session.scalar(select(User.id).where(func.lower(User.email) == mail)) is not None:
+        raise AuthError(f"e-mail {mail!r} already belongs to another account")
+    user = User(
+        username=name,
+        email=mail,
+        display_name=display_name,
+        role=role,
+        vendor_kind=kind,
+        vendor_code=code,
+        password_hash=hash_password(password) if password is not None else None,
+        failed_attempts=0,
+        active=True,
+    )
+    session.add(user)
+    _audit(
+        session,
+        actor=who,
+        action="user.add",
+        username=name,
+        after={"role": role, "vendor_kind": kind, "vendor_code": code, "email": mail, "sso_only": password is None},
+        vendor_code=code,
+    )
+    session.flush()
+    return user
+
+
+def _user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == normalise_username(username)))
+    if user is None:
+        raise AuthError(f"no user named {normalise_username(username)!r}")
+    return user
+
+
+def unlock_user(session: Session, *, username: str, actor: Viewer | str) -> None:
+    """Clear a lockout and the failed-attempt count (``user.unlock``)."""
+    who = _actor_name(actor)
+    user = _user(session, username)
+    before = {"failed_attempts": user.failed_attempts, "locked_until": user.locked_until}
+    user.failed_attempts = 0
+    user.locked_until = None
+    _audit(session, actor=who, action="user.unlock", username=user.username, before=before,
+           after={"failed_attempts": 0, "locked_until": None}, vendor_code=user.vendor_code)
+    session.flush()
+
+
+def set_active(session: Session, *, username: str, active: bool, actor: Viewer | str) -> None:
+    """Deactivate (or reactivate) an account (``user.deactivate`` / ``user.activate``).
+
+    An admin cannot deactivate their own account, so there is always someone to undo it.
+    """
+    who = _actor_name(actor)
+    user = _user(session, username)
+    if not active and user.username == who:
+        raise AuthError("you cannot deactivate your own account")
+    before = {"active": user.active}
+    user.active = active
+    _audit(session, actor=who, action="user.activate" if active else "user.deactivate", username=user.username,
+           before=before, after={"active": active}, vendor_code=user.vendor_code)
+    session.flush()
+
+
+def deactivate_user(session: Session, *, username: str, actor: Viewer | str) -> None:
+    """Deactivate an account: it can no longer sign in, by password or SSO."""
+    set_active(session, username=username, active=False, actor=actor)
+
+
+# --- sign-in ----------------------------------------------------------------------------
+
+
+def authenticate(session: Session, *, username: str, password: str, now: dt.datetime | None = None) -> Viewer:
+    """Check a user name and password; return the :class:`Viewer` or raise :class:`AuthError`.
+
+    The message never says whether the name or the password was wrong. After
+    ``MAX_FAILED_ATTEMPTS`` consecutive failures the account locks for ``LOCKOUT``
+    (:class:`AccountLocked` says until when); a success resets the count. Writes the failure
+    count and one audit row (``login.ok``, ``login.failed`` or ``login.locked``) to ``session``
+    before returning or raising: catch the error inside the transaction so they commit.
+    """
+    now = now or _utcnow()
+    name = normalise_username(username)
+    user = session.scalar(select(User).where(User.username == name)) if name else None
+    if user is None:
+        _burn_time(password or "")
+        _audit(session, actor=name or "?", action="login.failed", username=name or "?", why="unknown user name",
+               outcome="refused", at=now)
+        session.flush()
+        raise AuthError(GENERIC_FAILURE)
+    if user.locked_until is not None:
+        if now < user.locked_until:
+            _audit(session, actor=name, action="login.locked", username=name, why="attempt while locked",
+                   after={"locked_until": user.locked_until}, outcome="refused", vendor_code=user.vendor_code, at=now)
+            session.flush()
+            raise AccountLocked(name, user.locked_until)
+        user.locked_until = None  # the lock has run out: start counting afresh
+        user.failed_attempts = 0
+    ok = verify_password(user.password_hash, password or "")
+    if ok and user.active:
+        before = {"failed_attempts": user.failed_attempts}
+        user.failed_attempts = 0
+        if user.password_hash and HASHER.check_needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+        _audit(session, actor=name, action="login.ok", username=name, before=before, vendor_code=user.vendor_code,
+               at=now)
+        session.flush()
+        return _viewer_of(user)
+    user.failed_attempts = (user.failed_attempts or 0) + 1
+    why = "account deactivated" if ok else ("no local password (SSO only)" if not user.password_hash
+                                           else "wrong password")
+    _audit(session, actor=name, action="login.failed", username=name, why=why,
+           after={"failed_attempts": user.failed_attempts}, outcome="refused", vendor_code=user.vendor_code, at=now)
+    if user.failed_attempts >= MAX_FAILED_ATTEMPTS:
+        user.locked_until = now + LOCKOUT
+        _audit(session, actor=name, action="login.locked", username=name,
+               why=f"{user.failed_attempts} consecutive failures", after={"locked_until": user.locked_until},
+               outcome="applied", vendor_code=user.vendor_code, at=now)
+        session.flush()
+        raise AccountLocked(name, user.locked_until)
+    session.flush()
+    raise AuthError(GENERIC_FAILURE)
+
+
+def sign_in(engine: Engine, *, username: str, password: str, now: dt.datetime | None = None) -> Viewer:
+    """:func:`authenticate` in its own transaction that commits the audit row even when it fails."""
+    with transaction(engine) as s:
+        try:
+            return authenticate(s, username=username, password=password, now=now)
+        except AuthError as exc:
+            failure = exc  # leave the block normally so the audit row commits
+    raise failure
+
+
+def viewer_for_username(session: Session, *, username: str) -> Viewer:
+    """The :class:`Viewer` of an active account (for the command line's ``--as``)."""
+    user = session.scalar(select(User).where(User.username == normalise_username(username)))
+    if user is None or not user.active:
+        raise AuthError(f"no active user named {normalise_username(username)!r}")
+    return _viewer_of(user)
+
+
+def viewer_for_email(session: Session, *, email: str, audit: bool = False) -> Viewer:
+    """Authorise an SSO identity: the :class:`Viewer` of the active account with this e-mail.
+
+    Raises :class:`AuthError` (no data) when no active account carries the e-mail. With
+    ``audit=True`` the attempt is recorded as ``login.ok`` / ``login.failed``.
+    """
+    mail = (email or "").strip().lower()
+    user = session.scalar(select(User).where(func.lower(User.email) == mail)) if mail else None
+    if user is None or not user.active:
+        if audit:
+            _audit(session, actor=mail or "?", action="login.failed", username=mail or "?",
+                   why="SSO e-mail not mapped to an active account", outcome="refused")
+            session.flush()
+        raise AuthError(
+            f"you signed in as {mail or 'an account without an e-mail'}, but no active OpsDeck account "
+            "is linked to that e-mail; ask an admin to add one"
+        )
+    if audit:
+        _audit(session, actor=user.username, action="login.ok", username=user.username, why="sso",
+               vendor_code=user.vendor_code)
+        session.flush()
+    return _viewer_of(user)
+
+
+# --- reads ------------------------------------------------------------------------------
+
+USER_COLUMNS = ["username", "email", "display_name", "role", "vendor_kind", "vendor_code", "active",
+                "failed_attempts", "locked_until", "created_at"]
+
+
+@register("users", title="User accounts", page="users")
+@data_function
+def list_users(session: Session, *, viewer: Viewer, filters: Filters | None = None) -> pd.DataFrame:
+    """Every account, for admins (never the password hash).
+
+    Returns
+    -------
+    DataFrame with columns ``username`` (str), ``email`` (str or None), ``display_name``
+    (str or None), ``role`` (str), ``vendor_kind`` (str or None), ``vendor_code``
+    (str or None), ``active`` (bool), ``failed_attempts`` (int64), ``locked_until``
+    (datetime64, NaT when not locked), ``created_at`` (datetime64).
+    """
+    require_role(viewer, "admin")
+    stmt = select(*(getattr(User, c) for c in USER_COLUMNS)).order_by(User.username)
+    df = pd.DataFrame(session.execute(stmt).all(), columns=USER_COLUMNS)
+    df["locked_until"] = pd.to_datetime(df["locked_until"])
+    df["created_at"] = pd.to_datetime(df["created_at"])
+    return df.astype({"active": "bool", "failed_attempts": "int64"})
+
+
+@data_function
+def vendor_profile(session: Session, *, viewer: Viewer) -> dict[str, Any]:
+    """Who a vendor viewer is: kind, code, display name and what they run.
+
+    Returns
+    -------
+    dict with ``kind``, ``code``, ``name`` (str) and ``sites`` (list of warehouse codes a 3PL
+    operates; empty for other kinds); an empty dict for staff (non-vendor) viewers.
+    """
+    require_viewer(viewer)
+    if not viewer.is_vendor:
+        return {}
+    code = viewer.vendor_code
+    name: str | None = None
+    sites: list[str] = []
+    if viewer.vendor_kind == "supplier":
+        name = session.scalar(select(Supplier.name).where(Supplier.code == code))
+    elif viewer.vendor_kind == "carrier":
+        name = session.scalar(select(Carrier.name).where(Carrier.code == code))
+    elif viewer.vendor_kind == "warehouse":
+        sites = list(session.scalars(select(Warehouse.code).where(Warehouse.operator_code == code)
+                                     .order_by(Warehouse.code)))
+        name = code
+    return {"kind": viewer.vendor_kind, "code": code, "name": name or code, "sites": sites}
+
+
+# --- demo accounts ----------------------------------------------------------------------
+
+
+def ensure_demo_accounts(session: Session) -> list[tuple[str, str, str | None, str]]:
+    """Create one demo account per role on a demo database that has no accounts yet.
+
+    Accounts: ``admin``, ``manager``, ``planner``, ``supplier`` (first supplier code),
+    ``carrier`` (first carrier code) and ``3pl`` (the operator of the first 3PL-run
+    warehouse), all with password :data:`DEMO_PASSWORD`. Does nothing when any account
+    exists or the database holds no suppliers and carriers (idempotent).
+
+    Returns
+    -------
+    list of ``(username, role, vendor_code or None, password)`` for the accounts created.
+    """
+    if session.scalar(select(func.count()).select_from(User)):
+        return []
+    supplier = session.scalar(select(Supplier.code).order_by(Supplier.code).limit(1))
+    carrier = session.scalar(select(Carrier.code).order_by(Carrier.code).limit(1))
+    operator = session.scalar(
+        select(Warehouse.operator_code).where(Warehouse.operator_code.is_not(None))
+        .order_by(Warehouse.code).limit(1)
+    )
+    if supplier is None and carrier is None:
+        return []
+    wanted: list[tuple[str, str, str | None]] = [("admin", "admin", None), ("manager", "manager", None),
+                                                  ("planner", "planner", None)]
+    wanted += [(u, "vendor", c) for u, c in (("supplier", supplier), ("carrier", carrier), ("3pl", operator)) if c]
+    created = []
+    for username, role, code in wanted:
+        add_user(session, username=username, role=role, vendor_code=code, password=DEMO_PASSWORD,
+                 actor="demo", display_name=f"Demo {username}")
+        created.append((username, role, code, DEMO_PASSWORD))
+    return created
+
+
+__all__ = [
+    "AccessDenied", "AccountLocked", "AuthError", "add_user", "authenticate", "deactivate_user",
+    "ensure_demo_accounts", "list_users", "set_active", "sign_in", "unlock_user", "vendor_profile",
+    "viewer_for_email", "viewer_for_username",
+]
