@@ -1,0 +1,227 @@
+"""Fulfilment SLA on demo data (planted anomalies, vendor scoping, exports) and on a hand-made shop
+(derived deadlines, SLA edits through the audit log)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, insert, select
+
+from ops import fulfillment as ful
+from ops.access import SYSTEM, AccessDenied, Viewer
+from ops.aggregates import refresh_all
+from ops.db import transaction
+from ops.decisions import StaleEdit, ValidationError
+from ops.exports import run
+from ops.filters import Filters
+from ops.models import Channel, Decision, Order, OrderLine, Product, Shipment, Warehouse
+
+pytest.importorskip("ops.demo")
+
+
+def _anoms():  # type: ignore[no-untyped-def]
+    from ops.demo import anomalies
+
+    return anomalies("small", 7)
+
+
+# --- planted anomalies on the seeded demo ---------------------------------------------------
+
+
+def _raw_frames(engine: Engine) -> pd.DataFrame:
+    """Lines with their order and first shipment, read with plain pandas (no ops code)."""
+    with engine.connect() as c:
+        o = pd.read_sql("SELECT id, status, paid_at, ship_by, warehouse_id FROM orders", c)
+        ol = pd.read_sql("SELECT order_id, ship_by AS line_ship_by FROM order_lines", c)
+        sh = pd.read_sql("SELECT order_id, shipped_at FROM shipments", c)
+        wh = pd.read_sql("SELECT id, code, cutoff_time FROM warehouses", c)
+    sh = sh.groupby("order_id", as_index=False)["shipped_at"].min()
+    df = ol.merge(o, left_on="order_id", right_on="id").merge(sh, on="order_id", how="left")
+    df = df.merge(wh.rename(columns={"id": "warehouse_id"}), on="warehouse_id", how="left")
+    for col in ("paid_at", "ship_by", "line_ship_by", "shipped_at"):
+        df[col] = pd.to_datetime(df[col])
+    return df
+
+
+def test_monday_cutoff_miss_is_plain_in_the_heatmap(seeded_engine: Engine) -> None:
+    anoms = _anoms()
+    raw = _raw_frames(seeded_engine)
+    raw = raw[~raw["status"].isin(["cancelled", "unavailable"])]
+    raw = raw[raw["shipped_at"].notna() & raw["line_ship_by"].fillna(raw["ship_by"]).notna()
+              & raw["paid_at"].notna()]
+    rates = {}
+    with transaction(seeded_engine) as s:
+        for code in raw["code"].dropna().unique():
+            h = ful.late_heatmap(s, viewer=SYSTEM, filters=Filters(warehouses=(code,)))
+            cutoff = int(str(raw.loc[raw["code"] == code, "cutoff_time"].iloc[0])[:2])
+            cell = h[(h["dow"] == 0) & (h["hour"] < cutoff)]
+            rates[code] = cell["late"].sum() / cell["shipped"].sum()
+            # Same counts from the raw tables with plain pandas.
+            mine = raw[(raw["code"] == code) & (raw["paid_at"].dt.dayofweek == 0) & (raw["paid_at"].dt.hour < cutoff)]
+            late = mine["shipped_at"] > mine["line_ship_by"].fillna(mine["ship_by"])
+            assert (int(cell["shipped"].sum()), int(cell["late"].sum())) == (len(mine), int(late.sum()))
+    worst = max(rates, key=lambda k: rates[k])
+    assert worst == anoms.monday_cutoff_warehouse
+    assert rates[worst] > 0.5
+    assert all(r < 0.2 for k, r in rates.items() if k != worst)
+
+
+def test_late_lane_is_attributed_to_its_carrier(seeded_engine: Engine) -> None:
+    anoms = _anoms()
+    weeks = anoms.late_lane_weeks
+    f = Filters(date_from=weeks[0] - dt.timedelta(days=7), date_to=weeks[-1] + dt.timedelta(days=6))
+    with transaction(seeded_engine) as s:
+        lanes = ful.lane_attribution(s, viewer=SYSTEM, filters=f)
+        by_carrier = ful.sla_summary(s, viewer=SYSTEM, filters=f, by="carrier").set_index("group")
+    top = lanes.iloc[0]
+    assert (top["carrier"], top["lane"]) == (anoms.late_lane_carrier, anoms.late_lane)
+    assert top["late_carrier"] > 5 * max(int(top["late_warehouse"]), 1)
+    assert top["carrier_late_rate"] > 0.3
+    assert by_carrier["late_carrier"].idxmax() == anoms.late_lane_carrier
+    # Every late delivery is attributed exactly once.
+    late = by_carrier["delivered"] - by_carrier["delivered_on_time"]
+    assert (late == by_carrier["late_warehouse"] + by_carrier["late_carrier"] + by_carrier["late_unknown"]).all()
+
+
+def test_three_pl_sees_only_its_warehouse_and_exports_match(seeded_engine: Engine) -> None:
+    with transaction(seeded_engine) as s:
+        operated = s.execute(select(Warehouse.code, Warehouse.operator_code)
+                             .where(Warehouse.operator_code.is_not(None))).first()
+        assert operated is not None
+        code, op = operated
+        tpl = Viewer(username="tpl", role="vendor", vendor_kind="warehouse", vendor_code=op)
+        mine = ful.sla_summary(s, viewer=tpl, by="warehouse")
+        allw = ful.sla_summary(s, viewer=SYSTEM, by="warehouse").set_index("group")
+        exported = run(s, "fulfilment_summary_warehouse", viewer=tpl, filters=Filters())
+        bl = ful.backlog(s, viewer=tpl)
+        heat = ful.late_heatmap(s, viewer=tpl)
+        heat_wh = ful.late_heatmap(s, viewer=SYSTEM, filters=Filters(warehouses=(code,)))
+        supplier = Viewer(username="sup", role="vendor", vendor_kind="supplier", vendor_code="SUP-001")
+        sup_rows = ful.sla_summary(s, viewer=supplier, by="warehouse")
+    assert list(mine["group"]) == [code]
+    assert int(mine["ship_counted"].iloc[0]) == int(allw.loc[code, "ship_counted"]) > 0
+    assert float(mine["on_time_ship_rate"].iloc[0]) == pytest.approx(float(allw.loc[code, "on_time_ship_rate"]))
+    pd.testing.assert_frame_equal(exported, mine)
+    assert set(bl["warehouse"]) <= {code}
+    pd.testing.assert_frame_equal(heat, heat_wh)
+    # Demo lines are first-party stock (no marketplace seller): a supplier sees none of them.
+    assert int(sup_rows["lines"].sum()) == 0
+
+
+def test_exports_are_registered_and_scoped(seeded_engine: Engine) -> None:
+    from ops.exports import load_registry
+
+    names = [n for n, spec in load_registry().items() if spec.page == "fulfillment"]
+    assert len(names) >= 10
+    carrier = Viewer(username="c", role="vendor", vendor_kind="carrier", vendor_code=_anoms().late_lane_carrier)
+    with transaction(seeded_engine) as s:
+        for name in names:
+            assert isinstance(run(s, name, viewer=SYSTEM, filters=Filters()), pd.DataFrame)
+        with pytest.raises(AccessDenied):  # carriers do not have this page
+            run(s, "fulfilment_backlog", viewer=carrier, filters=Filters())
+
+
+def test_histogram_percentiles_are_close_to_exact(seeded_engine: Engine) -> None:
+    with transaction(seeded_engine) as s:
+        exact = ful.sla_summary(s, viewer=SYSTEM, by="warehouse", exact=True).set_index("group")
+        approx = ful.sla_summary(s, viewer=SYSTEM, by="warehouse", exact=False).set_index("group")
+        hist = ful.hours_histogram(s, viewer=SYSTEM, measure="c2s")
+    assert bool(exact["exact"].all()) and not bool(approx["exact"].any())
+    # Within the width of the bucket holding the median (at most 4 h below 48 h).
+    np.testing.assert_allclose(approx["c2s_median_h"], exact["c2s_median_h"], atol=4.0)
+    assert int(hist["lines"].sum()) == int(exact["c2s_lines"].sum())
+
+
+def test_hist_percentile_by_hand() -> None:
+    # 10 lines in [0,1) and 10 in [1,2): the median is the edge 1 h, p25 is 0.5 h.
+    counts = pd.Series({1: 10, 2: 10})
+    assert ful.hist_percentile(counts, 0.5) == pytest.approx(1.0)
+    assert ful.hist_percentile(counts, 0.25) == pytest.approx(0.5)
+    assert np.isnan(ful.hist_percentile(pd.Series(dtype=float), 0.5))
+
+
+# --- a hand-made shop: derived deadlines follow the SLA policy ------------------------------
+
+FRIDAY = dt.datetime(2024, 1, 5)
+
+
+def _tiny_shop(engine: Engine) -> None:
+    """One warehouse (12:00 cut-off, Mon-Fri, same day) and three orders without a given ship-by."""
+    with transaction(engine) as s:
+        s.execute(insert(Warehouse).values(id=1, code="WH-T", name="Test", cutoff_time=dt.time(12),
+                                           business_days="01234", handling_days=0, version=1,
+                                           operator_code="3PL-T"))
+        s.execute(insert(Channel).values(id=1, code="web", name="Web"))
+        s.execute(insert(Product).values(id=1, sku="SKU-1", name="Thing", category="c"))
+        orders = [  # paid, shipped
+            ("A", FRIDAY.replace(hour=11), FRIDAY.replace(hour=23, minute=59, second=59)),  # at the deadline
+            ("B", FRIDAY.replace(hour=11), FRIDAY + dt.timedelta(days=3, hours=9)),           # Monday: late
+            ("C", FRIDAY.replace(hour=12), FRIDAY + dt.timedelta(days=3, hours=9)),           # cut-off: due Mon
+            ("D", FRIDAY.replace(hour=9), None),                                              # backlog
+        ]
+        for i, (num, paid, shipped) in enumerate(orders, start=1):
+            s.execute(insert(Order).values(id=i, order_number=num, channel_id=1, warehouse_id=1, status="shipped"
+                                           if shipped else "processing", placed_at=paid, paid_at=paid))
+            s.execute(insert(OrderLine).values(order_id=i, line_no=1, product_id=1, qty=1, unit_price=1.0))
+            if shipped:
+                s.execute(insert(Shipment).values(tracking_number=f"T{i}", order_id=i, warehouse_id=1,
+                                                  shipped_at=shipped))
+        refresh_all(s)
+
+
+def test_derived_deadlines_and_sla_edit_is_audited(engine: Engine) -> None:
+    _tiny_shop(engine)
+    manager = Viewer(username="maria", role="manager")
+    with transaction(engine) as s:
+        before = ful.sla_summary(s, viewer=SYSTEM, by="all").iloc[0]
+        bl = ful.backlog(s, viewer=SYSTEM)
+    # A at the deadline is on time, B shipped Monday for a Friday deadline is late, C (paid at the cut-off) is
+    # due Monday and on time.
+    assert (int(before["ship_counted"]), int(before["ship_on_time"])) == (3, 2)
+    assert before["avg_hours_late"] == pytest.approx(9 + 1 / 3600 + 48)  # Fri 23:59:59 -> Mon 09:00
+    assert list(bl["order_number"]) == ["D"] and bl["ship_by"].iloc[0] == pd.Timestamp("2024-01-05 23:59:59")
+    # Calendar hours Fri 11:00 -> Mon 09:00 = 70 h; business hours (Mon-Fri) = 13 h + 9 h = 22 h.
+    with transaction(engine) as s:
+        exact = ful.sla_summary(s, viewer=SYSTEM, by="all", exact=True).iloc[0]
+    assert exact["c2s_median_h"] == pytest.approx(69.0)  # A 12.99 h, B 70 h, C 69 h
+    assert exact["c2s_bus_median_h"] == pytest.approx(21.0)  # A ~13 h, B 22 h, C 21 h
+
+    with transaction(engine) as s:
+        version = ful.update_sla(s, viewer=manager, warehouse_code="WH-T", cutoff_time="12:00",
+                                 business_days="01234", handling_days=1, expected_version=1, why="peak season")
+    assert version == 2
+    with transaction(engine) as s:
+        after = ful.sla_summary(s, viewer=SYSTEM, by="all").iloc[0]
+        rows = s.scalars(select(Decision).where(Decision.action == "warehouse_sla.set")).all()
+        policy = ful.sla_policies(s, viewer=SYSTEM).iloc[0]
+    assert (int(after["ship_counted"]), int(after["ship_on_time"])) == (3, 3)  # B now due Monday
+    assert len(rows) == 1 and rows[0].outcome == "applied" and rows[0].actor == "maria"
+    assert json.loads(rows[0].before)["handling_days"] == 0 and json.loads(rows[0].after)["handling_days"] == 1
+    assert rows[0].vendor_code == "3PL-T" and rows[0].why == "peak season"
+    assert (policy["handling_days"], policy["version"]) == (1, 2)
+
+
+@pytest.mark.parametrize(("who", "kwargs", "error"), [
+    ("manager", {"expected_version": 0}, StaleEdit),
+    ("manager", {"business_days": "0178"}, ValidationError),
+    ("manager", {"cutoff_time": "25:00"}, ValidationError),
+    ("manager", {"handling_days": -1}, ValidationError),
+    ("vendor", {}, AccessDenied),
+])
+def test_refused_sla_edits_change_nothing_and_are_audited(engine: Engine, who: str, kwargs: dict,
+                                                          error: type[Exception]) -> None:
+    _tiny_shop(engine)
+    viewer = (Viewer(username="maria", role="manager") if who == "manager"
+              else Viewer(username="tpl", role="vendor", vendor_kind="warehouse", vendor_code="3PL-T"))
+    args = {"cutoff_time": "10:00", "business_days": "01234", "handling_days": 2, "expected_version": 1} | kwargs
+    with pytest.raises(error), transaction(engine) as s:
+        ful.update_sla(s, viewer=viewer, warehouse_code="WH-T", **args)
+    with transaction(engine) as s:
+        wh = s.scalars(select(Warehouse)).one()
+        rows = s.scalars(select(Decision).where(Decision.entity_kind == ful.SLA_ENTITY)).all()
+    assert (wh.cutoff_time, wh.handling_days, wh.version) == (dt.time(12), 0, 1)
+    assert [r.outcome for r in rows] == ["refused"]
