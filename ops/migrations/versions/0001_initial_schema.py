@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 00:39:09.239801
+Create Date: 2026-11-22 00:49:56.464180
 """
 
 from __future__ import annotations

@@ -1,0 +1,240 @@
+"""Pure inventory math: demand rate, cover, projected stockout, ABC / XYZ / demand pattern.
+
+No database and no Streamlit here: plain Python and vectorised pandas/numpy, so the SQL path
+in :mod:`ops.inventory` and the tests share one definition of every number.
+
+Conventions (the page and the exports state the same)
+-----------------------------------------------------
+- **Average daily demand** over a window of ``W`` days = units in the window /
+  (``W`` - stockout days in the window); 0 when the window has no in-stock day. Stockout days
+  are left out so a SKU that was out of stock does not look slow.
+- **Days of cover** = on hand / average daily demand; ``inf`` when demand is 0 and on hand is
+  positive; 0 when on hand <= 0.
+- **Projected stockout**: walk forward from the as-of day (day 0). On day ``k`` (k >= 1) open
+  PO quantities expected that day arrive first (an overdue PO, expected before the as-of day
+  and not received, arrives on day 1 and is flagged "overdue"), then one day of average demand
+  is consumed. The stockout day is the first ``k`` whose projected end-of-day on hand is <= 0
+  (the same test as a stockout day in the snapshots). On hand <= 0 today means day 0. With no
+  demand there is no stockout. Days beyond ``HORIZON_DAYS`` count as no stockout.
+- **Gap**: days from the projected stockout to the first PO arrival after it (None when no PO
+  lands after the stockout).
+- **ABC**: items sorted by value (revenue or units) descending, ties by key; an item is A while
+  the cumulative share *before* it is below the A cut-off (so the item that crosses 80 % is
+  still A), B while below the B cut-off (cumulative, 95 % = 15 % of B), else C. Items with
+  zero value are C.
+- **XYZ**: coefficient of variation of weekly demand over 52 weeks, zero weeks included
+  (population standard deviation): X <= 0.5 < Y <= 1.0 < Z; no demand is Z.
+- **Demand pattern** (Syntetos-Boylan): ADI = weeks / weeks with demand; CV² = squared
+  coefficient of variation of the non-zero weekly quantities (population standard deviation).
+  smooth: ADI < 1.32 and CV² < 0.49; erratic: ADI < 1.32, CV² >= 0.49; intermittent:
+  ADI >= 1.32, CV² < 0.49; lumpy: both above. No demand is "none".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+WINDOWS = (28, 56, 84, 112)
+HORIZON_DAYS = 365
+WEEKS = 52
+ADI_CUTOFF = 1.32
+CV2_CUTOFF = 0.49
+XYZ_CUTOFFS = (0.5, 1.0)
+AGE_BUCKETS = ((30, "0-30 d"), (60, "31-60 d"), (90, "61-90 d"), (180, "91-180 d"), (365, "181-365 d"))
+AGE_OLDEST = "> 365 d / never"
+_EPS = 1e-9
+
+
+def avg_daily_demand(units: float, window_days: int, stockout_days: int) -> float:
+    """Units per in-stock day: ``units / (window_days - stockout_days)``, 0 with no in-stock day."""
+    in_stock = window_days - stockout_days
+    return float(units) / in_stock if in_stock > 0 else 0.0
+
+
+def days_of_cover(on_hand: float, rate: float) -> float:
+    """``on_hand / rate``; 0 when on hand <= 0; ``inf`` when rate is 0 and stock is positive."""
+    if on_hand <= 0:
+        return 0.0
+    if rate <= 0:
+        return math.inf
+    return float(on_hand) / rate
+
+
+def project_stockout(
+    on_hand: float, rate: float, arrivals: Iterable[tuple[int, float]], *, horizon: int = HORIZON_DAYS
+) -> int | None:
+    """Day offset (0 = as-of day) of the projected stockout, or None (reference implementation).
+
+    ``arrivals`` are ``(day_offset, qty)`` with ``day_offset >= 1`` (overdue POs already mapped
+    to 1). Walks day by day; :func:`project_stockouts` is the vectorised equivalent.
+    """
+    if on_hand <= 0:
+        return 0
+    if rate <= 0:
+        return None
+    by_day: dict[int, float] = {}
+    for day, qty in arrivals:
+        by_day[max(int(day), 1)] = by_day.get(max(int(day), 1), 0.0) + float(qty)
+    stock = float(on_hand)
+    for k in range(1, horizon + 1):
+        stock += by_day.get(k, 0.0)
+        stock -= rate
+        if stock <= _EPS:
+            return k
+    return None
+
+
+def project_stockouts(
+    pairs: pd.DataFrame, arrivals: pd.DataFrame, *, horizon: int = HORIZON_DAYS
+) -> pd.DataFrame:
+    """Vectorised projected stockout and gap for many SKU x warehouse pairs.
+
+    Parameters
+    ----------
+    pairs : columns ``key`` (any hashable, unique), ``on_hand`` (float), ``rate`` (float).
+    arrivals : columns ``key``, ``day`` (int >= 1), ``qty`` (float).
+
+    Returns
+    -------
+    DataFrame indexed like ``pairs`` with ``stockout_day`` (float, NaN = none within horizon)
+    and ``gap_days`` (float, NaN = no PO lands after the stockout).
+    """
+    n = len(pairs)
+    keys = pairs["key"].to_numpy()
+    on_hand = pairs["on_hand"].to_numpy(dtype=float)
+    rate = pairs["rate"].to_numpy(dtype=float)
+    pos = pd.Series(np.arange(n), index=pd.Index(keys))
+    arr = arrivals[arrivals["key"].isin(pos.index)]
+    arr = arr.assign(day=arr["day"].clip(lower=1).astype("int64"))
+    arr = arr.groupby(["key", "day"], as_index=False, sort=False)["qty"].sum()
+    a_idx = pos.loc[arr["key"]].to_numpy() if len(arr) else np.zeros(0, dtype=int)
+    a_day = arr["day"].to_numpy(dtype=float)
+    a_qty = arr["qty"].to_numpy(dtype=float)
+    order = np.lexsort((a_day, a_idx))
+    a_idx, a_day, a_qty = a_idx[order], a_day[order], a_qty[order]
+    # cumulative arrivals within each pair
+    cum = np.zeros(len(a_qty))
+    if len(a_qty):
+        csum = np.cumsum(a_qty)
+        first = np.r_[True, a_idx[1:] != a_idx[:-1]]
+        starts = np.maximum.accumulate(np.where(first, np.arange(len(a_qty)), 0))
+        cum = csum - np.r_[0.0, csum][starts]
+    # segments: one starting at day 1 with no arrivals, one at each arrival day
+    seg_idx = np.r_[np.arange(n), a_idx]
+    seg_start = np.r_[np.ones(n), a_day]
+    seg_cum = np.r_[np.zeros(n), cum]
+    order = np.lexsort((seg_start, seg_idx))
+    seg_idx, seg_start, seg_cum = seg_idx[order], seg_start[order], seg_cum[order]
+    nxt_same = np.r_[seg_idx[1:] == seg_idx[:-1], False]
+    seg_end = np.where(nxt_same, np.r_[seg_start[1:], 0.0] - 1, float(horizon))
+    r = rate[seg_idx]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        need = np.ceil((on_hand[seg_idx] + seg_cum) / r - _EPS)
+    cand = np.maximum(seg_start, need)
+    ok = (r > 0) & (cand <= seg_end) & (cand <= horizon)
+    stock_day = np.full(n, np.nan)
+    if ok.any():
+        s = pd.Series(cand[ok]).groupby(seg_idx[ok]).min()
+        stock_day[s.index.to_numpy()] = s.to_numpy()
+    stock_day[on_hand <= 0] = 0.0
+    # gap: first arrival strictly after the stockout day
+    gap = np.full(n, np.nan)
+    if len(a_idx):
+        so = stock_day[a_idx]
+        after = ~np.isnan(so) & (a_day > so)
+        if after.any():
+            g = pd.Series(a_day[after] - so[after]).groupby(a_idx[after]).min()
+            gap[g.index.to_numpy()] = g.to_numpy()
+    return pd.DataFrame({"stockout_day": stock_day, "gap_days": gap}, index=pairs.index)
+
+
+def abc_classes(values: pd.Series, *, a_cut: float = 80.0, b_cut: float = 95.0) -> pd.Series:
+    """ABC class per item of ``values`` (index = item key), by cumulative share before the item.
+
+    ``a_cut``/``b_cut`` are cumulative percentages (80/95 = classes of 80 %, 15 % and 5 %).
+    """
+    if not 0 <= a_cut <= b_cut <= 100:
+        raise ValueError(f"ABC cut-offs must satisfy 0 <= A <= B <= 100 (got A={a_cut}, B={b_cut})")
+    v = values.astype(float).clip(lower=0)
+    frame = pd.DataFrame({"key": v.index, "v": v.to_numpy()})
+    frame = frame.sort_values(["v", "key"], ascending=[False, True], kind="mergesort")
+    total = frame["v"].sum()
+    before = (frame["v"].cumsum() - frame["v"]) / total if total > 0 else pd.Series(1.0, index=frame.index)
+    cls = np.where(before < a_cut / 100 - _EPS, "A", np.where(before < b_cut / 100 - _EPS, "B", "C"))
+    cls = np.where(frame["v"].to_numpy() > 0, cls, "C")
+    return pd.Series(cls, index=frame["key"].to_numpy()).reindex(values.index)
+
+
+def weekly_stats(weeks: int, nonzero: float, total: float, sumsq: float) -> tuple[float, float, float]:
+    """``(cv, adi, cv2_nonzero)`` from the sums of a weekly series (population SDs); NaN when undefined."""
+    if nonzero <= 0 or total <= 0:
+        return (math.nan, math.nan, math.nan)
+    mean = total / weeks
+    var = max(sumsq / weeks - mean * mean, 0.0)
+    mean_nz = total / nonzero
+    var_nz = max(sumsq / nonzero - mean_nz * mean_nz, 0.0)
+    return (math.sqrt(var) / mean, weeks / nonzero, var_nz / (mean_nz * mean_nz))
+
+
+def weekly_stats_frame(nonzero: pd.Series, total: pd.Series, sumsq: pd.Series, *, weeks: int = WEEKS) -> pd.DataFrame:
+    """Vectorised :func:`weekly_stats`: columns ``cv``, ``adi``, ``cv2`` (float, NaN without demand)."""
+    nz = nonzero.astype(float)
+    tot = total.astype(float)
+    sq = sumsq.astype(float)
+    has = (nz > 0) & (tot > 0)
+    mean = tot / weeks
+    var = (sq / weeks - mean**2).clip(lower=0)
+    mean_nz = tot / nz.where(has)
+    var_nz = (sq / nz.where(has) - mean_nz**2).clip(lower=0)
+    out = pd.DataFrame(
+        {"cv": np.sqrt(var) / mean.where(has), "adi": weeks / nz.where(has), "cv2": var_nz / mean_nz**2},
+        index=nonzero.index,
+    )
+    return out.where(pd.DataFrame(dict.fromkeys(out.columns, has), index=out.index))
+
+
+def xyz_class(cv: pd.Series) -> pd.Series:
+    """X / Y / Z from the coefficient of variation (NaN = no demand = Z)."""
+    x, y = XYZ_CUTOFFS
+    c = cv.to_numpy(dtype=float)
+    return pd.Series(np.where(c <= x, "X", np.where(c <= y, "Y", "Z")), index=cv.index)
+
+
+def demand_pattern(adi: pd.Series, cv2: pd.Series) -> pd.Series:
+    """smooth / erratic / intermittent / lumpy (Syntetos-Boylan); "none" without demand."""
+    a = adi.to_numpy(dtype=float)
+    c = cv2.to_numpy(dtype=float)
+    pat = np.where(
+        a < ADI_CUTOFF,
+        np.where(c < CV2_CUTOFF, "smooth", "erratic"),
+        np.where(c < CV2_CUTOFF, "intermittent", "lumpy"),
+    )
+    return pd.Series(np.where(np.isnan(a) | np.isnan(c), "none", pat), index=adi.index)
+
+
+def age_bucket(days: pd.Series) -> pd.Series:
+    """Age bucket label for days since last receipt (NaN = never received)."""
+    d = days.to_numpy(dtype=float)
+    out = np.full(len(d), AGE_OLDEST, dtype=object)
+    for limit, label in reversed(AGE_BUCKETS):
+        out = np.where(d <= limit, label, out)
+    out = np.where(np.isnan(d), AGE_OLDEST, out)
+    return pd.Series(out, index=days.index)
+
+
+def age_labels() -> list[str]:
+    """Age bucket labels, youngest first (for chart ordering)."""
+    return [label for _, label in AGE_BUCKETS] + [AGE_OLDEST]
+
+
+def series_stats(weekly: Sequence[float]) -> tuple[float, float, float]:
+    """``(cv, adi, cv2)`` straight from a weekly series (reference for tests)."""
+    w = np.asarray(weekly, dtype=float)
+    nz = w[w > 0]
+    if len(nz) == 0:
+        return (math.nan, math.nan, math.nan)
+    return (float(w.std() / w.mean()), len(w) / len(nz), float((nz.std() / nz.mean()) ** 2))
