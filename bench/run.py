@@ -39,7 +39,8 @@ def _table(rows: list[dict]) -> str:
     naive = {r["name"]: r["warm_ms"] for r in rows if r["approach"].startswith("naive")}
     for r in rows:
         base = naive.get(r["name"])
-        ratio = f"{base / r['warm_ms']:.1f}x" if base and r["warm_ms"] > 0 and not r["approach"].startswith("naive") else ""
+        fast = base and r["warm_ms"] > 0 and not r["approach"].startswith("naive")
+        ratio = f"{base / r['warm_ms']:.1f}x" if fast else ""
         lines.append(
             f"| {r['name']} | {r['approach']} | {r['cold_ms']:,.0f} | {r['warm_ms']:,.1f} | {r['rows']:,} | {ratio} |"
         )
@@ -62,7 +63,8 @@ def main() -> int:
         engine.dispose()
     table = _table(rows)
     print(table)
-    (OUT / "results.md").write_text(f"database: {make_engine(url).url.render_as_string(hide_password=True)}\n\n{table}\n")
+    where = make_engine(url).url.render_as_string(hide_password=True)
+    (OUT / "results.md").write_text(f"database: {where}\n\n{table}\n")
     return 0
 
 

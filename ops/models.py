@@ -512,7 +512,3 @@ class AggInventoryPo(Base):
     ordered_on: Mapped[dt.date] = mapped_column(Date)
     expected_on: Mapped[dt.date | None] = mapped_column(Date)
     qty_open: Mapped[int] = mapped_column(Integer)
-
-
-# Insertion order for bulk loads and for deleting in reverse.
-TABLES_IN_ORDER = [t for t in Base.metadata.sorted_tables]

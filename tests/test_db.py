@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from pathlib import Path
 
@@ -38,17 +39,15 @@ def test_sqlite_creates_parent_folder(tmp_path: Path) -> None:
 def test_foreign_keys_enforced(engine: Engine) -> None:
     from ops.models import Order
 
-    with pytest.raises(IntegrityError):
-        with transaction(engine) as s:
-            s.add(Order(order_number="X1", channel_id=999, status="pending", placed_at=__import__("datetime").datetime(2026, 1, 1)))
+    with pytest.raises(IntegrityError), transaction(engine) as s:
+        s.add(Order(order_number="X1", channel_id=999, status="pending", placed_at=dt.datetime(2026, 1, 1)))
 
 
 def test_transaction_rolls_back_on_error(engine: Engine) -> None:
-    with pytest.raises(RuntimeError):
-        with transaction(engine) as s:
-            s.add(Channel(code="web", name="Web"))
-            s.flush()
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), transaction(engine) as s:
+        s.add(Channel(code="web", name="Web"))
+        s.flush()
+        raise RuntimeError("boom")
     with transaction(engine) as s:
         assert s.scalars(select(Channel)).all() == []
 
