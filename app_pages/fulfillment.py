@@ -61,7 +61,8 @@ if view == "attribution":
                        "processing_mean_h", "transit_mean_h"]]
     st.dataframe(view_df, hide_index=True, width="stretch")
 else:
-    view_df = uf.load_view(engine, viewer.cache_key, viewer, flt, view, by)
+    # the weekly trend came with the overview; other views load on demand
+    view_df = data["trend"] if view == "trend" else uf.load_view(engine, viewer.cache_key, viewer, flt, view, by)
     if view == "trend":
         st.altair_chart(uf.trend_chart(view_df, target), width="stretch")
     elif view == "heatmap":

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from ops.access import SYSTEM, AccessDenied, Viewer
-from ops.db import make_engine, transaction
+from ops.db import make_engine, read_session, transaction
 from ops.filters import Filters
 
 
@@ -124,7 +124,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             channels=tuple(args.channel or ()),
         )
         viewer = _viewer(engine, args.as_user)
-        with transaction(engine) as s:
+        with read_session(engine) as s:
             df = run(s, args.name, viewer=viewer, filters=filters)
     except (ValueError, KeyError, AccessDenied) as exc:
         print(f"export: {exc}", file=sys.stderr)

@@ -24,6 +24,7 @@ DEFAULT_URL = "sqlite:///data/ops.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_RETRY_SQLSTATES = frozenset({"40001", "40P01"})
 MAX_RETRIES = 8
+READ_ONLY_OPTION = "ops_read_only"
 
 T = TypeVar("T")
 
@@ -49,8 +50,12 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front, so two read-modify-write transactions
-        # serialise instead of one failing (or losing an update) at commit.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # serialise instead of one failing (or losing an update) at commit. Reads opened with
+        # read_session() begin DEFERRED, so page loads never queue behind each other or a writer.
+        if conn.get_execution_options().get(READ_ONLY_OPTION):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
@@ -88,6 +93,18 @@ def transaction(engine: Engine) -> Iterator[Session]:
     """One unit of work: ``with transaction(engine) as s: ...`` commits or rolls back."""
     with Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    """A session for reads only (page loads, exports): on SQLite it does not take the write lock.
+
+    Nothing is committed; any write attempted through it is rolled back at the end.
+    """
+    reader = engine.execution_options(**{READ_ONLY_OPTION: True})
+    with Session(reader, expire_on_commit=False) as session, session.begin():
+        yield session
+        session.rollback()
 
 
 def _retryable(exc: BaseException) -> bool:

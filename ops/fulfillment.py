@@ -49,12 +49,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, delete, false, func, insert, select, true, update
+from sqlalchemy import ColumnElement, and_, case, delete, false, func, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from ops import access
@@ -401,9 +402,26 @@ def _label_series(session: Session, by: str, keys: pd.Series) -> pd.Series:
         return pd.Series(["All"] * len(keys), index=keys.index, dtype=object)
     if by == "seller_region":
         return keys.where(keys.notna(), NONE_LABEL).astype(object)
-    lab = _labels(session, by)
-    return keys.map(lambda v: NONE_LABEL if v is None or (isinstance(v, float) and np.isnan(v))
-                    else lab.get(int(v), str(v))).astype(object)
+    return _Labels(session).series(by, keys)
+
+
+class _Labels:
+    """Code labels of ids, read once per kind (one page load labels several frames)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._maps: dict[str, dict[Any, str]] = {}
+
+    def series(self, by: str, keys: pd.Series) -> pd.Series:
+        if by == "all":
+            return pd.Series(["All"] * len(keys), index=keys.index, dtype=object)
+        if by == "seller_region":
+            return keys.where(keys.notna(), NONE_LABEL).astype(object)
+        if by not in self._maps:
+            self._maps[by] = _labels(self.session, by)
+        lab = self._maps[by]
+        return keys.map(lambda v: NONE_LABEL if v is None or (isinstance(v, float) and np.isnan(v))
+                        else lab.get(int(v), str(v))).astype(object)
 
 
 def _grouped(session: Session, stmt_cols: list[Any], t: Any, viewer: Viewer, filters: Filters, by: str,
@@ -515,15 +533,26 @@ def sla_summary(session: Session, *, viewer: Viewer, filters: Filters = ALL, by:
         "late_warehouse", "late_carrier", "late_unknown", "c2s_n", "split_n", "processing_hours_sum",
         "transit_hours_sum")]
     df = _grouped(session, cols, t, viewer, filters, by)
-    num = [c.name for c in cols]
+    total_c2s = int(pd.to_numeric(df["c2s_n"], errors="coerce").fillna(0).sum()) if len(df) else 0
+    use_exact = exact if exact is not None else total_c2s <= EXACT_PERCENTILE_MAX_ROWS
+    pct = _percentiles(session, viewer=viewer, filters=filters, by=by, exact=use_exact) if percentiles else None
+    bl = _backlog_counts(session, viewer=viewer, filters=filters, by=by)
+    return _finish_summary(df, pct, bl, use_exact)
+
+
+_SUMMARY_SUMS = ("lines", "ship_counted", "ship_on_time", "ship_late", "late_hours_sum", "delivered",
+                 "delivered_on_time", "late_warehouse", "late_carrier", "late_unknown", "c2s_n", "split_n",
+                 "processing_hours_sum", "transit_hours_sum")
+
+
+def _finish_summary(df: pd.DataFrame, pct: pd.DataFrame | None, bl: pd.DataFrame, use_exact: bool) -> pd.DataFrame:
+    """Per-group sums (``group`` + ``_SUMMARY_SUMS``), percentiles and backlog counts -> ``SUMMARY_COLUMNS``."""
+    num = list(_SUMMARY_SUMS)
+    df = df[["group", *num]].copy()
     df[num] = df[num].apply(pd.to_numeric, errors="coerce").fillna(0)
     df = df.groupby("group", as_index=False, sort=True)[num].sum()
-    total_c2s = int(df["c2s_n"].sum()) if len(df) else 0
-    use_exact = exact if exact is not None else total_c2s <= EXACT_PERCENTILE_MAX_ROWS
-    if percentiles:
-        pct = _percentiles(session, viewer=viewer, filters=filters, by=by, exact=use_exact)
+    if pct is not None:
         df = df.merge(pct, on="group", how="left")
-    bl = _backlog_counts(session, viewer=viewer, filters=filters, by=by)
     df = df.merge(bl, on="group", how="outer")
     ints = ["lines", "ship_counted", "ship_on_time", "ship_late", "delivered", "delivered_on_time", "late_warehouse",
             "late_carrier", "late_unknown", "c2s_n", "backlog_lines", "late_unshipped_lines"]
@@ -562,14 +591,23 @@ def _percentiles(session: Session, *, viewer: Viewer, filters: Filters, by: str,
     else:
         t = AggFulfilHist
         h = _grouped(session, [func.sum(t.n).label("n")], t, viewer, filters, by, extra_group=[t.measure, t.bucket])
-        h = h[h["measure"].isin(("c2s", "c2s_bus"))]
-        for g, part in h.groupby("group"):
-            row = {"group": g}
-            for m in ("c2s", "c2s_bus"):
-                counts = part[part["measure"] == m].groupby("bucket")["n"].sum()
-                for name, q in qs.items():
-                    row[f"{m}_{name}_h"] = hist_percentile(counts, q)
-            rows.append(row)
+        return _hist_percentiles(h)
+    cols = ["group"] + [f"{m}_{n}_h" for m in ("c2s", "c2s_bus") for n in qs]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _hist_percentiles(h: pd.DataFrame) -> pd.DataFrame:
+    """Histogram percentiles per group from rows ``group``, ``measure``, ``bucket``, ``n``."""
+    qs = {"median": 0.5, "p90": 0.9, "p99": 0.99}
+    rows = []
+    h = h[h["measure"].isin(("c2s", "c2s_bus"))]
+    for g, part in h.groupby("group"):
+        row: dict[str, Any] = {"group": g}
+        for m in ("c2s", "c2s_bus"):
+            counts = part[part["measure"] == m].groupby("bucket")["n"].sum()
+            for name, q in qs.items():
+                row[f"{m}_{name}_h"] = hist_percentile(counts, q)
+        rows.append(row)
     cols = ["group"] + [f"{m}_{n}_h" for m in ("c2s", "c2s_bus") for n in qs]
     return pd.DataFrame(rows, columns=cols)
 
@@ -580,6 +618,10 @@ def _backlog_counts(session: Session, *, viewer: Viewer, filters: Filters, by: s
     cols = [func.coalesce(func.sum(t.lines), 0).label("backlog_lines"),
             func.coalesce(func.sum(t.lines).filter(t.ship_by < now), 0).label("late_unshipped_lines")]
     df = _grouped(session, cols, t, viewer, filters, by)
+    return _sum_backlog_counts(df)
+
+
+def _sum_backlog_counts(df: pd.DataFrame) -> pd.DataFrame:
     for c in ("backlog_lines", "late_unshipped_lines"):
         df[c] = pd.to_numeric(df[c], errors="coerce").fillna(0).astype("int64")
     return df.groupby("group", as_index=False)[["backlog_lines", "late_unshipped_lines"]].sum()
@@ -603,10 +645,19 @@ def ontime_trend(session: Session, *, viewer: Viewer, filters: Filters = ALL, gr
     cols = [func.sum(getattr(t, c)).label(c) for c in ("ship_counted", "ship_on_time", "delivered",
                                                         "delivered_on_time")]
     df = _grouped(session, cols, t, viewer, filters, by, extra_group=[t.day])
+    return _trend_frame(df, grain)
+
+
+_TREND_SUMS = ["ship_counted", "ship_on_time", "delivered", "delivered_on_time"]
+
+
+def _trend_frame(df: pd.DataFrame, grain: str) -> pd.DataFrame:
+    """Rows ``group``, ``day`` and ``_TREND_SUMS`` -> the :func:`ontime_trend` frame."""
+    df = df[["group", "day", *_TREND_SUMS]].copy()
     df["day"] = pd.to_datetime(df["day"])
     df["period"] = df["day"] - pd.to_timedelta(df["day"].dt.dayofweek, unit="D") if grain == "week" else df["day"]
-    out = df.groupby(["period", "group"], as_index=False)[cols_names(cols)].sum()
-    for c in cols_names(cols):
+    out = df.groupby(["period", "group"], as_index=False)[_TREND_SUMS].sum()
+    for c in _TREND_SUMS:
         out[c] = out[c].astype("int64")
     with np.errstate(divide="ignore", invalid="ignore"):
         out["on_time_ship_rate"] = np.where(out["ship_counted"] > 0, out["ship_on_time"] / out["ship_counted"], np.nan)
@@ -734,9 +785,17 @@ def backlog(session: Session, *, viewer: Viewer, filters: Filters = ALL, limit: 
             .order_by(t.ship_by.is_(None), t.ship_by, t.order_number).limit(limit))
     df = pd.DataFrame(session.execute(stmt).all(), columns=["order_number", "warehouse_id", "channel_id", "seller_id",
                                                              "seller_region", "paid_at", "ship_by", "lines"])
-    df["warehouse"] = _label_series(session, "warehouse", df["warehouse_id"])
-    df["channel"] = _label_series(session, "channel", df["channel_id"])
-    df["seller"] = _label_series(session, "seller", df["seller_id"])
+    return _backlog_frame(session, df, now)
+
+
+def _backlog_frame(session: Session, df: pd.DataFrame, now: dt.datetime,
+                   labels: _Labels | None = None) -> pd.DataFrame:
+    """Raw backlog rows (ids, ``paid_at``, ``ship_by``, ``lines``) -> the :func:`backlog` frame."""
+    lab = labels or _Labels(session)
+    df = df.copy()
+    df["warehouse"] = lab.series("warehouse", df["warehouse_id"])
+    df["channel"] = lab.series("channel", df["channel_id"])
+    df["seller"] = lab.series("seller", df["seller_id"])
     df["seller_region"] = df["seller_region"].fillna(NONE_LABEL)
     df["paid_at"] = _dt(df["paid_at"])
     df["ship_by"] = _dt(df["ship_by"])
@@ -768,7 +827,13 @@ def backlog_by_warehouse(session: Session, *, viewer: Viewer, filters: Filters =
     now = as_of(session)
     stmt = select(t.warehouse_id, t.order_id, t.ship_by, t.lines).where(*_where(viewer, t, filters))
     df = pd.DataFrame(session.execute(stmt).all(), columns=["warehouse_id", "order_id", "ship_by", "lines"])
-    df["warehouse"] = _label_series(session, "warehouse", df["warehouse_id"])
+    return _backlog_bands(session, df, now)
+
+
+def _backlog_bands(session: Session, df: pd.DataFrame, now: dt.datetime,
+                   labels: _Labels | None = None) -> pd.DataFrame:
+    df = df[["warehouse_id", "order_id", "ship_by", "lines"]].copy()
+    df["warehouse"] = (labels or _Labels(session)).series("warehouse", df["warehouse_id"])
     df["hours"] = (pd.Timestamp(now) - _dt(df["ship_by"])).dt.total_seconds() / 3600.0
     df["age_band"] = _age_band(df["hours"])
     out = df.groupby(["warehouse", "age_band"], as_index=False).agg(
@@ -854,15 +919,23 @@ def exceptions(session: Session, *, viewer: Viewer, filters: Filters = ALL, limi
     ``subject`` (str), ``detail`` (str), ``value`` and ``threshold`` (float64), ``state`` (str),
     ``version`` (int64, 0 when never set).
     """
+    require_viewer(viewer)
+    bl = backlog(session, viewer=viewer, filters=filters, limit=limit)
+    summ = sla_summary(session, viewer=viewer, filters=filters, by="warehouse", percentiles=False)
+    return _exceptions_frame(session, viewer, filters, bl, summ)
+
+
+def _exceptions_frame(session: Session, viewer: Viewer, filters: Filters, bl: pd.DataFrame,
+                      summ: pd.DataFrame) -> pd.DataFrame:
+    """Exceptions from the backlog rows (:func:`backlog`) and the per-warehouse summary (``group``,
+    ``on_time_ship_rate``), with thresholds and entity states."""
     from ops.decisions import entity_states, threshold
 
-    require_viewer(viewer)
     rows: list[dict[str, Any]] = []
-    bl = backlog(session, viewer=viewer, filters=filters, limit=limit)
     alert_cache: dict[str, float] = {}
     for r in bl.itertuples(index=False):
         wh = r.warehouse if r.warehouse != NONE_LABEL else None
-        if wh not in alert_cache:
+        if (wh or "") not in alert_cache:
             scope = {"warehouse": wh} if wh else None
             alert_cache[wh or ""] = threshold(session, viewer=viewer, name=BACKLOG_THRESHOLD, scope=scope).value
         alert = alert_cache[wh or ""]
@@ -873,7 +946,6 @@ def exceptions(session: Session, *, viewer: Viewer, filters: Filters = ALL, limi
                          "detail": f"not shipped, {r.hours_past_deadline:.0f} h past its ship-by "
                                    f"{r.ship_by:%Y-%m-%d %H:%M}",
                          "value": float(r.hours_past_deadline), "threshold": float(alert)})
-    summ = sla_summary(session, viewer=viewer, filters=filters, by="warehouse", percentiles=False)
     period = f"{filters.date_from or 'start'}..{filters.date_to or 'end'}"
     for r in summ.itertuples(index=False):
         if r.group == NONE_LABEL or pd.isna(r.on_time_ship_rate):
@@ -893,6 +965,180 @@ def exceptions(session: Session, *, viewer: Viewer, filters: Filters = ALL, limi
         df["state"] = "open"
         df["version"] = 0
     return df.astype({"value": "float64", "threshold": "float64", "version": "int64"})[EXCEPTION_COLUMNS]
+
+
+# --- the page's data in one pass --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FulfilmentPage:
+    """Every table the fulfilment page shows on load, computed in one pass (see :func:`fulfillment_page`)."""
+
+    as_of: dt.datetime
+    by: str
+    kpis: pd.DataFrame
+    summary: pd.DataFrame
+    exceptions: pd.DataFrame
+    backlog: pd.DataFrame
+    backlog_bands: pd.DataFrame
+    trend: pd.DataFrame
+
+
+def _kpi_weeks(filters: Filters, now: dt.datetime) -> tuple[tuple[dt.date, dt.date], tuple[dt.date, dt.date]]:
+    """The KPI week (7 days ending at the range end or the as-of day) and the week before, as (from, to)."""
+    end = min(filters.date_to or dt.date.max, (now - dt.timedelta(days=1)).date())
+    cur, prev = ((end - dt.timedelta(days=back + 6), end - dt.timedelta(days=back)) for back in (0, 7))
+    return cur, prev
+
+
+def _between(col: Any, lo: dt.date | None, hi: dt.date | None) -> ColumnElement[bool]:
+    conds = ([col >= lo] if lo else []) + ([col <= hi] if hi else [])
+    return and_(true(), *conds)
+
+
+@data_function
+def fulfillment_page(session: Session, *, viewer: Viewer, filters: Filters = ALL, by: str = "warehouse",
+                     backlog_limit: int = 500, exception_limit: int = 200) -> FulfilmentPage:
+    """The fulfilment page's load: KPIs, summary by ``by``, exceptions, backlog, backlog bands, weekly trend.
+
+    Same numbers as :func:`kpis`, :func:`sla_summary`, :func:`exceptions` (backlog rows up to
+    ``exception_limit``), :func:`backlog` (``backlog_limit`` rows), :func:`backlog_by_warehouse`
+    and :func:`ontime_trend` (``grain="week"``, by ``by``), but with one grouped read per
+    aggregate table: ``agg_fulfil_daily`` by day and group over the range and the two KPI weeks,
+    ``agg_fulfil_hist`` by group, measure and bucket tagged with the range and the KPI weeks,
+    and the scoped backlog rows; everything else is derived from those small frames.
+
+    Returns
+    -------
+    FulfilmentPage with ``as_of`` (datetime, the as-of time), ``by`` (str) and the frames
+    ``kpis``, ``summary``, ``exceptions``, ``backlog``, ``backlog_bands``, ``trend`` whose
+    columns and dtypes are those of the functions named above.
+    """
+    require_viewer(viewer)
+    g_col = _group_col(AggFulfilDaily, by)  # validates ``by``
+    now = as_of(session)
+    labels = _Labels(session)
+    cur, prev = _kpi_weeks(filters, now)
+    lo = min(filters.date_from, prev[0]) if filters.date_from else None
+    hi = max(filters.date_to, cur[1]) if filters.date_to else None
+    wide = Filters(date_from=lo, date_to=hi, warehouses=filters.warehouses, channels=filters.channels)
+
+    # agg_fulfil_daily: per day, warehouse and group
+    t = AggFulfilDaily
+    keys = [t.day, t.warehouse_id.label("wh_key")]
+    if g_col is not None and by != "warehouse":
+        keys.append(g_col.label("group_key"))
+    sums = [func.sum(getattr(t, c)).label(c) for c in _SUMMARY_SUMS]
+    stmt = select(*keys, *sums).where(*_where(viewer, t, wide)).group_by(*[k.element if hasattr(k, "element")
+                                                                           else k for k in keys])
+    daily = pd.DataFrame(session.execute(stmt).all(), columns=[k.name for k in keys] + list(_SUMMARY_SUMS))
+    if by == "warehouse":
+        daily["group_key"] = daily["wh_key"]
+    elif g_col is None:
+        daily["group_key"] = None
+    daily["day"] = pd.to_datetime(daily["day"])
+    daily[list(_SUMMARY_SUMS)] = daily[list(_SUMMARY_SUMS)].apply(pd.to_numeric, errors="coerce").fillna(0)
+    daily["group"] = labels.series(by, daily["group_key"])
+
+    def days(df: pd.DataFrame, a: dt.date | None, b: dt.date | None) -> pd.DataFrame:
+        m = pd.Series(True, index=df.index)
+        if a:
+            m &= df["day"] >= pd.Timestamp(a)
+        if b:
+            m &= df["day"] <= pd.Timestamp(b)
+        return df[m]
+
+    in_range = days(daily, filters.date_from, filters.date_to)
+
+    # agg_fulfil_hist: buckets per group, tagged in-range / KPI week (0 none, 1 current, 2 previous)
+    h = AggFulfilHist
+    hg = _group_col(h, by)
+    rng = case((_between(h.day, filters.date_from, filters.date_to), 1), else_=0).label("in_range")
+    wk = case((_between(h.day, *cur), 1), (_between(h.day, *prev), 2), else_=0).label("wk")
+    hkeys = ([hg.label("group_key")] if hg is not None else []) + [h.measure, h.bucket, rng, wk]
+    hstmt = (select(*hkeys, func.sum(h.n).label("n")).where(*_where(viewer, h, wide), h.measure.in_(("c2s", "c2s_bus")))
+             .group_by(*[k.element if hasattr(k, "element") else k for k in hkeys]))
+    hist = pd.DataFrame(session.execute(hstmt).all(), columns=[k.name for k in hkeys] + ["n"])
+    if "group_key" not in hist:
+        hist["group_key"] = None
+    hist["n"] = pd.to_numeric(hist["n"], errors="coerce").fillna(0)
+    hist["group"] = labels.series(by, hist["group_key"])
+
+    # backlog rows in scope (all dates: the KPI's late-and-unshipped count ignores the range)
+    b = AggFulfilBacklog
+    bstmt = select(b.day, b.order_id, b.order_number, b.warehouse_id, b.channel_id, b.seller_id, b.seller_region,
+                   b.carrier_id, b.paid_at, b.ship_by, b.lines).where(
+        *_where(viewer, b, Filters(warehouses=filters.warehouses, channels=filters.channels)))
+    braw = pd.DataFrame(session.execute(bstmt).all(), columns=[
+        "day", "order_id", "order_number", "warehouse_id", "channel_id", "seller_id", "seller_region", "carrier_id",
+        "paid_at", "ship_by", "lines"])
+    braw["day"] = pd.to_datetime(braw["day"])
+    braw["ship_by"] = _dt(braw["ship_by"])
+    braw["lines"] = pd.to_numeric(braw["lines"], errors="coerce").fillna(0).astype("int64")
+    late_now = braw["ship_by"] < pd.Timestamp(now)
+    bl_range = days(braw, filters.date_from, filters.date_to)
+    bl_late = late_now.loc[bl_range.index]
+
+    # summary
+    bkey = {"all": None, "warehouse": "warehouse_id", "channel": "channel_id", "seller_region": "seller_region",
+            "seller": "seller_id", "carrier": "carrier_id"}[by]
+    bcounts = pd.DataFrame({
+        "group": labels.series(by, bl_range[bkey] if bkey else pd.Series([None] * len(bl_range),
+                                                                           index=bl_range.index)),
+        "backlog_lines": bl_range["lines"], "late_unshipped_lines": bl_range["lines"].where(bl_late, 0)})
+    bcounts = _sum_backlog_counts(bcounts)
+    counts = in_range[["group", *_SUMMARY_SUMS]]
+    if by == "all" and counts.empty:  # an ungrouped SUM still returns its one row
+        counts = pd.DataFrame([{"group": "All", **dict.fromkeys(_SUMMARY_SUMS, 0)}])
+    total_c2s = int(counts["c2s_n"].sum())
+    use_exact = total_c2s <= EXACT_PERCENTILE_MAX_ROWS
+    if use_exact:
+        pct = _percentiles(session, viewer=viewer, filters=filters, by=by, exact=True)
+    else:
+        pct = _hist_percentiles(hist[hist["in_range"] == 1])
+    summary = _finish_summary(counts, pct, bcounts, use_exact)
+
+    # KPIs: the two weeks over all groups, histogram median
+    rows = []
+    week_vals = []
+    for tag, (a, z) in ((1, cur), (2, prev)):
+        w = days(daily, a, z)
+        counted, on_time = float(w["ship_counted"].sum()), float(w["ship_on_time"].sum())
+        delivered, del_on_time = float(w["delivered"].sum()), float(w["delivered_on_time"].sum())
+        hw = hist[(hist["wk"] == tag) & (hist["measure"] == "c2s")]
+        week_vals.append({
+            "on_time_ship_rate": on_time / counted * 100.0 if counted > 0 else np.nan,
+            "on_time_delivery_rate": del_on_time / delivered * 100.0 if delivered > 0 else np.nan,
+            "c2s_median_h": hist_percentile(hw.groupby("bucket")["n"].sum(), 0.5) if len(hw) else np.nan,
+            "lines_shipped": counted})
+    for name, unit in (("on_time_ship_rate", "%"), ("on_time_delivery_rate", "%"), ("c2s_median_h", "h"),
+                       ("lines_shipped", "lines")):
+        v, p = week_vals[0][name], week_vals[1][name]
+        rows.append({"kpi": name, "value": v, "previous": p, "change": v - p, "unit": unit})
+    rows.append({"kpi": "late_unshipped_lines", "value": float(braw["lines"].where(late_now, 0).sum()),
+                 "previous": np.nan, "change": np.nan, "unit": "lines"})
+    kpi_df = pd.DataFrame(rows, columns=KPI_COLUMNS).astype(
+        {"value": "float64", "previous": "float64", "change": "float64"})
+
+    # backlog list (same order as :func:`backlog`), bands, exceptions
+    ordered = bl_range.assign(_none=bl_range["ship_by"].isna()).sort_values(
+        ["_none", "ship_by", "order_number"], kind="mergesort")
+    backlog_df = _backlog_frame(session, ordered.head(max(backlog_limit, exception_limit)), now, labels)
+    bands = _backlog_bands(session, bl_range, now, labels)
+    if by == "warehouse":
+        wh_summary = summary
+    else:
+        wh = in_range.assign(group=labels.series("warehouse", in_range["wh_key"]))
+        wh = wh.groupby("group", as_index=False)[["ship_counted", "ship_on_time"]].sum()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            wh["on_time_ship_rate"] = np.where(wh["ship_counted"] > 0, wh["ship_on_time"] / wh["ship_counted"], np.nan)
+        wh_summary = wh.sort_values("group", ignore_index=True)
+    exc = _exceptions_frame(session, viewer, filters, backlog_df.head(exception_limit), wh_summary)
+
+    trend = _trend_frame(in_range, "week")
+    return FulfilmentPage(as_of=now, by=by, kpis=kpi_df, summary=summary, exceptions=exc,
+                          backlog=backlog_df.head(backlog_limit).reset_index(drop=True), backlog_bands=bands,
+                          trend=trend)
 
 
 # --- SLA policy (editable by managers) ------------------------------------------------------

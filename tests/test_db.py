@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import IntegrityError
 
-from ops.db import database_url, make_engine, run_in_transaction, transaction
+from ops.db import database_url, make_engine, read_session, run_in_transaction, transaction
 from ops.models import Channel
 
 
@@ -77,3 +77,34 @@ def test_concurrent_increments_lose_nothing(engine: Engine) -> None:
     assert errors == []
     with transaction(engine) as s:
         assert s.scalars(select(Channel.name).where(Channel.code == "counter")).one() == "100"
+
+
+def test_reads_do_not_take_the_write_lock(engine: Engine) -> None:
+    """A page load (read_session) stays open while a writer commits: no queueing behind readers."""
+    with transaction(engine) as s:
+        s.add(Channel(code="web", name="Web"))
+    with read_session(engine) as r:
+        assert r.scalars(select(Channel.code)).all() == ["web"]
+        done = threading.Event()
+
+        def write() -> None:
+            with transaction(engine) as w:
+                w.add(Channel(code="app", name="App"))
+            done.set()
+
+        t = threading.Thread(target=write)
+        t.start()
+        assert done.wait(timeout=10), "a writer waited for a reader's transaction"
+        t.join()
+        # the reader keeps its snapshot (SQLite WAL) or sees the commit (PostgreSQL READ COMMITTED)
+        assert "web" in r.scalars(select(Channel.code)).all()
+    with transaction(engine) as s:
+        assert sorted(s.scalars(select(Channel.code)).all()) == ["app", "web"]
+
+
+def test_read_session_writes_nothing(engine: Engine) -> None:
+    with read_session(engine) as r:
+        r.add(Channel(code="ghost", name="Ghost"))
+        r.flush()
+    with transaction(engine) as s:
+        assert s.scalars(select(Channel)).all() == []

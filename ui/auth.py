@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from ops import auth as ops_auth
 from ops.access import AccessDenied, Viewer
-from ops.db import transaction
+from ops.db import read_session, transaction
 from ops.freshness import row_counts
 from ui.cache import MAX_ENTRIES, TTL_SECONDS, get_engine
 from ui.context import VIEWER_KEY
@@ -105,7 +105,7 @@ def sign_out() -> None:
 @st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)
 def vendor_card(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer) -> tuple[dict[str, Any], pd.DataFrame]:
     """The viewer's vendor identity and the rows they may see per table."""
-    with transaction(_engine) as s:
+    with read_session(_engine) as s:
         return ops_auth.vendor_profile(s, viewer=viewer), row_counts(s, viewer=viewer)
 
 

@@ -9,7 +9,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from ops.access import Viewer
-from ops.db import transaction
+from ops.db import read_session
 from ops.decisions import audit_facets, audit_log, threshold_table
 from ui.cache import MAX_ENTRIES, TTL_SECONDS
 
@@ -17,7 +17,7 @@ from ui.cache import MAX_ENTRIES, TTL_SECONDS
 @st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)
 def load_threshold_table(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer) -> pd.DataFrame:
     """Every threshold's global value and stored overrides, with where each value comes from."""
-    with transaction(_engine) as s:
+    with read_session(_engine) as s:
         return threshold_table(s, viewer=viewer)
 
 
@@ -33,7 +33,7 @@ def load_audit_log(
     date_to: dt.date | None = None,
 ) -> pd.DataFrame:
     """The audit log for ``viewer`` with the page's filters (newest first)."""
-    with transaction(_engine) as s:
+    with read_session(_engine) as s:
         return audit_log(s, viewer=viewer, actor=actor, action=action, entity_kind=entity_kind,
                          date_from=date_from, date_to=date_to)
 
@@ -41,5 +41,5 @@ def load_audit_log(
 @st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)
 def load_audit_facets(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer) -> dict[str, list[str]]:
     """Distinct actors, actions and entity kinds, for the audit log's filter dropdowns."""
-    with transaction(_engine) as s:
+    with read_session(_engine) as s:
         return audit_facets(s, viewer=viewer)

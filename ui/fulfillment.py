@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from ops import fulfillment as ful
 from ops.access import AccessDenied, Viewer
-from ops.db import run_in_transaction, transaction
+from ops.db import read_session, run_in_transaction
 from ops.decisions import THRESHOLDS, DecisionError, threshold, threshold_key
 from ops.filters import Filters
 from ui.cache import MAX_ENTRIES, TTL_SECONDS, clear_loaders, get_engine
@@ -28,22 +28,18 @@ KPI_LABELS = {
 @st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)
 def load_overview(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer, filters: Filters,
                   by: str) -> dict[str, pd.DataFrame]:
-    """Everything the page shows above the fold, in one transaction."""
-    with transaction(_engine) as s:
-        return {
-            "kpis": ful.kpis(s, viewer=viewer, filters=filters),
-            "summary": ful.sla_summary(s, viewer=viewer, filters=filters, by=by),
-            "exceptions": ful.exceptions(s, viewer=viewer, filters=filters),
-            "backlog": ful.backlog(s, viewer=viewer, filters=filters),
-            "backlog_bands": ful.backlog_by_warehouse(s, viewer=viewer, filters=filters),
-        }
+    """Everything the page shows on load (KPIs, summary, exceptions, backlog, weekly trend) in one pass."""
+    with read_session(_engine) as s:
+        page = ful.fulfillment_page(s, viewer=viewer, filters=filters, by=by)
+    return {"kpis": page.kpis, "summary": page.summary, "exceptions": page.exceptions, "backlog": page.backlog,
+            "backlog_bands": page.backlog_bands, "trend": page.trend}
 
 
 @st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)
 def load_view(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer, filters: Filters, view: str,
               by: str) -> pd.DataFrame:
     """The data of one chart view (only the selected one is loaded)."""
-    with transaction(_engine) as s:
+    with read_session(_engine) as s:
         if view == "trend":
             return ful.ontime_trend(s, viewer=viewer, filters=filters, grain="week", by=by)
         if view in ful.HIST_MEASURES:
@@ -57,7 +53,7 @@ def load_view(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer, filt
 
 @st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)
 def load_policies(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer) -> pd.DataFrame:
-    with transaction(_engine) as s:
+    with read_session(_engine) as s:
         return ful.sla_policies(s, viewer=viewer)
 
 
@@ -111,7 +107,7 @@ def attribution_chart(summary: pd.DataFrame) -> alt.Chart:
 def load_thresholds(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer) -> pd.DataFrame:
     """The page's two global thresholds as editable rows (key and version for the editor protocol)."""
     rows = []
-    with transaction(_engine) as s:
+    with read_session(_engine) as s:
         for name in (ful.TARGET_THRESHOLD, ful.BACKLOG_THRESHOLD):
             eff = threshold(s, viewer=viewer, name=name)
             d = THRESHOLDS[name]

@@ -13,7 +13,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from ops.access import Viewer
-from ops.db import transaction
+from ops.db import read_session
 from ops.ingest import ImportError_, ImportResult, run_import
 from ops.ingest.history import import_history
 from ui.cache import MAX_ENTRIES, TTL_SECONDS
@@ -69,5 +69,5 @@ def run_upload(engine: Engine, *, kind: str, files: Sequence[Any], viewer: Viewe
 @st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES, show_spinner=False)
 def load_import_history(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer, limit: int = 100) -> pd.DataFrame:
     """Recent imports for ``viewer`` (cached per viewer)."""
-    with transaction(_engine) as s:
+    with read_session(_engine) as s:
         return import_history(s, viewer=viewer, limit=limit)

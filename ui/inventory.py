@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from ops import inventory as inv
 from ops.access import AccessDenied, Viewer
-from ops.db import run_in_transaction, transaction
+from ops.db import read_session, run_in_transaction
 from ops.decisions import THRESHOLDS, DecisionError, set_threshold, threshold_table
 from ops.filters import Filters
 from ops.inventory_math import age_labels
@@ -26,7 +26,7 @@ THRESHOLD_NAMES = ("cover_warning_days", "excess_cover_days", "dead_stock_days",
 def load_health(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer, filters: Filters, window: int,
                 abc_by: str, include_closed: bool) -> inv.InventoryHealth:
     """Every table of the page for one viewer, warehouse filter and window."""
-    with transaction(_engine) as s:
+    with read_session(_engine) as s:
         return inv.inventory_health(s, viewer=viewer, filters=filters, window=window, abc_by=abc_by,
                                     include_closed=include_closed)
 
@@ -35,14 +35,14 @@ def load_health(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer, fi
 def load_projection(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer, sku: str, warehouse: str,
                     window: int) -> pd.DataFrame:
     """The projected on-hand line of one SKU in one warehouse."""
-    with transaction(_engine) as s:
+    with read_session(_engine) as s:
         return inv.projection(s, viewer=viewer, sku=sku, warehouse=warehouse, window=window)
 
 
 @st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)
 def load_thresholds(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer) -> pd.DataFrame:
     """The page's thresholds: every stored value the viewer may read, with where it comes from."""
-    with transaction(_engine) as s:
+    with read_session(_engine) as s:
         t = threshold_table(s, viewer=viewer)
     return t[t["name"].isin(THRESHOLD_NAMES)].reset_index(drop=True)
 

@@ -9,7 +9,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from ops.access import Viewer
-from ops.db import transaction
+from ops.db import read_session
 from ops.filters import Filters
 from ops.freshness import data_freshness, row_counts
 from ops.reference import data_span, filter_options
@@ -20,19 +20,19 @@ DEFAULT_DAYS = 90
 
 @st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)
 def _options(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer) -> dict[str, list[str]]:
-    with transaction(_engine) as s:
+    with read_session(_engine) as s:
         return filter_options(s, viewer=viewer)
 
 
 @st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)
 def _span(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer) -> tuple[dt.date, dt.date] | None:
-    with transaction(_engine) as s:
+    with read_session(_engine) as s:
         return data_span(s, viewer=viewer)
 
 
 @st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)
 def _freshness(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer) -> tuple[pd.DataFrame, pd.DataFrame]:
-    with transaction(_engine) as s:
+    with read_session(_engine) as s:
         return data_freshness(s, viewer=viewer), row_counts(s, viewer=viewer)
 
 
@@ -87,13 +87,16 @@ def account_box(viewer: Viewer) -> None:
 
 
 def freshness_line(viewer: Viewer) -> None:
-    """One line: when data last arrived, and how many orders/SKUs are loaded."""
-    imports, counts = _freshness(get_engine(), viewer.cache_key, viewer)
+    """One line: when data last arrived, the last day it covers, and how much is loaded."""
+    engine = get_engine()
+    imports, counts = _freshness(engine, viewer.cache_key, viewer)
+    span = _span(engine, viewer.cache_key, viewer)
     by_table = dict(zip(counts["table"], counts["rows"], strict=True))
     last = imports["finished_at"].dropna()
     when = last.iloc[0].strftime("%Y-%m-%d %H:%M") if len(last) else "never"
+    covers = f" · orders to {span[1]:%Y-%m-%d}" if span else ""
     with st.sidebar:
         st.caption(
-            f"Data as of {when} UTC · {by_table.get('orders', 0):,} orders · "
+            f"Last import {when} UTC{covers} · {by_table.get('orders', 0):,} orders · "
             f"{by_table.get('products', 0):,} SKUs"
         )
