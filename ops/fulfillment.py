@@ -49,8 +49,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -1025,7 +1025,7 @@ def fulfillment_page(session: Session, *, viewer: Viewer, filters: Filters = ALL
 
     # agg_fulfil_daily: per day, warehouse and group
     t = AggFulfilDaily
-    keys = [t.day, t.warehouse_id.label("wh_key")]
+    keys: list[Any] = [t.day, t.warehouse_id.label("wh_key")]
     if g_col is not None and by != "warehouse":
         keys.append(g_col.label("group_key"))
     sums = [func.sum(getattr(t, c)).label(c) for c in _SUMMARY_SUMS]
