@@ -30,13 +30,7 @@ st.caption(
     "stock: days of cover and stockouts are measured at the as-of day."
 )
 
-kpi_cols = st.columns(len(h.kpis))
-for col, k in zip(kpi_cols, h.kpis.itertuples(), strict=True):
-    fmt = "{:,.0f}" if k.unit == "money" else ("{:.1f} %" if k.unit == "%" else "{:.1f}")
-    dfmt = "{:+.1f} pts" if k.unit == "%" else fmt
-    delta = None if k.change != k.change else (dfmt.format(k.change) + " vs last week")
-    col.metric(k.label, "–" if k.value != k.value else fmt.format(k.value), delta,
-               delta_color="inverse" if k.kpi == "at_risk_share" else "normal")
+ui_inv.kpi_row(h.kpis)
 
 st.subheader("Exceptions: act on these first")
 st.caption("Sorted by value at risk. Each row names the threshold that put it here. Set a row to "

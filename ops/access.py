@@ -151,6 +151,19 @@ def product_condition(viewer: Viewer) -> ColumnElement[bool]:
     return false()
 
 
+def product_by_supplier_code(viewer: Viewer, supplier_code_col: Any) -> ColumnElement[bool]:
+    """:func:`product_condition` for derived rows that carry the product's supplier code.
+
+    Same rule (suppliers see their own SKUs, other vendors none), without the subquery.
+    """
+    require_viewer(viewer)
+    if not viewer.is_vendor:
+        return true()
+    if viewer.vendor_kind == "supplier":
+        return supplier_code_col == viewer.vendor_code
+    return false()
+
+
 def stock_condition(viewer: Viewer, warehouse_id_col: Any, product_id_col: Any) -> ColumnElement[bool]:
     """Stock rows (snapshots, PO lines) keyed by warehouse and product columns."""
     require_viewer(viewer)

@@ -43,7 +43,10 @@ and snoozed rows whose ``snooze_until`` is on or after the as-of day, leave the 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,6 +165,26 @@ def refresh_inventory(session: Session) -> None:
         .where(PurchaseOrder.status == "open", qty_open > 0, PurchaseOrder.ordered_on <= as_of),
     ))
 
+    # SKU-level weekly stats over all warehouses (for the SKU's XYZ class and demand pattern);
+    # the pair table copies them in below.
+    wk2 = (_days_before(session, as_of, Order.placed_at) // 7).label("wk")
+    sku_weekly = (
+        select(OrderLine.product_id, wk2, func.sum(OrderLine.qty).label("u"),
+               func.sum(OrderLine.qty * OrderLine.unit_price).label("rev"))
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(Order.status != "cancelled", Order.warehouse_id.is_not(None), Order.placed_at < end,
+               Order.placed_at >= end - dt.timedelta(days=7 * im.WEEKS))
+        .group_by(OrderLine.product_id, wk2)
+        .subquery()
+    )
+    su = sku_weekly.c.u
+    session.execute(insert(AggInventorySku).from_select(
+        ["product_id", "as_of", "wk_units", "wk_revenue", "wk_nonzero", "wk_sumsq"],
+        select(sku_weekly.c.product_id, literal(as_of, Date), func.sum(su), func.sum(sku_weekly.c.rev),
+               _sum_if(su > 0, 1), func.sum(su * su))
+        .group_by(sku_weekly.c.product_id),
+    ))
+
     # Demand per pair and week (week 0 = the 7 days ending on as_of), then per pair.
     wk = (_days_before(session, as_of, Order.placed_at) // 7).label("wk")
     weekly = (
@@ -231,9 +254,22 @@ def refresh_inventory(session: Session) -> None:
         return and_(sub.c.product_id == base.c.product_id, sub.c.warehouse_id == base.c.warehouse_id)
 
     zero = func.coalesce
+    K = AggInventorySku
     cols: dict[str, Any] = {
         "product_id": base.c.product_id,
         "warehouse_id": base.c.warehouse_id,
+        # what the page shows and scopes on, copied so that it reads this one table
+        "sku": Product.sku,
+        "name": Product.name,
+        "category": Product.category,
+        "supplier": Supplier.code,
+        "warehouse": Warehouse.code,
+        "unit_cost": Product.unit_cost,
+        "price": Product.price,
+        "lead_time_days": zero(Product.lead_time_days, Supplier.lead_time_days, DEFAULT_LEAD_TIME_DAYS),
+        "sku_wk_units": K.wk_units,
+        "sku_wk_nonzero": K.wk_nonzero,
+        "sku_wk_sumsq": K.wk_sumsq,
         "as_of": literal(as_of, Date),
         "on_hand": zero(stock.c.on_hand, 0),
         "on_hand_prev": zero(stock.c.on_hand_prev, 0),
@@ -258,30 +294,35 @@ def refresh_inventory(session: Session) -> None:
         .outerjoin(demand, on(demand))
         .outerjoin(po, on(po))
         .outerjoin(receipts, on(receipts))
+        .join(Product, Product.id == base.c.product_id)
+        .join(Warehouse, Warehouse.id == base.c.warehouse_id)
+        .outerjoin(Supplier, Supplier.id == Product.supplier_id)
+        .outerjoin(K, K.product_id == base.c.product_id)
+        # in the order the page shows them, so that its plain table scan needs no sort
+        .order_by(Product.sku, Warehouse.code)
     )
     session.execute(insert(AggInventoryPair).from_select(list(cols), final))
 
-    # SKU-level weekly stats over all warehouses (for the SKU's XYZ class and demand pattern).
-    wk2 = (_days_before(session, as_of, Order.placed_at) // 7).label("wk")
-    sku_weekly = (
-        select(OrderLine.product_id, wk2, func.sum(OrderLine.qty).label("u"),
-               func.sum(OrderLine.qty * OrderLine.unit_price).label("rev"))
-        .join(Order, Order.id == OrderLine.order_id)
-        .where(Order.status != "cancelled", Order.warehouse_id.is_not(None), Order.placed_at < end,
-               Order.placed_at >= end - dt.timedelta(days=7 * im.WEEKS))
-        .group_by(OrderLine.product_id, wk2)
-        .subquery()
-    )
-    su = sku_weekly.c.u
-    session.execute(insert(AggInventorySku).from_select(
-        ["product_id", "as_of", "wk_units", "wk_revenue", "wk_nonzero", "wk_sumsq"],
-        select(sku_weekly.c.product_id, literal(as_of, Date), func.sum(su), func.sum(sku_weekly.c.rev),
-               _sum_if(su > 0, 1), func.sum(su * su))
-        .group_by(sku_weekly.c.product_id),
-    ))
-
 
 # --- reading ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a page's frames are built (re-entrant).
+
+    Building them allocates ~0.5 M short-lived objects (row tuples, their values, strings) and
+    none of them is cyclic garbage, but the allocations trigger collections that rescan every
+    live object in the process; at bench size these cost 0.25-0.8 s in some warm calls against
+    ~0.3 s for the work itself. Reference counting still frees everything as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _check_window(window: int) -> int:
@@ -312,68 +353,82 @@ def _text(col: Any) -> Any:
     return type_coerce(col, String)
 
 
+def _pair_scope(viewer: Viewer) -> Any:
+    """:func:`ops.access.product_condition` on the supplier code copied into ``agg_inventory_pair``.
+
+    Supplier vendors see their own SKUs; carrier and 3PL vendors, who are not given this page,
+    get nothing. (Comparing the copied code costs ~3 ms at bench size where a ``product_id IN
+    (SELECT ... FROM products)`` subquery costs 10-20 ms more than no condition at all.)
+    """
+    return access.product_by_supplier_code(viewer, AggInventoryPair.supplier)
+
+
 _PAIR_BASE_COLS = [
-    "product_id", "sku", "name", "category", "unit_cost", "price", "lead_time_days", "supplier", "warehouse",
-    "as_of", "on_hand", "on_hand_prev", "units", "revenue", "stockout_days", "units_28", "stockout_28",
+    "sku", "name", "category", "unit_cost", "price", "lead_time_days", "supplier", "warehouse",
+    "on_hand", "on_hand_prev", "units", "revenue", "stockout_days", "units_28", "stockout_28",
     "units_prev_28", "stockout_prev_28", "wk_units", "wk_revenue", "wk_nonzero", "wk_sumsq",
     "last_sale", "last_receipt", "on_order", "sku_wk_units", "sku_wk_nonzero", "sku_wk_sumsq",
 ]
+_PAIR_FLOAT_COLS = frozenset({"unit_cost", "price", "revenue", "wk_revenue", "wk_sumsq", "sku_wk_sumsq"})
+_PAIR_INT_COLS = frozenset({"lead_time_days", "on_hand", "on_hand_prev", "units", "stockout_days",
+                            "units_28", "stockout_28", "units_prev_28", "stockout_prev_28", "wk_units",
+                            "wk_nonzero", "on_order", "sku_wk_units", "sku_wk_nonzero"})
 
 
 def _read_pairs(session: Session, viewer: Viewer, filters: Filters, window: int) -> pd.DataFrame:
-    A = AggInventoryPair
-    stmt = (
-        select(A.product_id, Product.sku, Product.name, Product.category, Product.unit_cost, Product.price,
-               func.coalesce(Product.lead_time_days, Supplier.lead_time_days, DEFAULT_LEAD_TIME_DAYS),
-               Supplier.code, Warehouse.code, _text(A.as_of), A.on_hand, A.on_hand_prev,
-               A.__table__.c[f"units_{window}"], A.__table__.c[f"revenue_{window}"],
-               A.__table__.c[f"stockout_{window}"], A.units_28, A.stockout_28, A.units_prev_28,
-               A.stockout_prev_28, A.wk_units, A.wk_revenue, A.wk_nonzero, A.wk_sumsq,
-               _text(A.last_sale), _text(A.last_receipt), A.on_order,
-               AggInventorySku.wk_units, AggInventorySku.wk_nonzero, AggInventorySku.wk_sumsq)
-        .join(Product, Product.id == A.product_id)
-        .outerjoin(AggInventorySku, AggInventorySku.product_id == A.product_id)
-        .join(Warehouse, Warehouse.id == A.warehouse_id)
-        .outerjoin(Supplier, Supplier.id == Product.supplier_id)
-        .where(*_scope(viewer, filters, Warehouse.code))
-    )
+    A = AggInventoryPair.__table__.c
+    # One table, no join: the refresher copied the product, supplier and warehouse attributes in.
+    conds = [_pair_scope(viewer)]
+    if filters.warehouses:
+        conds.append(A.warehouse.in_(list(filters.warehouses)))
+    picked = {"units": A[f"units_{window}"], "revenue": A[f"revenue_{window}"],
+              "stockout_days": A[f"stockout_{window}"], "last_sale": _text(A.last_sale),
+              "last_receipt": _text(A.last_receipt)}
+    # each column once (units_28 is also "units" at the 28-day window)
+    fetched = list(dict.fromkeys(picked[c] if c in picked else A[c] for c in _PAIR_BASE_COLS))
+    stmt = select(*fetched).where(*conds)
     # Core execution and one array per column: the ORM row path and pandas' row-wise object
-    # inference cost more than the SQL itself at ~15k rows x 29 columns.
-    rows = session.connection().execute(stmt).fetchall()
-    cols = list(zip(*rows, strict=True)) if rows else [()] * len(_PAIR_BASE_COLS)
-    data: dict[str, Any] = {}
-    for name, values in zip(_PAIR_BASE_COLS, cols, strict=True):
-        if name in _PAIR_FLOAT_COLS or (name in _PAIR_INT_COLS and None in values):
-            data[name] = np.array(values, dtype="float64")  # None -> NaN, as pandas infers it
-        elif name in _PAIR_INT_COLS:
-            data[name] = np.array(values, dtype="int64")
-        else:
-            data[name] = np.array(values, dtype=object)
+    # inference cost more than the SQL itself at ~15k rows x 27 columns. With the collector
+    # paused the fetch is 60-90 ms at bench size, 120-140 ms without.
+    with _gc_paused():
+        rows = session.connection().execute(stmt).fetchall()
+        by_col = dict(zip(fetched, zip(*rows, strict=True), strict=True)) if rows else {}
+        del rows
+        data: dict[str, Any] = {}
+        for name in _PAIR_BASE_COLS:
+            values = by_col.get(picked[name] if name in picked else A[name], ())
+            if name in _PAIR_FLOAT_COLS or (name in _PAIR_INT_COLS and None in values):
+                data[name] = np.array(values, dtype="float64")  # None -> NaN, as pandas infers it
+            elif name in _PAIR_INT_COLS:
+                data[name] = np.array(values, dtype="int64")
+            else:
+                data[name] = np.array(values, dtype=object)
+        del by_col
     df = pd.DataFrame(data, columns=_PAIR_BASE_COLS)
-    # sorted in pandas: cheaper than SQLite's temporary B-tree for ORDER BY at ~30k rows
-    df = df.sort_values(["sku", "warehouse"], kind="mergesort", ignore_index=True)
-    for c in ("as_of", "last_sale", "last_receipt"):
+    # The refresher writes the rows in (sku, warehouse) order and a plain table scan returns
+    # them so; sort only when they are not (cheaper than ORDER BY's temporary B-tree in SQLite).
+    sku, wh = data["sku"], data["warehouse"]
+    if len(df) > 1 and not bool(np.all((sku[1:] > sku[:-1]) | ((sku[1:] == sku[:-1]) & (wh[1:] >= wh[:-1])))):
+        df = df.sort_values(["sku", "warehouse"], kind="mergesort", ignore_index=True)
+    as_of = session.scalar(select(_text(A.as_of)).limit(1)) if len(df) else None
+    # one value for the whole table: parse it once and repeat it
+    df.insert(8, "as_of", np.repeat(_to_date(pd.Series([as_of], dtype=object)).to_numpy(), len(df)))
+    for c in ("last_sale", "last_receipt"):
         df[c] = _to_date(df[c])
     return df
-
-
-_PAIR_FLOAT_COLS = frozenset({"unit_cost", "price", "revenue", "wk_revenue", "wk_sumsq", "sku_wk_sumsq"})
-_PAIR_INT_COLS = frozenset({"product_id", "lead_time_days", "on_hand", "on_hand_prev", "units", "stockout_days",
-                            "units_28", "stockout_28", "units_prev_28", "stockout_prev_28", "wk_units",
-                            "wk_nonzero", "on_order", "sku_wk_units", "sku_wk_nonzero"})
 
 
 def _read_open_pos(session: Session, viewer: Viewer, filters: Filters) -> pd.DataFrame:
     P = AggInventoryPo
     stmt = (
-        select(Product.sku, Warehouse.code, P.po_number, P.ordered_on, P.expected_on, P.qty_open)
+        select(Product.sku, Warehouse.code, P.po_number, _text(P.ordered_on), _text(P.expected_on), P.qty_open)
         .join(Product, Product.id == P.product_id)
         .join(Warehouse, Warehouse.id == P.warehouse_id)
         .outerjoin(Supplier, Supplier.id == Product.supplier_id)
         .where(*_scope(viewer, filters, Warehouse.code))
         .order_by(Product.sku, Warehouse.code, P.expected_on, P.po_number)
     )
-    df = pd.DataFrame(session.execute(stmt).all(),
+    df = pd.DataFrame(session.connection().execute(stmt).fetchall(),
                       columns=["sku", "warehouse", "po_number", "ordered_on", "expected_on", "qty_open"])
     df["ordered_on"] = _to_date(df["ordered_on"])
     df["expected_on"] = _to_date(df["expected_on"])
@@ -382,6 +437,12 @@ def _read_open_pos(session: Session, viewer: Viewer, filters: Filters) -> pd.Dat
 
 
 # --- the page's data ------------------------------------------------------------------------
+
+
+def _renumbered(df: pd.DataFrame) -> pd.DataFrame:
+    """``df.reset_index(drop=True)`` for a frame nobody else holds, without copying its columns."""
+    df.index = pd.RangeIndex(len(df))
+    return df
 
 
 @dataclass(frozen=True)
@@ -407,9 +468,10 @@ def _thresholds(session: Session, viewer: Viewer, pairs: pd.DataFrame, overrides
         r = resolve_threshold_frame(stored, frame, name=name,
                                     columns={"sku": "sku", "warehouse": "wh", "category": "category"})
         src = r["source_scope"].astype(object)
+        present = set(pd.unique(src.to_numpy()))
         for kind, col in (("sku", "sku"), ("category", "category"), ("warehouse", "wh")):
-            hit = src == kind
-            if hit.any():  # name the key only where an override applies (most rows use global/default)
+            if kind in present:  # name the key only where an override applies (most rows use global/default)
+                hit = src == kind
                 src[hit] = kind + " " + frame.loc[hit, col].astype(str)
         keys = src
         pairs[name] = r["value"].astype("float64")
@@ -421,6 +483,17 @@ def _thresholds(session: Session, viewer: Viewer, pairs: pd.DataFrame, overrides
     return stored, glob
 
 
+def _add_days(as_of: Any, days: np.ndarray) -> np.ndarray:
+    """``as_of + days`` as datetime64[ns] (NaN days -> NaT): ``pd.to_timedelta(days, unit="D")``
+    for whole days, without its per-call overhead."""
+    d = np.asarray(days, dtype="float64")
+    out = np.full(len(d), np.datetime64("NaT"), dtype="datetime64[ns]")
+    ok = ~np.isnan(d)
+    start = pd.Timestamp(as_of).to_datetime64().astype("datetime64[ns]")
+    out[ok] = start + d[ok].astype("int64").astype("timedelta64[D]")
+    return out
+
+
 def _positions(pairs: pd.DataFrame, pos: pd.DataFrame, window: int) -> pd.DataFrame:
     as_of = pairs["as_of"].iloc[0] if len(pairs) else pd.NaT
     p = pairs
@@ -429,21 +502,29 @@ def _positions(pairs: pd.DataFrame, pos: pd.DataFrame, window: int) -> pd.DataFr
     rate = p["avg_daily_demand"]
     p["days_of_cover"] = np.where(p["on_hand"] <= 0, 0.0,
                                   np.where(rate > 0, p["on_hand"] / rate.where(rate > 0, 1), math.inf))
-    # projection with open POs by expected date (overdue -> day 1)
-    p["key"] = p["sku"] + "\x1f" + p["warehouse"]
-    arr = pos.dropna(subset=["expected_on"]).copy()
-    arr["key"] = arr["sku"] + "\x1f" + arr["warehouse"]
-    arr["day"] = ((arr["expected_on"] - as_of).dt.days).clip(lower=1) if len(arr) else 0
-    arr["qty"] = arr["qty_open"].astype(float)
-    proj = im.project_stockouts(pd.DataFrame({"key": p["key"], "on_hand": p["on_hand"], "rate": rate}),
-                                arr[["key", "day", "qty"]])
+    # projection with open POs by expected date (overdue -> day 1); pairs are keyed by their row
+    # position (integer keys make the projection's grouping and lookups cheap)
+    n = len(p)
+    pair_at = pd.Index(p["sku"] + "\x1f" + p["warehouse"])  # (sku, warehouse) is unique
+    arr = pos[pos["expected_on"].notna()]
+    at = pair_at.get_indexer(arr["sku"] + "\x1f" + arr["warehouse"]) if len(arr) else np.zeros(0, dtype="int64")
+    day = ((arr["expected_on"] - as_of).dt.days.clip(lower=1).to_numpy(dtype="int64") if len(arr)
+           else np.zeros(0, dtype="int64"))
+    mine = at >= 0  # POs of pairs not shown (other warehouses) do not count
+    proj = im.project_stockouts(
+        pd.DataFrame({"key": np.arange(n), "on_hand": p["on_hand"].to_numpy(), "rate": rate.to_numpy()},
+                     index=p.index),
+        pd.DataFrame({"key": at[mine], "day": day[mine], "qty": arr["qty_open"].to_numpy(dtype=float)[mine]}))
     p["days_to_stockout"] = proj["stockout_day"]
-    p["projected_stockout"] = as_of + pd.to_timedelta(proj["stockout_day"], unit="D")
+    p["projected_stockout"] = _add_days(as_of, proj["stockout_day"].to_numpy())
     p["gap_days"] = proj["gap_days"]
-    firsts = arr.sort_values("day").groupby("key").agg(next_po_day=("day", "first"))
-    overdue = pos.loc[pos["expected_on"] < as_of].assign(key=lambda d: d["sku"] + "\x1f" + d["warehouse"])["key"]
-    p["next_po"] = as_of + pd.to_timedelta(p["key"].map(firsts["next_po_day"]), unit="D")
-    p["po_overdue"] = p["key"].isin(set(overdue))
+    first_day = np.full(n, np.nan)
+    np.fmin.at(first_day, at[mine], day[mine].astype(float))
+    p["next_po"] = _add_days(as_of, first_day)
+    overdue = np.zeros(n, dtype=bool)
+    if len(arr):
+        overdue[at[mine & (arr["expected_on"] < as_of).to_numpy()]] = True
+    p["po_overdue"] = overdue
     p["out_of_stock"] = p["on_hand"] <= 0
     p["lost_units"] = rate * p["stockout_days"]
     p["lost_revenue"] = p["lost_units"] * p["price"]
@@ -455,7 +536,7 @@ def _positions(pairs: pd.DataFrame, pos: pd.DataFrame, window: int) -> pd.DataFr
     p["cv"] = ws["cv"]
     p["xyz"] = im.xyz_class(ws["cv"])
     p["pattern"] = im.demand_pattern(ws["adi"], ws["cv2"])
-    return p.drop(columns=["key"])
+    return p
 
 
 def _flag(p: pd.DataFrame) -> pd.DataFrame:
@@ -476,11 +557,12 @@ def _exceptions(session: Session, viewer: Viewer, p: pd.DataFrame, as_of: Any, i
     lead = p["lead_time_days"].astype(float)
     horizon = np.maximum(lead, p["cover_warning_days"])
     by_cover = p["cover_warning_days"] >= lead
-    need = ["sku", "name", "warehouse", "supplier", "on_hand", "on_order", "avg_daily_demand", "days_of_cover",
-            "projected_stockout", "next_po", "gap_days", "po_overdue", "price", "lead_time_days", "days_to_stockout",
-            "excess_units", "po_excess_units", "excess_value", "stock_value", "days_since_sale",
-            *PAIR_THRESHOLDS, *[f"{n}_source" for n in PAIR_THRESHOLDS]]
-    stock = p.loc[(rate > 0) & p["days_to_stockout"].notna() & (p["days_to_stockout"] <= horizon), need].copy()
+    common = ["sku", "name", "warehouse", "supplier", "on_hand", "on_order", "avg_daily_demand", "days_of_cover",
+              "projected_stockout", "next_po", "gap_days", "po_overdue"]
+    # each kind takes only the columns it uses (fewer columns to copy out of the wide frame)
+    stock = p.loc[(rate > 0) & p["days_to_stockout"].notna() & (p["days_to_stockout"] <= horizon),
+                  [*common, "price", "lead_time_days", "days_to_stockout", "cover_warning_days",
+                   "cover_warning_days_source"]]
     so = stock["days_to_stockout"]
     uncovered = stock["gap_days"].where(stock["gap_days"].notna(),
                                         (stock["lead_time_days"] - so).clip(lower=0))
@@ -491,12 +573,15 @@ def _exceptions(session: Session, viewer: Viewer, p: pd.DataFrame, as_of: Any, i
     stock["threshold_value"] = np.where(bc, stock["cover_warning_days"], stock["lead_time_days"].astype(float))
     stock["threshold_source"] = np.where(bc, stock["cover_warning_days_source"], "product / supplier lead time")
     stock["kind"] = "stockout"
+    days = np.datetime_as_string(stock["projected_stockout"].to_numpy(dtype="datetime64[ns]"), unit="D")
     stock["detail"] = [
-        f"out in {d:.0f} d ({s:%Y-%m-%d})" + (f"; PO lands {g:.0f} d later" if not math.isnan(g) else "; no PO after")
+        f"out in {d:.0f} d ({s})" + (f"; PO lands {g:.0f} d later" if not math.isnan(g) else "; no PO after")
         + ("; PO overdue" if o else "")
-        for d, s, g, o in zip(so, stock["projected_stockout"], stock["gap_days"], stock["po_overdue"], strict=True)
+        for d, s, g, o in zip(so, days, stock["gap_days"], stock["po_overdue"], strict=True)
     ]
-    exc = p.loc[p["excess_units"] > 0, need].copy()
+    exc = p.loc[p["excess_units"] > 0,
+                [*common, "excess_units", "po_excess_units", "excess_value", "excess_cover_days",
+                 "excess_cover_days_source"]]
     exc["value_at_risk"] = exc["excess_value"]
     exc["days_uncovered"] = np.nan
     exc["threshold"] = "excess_cover_days"
@@ -505,7 +590,7 @@ def _exceptions(session: Session, viewer: Viewer, p: pd.DataFrame, as_of: Any, i
     exc["kind"] = "excess"
     exc["detail"] = [f"{e:,.0f} units above target" + (f" ({q:,.0f} from open POs)" if q > 0 else "")
                      for e, q in zip(exc["excess_units"], exc["po_excess_units"], strict=True)]
-    dead = p.loc[p["dead"], need].copy()
+    dead = p.loc[p["dead"], [*common, "stock_value", "days_since_sale", "dead_stock_days", "dead_stock_days_source"]]
     dead["value_at_risk"] = dead["stock_value"]
     dead["days_uncovered"] = np.nan
     dead["threshold"] = "dead_stock_days"
@@ -516,8 +601,10 @@ def _exceptions(session: Session, viewer: Viewer, p: pd.DataFrame, as_of: Any, i
     cols = ["kind", "sku", "name", "warehouse", "supplier", "value_at_risk", "detail", "threshold",
             "threshold_value", "threshold_source", "on_hand", "on_order", "avg_daily_demand", "days_of_cover",
             "projected_stockout", "next_po", "gap_days", "po_overdue", "days_uncovered"]
-    ex = pd.concat([stock[cols], exc[cols], dead[cols]], ignore_index=True)
-    ex["entity_key"] = [exception_key(k, s, w) for k, s, w in zip(ex["kind"], ex["sku"], ex["warehouse"], strict=True)]
+    ex = pd.concat([stock[cols], exc[cols], dead[cols]])
+    row = ex.index.to_numpy()  # the row in p, which is in (sku, warehouse) order (see _read_pairs)
+    ex.index = pd.RangeIndex(len(ex))  # what reset_index(drop=True) gives, without its full copy
+    ex["entity_key"] = ex["kind"] + ":" + ex["sku"] + ":" + ex["warehouse"]  # exception_key, vectorised
     states = entity_states(session, viewer=viewer, entity_kind=ENTITY_KIND)
     st = states.set_index("entity_key") if len(states) else pd.DataFrame(
         columns=["state", "note", "snooze_until", "version"])
@@ -526,21 +613,43 @@ def _exceptions(session: Session, viewer: Viewer, p: pd.DataFrame, as_of: Any, i
     ex["snooze_until"] = _to_date(ex["entity_key"].map(st["snooze_until"]))
     ex["version"] = ex["entity_key"].map(st["version"]).fillna(0).astype("int64")
     closed = (ex["state"] == "acknowledged") | ((ex["state"] == "snoozed") & (ex["snooze_until"] >= as_of))
+    # value at risk descending (NaN last), then kind, sku, warehouse: the order of
+    # sort_values(["value_at_risk", "kind", "sku", "warehouse"], ascending=[False, True, True, True]),
+    # by one numeric lexsort (kind by its alphabetical rank, sku and warehouse by the row in p)
+    kinds = ex["kind"].to_numpy()
+    kind_rank = np.searchsorted(np.array(sorted(EXCEPTION_KINDS), dtype=object), kinds)
+    order = np.lexsort((row, kind_rank, -ex["value_at_risk"].to_numpy(dtype="float64")))
     if not include_closed:
-        ex = ex[~closed]
-    ex = ex.sort_values(["value_at_risk", "kind", "sku", "warehouse"], ascending=[False, True, True, True],
-                        kind="mergesort").reset_index(drop=True)
+        order = order[~closed.to_numpy()[order]]
+    ex = ex.take(order)
+    ex.index = pd.RangeIndex(len(ex))
     return ex
 
 
 def _skus(p: pd.DataFrame, stats: pd.DataFrame, glob: dict[str, Any], abc_by: str) -> pd.DataFrame:
-    g = p.groupby("sku", sort=True)
-    s = g[["name", "category", "supplier"]].first()
-    s["warehouses"] = g["warehouse"].size()
-    sums = g[["on_hand", "on_order", "units", "revenue", "stockout_days", "avg_daily_demand", "lost_units",
-              "lost_revenue", "stock_value", "wk_units", "wk_revenue"]].sum()
-    s = s.join(sums.rename(columns={"wk_units": "units_52w", "wk_revenue": "revenue_52w"}))
-    s["earliest_stockout"] = g["projected_stockout"].min()
+    sku = p["sku"].to_numpy()
+    sums_cols = ["on_hand", "on_order", "units", "revenue", "stockout_days", "avg_daily_demand", "lost_units",
+                 "lost_revenue", "stock_value", "wk_units", "wk_revenue"]
+    if len(p) and bool(np.all(sku[1:] >= sku[:-1])):
+        # Rows come sorted by SKU (see _read_pairs): group on integer run numbers rather than
+        # factorising the SKU strings; name / category / supplier are the product's, so the first
+        # row of each SKU is what groupby().first() returns.
+        first = np.r_[True, sku[1:] != sku[:-1]]
+        starts = np.flatnonzero(first)
+        g = p.groupby(np.cumsum(first) - 1, sort=True)
+        s = p[["name", "category", "supplier"]].take(starts)
+        s.index = pd.Index(sku[starts], name="sku")
+        s["warehouses"] = g["warehouse"].size().to_numpy()
+        sums = g[sums_cols].sum()
+        sums.index = s.index
+        s = s.join(sums.rename(columns={"wk_units": "units_52w", "wk_revenue": "revenue_52w"}))
+        s["earliest_stockout"] = g["projected_stockout"].min().to_numpy()
+    else:
+        g = p.groupby("sku", sort=True)
+        s = g[["name", "category", "supplier"]].first()
+        s["warehouses"] = g["warehouse"].size()
+        s = s.join(g[sums_cols].sum().rename(columns={"wk_units": "units_52w", "wk_revenue": "revenue_52w"}))
+        s["earliest_stockout"] = g["projected_stockout"].min()
     rate = s["avg_daily_demand"]
     s["days_of_cover"] = np.where(s["on_hand"] <= 0, 0.0, np.where(rate > 0, s["on_hand"] / rate.where(rate > 0, 1),
                                                                       math.inf))
@@ -557,7 +666,7 @@ def _skus(p: pd.DataFrame, stats: pd.DataFrame, glob: dict[str, Any], abc_by: st
 
 
 def _aging(p: pd.DataFrame) -> pd.DataFrame:
-    pos = p[p["on_hand"] > 0]
+    pos = p.loc[p["on_hand"] > 0, ["warehouse", "age_bucket", "on_hand", "stock_value", "sku"]]
     a = (pos.groupby(["warehouse", "age_bucket"], sort=False)
          .agg(units=("on_hand", "sum"), value=("stock_value", "sum"), pairs=("sku", "size")).reset_index())
     a["age_bucket"] = pd.Categorical(a["age_bucket"], categories=im.age_labels(), ordered=True)
@@ -660,6 +769,12 @@ def inventory_health(
     window = _check_window(window)
     if abc_by not in ("revenue", "units"):
         raise ValueError(f"abc_by must be 'revenue' or 'units' (got {abc_by!r})")
+    with _gc_paused():  # see _gc_paused: many short-lived objects, no cyclic garbage
+        return _build_health(session, viewer, filters, window, abc_by, include_closed, overrides)
+
+
+def _build_health(session: Session, viewer: Viewer, filters: Filters, window: int, abc_by: str,
+                  include_closed: bool, overrides: dict[str, float] | None) -> InventoryHealth:
     pairs = _read_pairs(session, viewer, filters, window)
     pos = _read_open_pos(session, viewer, filters)
     _stored, glob = _thresholds(session, viewer, pairs, overrides)
@@ -677,9 +792,11 @@ def inventory_health(
     as_of = pairs["as_of"].iloc[0]
     for c in ("on_hand", "on_hand_prev", "units", "stockout_days", "units_28", "stockout_28", "units_prev_28",
               "stockout_prev_28", "wk_units", "wk_nonzero", "on_order", "lead_time_days"):
-        pairs[c] = pairs[c].astype("int64")
+        if pairs[c].dtype != "int64":
+            pairs[c] = pairs[c].astype("int64")
     for c in ("unit_cost", "price", "revenue", "wk_revenue", "wk_sumsq"):
-        pairs[c] = pairs[c].astype("float64")
+        if pairs[c].dtype != "float64":
+            pairs[c] = pairs[c].astype("float64")
     p = _flag(_positions(pairs, pos, window))
     # SKU-level weekly stats came along with the pair rows (agg_inventory_sku, all warehouses)
     stats = (p[["sku", "sku_wk_units", "sku_wk_nonzero", "sku_wk_sumsq"]].drop_duplicates("sku")
@@ -688,7 +805,7 @@ def inventory_health(
     ex = _exceptions(session, viewer, p, as_of, include_closed)
     open_pos = pos.assign(overdue=pos["expected_on"] < as_of)
     return InventoryHealth(
-        as_of=as_of.date(), window=window, positions=p[POSITION_COLUMNS].reset_index(drop=True),
+        as_of=as_of.date(), window=window, positions=_renumbered(p[POSITION_COLUMNS]),
         skus=skus[SKU_COLUMNS], exceptions=ex[EXCEPTION_COLUMNS], aging=_aging(p), kpis=_kpis(p),
         open_pos=open_pos[OPEN_PO_COLUMNS], thresholds=thr,
     )

@@ -161,7 +161,9 @@ def abc_classes(values: pd.Series, *, a_cut: float = 80.0, b_cut: float = 95.0) 
         raise ValueError(f"ABC cut-offs must satisfy 0 <= A <= B <= 100 (got A={a_cut}, B={b_cut})")
     v = values.astype(float).clip(lower=0)
     frame = pd.DataFrame({"key": v.index, "v": v.to_numpy()})
-    frame = frame.sort_values(["v", "key"], ascending=[False, True], kind="mergesort")
+    # value descending (NaN last), then key: one stable lexsort, the order of
+    # sort_values(["v", "key"], ascending=[False, True], kind="mergesort") without factorising the keys
+    frame = frame.take(np.lexsort((frame["key"].to_numpy(), -frame["v"].to_numpy())))
     total = frame["v"].sum()
     before = (frame["v"].cumsum() - frame["v"]) / total if total > 0 else pd.Series(1.0, index=frame.index)
     cls = np.where(before < a_cut / 100 - _EPS, "A", np.where(before < b_cut / 100 - _EPS, "B", "C"))

@@ -456,11 +456,23 @@ class AggInventoryPair(Base):
     ``units_N`` / ``revenue_N`` / ``stockout_N``: demand units, revenue and stockout days in the
     N days ending on ``as_of`` (N in 28, 56, 84, 112); ``*_prev_28``: the same for the 28 days
     ending a week earlier. ``wk_*``: the 52 weekly buckets ending on ``as_of``.
+
+    The product, supplier and warehouse attributes the page shows (and scopes on) are copied in
+    at refresh time, with the SKU's all-warehouse weekly stats (``sku_wk_*``, from
+    ``agg_inventory_sku``), so the page reads this one table with no join.
     """
 
     __tablename__ = "agg_inventory_pair"
     product_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     warehouse_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(300))
+    category: Mapped[str] = mapped_column(String(100))
+    supplier: Mapped[str | None] = mapped_column(String(64))  # supplier code
+    warehouse: Mapped[str] = mapped_column(String(32))  # warehouse code
+    unit_cost: Mapped[float] = mapped_column(Float, default=0.0)
+    price: Mapped[float] = mapped_column(Float, default=0.0)
+    lead_time_days: Mapped[int] = mapped_column(Integer)  # product's, else supplier's, else the default
     as_of: Mapped[dt.date] = mapped_column(Date)
     on_hand: Mapped[int] = mapped_column(Integer, default=0)
     on_hand_prev: Mapped[int] = mapped_column(Integer, default=0)  # end of as_of - 7
@@ -486,6 +498,9 @@ class AggInventoryPair(Base):
     last_receipt: Mapped[dt.date | None] = mapped_column(Date)
     on_order: Mapped[int] = mapped_column(Integer, default=0)  # open PO units
     next_po: Mapped[dt.date | None] = mapped_column(Date)  # earliest expected open PO
+    sku_wk_units: Mapped[int | None] = mapped_column(Integer)  # agg_inventory_sku, all warehouses
+    sku_wk_nonzero: Mapped[int | None] = mapped_column(Integer)
+    sku_wk_sumsq: Mapped[float | None] = mapped_column(Float)
 
 
 class AggInventorySku(Base):

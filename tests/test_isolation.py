@@ -73,6 +73,7 @@ NOT_DATA_FUNCTIONS = {
     "ops.access.require_role": "guard",
     "ops.access.warehouse_condition": "SQL condition",
     "ops.access.product_condition": "SQL condition",
+    "ops.access.product_by_supplier_code": "SQL condition",
     "ops.access.stock_condition": "SQL condition",
     "ops.access.purchase_order_condition": "SQL condition",
     "ops.access.order_line_condition": "SQL condition",

@@ -47,6 +47,16 @@ def load_thresholds(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer
     return t[t["name"].isin(THRESHOLD_NAMES)].reset_index(drop=True)
 
 
+def kpi_row(kpis: pd.DataFrame) -> None:
+    """Metric tiles with the change against the previous week (at-risk share up is bad)."""
+    for col, k in zip(st.columns(len(kpis)), kpis.itertuples(), strict=True):
+        fmt = "{:,.0f}" if k.unit == "money" else ("{:.1f} %" if k.unit == "%" else "{:.1f}")
+        dfmt = "{:+.1f} pts" if k.unit == "%" else fmt
+        delta = None if k.change != k.change else (dfmt.format(k.change) + " vs last week")
+        col.metric(k.label, "–" if k.value != k.value else fmt.format(k.value), delta,
+                   delta_color="inverse" if k.kpi == "at_risk_share" else "normal")
+
+
 def page_filters(filters: Filters) -> Filters:
     """Only warehouses apply to stock; dropping dates and channels keeps the cache key stable."""
     return Filters(warehouses=filters.warehouses)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 00:49:56.464180
+Create Date: 2026-11-22 01:36:07.557817
 """
 
 from __future__ import annotations
@@ -122,6 +122,14 @@ def upgrade() -> None:
     op.create_table('agg_inventory_pair',
     sa.Column('product_id', sa.Integer(), nullable=False),
     sa.Column('warehouse_id', sa.Integer(), nullable=False),
+    sa.Column('sku', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=300), nullable=False),
+    sa.Column('category', sa.String(length=100), nullable=False),
+    sa.Column('supplier', sa.String(length=64), nullable=True),
+    sa.Column('warehouse', sa.String(length=32), nullable=False),
+    sa.Column('unit_cost', sa.Float(), nullable=False),
+    sa.Column('price', sa.Float(), nullable=False),
+    sa.Column('lead_time_days', sa.Integer(), nullable=False),
     sa.Column('as_of', sa.Date(), nullable=False),
     sa.Column('on_hand', sa.Integer(), nullable=False),
     sa.Column('on_hand_prev', sa.Integer(), nullable=False),
@@ -147,6 +155,9 @@ def upgrade() -> None:
     sa.Column('last_receipt', sa.Date(), nullable=True),
     sa.Column('on_order', sa.Integer(), nullable=False),
     sa.Column('next_po', sa.Date(), nullable=True),
+    sa.Column('sku_wk_units', sa.Integer(), nullable=True),
+    sa.Column('sku_wk_nonzero', sa.Integer(), nullable=True),
+    sa.Column('sku_wk_sumsq', sa.Float(), nullable=True),
     sa.PrimaryKeyConstraint('product_id', 'warehouse_id', name=op.f('pk_agg_inventory_pair'))
     )
     op.create_table('agg_inventory_po',

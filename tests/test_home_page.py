@@ -1,0 +1,55 @@
+"""Overview page: the top exceptions of each page, as each role may see them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from streamlit.testing.v1 import AppTest
+
+from ops.access import Viewer
+from ops.db import transaction
+from ops.demo import anomalies
+from ops.models import Product, Supplier
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _overview(engine: Engine, viewer: Viewer, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("OPS_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["viewer"] = viewer
+    at.switch_page("app_pages/home.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_manager_sees_the_planted_stockout_first_and_fulfilment(seeded_engine: Engine,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    a = anomalies("small", 7)
+    at = _overview(seeded_engine, Viewer(username="meg", role="manager"), monkeypatch)
+    headers = [h.value for h in at.main.subheader]
+    assert headers == ["Inventory health", "Fulfilment SLA"]
+    inv = at.dataframe[0].value
+    assert (inv.iloc[0]["sku"], inv.iloc[0]["warehouse"], inv.iloc[0]["kind"]) == (
+        a.stockout_sku, a.stockout_warehouse, "stockout")
+    assert len(inv) <= 5
+    labels = [m.label for m in at.metric]
+    assert "On-time ship" in labels and "Inventory value" in labels
+
+
+def test_planner_sees_inventory_only(seeded_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _overview(seeded_engine, Viewer(username="pat", role="planner"), monkeypatch)
+    assert [h.value for h in at.main.subheader] == ["Inventory health"]
+    assert "On-time ship" not in [m.label for m in at.metric]
+
+
+def test_supplier_is_refused_the_overview(seeded_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    with transaction(seeded_engine) as s:
+        code = s.scalars(select(Supplier.code).join(Product, Product.supplier_id == Supplier.id)).first()
+    at = _overview(seeded_engine, Viewer(username="sup", role="vendor", vendor_kind="supplier", vendor_code=code),
+                   monkeypatch)
+    assert [e.value for e in at.error] and "do not have access" in at.error[0].value
+    assert len(at.dataframe) == 0
