@@ -135,10 +135,13 @@ def run(engine: Engine) -> list[dict[str, Any]]:
     frames = read_frames(engine)
     naive = naive_summary(frames, filters)
     naive_cold = _ms(t0)
+    # A warm naive page load is an st.cache_data hit (which unpickles a copy of the cached
+    # frames) followed by the aggregation.
+    cached = pickle.dumps(frames)
     naive_warm = []
     for _ in range(3):
         t0 = time.perf_counter()
-        naive_summary(pickle.loads(pickle.dumps(frames)), filters)  # noqa: S301 - our own frames
+        naive_summary(pickle.loads(cached), filters)  # noqa: S301 - our own frames
         naive_warm.append(_ms(t0))
 
     _agree(ours, naive)
