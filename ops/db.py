@@ -41,7 +41,7 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA busy_timeout=" + str(int(SQLITE_BUSY_TIMEOUT_MS)))  # PRAGMA takes no bound parameters
         cur.execute("PRAGMA journal_mode=WAL")
         # FULL keeps every acknowledged commit on power loss in WAL mode (NORMAL may not).
         cur.execute("PRAGMA synchronous=FULL")
