@@ -666,10 +666,6 @@ def _trend_frame(df: pd.DataFrame, grain: str) -> pd.DataFrame:
     return out.sort_values(["period", "group"], ignore_index=True)
 
 
-def cols_names(cols: Sequence[Any]) -> list[str]:
-    return [c.name for c in cols]
-
-
 @data_function
 def hours_histogram(session: Session, *, viewer: Viewer, filters: Filters = ALL, measure: str = "c2s",
                     by: str = "all") -> pd.DataFrame:
@@ -855,28 +851,9 @@ def kpis(session: Session, *, viewer: Viewer, filters: Filters = ALL) -> pd.Data
     ``change`` (float64, value - previous), ``unit`` (str: "%", "h" or "lines"). Rates in percent;
     the median click-to-ship is read from the hour histogram (approximate, see the module docstring).
     """
-    require_viewer(viewer)
-    end = min(filters.date_to or dt.date.max, (as_of(session) - dt.timedelta(days=1)).date())
-    weeks = []
-    for back in (0, 7):
-        to = end - dt.timedelta(days=back)
-        f = Filters(date_from=to - dt.timedelta(days=6), date_to=to, warehouses=filters.warehouses,
-                    channels=filters.channels)
-        weeks.append(sla_summary(session, viewer=viewer, filters=f, by="all", exact=False))
-    rows = []
-    for name, col, unit, scale in (("on_time_ship_rate", "on_time_ship_rate", "%", 100.0),
-                                   ("on_time_delivery_rate", "on_time_delivery_rate", "%", 100.0),
-                                   ("c2s_median_h", "c2s_median_h", "h", 1.0),
-                                   ("lines_shipped", "ship_counted", "lines", 1.0)):
-        cur, prev = (float(w[col].iloc[0]) * scale if len(w) else np.nan for w in weeks)
-        rows.append({"kpi": name, "value": cur, "previous": prev, "change": cur - prev, "unit": unit})
-    bl = _backlog_counts(session, viewer=viewer, filters=Filters(warehouses=filters.warehouses,
-                                                                  channels=filters.channels), by="all")
-    late_now = float(bl["late_unshipped_lines"].sum()) if len(bl) else 0.0
-    rows.append({"kpi": "late_unshipped_lines", "value": late_now, "previous": np.nan, "change": np.nan,
-                 "unit": "lines"})
-    return pd.DataFrame(rows, columns=KPI_COLUMNS).astype(
-        {"value": "float64", "previous": "float64", "change": "float64"})
+    # One computation for the page and this export: the page's grouped read (fulfillment_page).
+    return fulfillment_page(session, viewer=viewer, filters=filters, by="all", backlog_limit=0,
+                            exception_limit=0).kpis
 
 
 # --- thresholds and exceptions --------------------------------------------------------------
@@ -919,10 +896,8 @@ def exceptions(session: Session, *, viewer: Viewer, filters: Filters = ALL, limi
     ``subject`` (str), ``detail`` (str), ``value`` and ``threshold`` (float64), ``state`` (str),
     ``version`` (int64, 0 when never set).
     """
-    require_viewer(viewer)
-    bl = backlog(session, viewer=viewer, filters=filters, limit=limit)
-    summ = sla_summary(session, viewer=viewer, filters=filters, by="warehouse", percentiles=False)
-    return _exceptions_frame(session, viewer, filters, bl, summ)
+    return fulfillment_page(session, viewer=viewer, filters=filters, by="warehouse", backlog_limit=limit,
+                            exception_limit=limit).exceptions
 
 
 def _exceptions_frame(session: Session, viewer: Viewer, filters: Filters, bl: pd.DataFrame,
@@ -1001,9 +976,10 @@ def fulfillment_page(session: Session, *, viewer: Viewer, filters: Filters = ALL
                      backlog_limit: int = 500, exception_limit: int = 200) -> FulfilmentPage:
     """The fulfilment page's load: KPIs, summary by ``by``, exceptions, backlog, backlog bands, weekly trend.
 
-    Same numbers as :func:`kpis`, :func:`sla_summary`, :func:`exceptions` (backlog rows up to
-    ``exception_limit``), :func:`backlog` (``backlog_limit`` rows), :func:`backlog_by_warehouse`
-    and :func:`ontime_trend` (``grain="week"``, by ``by``), but with one grouped read per
+    :func:`kpis` and :func:`exceptions` (backlog rows up to ``exception_limit``) are computed here
+    only; the summary, backlog, bands and trend equal :func:`sla_summary`, :func:`backlog`
+    (``backlog_limit`` rows), :func:`backlog_by_warehouse` and :func:`ontime_trend`
+    (``grain="week"``, by ``by``), which serve their exports, but with one grouped read per
     aggregate table: ``agg_fulfil_daily`` by day and group over the range and the two KPI weeks,
     ``agg_fulfil_hist`` by group, measure and bucket tagged with the range and the KPI weeks,
     and the scoped backlog rows; everything else is derived from those small frames.
@@ -1316,4 +1292,3 @@ def export_exceptions(session: Session, *, viewer: Viewer, filters: Filters) -> 
 @data_function
 def export_sla(session: Session, *, viewer: Viewer, filters: Filters) -> pd.DataFrame:
     return sla_policies(session, viewer=viewer)
-
