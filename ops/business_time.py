@@ -25,7 +25,6 @@ with :func:`numpy.busday_count` / :func:`numpy.busday_offset`, fast for millions
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -202,11 +201,3 @@ def calendar_hours_between(a: Any, b: Any) -> Any:
     hours = (tb - ta).astype("timedelta64[s]").astype(np.float64) / 3600.0
     hours = np.where(np.isnat(ta) | np.isnat(tb), np.nan, hours)
     return float(hours[0]) if scalar_a and scalar_b else hours
-
-
-def calendar_from_policy(
-    *, business_days: str, cutoff: dt.time, handling_days: int, holidays: Iterable[dt.date] = ()
-) -> Calendar:
-    """A :class:`Calendar` from a warehouse row's SLA columns and its holidays."""
-    return Calendar(business_days=business_days, holidays=tuple(holidays), cutoff=cutoff,
-                    handling_days=int(handling_days))

@@ -33,7 +33,7 @@ Conventions (the page and the exports state the same)
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -231,12 +231,3 @@ def age_bucket(days: pd.Series) -> pd.Series:
 def age_labels() -> list[str]:
     """Age bucket labels, youngest first (for chart ordering)."""
     return [label for _, label in AGE_BUCKETS] + [AGE_OLDEST]
-
-
-def series_stats(weekly: Sequence[float]) -> tuple[float, float, float]:
-    """``(cv, adi, cv2)`` straight from a weekly series (reference for tests)."""
-    w = np.asarray(weekly, dtype=float)
-    nz = w[w > 0]
-    if len(nz) == 0:
-        return (math.nan, math.nan, math.nan)
-    return (float(w.std() / w.mean()), len(w) / len(nz), float((nz.std() / nz.mean()) ** 2))
