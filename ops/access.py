@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import ColumnElement, and_, exists, false, select, true
+from sqlalchemy import ColumnElement, false, select, true
 
 from ops.models import (
     ROLES,
@@ -208,11 +208,13 @@ def order_condition(viewer: Viewer) -> ColumnElement[bool]:
     if not viewer.is_vendor:
         return true()
     if viewer.vendor_kind == "supplier":
-        return exists().where(and_(OrderLine.order_id == Order.id, OrderLine.seller_id == _supplier_id(viewer)))
+        # IN (uncorrelated subquery), not a correlated EXISTS: SQLite planned the EXISTS as a scan of
+        # every order probing the vendor's lines per order, which never finished at bench size.
+        return Order.id.in_(select(OrderLine.order_id).where(OrderLine.seller_id == _supplier_id(viewer)))
     if viewer.vendor_kind == "warehouse":
         return Order.warehouse_id.in_(_operated_warehouse_ids(viewer))
     if viewer.vendor_kind == "carrier":
-        return exists().where(and_(Shipment.order_id == Order.id, Shipment.carrier_id == _carrier_id(viewer)))
+        return Order.id.in_(select(Shipment.order_id).where(Shipment.carrier_id == _carrier_id(viewer)))
     return false()
 
 

@@ -1,0 +1,79 @@
+"""Tables and tiles for people: labels, formats and hidden internals from the one layer in ``ops.fmt``.
+
+Every ``st.dataframe`` / ``st.data_editor`` on a page takes its ``column_config`` from
+:func:`column_config`, and every metric tile its text from :func:`tile`, so a page never shows
+a raw column name, a fraction where a percentage belongs, or "None" in a cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from ops import fmt
+
+
+def _printf(kind: str, places: int) -> str | None:
+    sym = fmt.currency_symbol().replace("%", "%%")
+    return {
+        "count": "%,d" if places == 0 else f"%,.{places}f",
+        "number": f"%,.{places}f",
+        "money": f"{sym}%,.{places}f",
+        "hours": f"%,.{places}f h",
+        "days": f"%,.{places}f d",
+        "pts": f"%+.{places}f pts",
+    }.get(kind)
+
+
+def column_config(df: pd.DataFrame, overrides: dict[str, Any] | None = None,
+                  hide: Iterable[str] = ()) -> dict[str, Any]:
+    """``column_config`` for ``df``: people's labels and number formats; internal columns hidden.
+
+    ``overrides`` replaces the entry of a column (for editable selectbox/date columns).
+    """
+    cfg: dict[str, Any] = {}
+    hidden = set(hide) | set(fmt.INTERNAL)
+    for name, spec in fmt.kinds(df).items():
+        if name in hidden:
+            cfg[name] = None
+            continue
+        places = fmt.decimals(spec)
+        if spec.kind == "pct":
+            cfg[name] = st.column_config.NumberColumn(spec.label, format="percent", help=spec.help)
+        elif spec.kind in ("count", "number", "money", "hours", "days", "pts"):
+            cfg[name] = st.column_config.NumberColumn(spec.label, format=_printf(spec.kind, places), help=spec.help)
+        elif spec.kind == "date":
+            cfg[name] = st.column_config.DateColumn(spec.label, format="YYYY-MM-DD", help=spec.help)
+        elif spec.kind == "datetime":
+            cfg[name] = st.column_config.DatetimeColumn(spec.label, format="YYYY-MM-DD HH:mm", help=spec.help)
+        elif spec.kind == "bool":
+            cfg[name] = st.column_config.CheckboxColumn(spec.label, help=spec.help)
+        else:
+            cfg[name] = st.column_config.TextColumn(spec.label, help=spec.help)
+    cfg.update(overrides or {})
+    return cfg
+
+
+def show_table(df: pd.DataFrame, *, key: str | None = None, overrides: dict[str, Any] | None = None,
+               hide: Iterable[str] = (), height: int | None = None, empty: str | None = None) -> None:
+    """``st.dataframe`` of ``df`` with labels and formats; ``empty`` is said instead of an empty grid."""
+    if df.empty and empty:
+        st.info(empty)
+        return
+    kwargs: dict[str, Any] = {"hide_index": True, "width": "stretch", "key": key,
+                              "column_config": column_config(df, overrides, hide)}
+    if height is not None:
+        kwargs["height"] = height
+    st.dataframe(df, **kwargs)
+
+
+def tile(col: Any, label: str, value: Any, kind: str, *, change: Any = None, places: int | None = None,
+         higher_is_better: bool = True, help: str | None = None) -> None:
+    """One metric tile: the value and its change formatted by ``ops.fmt``; a change of zero is grey."""
+    d = fmt.delta(change, kind, places)
+    zero = d is not None and d.lstrip("+-").startswith(("0.0 ", "0 ")) or d in ("0", "0.0")
+    col.metric(label, fmt.value(value, kind, places), d,
+               delta_color="off" if zero else ("normal" if higher_is_better else "inverse"), border=True, help=help)
