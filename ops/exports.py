@@ -2,8 +2,27 @@
 
 Every table a page shows is registered here with :func:`register`, so ``python -m ops export``,
 the page's download buttons and cron jobs all get the same numbers with the same vendor
-scoping. Writers neutralise spreadsheet formulas (OWASP): a text cell starting with
-``= + - @``, tab, carriage return or NUL is prefixed with a single quote; numbers stay numbers.
+scoping.
+
+What each format holds
+----------------------
+- **CSV and XLSX are for people.** They go through :func:`ops.fmt.export_frame`: headers are the
+  labels the page shows (money headers name the currency, e.g. ``Value at risk (USD)``), internal
+  columns (row keys, versions: :data:`ops.fmt.INTERNAL`) are dropped, and values are rounded to
+  the decimals of their kind. Numbers stay numbers so a spreadsheet can sum them: percentages are
+  fractions (``0.246``; XLSX shows ``24.6%``), money is a plain amount, booleans are ``yes``/``no``,
+  dates are ``YYYY-MM-DD``. XLSX cells carry the number format of their kind
+  (:data:`ops.fmt.XLSX_FORMATS`; money with the currency symbol) and dates are real dates.
+  A value that is not a number (infinite cover: no demand) is left empty.
+- **JSON is for machines.** Records keep the raw column names (stable for scripts), internal
+  columns are dropped, numbers are rounded the same way (percentages stay fractions), missing
+  and infinite values are ``null`` and dates are ISO 8601 text.
+
+Every text cell in every format is neutralised (OWASP CSV injection): control characters that
+XML 1.0 cannot hold and CSV readers choke on are stripped first, then a cell that starts with
+``= + - @``, tab or carriage return is prefixed with a single quote. Stripping first matters:
+``"\\x01=cmd"`` would otherwise lose its control character *after* the check and reach the sheet
+as ``=cmd``.
 """
 
 from __future__ import annotations
@@ -14,9 +33,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from ops import fmt as formats
 from ops.access import Viewer, require_viewer
 from ops.filters import Filters
 
@@ -24,6 +45,9 @@ FORMATS = ("csv", "json", "xlsx")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\x00")
 # Control characters that XLSX (XML 1.0) cannot hold and CSV readers choke on; tab/LF/CR stay.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+NUMERIC_KINDS = ("count", "number", "pct", "pts", "money", "hours", "days")
+# Widest column an XLSX sheet opens with (characters); longer text wraps on demand.
+XLSX_MAX_WIDTH = 60
 
 ExportFunc = Callable[..., pd.DataFrame]
 
@@ -82,40 +106,118 @@ def run(session: Session, name: str, *, viewer: Viewer, filters: Filters) -> pd.
 
 
 def neutralise(value: object) -> object:
-    """Prefix text that a spreadsheet would run as a formula with a quote; leave numbers alone."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
+    """Prefix text that a spreadsheet would run as a formula with a quote; leave numbers alone.
+
+    Control characters are stripped first, so one cannot hide a formula behind them.
+    """
+    if isinstance(value, str):
+        value = _CONTROL.sub("", value)
+        if value.startswith(FORMULA_PREFIXES):
+            return "'" + value
     return value
 
 
-def _clean(value: object) -> object:
-    value = neutralise(value)
-    return _CONTROL.sub("", value) if isinstance(value, str) else value
-
-
 def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``df`` whose text cells are neutralised and stripped of control characters.
+    """A copy of ``df`` whose text cells are stripped of control characters, then neutralised.
 
     Numeric columns are untouched, so numbers stay numbers (negative ones included).
     """
     out = df.copy()
     for col in out.columns:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(_clean)
+            out[col] = out[col].map(neutralise)
     return out
 
 
+def people_frame(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, formats.Col]]:
+    """``df`` as CSV/XLSX carry it: labelled, internal columns dropped, rounded, neutralised.
+
+    Returns the frame and the :class:`ops.fmt.Col` of each of its (labelled) columns. Money
+    headers name the currency; whole-number columns are nullable integers (``105430``, not
+    ``105430.0``); infinite values are missing.
+    """
+    out, cols = formats.export_frame(df)
+    code = formats.currency()
+    renamed: dict[str, formats.Col] = {}
+    for lab, spec in cols.items():
+        if spec.kind in NUMERIC_KINDS:
+            s = out[lab].astype("float64")
+            out[lab] = s.where(np.isfinite(s.to_numpy()), np.nan)
+            if formats.decimals(spec) == 0 and spec.kind in ("count", "money"):
+                out[lab] = out[lab].round().astype("Int64")
+        new = f"{lab} ({code})" if spec.kind == "money" else lab
+        renamed[new] = spec
+    out.columns = list(renamed)
+    return safe_frame(out), renamed
+
+
+def machine_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` as JSON carries it: raw names, internal columns dropped, numbers rounded per kind."""
+    keep = [c for c in df.columns if str(c) not in formats.INTERNAL]
+    out = df[keep].copy()
+    for c in keep:
+        spec = formats.col(str(c), out[c])
+        if spec.kind in NUMERIC_KINDS and not pd.api.types.is_bool_dtype(out[c]):
+            num = pd.to_numeric(out[c], errors="coerce").astype("float64")
+            num = num.where(np.isfinite(num.to_numpy()), np.nan)
+            places = formats.decimals(spec) + (2 if spec.kind in ("pct", "pts") else 0)
+            num = num.round(places) + 0.0  # + 0.0 turns -0.0 into 0.0
+            whole = spec.kind == "count" and pd.api.types.is_integer_dtype(out[c])
+            out[c] = num.astype("int64") if whole and num.notna().all() else num
+        elif spec.kind == "date":
+            out[c] = pd.to_datetime(out[c], errors="coerce").dt.strftime("%Y-%m-%d").astype(object)
+    return safe_frame(out)
+
+
+def _xlsx_format(spec: formats.Col) -> str | None:
+    """The Excel number format of one column (None: leave Excel's General)."""
+    if spec.kind not in formats.XLSX_FORMATS:
+        return None
+    places = formats.decimals(spec)
+    tail = "." + "0" * places if places else ""
+    if spec.kind == "money":
+        sym = formats.currency_symbol().strip().replace('"', "")
+        return f'"{sym}"#,##0{tail};-"{sym}"#,##0{tail}'
+    if spec.kind in ("count", "number", "hours", "days"):
+        return f"#,##0{tail}"
+    return formats.XLSX_FORMATS[spec.kind]
+
+
+def _xlsx(df: pd.DataFrame, sheet: str) -> bytes:
+    out, cols = people_frame(df)
+    for lab, spec in cols.items():
+        if spec.kind == "datetime" and isinstance(out[lab].dtype, pd.DatetimeTZDtype):
+            out[lab] = out[lab].dt.tz_convert(None)  # Excel has no time zones: UTC wall time
+    buf = io.BytesIO()
+    with pd.ExcelWriter(buf, engine="openpyxl") as xw:
+        # nullable integers and NaN become empty cells; Int64 as object keeps 105430 an int
+        out.astype({c: object for c in out.columns if str(out[c].dtype) == "Int64"}).to_excel(
+            xw, index=False, sheet_name=sheet[:31] or "data")
+        ws = xw.sheets[sheet[:31] or "data"]
+        ws.freeze_panes = "A2"
+        for j, (lab, spec) in enumerate(cols.items(), start=1):
+            number_format = _xlsx_format(spec)
+            column = ws.cell(row=1, column=j).column_letter
+            if number_format:
+                for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j):
+                    cell.number_format = number_format
+            longest = max([len(lab), *(len(str(v)) for v in out[lab].head(200) if v is not None)])
+            ws.column_dimensions[column].width = min(XLSX_MAX_WIDTH, longest + 2)
+    return buf.getvalue()
+
+
 def to_bytes(df: pd.DataFrame, fmt: str, *, sheet: str = "data") -> bytes:
-    """Serialise ``df`` as ``csv`` (UTF-8 with BOM for Excel), ``json`` (records) or ``xlsx``."""
-    safe = safe_frame(df)
+    """Serialise ``df`` as ``csv`` (UTF-8 with BOM for Excel), ``json`` (records) or ``xlsx``.
+
+    CSV and XLSX are people-formatted, JSON machine-readable (see the module docstring).
+    """
     if fmt == "csv":
+        out, _cols = people_frame(df)
         # RFC 4180 line ends; with them the writer also quotes a bare CR inside a field.
-        return safe.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+        return out.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
     if fmt == "json":
-        return json.dumps(json.loads(safe.to_json(orient="records", date_format="iso")), indent=1).encode()
+        return json.dumps(json.loads(machine_frame(df).to_json(orient="records", date_format="iso")),
+                          indent=1).encode()
     if fmt == "xlsx":
-        buf = io.BytesIO()
-        with pd.ExcelWriter(buf, engine="openpyxl") as xw:
-            safe.to_excel(xw, index=False, sheet_name=sheet[:31])
-        return buf.getvalue()
+        return _xlsx(df, sheet)
     raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")

@@ -64,14 +64,17 @@ def test_export_writes_csv_json_and_xlsx_with_the_function_numbers(tmp_path: Pat
     csv_out = ops_cli("--db", url, "export", "row_counts", "--format", "csv").stdout
     df = pd.read_csv(io.StringIO(csv_out.lstrip("\ufeff")))
     counts = _counts(url)
-    got = dict(zip(df["table"], df["rows"], strict=True))
+    assert list(df.columns) == ["Table", "Rows"]  # people's labels in CSV (raw names stay in JSON)
+    got = dict(zip(df["Table"], df["Rows"], strict=True))
     assert got["orders"] == counts["orders"]
     assert got["products"] == counts["products"]
     js = json.loads(ops_cli("--db", url, "export", "row_counts", "--format", "json").stdout)
     assert {r["table"]: r["rows"] for r in js}["shipments"] == counts["shipments"]
     xlsx = tmp_path / "rc.xlsx"
     ops_cli("--db", url, "export", "row_counts", "--format", "xlsx", "--out", str(xlsx))
-    assert dict(pd.read_excel(xlsx).values.tolist())["order_lines"] == counts["order_lines"]
+    sheet = pd.read_excel(xlsx)
+    assert list(sheet.columns) == ["Table", "Rows"]
+    assert dict(sheet.values.tolist())["order_lines"] == counts["order_lines"]
 
 
 def test_export_unknown_table_and_bad_dates_fail_clearly(tmp_path: Path) -> None:

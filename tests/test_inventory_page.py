@@ -136,7 +136,12 @@ def test_export_cli_matches_the_page_function(tiny: Builder) -> None:
         cli = pd.read_csv(StringIO(out.stdout.lstrip("\ufeff")))
         with transaction(tiny.engine) as s:
             page = getattr(inventory_health(s, viewer=v), attr)
-        assert len(cli) == len(page) > 0 and "SO" not in set(cli["sku"])
-        assert cli["sku"].tolist() == page["sku"].tolist()
-        for col in ("on_hand", "value_at_risk" if attr == "exceptions" else "avg_daily_demand"):
-            assert cli[col].tolist() == pytest.approx(page[col].astype(float).tolist())
+        assert len(cli) == len(page) > 0 and "SO" not in set(cli["SKU"])
+        assert cli["SKU"].tolist() == page["sku"].tolist()
+        assert cli["On hand"].tolist() == page["on_hand"].tolist()
+        # people's file: labelled, rounded per kind (money at value-at-risk precision: whole units)
+        if attr == "exceptions":
+            assert cli["Value at risk (USD)"].tolist() == [round(v) for v in page["value_at_risk"]]
+            assert "entity_key" not in cli.columns and "version" not in cli.columns
+        else:
+            assert cli["Units a day"].tolist() == pytest.approx([round(v, 2) for v in page["avg_daily_demand"]])

@@ -1,4 +1,5 @@
-"""Download buttons for any table a page shows: CSV and Excel, formula-safe (ops.exports writers)."""
+"""Download buttons for any table a page shows: CSV and Excel as people read them (labels, rounding,
+number formats, no internal columns) and formula-safe, from the ops.exports writers."""
 
 from __future__ import annotations
 
