@@ -1,11 +1,20 @@
 """Importers: canonical CSVs (``csv-<table>``), Shopify order exports (``shopify``) and Olist (``olist``).
 
-Every import is validated in full before anything is written: each problem becomes a
-:class:`RowError` naming file, physical line (header = 1), column and what is wrong, all of them
-are collected (up to ``MAX_ERRORS``), and any problem refuses the whole import with
-:class:`ImportError_`, leaving the database unchanged. A clean import upserts on natural keys in
-one transaction, records an ``ImportRun`` row and rebuilds the ``agg_*`` tables in that same
-transaction; importing the same files again changes nothing (``rows_changed == 0``).
+Every import is validated in full, in one pass, before anything is written: each problem
+becomes a :class:`RowError` naming file, physical line (header = 1), column and what is wrong.
+Cell checks, duplicate keys and references to other tables (an unknown supplier, SKU or
+warehouse) run over every row, including rows with a bad cell, and over every file, including
+one refused as a whole, so the report lists all problems at once (up to ``MAX_ERRORS``, the rest
+counted). Any problem refuses the whole import with :class:`ImportError_`, leaving the data
+unchanged; the refusal itself is recorded in ``import_runs`` (status ``refused``, problem count,
+who, when) in a transaction of its own, so "Recent imports" shows it.
+
+A clean import upserts on natural keys in one transaction, records an ``ImportRun`` row and
+refreshes, in that same transaction, the ``agg_*`` tables the changed rows feed
+(:mod:`ops.ingest.refresh`); importing the same files again changes nothing
+(``rows_changed == 0``) and refreshes nothing. Where a default stands in for a value that
+matters (a new product without a price), the import goes ahead and the result says so in
+``warnings``.
 """
 
 from __future__ import annotations
@@ -19,7 +28,6 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
 from ops.access import Viewer, require_role
-from ops.aggregates import refresh_all
 from ops.db import transaction
 from ops.ingest.csv_tables import SPECS, TABLE_ORDER, import_csv
 from ops.ingest.olist import import_olist, read_folder
@@ -35,6 +43,7 @@ from ops.ingest.reader import (
     refuse,
     sha256_of,
 )
+from ops.ingest.refresh import refresh_touched
 from ops.ingest.shopify import import_shopify
 from ops.ingest.store import Counts
 from ops.models import ImportRun
@@ -51,6 +60,8 @@ __all__ = [
 ]
 
 IMPORT_ROLES = ("admin",)  # the Imports page and the CLI alike: admins load data
+REFUSED = "refused"  # import_runs.status of a refused import
+REFUSED_NOTE = " (refused: {n:,} problem{s})"  # appended to import_runs.source; history reads it back
 KINDS = tuple(f"csv-{t}" for t in TABLE_ORDER) + ("shopify", "olist")
 
 
@@ -75,25 +86,60 @@ class ImportResult:
     updated: dict[str, int] = field(default_factory=dict)
     files: tuple[str, ...] = ()  # how each file was read (encoding, delimiter, rows)
     run_id: int = 0
+    warnings: tuple[str, ...] = ()  # where a default stood in for a value that matters
+    refreshed: tuple[str, ...] = ()  # the aggregates rebuilt because of this import
 
     def summary(self) -> str:
-        """Human-readable lines: totals, then inserted/updated per table, then how files were read."""
+        """Human-readable lines: totals, warnings, inserted/updated per table, how files were read."""
         lines = [f"import {self.kind}: {self.rows_in:,} rows read, {self.rows_changed:,} rows changed"
                  + (" (nothing new)" if self.rows_changed == 0 else "")]
+        lines += [f"  warning: {w}" for w in self.warnings]
         for t in sorted(set(self.inserted) | set(self.updated)):
             ins, upd = self.inserted.get(t, 0), self.updated.get(t, 0)
             if ins or upd:
                 lines.append(f"  {t:24s} {ins:>8,d} inserted {upd:>8,d} updated")
         lines += [f"  read {f}" for f in self.files]
+        lines.append("  aggregates refreshed: " + (", ".join(self.refreshed) or "none needed"))
         return "\n".join(lines)
 
 
 def _read_files(kind: str, paths: Sequence[Path], problems: Problems) -> list[CsvFile]:
+    """Read every file; a file refused as a whole is reported and the others are still read and checked."""
     if kind == "olist":
         if len(paths) != 1:
             raise refuse("olist", "olist import takes one folder")
         return read_folder(paths[0], problems=problems)
-    return [read_csv(p, problems=problems) for p in paths]
+    files = []
+    for p in paths:
+        try:
+            files.append(read_csv(p, problems=problems))
+        except ImportError_ as exc:
+            problems.extend(exc.errors)
+    return files
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _digest(paths: Sequence[Path]) -> str | None:
+    try:
+        return sha256_of([p for p in paths if p.is_file()]) if any(p.is_file() for p in paths) else None
+    except OSError:
+        return None
+
+
+def _record_refusal(engine: Engine, *, kind: str, source: str, actor: str, started: dt.datetime,
+                    rows_in: int, digest: str | None, problems: int) -> None:
+    """Record a refused import in ``import_runs``, in its own transaction (the data one was rolled back).
+
+    ``finished_at`` stays empty: no data arrived, and the sidebar's "Last import" line reads
+    ``finished_at``, so it keeps naming the last import that did load data.
+    """
+    note = REFUSED_NOTE.format(n=problems, s="" if problems == 1 else "s")
+    with transaction(engine) as s:
+        s.add(ImportRun(kind=kind, source=source[: 500 - len(note)] + note, sha256=digest, actor=actor,
+                        started_at=started, finished_at=None, rows_in=rows_in, rows_changed=0, status=REFUSED))
 
 
 def run_import(engine: Engine, *, kind: str, paths: Sequence[Path | str], viewer: Viewer,
@@ -123,10 +169,28 @@ def run_import(engine: Engine, *, kind: str, paths: Sequence[Path | str], viewer
     files_in = [Path(p) for p in paths]
     if not files_in:
         raise refuse(kind, "no files given")
-    problems = Problems()
-    files = _read_files(kind, files_in, problems)
-    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    source_text = (source or ", ".join(str(p) for p in files_in))[:500]
+    started = _now()
+    files: list[CsvFile] = []
+    try:
+        problems = Problems()
+        files = _read_files(kind, files_in, problems)
+        result = _load(engine, kind=kind, files=files, files_in=files_in, problems=problems, viewer=viewer,
+                       progress=progress, source=source_text, started=started)
+    except ImportError_ as exc:
+        _record_refusal(engine, kind=kind, source=source_text, actor=viewer.username, started=started,
+                        rows_in=sum(len(f.records) for f in files), digest=_digest(files_in), problems=exc.total)
+        raise
+    if progress:
+        progress(result.rows_in, result.rows_in)
+    return result
+
+
+def _load(engine: Engine, *, kind: str, files: list[CsvFile], files_in: list[Path], problems: Problems,
+          viewer: Viewer, progress: Progress | None, source: str, started: dt.datetime) -> ImportResult:
+    """Validate and write in one transaction; raise ImportError_ (nothing written) on any problem."""
     counts = Counts()
+    warnings: list[str] = []
     try:
         with transaction(engine) as s:
             if kind == "olist":
@@ -135,22 +199,19 @@ def run_import(engine: Engine, *, kind: str, paths: Sequence[Path | str], viewer
                 rows_in = import_shopify(s, files=files, problems=problems, counts=counts, progress=progress)
             else:
                 rows_in = import_csv(s, table=kind.removeprefix("csv-"), files=files, problems=problems,
-                                     counts=counts, actor=viewer.username, progress=progress)
+                                     counts=counts, actor=viewer.username, progress=progress, warnings=warnings)
             problems.raise_if_any()  # rolls the (still unwritten) transaction back
             digest = sha256_of([f.path for f in files])
-            run = ImportRun(kind=kind, source=(source or ", ".join(str(p) for p in files_in))[:500], sha256=digest,
-                            actor=viewer.username, started_at=started, rows_in=rows_in,
-                            rows_changed=counts.changed, status="ok",
-                            finished_at=dt.datetime.now(dt.UTC).replace(tzinfo=None))
+            run = ImportRun(kind=kind, source=source, sha256=digest, actor=viewer.username, started_at=started,
+                            rows_in=rows_in, rows_changed=counts.changed, status="ok", finished_at=_now())
             s.add(run)
             s.flush()
-            refresh_all(s)
+            refreshed = refresh_touched(s, counts)
             run_id = run.id
     except (IntegrityError, DataError) as exc:
         # Validation should catch every bad value first; this keeps any miss an import error.
         raise refuse(", ".join(p.name for p in files_in), f"the database refused the rows: {exc.orig}") from exc
-    if progress:
-        progress(rows_in, rows_in)
     return ImportResult(kind=kind, sources=tuple(str(p) for p in files_in), sha256=digest, rows_in=rows_in,
                         rows_changed=counts.changed, inserted=dict(counts.inserted), updated=dict(counts.updated),
-                        files=tuple(f.describe() for f in files), run_id=run_id)
+                        files=tuple(f.describe() for f in files), run_id=run_id, warnings=tuple(warnings),
+                        refreshed=tuple(refreshed))

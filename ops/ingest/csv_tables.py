@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ops.ingest.reader import Col, CsvFile, Problems, Progress, check_columns, parse_record
+from ops.ingest.reader import Col, CsvFile, Problems, Progress, check_columns, parse_partial
 from ops.ingest.store import Counts, id_map, lookup, upsert
 from ops.models import DISPOSITIONS as DISPOSITION_CHOICES
 from ops.models import (
@@ -71,6 +71,9 @@ class TableSpec:
     refs: dict[str, Ref] = field(default_factory=dict)
     rename: dict[str, str] = field(default_factory=dict)  # CSV column -> table column
     bump_version: bool = False
+    # Columns whose default, when it fills a new row or an empty cell, changes what pages show:
+    # the import goes ahead but names each such column on the result (column -> consequence).
+    warn_defaults: dict[str, str] = field(default_factory=dict)
 
     @property
     def required(self) -> list[str]:
@@ -146,7 +149,14 @@ _spec(TableSpec("products", Product, (
     Col("moq", "int", min=1, default=1, doc="minimum order quantity, units"),
     Col("lead_time_days", "int", min=0),
     Col("active", "bool", default=True, doc="true/false"),
-), key=("sku",), refs={"supplier_code": Ref(SUP, "supplier_id", "supplier")}, doc="The product catalogue."))
+), key=("sku",), refs={"supplier_code": Ref(SUP, "supplier_id", "supplier")}, doc="The product catalogue.",
+    warn_defaults={
+        "price": "set to 0: their revenue at risk and lost revenue read 0 until a price is imported",
+        "unit_cost": "set to 0: their stock value and excess value read 0 until a cost is imported",
+        "case_pack": "set to 1 unit per case",
+        "moq": "set to 1 unit",
+        "lead_time_days": "left empty: the supplier's lead time (else the default) is used",
+    }))
 
 _spec(TableSpec("inventory_snapshots", InventorySnapshot, (
     S(Product, "sku", required=True, doc="an existing SKU"),
@@ -238,31 +248,34 @@ Parsed = tuple[str, int, dict[str, Any]]  # file, line, values
 
 def parse_files(spec: TableSpec, files: Sequence[CsvFile], problems: Problems,
                 progress: Progress | None, total: int) -> tuple[list[Parsed], set[str]]:
-    """Parse every row; report bad cells and duplicate natural keys. Returns rows and the columns present."""
+    """Parse every row; report bad cells and duplicate natural keys. Returns rows and the columns present.
+
+    Every row is returned, a bad one holding only the cells that parsed, so the reference checks
+    that follow see it too: one pass lists every problem of a file, not the first kind of problem.
+    A file missing a required column is still read (its other columns checked); nothing is
+    written when there is any problem, so a partial row never reaches the database.
+    """
     rows: list[Parsed] = []
     present: set[str] | None = None
     seen: dict[tuple[Any, ...], tuple[str, int]] = {}
     done = 0
     for f in files:
-        if not check_columns(f, required=spec.required, known=spec.names, problems=problems):
-            continue
+        check_columns(f, required=spec.required, known=spec.names, problems=problems)
         present = set(f.header) if present is None else present & set(f.header)
         for line, raw in f.dicts():
             done += 1
             if progress and done % 2000 == 0:
                 progress(done, total)
-            vals = parse_record(f, line, raw, spec.cols, problems)
+            vals, _ = parse_partial(f, line, raw, spec.cols, problems)
             # Duplicates are judged on the key as written, so a bad row still claims its key.
-            k = tuple(raw[c].strip() for c in spec.key)
+            k = tuple(raw.get(c, "").strip() for c in spec.key)
             if k in seen and all(k):
                 first_file, first_line = seen[k]
                 where = f"line {first_line}" + ("" if first_file == f.name else f" of {first_file}")
                 keytxt = ", ".join(f"{c}={v}" for c, v in zip(spec.key, k, strict=True))
                 problems.add(f.name, line, spec.key[-1], f"duplicate key ({keytxt}); first on {where}")
-                continue
             seen.setdefault(k, (f.name, line))
-            if vals is not None:
-                rows.append((f.name, line, vals))
+            rows.append((f.name, line, vals))
     return rows, present or set()
 
 
@@ -284,6 +297,8 @@ def consistent(rows: list[Parsed], key: str, cols: Sequence[str], problems: Prob
     first: dict[Any, Parsed] = {}
     for row in rows:
         fname, line, v = row
+        if v.get(key) is None:
+            continue  # its key cell is bad or empty: reported already
         f0 = first.setdefault(v[key], row)
         if f0 is row:
             continue
@@ -320,9 +335,9 @@ def _load_simple(session: Session, spec: TableSpec, rows: list[Parsed], present:
     names = spec.names
     db_rows = [db_values(spec, v, ids, names) for _, _, v in rows]
     db_key = [spec.refs[c].db if c in spec.refs else spec.rename.get(c, c) for c in spec.key]
-    ins, upd = upsert(session, spec.model.__table__, db_rows, key=db_key,
-                      update_cols=_update_cols(spec, present, names), bump_version=spec.bump_version)
-    counts.add(spec.name, ins, upd)
+    counts.add(spec.model.__table__.name, *upsert(session, spec.model.__table__, db_rows, key=db_key,
+                                                  update_cols=_update_cols(spec, present, names),
+                                                  bump_version=spec.bump_version))
 
 
 HEADER_LINE_SPLIT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -351,18 +366,17 @@ def _load_header_lines(session: Session, spec: TableSpec, rows: list[Parsed], pr
         parent, line_key = "po_id", ("po_id", "product_id")
         for h in heads.values():
             h["created_by"] = actor  # written on insert only: not an update column
-    ins, upd = upsert(session, head_table, list(heads.values()), key=(hkey,),
-                      update_cols=_update_cols(spec, present, head_cols), bump_version=spec.bump_version)
-    counts.add(head_table.name, ins, upd)
+    counts.add(head_table.name, *upsert(session, head_table, list(heads.values()), key=(hkey,),
+                                        update_cols=_update_cols(spec, present, head_cols),
+                                        bump_version=spec.bump_version))
     pid = id_map(session, head_table, (hkey,), [(k,) for k in heads])
     lines = []
     for _, _, v in rows:
         d = db_values(spec, v, ids, line_cols)
         d[parent] = pid[(v[hkey],)]
         lines.append(d)
-    ins, upd = upsert(session, line_table, lines, key=line_key,
-                      update_cols=_update_cols(spec, present, line_cols))
-    counts.add(line_table.name, ins, upd)
+    counts.add(line_table.name, *upsert(session, line_table, lines, key=line_key,
+                                        update_cols=_update_cols(spec, present, line_cols)))
 
 
 def _shipment_services(session: Session, rows: list[Parsed], ids: dict[str, dict[Any, int]],
@@ -391,7 +405,7 @@ def _shipment_services(session: Session, rows: list[Parsed], ids: dict[str, dict
 def _order_lines_for(session: Session, rows: list[Parsed], problems: Problems) -> dict[tuple[str, int], int]:
     """Resolve (order_number, line_no) of returns to order-line ids; report unknown ones."""
     o, ol = Order.__table__, OrderLine.__table__
-    numbers = sorted({v["order_number"] for _, _, v in rows})
+    numbers = sorted({v["order_number"] for _, _, v in rows if v.get("order_number") is not None})
     found: dict[tuple[str, int], int] = {}
     for i in range(0, len(numbers), 500):
         q = (select(o.c.order_number, ol.c.line_no, ol.c.id).join(ol, ol.c.order_id == o.c.id)
@@ -399,6 +413,8 @@ def _order_lines_for(session: Session, rows: list[Parsed], problems: Problems) -
         found.update({(n, ln): lid for n, ln, lid in session.execute(q)})
     known_orders = {n for n, _ in found}
     for fname, line, v in rows:
+        if v.get("order_number") is None or v.get("line_no") is None:
+            continue  # a bad or empty cell: reported already
         k = (v["order_number"], v["line_no"])
         if k not in found:
             if v["order_number"] in known_orders:
@@ -408,11 +424,43 @@ def _order_lines_for(session: Session, rows: list[Parsed], problems: Problems) -
     return found
 
 
+WARN_SAMPLE = 5  # keys named in a default warning; the rest are counted
+
+
+def _keys_text(keys: Sequence[Any]) -> str:
+    shown = ", ".join(str(k) for k in keys[:WARN_SAMPLE])
+    return shown + (f" and {len(keys) - WARN_SAMPLE:,} more" if len(keys) > WARN_SAMPLE else "")
+
+
+def default_warnings(session: Session, spec: TableSpec, rows: list[Parsed], present: set[str]) -> list[str]:
+    """Say where a default fills a column listed in ``spec.warn_defaults``.
+
+    A default applies to a new row whose cell is empty or whose file lacks the column, and to an
+    existing row whose cell is empty (a column the file lacks is left alone on existing rows).
+    """
+    if not spec.warn_defaults or len(spec.key) != 1:
+        return []
+    key = spec.key[0]
+    existing = lookup(session, spec.model.__table__.c[key], (v.get(key) for _, _, v in rows))
+    out = []
+    for col, consequence in spec.warn_defaults.items():
+        new = [v[key] for _, _, v in rows if v.get(col) is None and v.get(key) not in existing]
+        emptied = [v[key] for _, _, v in rows if col in present and v.get(col) is None and v.get(key) in existing]
+        for keys, what in ((new, "new"), (emptied, "existing")):
+            if keys:
+                n = len(keys)
+                out.append(f"{col} missing on {n:,} {what} row{'s' if n != 1 else ''} "
+                           f"({key} {_keys_text(keys)}): {consequence}.")
+    return out
+
+
 def import_csv(session: Session, *, table: str, files: Sequence[CsvFile], problems: Problems, counts: Counts,
-               actor: str, progress: Progress | None = None) -> int:
+               actor: str, progress: Progress | None = None, warnings: list[str] | None = None) -> int:
     """Validate and upsert canonical CSV ``files`` for ``table``; return the number of rows read.
 
     Adds every problem to ``problems`` and writes nothing when there is any (the caller raises).
+    Appends to ``warnings`` where a default stands in for a value that matters (a new product
+    without a price, say): the import goes ahead and says so.
     """
     spec = SPECS[table]
     total = sum(len(f.records) for f in files)
@@ -431,6 +479,8 @@ def import_csv(session: Session, *, table: str, files: Sequence[CsvFile], proble
         lines = _order_lines_for(session, rows, problems)
     if problems:
         return total
+    if warnings is not None:
+        warnings.extend(default_warnings(session, spec, rows, present))
     if table in HEADER_LINE_SPLIT:
         _load_header_lines(session, spec, rows, present, ids, counts, actor=actor)
     elif table == "shipments":

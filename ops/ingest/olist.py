@@ -40,7 +40,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ops.ingest.reader import Col, CsvFile, Problems, Progress, check_columns, parse_record, read_csv, refuse
+from ops.ingest.reader import Col, CsvFile, Problems, Progress, check_columns, parse_partial, read_csv, refuse
 from ops.ingest.store import Counts, id_map, upsert
 from ops.models import Channel, Order, OrderLine, Product, Review, Shipment, Supplier
 
@@ -113,33 +113,31 @@ def _parse(files: Sequence[CsvFile], problems: Problems, progress: Progress | No
         cols = FILES[f.name]
         rows: Rows = []
         out[f.name] = rows
-        if not check_columns(f, required=[c.name for c in cols], known=None, problems=problems):
-            continue
+        check_columns(f, required=[c.name for c in cols], known=None, problems=problems)
         seen: dict[tuple[Any, ...], int] = {}
         key = KEYS[f.name]
         for line, raw in f.dicts():
             done += 1
             if progress and done % 2000 == 0:
                 progress(done, total)
-            v = parse_record(f, line, raw, cols, problems)
-            if v is None:
-                continue
-            if f.name == "olist_order_reviews_dataset.csv" and v["review_score"] > 5:
+            # A row with a bad cell keeps its good ones: its references are still checked in this pass.
+            v, _ = parse_partial(f, line, raw, cols, problems)
+            if f.name == "olist_order_reviews_dataset.csv" and (v.get("review_score") or 0) > 5:
                 problems.add(f.name, line, "review_score", f"must be 1 to 5, got {v['review_score']}")
-                continue
-            k = tuple(v[c] for c in key)
-            if k in seen:
+            k = tuple(v.get(c) for c in key)
+            if None not in k and k in seen:
                 problems.add(f.name, line, key[-1], f"duplicate {'/'.join(key)} {'/'.join(map(str, k))}; "
                              f"first on line {seen[k]}")
                 continue
-            seen[k] = line
+            if None not in k:
+                seen[k] = line
             rows.append((line, v))
     return out
 
 
-def _check_refs(data: dict[str, Rows], problems: Problems) -> None:
+def _check_refs(data: dict[str, Rows], problems: Problems, headers: dict[str, dict[str, bool]]) -> None:
     def ids(file: str, col: str) -> set[Any]:
-        return {v[col] for _, v in data[file]}
+        return {v[col] for _, v in data[file] if v.get(col) is not None}
 
     checks = [
         ("olist_orders_dataset.csv", "customer_id", "olist_customers_dataset.csv", "customer_id", "customer"),
@@ -149,9 +147,11 @@ def _check_refs(data: dict[str, Rows], problems: Problems) -> None:
         ("olist_order_reviews_dataset.csv", "order_id", "olist_orders_dataset.csv", "order_id", "order"),
     ]
     for file, col, target, tcol, what in checks:
+        if not headers.get(file, {}).get(col) or not headers.get(target, {}).get(tcol):
+            continue  # a missing column is reported already; every row would be "unknown"
         known = ids(target, tcol)
         for line, v in data[file]:
-            if v[col] not in known:
+            if v.get(col) is not None and v[col] not in known:
                 problems.add(file, line, col, f"unknown {what} {v[col]!r} (not in {target})")
 
 
@@ -160,7 +160,7 @@ def import_olist(session: Session, *, files: Sequence[CsvFile], problems: Proble
     """Validate and upsert the Olist files (from :func:`read_folder`); return rows read."""
     total = sum(len(f.records) for f in files)
     data = _parse(files, problems, progress, total)
-    _check_refs(data, problems)
+    _check_refs(data, problems, {f.name: dict.fromkeys(f.header, True) for f in files})
     if problems:
         return total
 

@@ -92,12 +92,28 @@ class Problems:
         if len(self.errors) < self.cap:
             self.errors.append(RowError(file, line, column, message))
 
+    def extend(self, errors: Iterable[RowError]) -> None:
+        """Add problems found elsewhere (a file refused as a whole while others are still read)."""
+        for e in errors:
+            self.add(e.file, e.line, e.column, e.message)
+
     def __bool__(self) -> bool:
         return self.total > 0
 
+    def sorted_errors(self) -> list[RowError]:
+        """The kept problems in reading order: file by file (as first met), then by line.
+
+        Checks run in passes (cells, then duplicates, then references), so without this a
+        row's unknown supplier would be listed far below the same row's bad price.
+        """
+        order: dict[str, int] = {}
+        for e in self.errors:
+            order.setdefault(e.file, len(order))
+        return sorted(self.errors, key=lambda e: (order[e.file], e.line))
+
     def raise_if_any(self) -> None:
         if self.total:
-            raise ImportError_(self.errors, total=self.total)
+            raise ImportError_(self.sorted_errors(), total=self.total)
 
 
 def refuse(file: str, message: str, *, line: int = 0, column: str = "") -> ImportError_:
@@ -426,6 +442,18 @@ def parse_cell(col: Col, raw: str, *, decimal_comma: bool = False) -> Any:
 def parse_record(f: CsvFile, line: int, raw: dict[str, str], cols: Sequence[Col],
                  problems: Problems) -> dict[str, Any] | None:
     """Parse the columns present in the file; report each bad cell; None when any cell was bad."""
+    out, ok = parse_partial(f, line, raw, cols, problems)
+    return out if ok else None
+
+
+def parse_partial(f: CsvFile, line: int, raw: dict[str, str], cols: Sequence[Col],
+                  problems: Problems) -> tuple[dict[str, Any], bool]:
+    """Parse the columns present in the file; report each bad cell.
+
+    Returns the cells that parsed (a bad cell is left out) and whether every cell parsed, so
+    that the good cells of a bad row can still be checked against other tables in the same
+    pass (an unknown supplier on a row with a bad price is reported together with the price).
+    """
     out: dict[str, Any] = {}
     ok = True
     decimal_comma = f.delimiter == ";"
@@ -437,7 +465,7 @@ def parse_record(f: CsvFile, line: int, raw: dict[str, str], cols: Sequence[Col]
         except Bad as exc:
             problems.add(f.name, line, col.name, str(exc))
             ok = False
-    return out if ok else None
+    return out, ok
 
 
 def batched(items: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:

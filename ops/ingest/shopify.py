@@ -36,7 +36,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ops.ingest.reader import Col, CsvFile, Problems, Progress, check_columns, parse_record
+from ops.ingest.reader import Col, CsvFile, Problems, Progress, check_columns, parse_partial
 from ops.ingest.store import Counts, id_map, lookup, upsert
 from ops.models import Channel, Order, OrderLine, Product, Shipment
 
@@ -82,8 +82,9 @@ def import_shopify(session: Session, *, files: Sequence[CsvFile], problems: Prob
     orders: dict[str, dict[str, Any]] = {}  # Name -> order fields (first row), lines, where
     done = 0
     for f in files:
-        if not check_columns(f, required=REQUIRED, known=None, problems=problems):
-            continue
+        check_columns(f, required=REQUIRED, known=None, problems=problems)
+        if "Name" not in f.header:
+            continue  # rows cannot be grouped into orders; the missing column is reported
         last: str | None = None
         for line, raw in f.dicts():
             done += 1
@@ -97,21 +98,21 @@ def import_shopify(session: Session, *, files: Sequence[CsvFile], problems: Prob
                              f"{o['last_line']}" + ("" if o["file"] == f.name else f" of {o['file']}"))
                 continue
             last = name
-            vals = parse_record(f, line, raw, ORDER_COLS + LINE_COLS if first_row else (ORDER_COLS[0],) + LINE_COLS,
-                                problems)
+            # A row with a bad cell keeps its good ones, so its SKU is still checked in this pass.
+            vals, _ = parse_partial(f, line, raw, ORDER_COLS + LINE_COLS if first_row
+                                    else (ORDER_COLS[0],) + LINE_COLS, problems)
             if first_row:
                 orders[name] = {"head": vals, "lines": [], "file": f.name, "line": line, "last_line": line}
-                if vals is not None and vals.get("Created at") is None:
+                if "Created at" in raw and not raw["Created at"].strip():
                     problems.add(f.name, line, "Created at", "is required on the first row of an order")
             o = orders[name]
             o["last_line"] = line
-            if vals is not None:
-                o["lines"].append((f.name, line, vals))
-    skus = lookup(session, Product.__table__.c.sku, (v["Lineitem sku"] for o in orders.values()
+            o["lines"].append((f.name, line, vals))
+    skus = lookup(session, Product.__table__.c.sku, (v.get("Lineitem sku") for o in orders.values()
                                                      for _, _, v in o["lines"]))
     for o in orders.values():
         for fname, line, v in o["lines"]:
-            if v["Lineitem sku"] not in skus:
+            if v.get("Lineitem sku") is not None and v["Lineitem sku"] not in skus:
                 problems.add(fname, line, "Lineitem sku", f"unknown SKU {v['Lineitem sku']!r} "
                              f"(Lineitem name {v.get('Lineitem name') or ''!r}); import the product first")
     if problems:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -20,16 +20,26 @@ from ops.ingest.reader import batched
 BATCH = 500  # keys per IN (...) list and rows per executemany
 
 
+class Upserted(NamedTuple):
+    """What one upsert did: rows inserted, rows updated, and the columns that changed on those updates."""
+
+    inserted: int
+    updated: int
+    columns: frozenset[str] = frozenset()
+
+
 @dataclass
 class Counts:
-    """Rows inserted and updated per table."""
+    """Rows inserted and updated per table, and which columns the updates changed (for refreshes)."""
 
     inserted: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
+    columns: dict[str, set[str]] = field(default_factory=dict)
 
-    def add(self, table: str, ins: int, upd: int) -> None:
+    def add(self, table: str, ins: int, upd: int, columns: Iterable[str] = ()) -> None:
         self.inserted[table] = self.inserted.get(table, 0) + ins
         self.updated[table] = self.updated.get(table, 0) + upd
+        self.columns.setdefault(table, set()).update(columns)
 
     @property
     def changed(self) -> int:
@@ -76,26 +86,30 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], *, key: Sequence[str],
-           update_cols: Sequence[str], bump_version: bool = False) -> tuple[int, int]:
+           update_cols: Sequence[str], bump_version: bool = False) -> Upserted:
     """Insert new rows and update changed ones, matched on the natural ``key`` columns.
 
     Every row carries the key, every ``update_cols`` column and any insert-only columns.
     Existing rows have only ``update_cols`` compared and written (columns absent from a file are
     left alone). ``bump_version`` adds 1 to ``version`` of each updated row, so open edit forms
-    notice the import. Returns ``(inserted, updated)``.
+    notice the import. Returns ``(inserted, updated, columns that differed on the updated rows)``.
     """
     if not rows:
-        return 0, 0
+        return Upserted(0, 0)
     cols = [c for c in update_cols if c not in key]
     existing = _existing(session, table, key, cols + (["version"] if bump_version else []),
                          [tuple(r[k] for k in key) for r in rows])
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
+    changed: set[str] = set()
     for r in rows:
         old = existing.get(tuple(r[k] for k in key))
         if old is None:
             inserts.append(r)
-        elif any(not _same(old[c], r[c]) for c in cols):
+            continue
+        differ = [c for c in cols if not _same(old[c], r[c])]
+        if differ:
+            changed.update(differ)
             params = {f"v_{c}": r[c] for c in cols}
             params["v__id"] = old["id"]
             if bump_version:
@@ -110,4 +124,4 @@ def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], *, key:
         stmt = update(table).where(table.c.id == bindparam("v__id")).values(values)
         for chunk in batched(updates, BATCH):
             session.execute(stmt, list(chunk))
-    return len(inserts), len(updates)
+    return Upserted(len(inserts), len(updates), frozenset(changed))

@@ -1,0 +1,95 @@
+"""Refreshing after an import only the aggregates the import could have changed.
+
+A full :func:`ops.aggregates.refresh_all` rebuilds every ``agg_*`` table; on the default demo
+data the fulfilment rebuild alone takes many seconds, so a three-row products file waited on it.
+Each registered refresher reads a known set of tables and columns (:data:`READS`); an import
+records which tables it inserted into and which columns its updates changed
+(:class:`ops.ingest.store.Counts`), and only the refreshers that read one of those are run,
+inside the import's own transaction. The result equals a full refresh (the tests compare them).
+
+Rules
+-----
+- An update matters to a refresher when a changed column is one it reads (``None``: any column).
+- An insert matters unless the table is in :data:`LOOKUP_TABLES`: rows there are only reached
+  through another table's foreign key, so a new supplier, warehouse or product changes no
+  aggregate until an order, snapshot or PO line refers to it, and that import refreshes.
+- A refresher not described in :data:`READS` (a domain added later) runs after every import
+  that changed anything: safe until someone lists what it reads.
+- An import that changed nothing refreshes nothing.
+
+Keep :data:`READS` in step with the refreshers in ``ops/inventory.py`` and ``ops/fulfillment.py``:
+a column a refresher starts to read must be added here, or imports changing only that column
+leave the aggregate stale (``tests/test_ingest_refresh.py`` compares with a full refresh).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from sqlalchemy.orm import Session
+
+from ops.aggregates import DOMAIN_MODULES, REFRESHERS
+from ops.ingest.store import Counts
+
+ANY = None  # every column of the table
+# refresher -> table -> the columns it reads (ANY: every column)
+READS: dict[str, dict[str, frozenset[str] | None]] = {
+    "inventory": {
+        "products": frozenset({"sku", "name", "category", "unit_cost", "price", "lead_time_days", "supplier_id"}),
+        "suppliers": frozenset({"code", "lead_time_days"}),
+        "warehouses": frozenset({"code"}),
+        "inventory_snapshots": ANY,
+        "purchase_orders": ANY,
+        "purchase_order_lines": ANY,
+        "orders": frozenset({"status", "warehouse_id", "placed_at"}),
+        "order_lines": ANY,
+    },
+    "fulfillment": {
+        "orders": ANY,
+        "order_lines": ANY,
+        "shipments": ANY,
+        "suppliers": frozenset({"region"}),
+        "warehouses": frozenset({"business_days", "cutoff_time", "handling_days"}),
+        "holidays": ANY,
+    },
+}
+LOOKUP_TABLES = frozenset({"products", "suppliers", "warehouses", "carriers", "carrier_services", "channels"})
+
+
+def _load_refreshers() -> None:
+    """Import the domain modules so that their refreshers are registered (as ``refresh_all`` does)."""
+    for mod in DOMAIN_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:  # domain module not written yet
+            if exc.name != mod:
+                raise
+
+
+def _touches(counts: Counts, table: str, columns: frozenset[str] | None) -> bool:
+    if counts.inserted.get(table, 0) and table not in LOOKUP_TABLES:
+        return True
+    if counts.updated.get(table, 0):
+        return columns is ANY or bool(counts.columns.get(table, set()) & columns)
+    return False
+
+
+def needed(counts: Counts) -> list[str]:
+    """The registered refreshers whose aggregates the changes in ``counts`` can alter, in registration order."""
+    _load_refreshers()
+    if counts.changed == 0:
+        return []
+    out = []
+    for name in REFRESHERS:
+        reads = READS.get(name)
+        if reads is None or any(_touches(counts, t, cols) for t, cols in reads.items()):
+            out.append(name)
+    return out
+
+
+def refresh_touched(session: Session, counts: Counts) -> list[str]:
+    """Run the refreshers :func:`needed` for ``counts`` inside the caller's transaction; return their names."""
+    names = needed(counts)
+    for name in names:
+        REFRESHERS[name](session)
+    return names
