@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import auth, context, nav, sidebar
+from ui import auth, context, errors, nav, sidebar
 
 st.set_page_config(page_title="OpsDeck", page_icon=":material/inventory_2:", layout="wide")
 
 viewer = auth.gate()  # stops with the sign-in form until someone is signed in
 st.session_state[context.VIEWER_KEY] = viewer
-st.session_state[context.FILTERS_KEY] = sidebar.global_filters(viewer)
-sidebar.account_box(viewer)
-sidebar.freshness_line(viewer)
+sidebar.account_box(viewer)  # before anything that can fail, so sign-out is always there
+sections, by_id = nav.page_objects(viewer)
+page = st.navigation(sections)
+landing = st.session_state.pop(auth.LANDING_KEY, None)
+if landing in by_id and landing != nav.current_id(page, by_id):
+    # signed in from a pasted link: open the page it named, with its filters
+    st.switch_page(by_id[landing], query_params=st.query_params.to_dict())
 
-st.navigation(nav.pages_for(viewer)).run()
+with errors.boundary():
+    pdef = nav.page_def(nav.current_id(page, by_id))
+    st.session_state[context.FILTERS_KEY] = sidebar.global_filters(viewer, pdef.filters if pdef else ())
+    sidebar.freshness_line(viewer)
+    page.run()

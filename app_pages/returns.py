@@ -1,9 +1,5 @@
-"""Placeholder: this area is planned and not built yet."""
+"""Returns root-cause: planned; the page says what is coming and where to look meanwhile."""
 
-import streamlit as st
+from ui.planned import planned_page
 
-from ui.context import require_page
-
-require_page("returns")
-st.title("returns".capitalize())
-st.info("This page is not built yet. It is planned; see the roadmap in README.md.")
+planned_page("returns")

@@ -1,4 +1,4 @@
-"""User accounts: list, add, unlock and deactivate (admins only; every change is audited)."""
+"""User accounts: list, add, unlock, reset passwords and deactivate (admins only; every change is audited)."""
 
 import streamlit as st
 
@@ -7,6 +7,7 @@ from ops.models import ROLES
 from ui.auth import change_account, users_table
 from ui.context import require_page
 from ui.downloads import download_buttons
+from ui.table import show_table
 
 viewer = require_page("users")
 st.title("Users")
@@ -16,16 +17,7 @@ if flash:
     st.success(flash)
 
 users = users_table(viewer)
-st.dataframe(
-    users,
-    hide_index=True,
-    column_config={
-        "active": st.column_config.CheckboxColumn("Active"),
-        "failed_attempts": st.column_config.NumberColumn("Failed sign-ins"),
-        "locked_until": st.column_config.DatetimeColumn("Locked until (UTC)", format="YYYY-MM-DD HH:mm"),
-        "created_at": st.column_config.DatetimeColumn("Created (UTC)", format="YYYY-MM-DD HH:mm"),
-    },
-)
+show_table(users, key="users_table")
 download_buttons(users, name="users", key="users_dl")
 
 
@@ -52,7 +44,7 @@ with st.form("users_add", clear_on_submit=True):
         _done(change_account("add", viewer, username=username, role=role, vendor_code=vendor or None,
                              email=email or None, password=password or None), f"User {username.strip()} added.")
 
-st.subheader("Unlock or deactivate")
+st.subheader("Unlock, reset a password, or deactivate")
 names = users["username"].tolist()
 who = st.selectbox("Account", names, index=None, placeholder="Pick an account", key="users_pick")
 c1, c2, c3 = st.columns([1, 1, 4])
@@ -60,6 +52,12 @@ if c1.button("Unlock", key="users_unlock", disabled=who is None):
     _done(change_account("unlock", viewer, username=who), f"{who} unlocked.")
 if c2.button("Deactivate", key="users_deactivate", disabled=who is None):
     _done(change_account("deactivate", viewer, username=who), f"{who} deactivated: they can no longer sign in.")
+with st.form("users_reset", clear_on_submit=True, border=False):
+    new_password = st.text_input(f"New password for the account picked above (at least {MIN_PASSWORD_LENGTH} "
+                                 "characters)", type="password", key="users_reset_password")
+    if st.form_submit_button("Reset password", disabled=who is None):
+        _done(change_account("reset", viewer, username=who, password=new_password),
+              f"{who}'s password was reset and any lockout cleared: tell them the new password.")
 if who is not None and not bool(users.loc[users["username"] == who, "active"].iloc[0]) and c3.button(
     "Reactivate", key="users_activate"
 ):

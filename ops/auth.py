@@ -292,6 +292,25 @@ def set_active(session: Session, *, username: str, active: bool, actor: Viewer |
     session.flush()
 
 
+def reset_password(session: Session, *, username: str, password: str, actor: Viewer | str) -> None:
+    """Set a new password for an account and clear its lockout (``user.password_reset``).
+
+    The admin tells the person the new password out of band. The audit row records that the
+    password changed, never the password or its hash.
+    """
+    who = _actor_name(actor)
+    user = _user(session, username)
+    check_password_rules(password)
+    before = {"failed_attempts": user.failed_attempts, "locked_until": user.locked_until,
+              "had_password": user.password_hash is not None}
+    user.password_hash = hash_password(password)
+    user.failed_attempts = 0
+    user.locked_until = None
+    _audit(session, actor=who, action="user.password_reset", username=user.username, before=before,
+           after={"failed_attempts": 0, "locked_until": None, "had_password": True}, vendor_code=user.vendor_code)
+    session.flush()
+
+
 def deactivate_user(session: Session, *, username: str, actor: Viewer | str) -> None:
     """Deactivate an account: it can no longer sign in, by password or SSO."""
     set_active(session, username=username, active=False, actor=actor)

@@ -37,7 +37,7 @@ CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "BRL": "R$", "JPY": "
 # Decimals shown (and kept in exports) per kind.
 DECIMALS = {"count": 0, "number": 2, "pct": 1, "pts": 1, "money": 2, "hours": 1, "days": 1}
 # Excel number formats per kind (exports write numbers as numbers with these formats).
-XLSX_FORMATS = {"count": "#,##0", "number": "#,##0.00", "pct": "0.0%", "pts": "+0.0;-0.0;0.0",
+XLSX_FORMATS = {"count": "#,##0", "number": "#,##0.00", "pct": "0.0%", "pts": "+0.0%;-0.0%;0.0%",
                 "money": "#,##0.00", "hours": "#,##0.0", "days": "#,##0.0", "date": "yyyy-mm-dd",
                 "datetime": "yyyy-mm-dd hh:mm"}
 
@@ -118,6 +118,21 @@ COLUMNS: dict[str, Col] = {
     "finished_at": Col("Finished", "datetime"), "started_at": Col("Started", "datetime"),
     "rows_in": Col("Rows read", "count"), "rows_changed": Col("Rows changed", "count"), "status": Col("Status"),
     "rows": Col("Rows", "count"), "table": Col("Table"),
+    # fulfilment page (ops.fulfillment frames)
+    "avg_hours_late": Col("Late by (mean)", "hours"), "c2s_lines": Col("Lines with click-to-ship", "count"),
+    "late_unshipped_lines": Col("Late and unshipped", "count"), "seller": Col("Seller"),
+    "seller_region": Col("Seller state"), "hours_past_deadline": Col("Hours past ship-by", "hours"),
+    "oldest_hours_past_deadline": Col("Oldest past ship-by", "hours"), "deadline": Col("Ship-by deadline"),
+    "oldest": Col("Oldest order"), "orders": Col("Orders", "count"),
+    "carrier_late_rate": Col("Late: carrier share", "pct"), "series": Col("Carrier · lane"),
+    "all_lanes_rate": Col("All lanes that week", "pct"), "others_rate": Col("Late share elsewhere", "pct"),
+    "finding": Col("Finding"), "business_day_names": Col("Business days"), "lo_h": Col("From", "hours"),
+    "hi_h": Col("To", "hours"), "dow": Col("Weekday number", "count"),
+    # accounts
+    "username": Col("User name"), "email": Col("E-mail"), "display_name": Col("Name"), "role": Col("Role"),
+    "vendor_kind": Col("Vendor kind"), "vendor_code": Col("Vendor code"), "active": Col("Active", "bool"),
+    "failed_attempts": Col("Failed sign-ins", "count"), "locked_until": Col("Locked until (UTC)", "datetime"),
+    "created_at": Col("Created (UTC)", "datetime"),
 }
 
 # Suffix rules for columns not in the registry (checked in order).
@@ -291,7 +306,8 @@ def export_frame(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Col]]:
     """``df`` as people read it in a file: internal columns dropped, labelled, values rounded.
 
     Numbers stay numbers (so spreadsheets can sum them): money and durations rounded to their
-    decimals, percentages as fractions rounded to 4 places (the writer formats them), booleans
+    decimals, percentages as fractions rounded to their decimals + 2 places (24.6 % -> 0.246; the
+    writer formats them; points too, as fraction differences), booleans
     as yes/no, dates as dates. Returns the frame (columns are the labels) and each label's Col.
     """
     keep = [c for c in df.columns if str(c) not in INTERNAL]

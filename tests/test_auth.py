@@ -216,6 +216,26 @@ def test_admin_unlock_and_deactivate(db: Engine) -> None:
         auth.unlock_user(s, username="maria", actor=Viewer(username="m", role="manager"))
 
 
+def test_admin_resets_a_password_and_the_lockout(db: Engine) -> None:
+    """The sign-in page tells a locked-out person to ask an admin for a reset: the reset exists."""
+    _add(db)
+    for i in range(5):
+        _try(db, "maria", WRONG, T0 + dt.timedelta(seconds=i))
+    new = "a-brand-new-passphrase"
+    with transaction(db) as s:
+        auth.reset_password(s, username="maria", password=new, actor=ADMIN)
+    assert _try(db, "maria", PASSWORD, T0 + dt.timedelta(minutes=1)) == "wrong user name or password"
+    assert isinstance(_try(db, "maria", new, T0 + dt.timedelta(minutes=1, seconds=1)), Viewer)
+    (row,) = _decisions(db, "user.password_reset")
+    assert (row.actor, row.entity_key) == ("root", "maria")
+    assert new not in (row.before or "") + (row.after or "")
+    with pytest.raises(auth.AuthError, match="at least"), transaction(db) as s:
+        auth.reset_password(s, username="maria", password="short", actor=ADMIN)
+    with pytest.raises(AccessDenied), transaction(db) as s:
+        auth.reset_password(s, username="maria", password=new, actor=Viewer(username="m", role="manager"))
+    assert len(_decisions(db, "user.password_reset")) == 1
+
+
 def test_list_users_is_admin_only_and_never_shows_hashes(db: Engine) -> None:
     _add(db)
     _add(db, "vera", "vendor", vendor_code="TPL-9")

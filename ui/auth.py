@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import urlparse
 
 import pandas as pd
 import streamlit as st
@@ -27,6 +28,7 @@ from ui.cache import MAX_ENTRIES, TTL_SECONDS, get_engine
 from ui.context import VIEWER_KEY
 
 AUTH_MODE_ENV = "OPS_AUTH_MODE"
+LANDING_KEY = "landing_page"  # the page id a signed-out visitor's link named, opened after sign-in
 SSO_PROVIDER_ENV = "OPS_AUTH_PROVIDER"  # names the [auth.<provider>] section when there are several
 
 
@@ -46,10 +48,24 @@ def gate() -> Viewer:
     v = st.session_state.get(VIEWER_KEY)
     if isinstance(v, Viewer):
         return v
+    _remember_landing()
     viewer = _sso_gate() if sso_configured() else _local_gate()
     st.session_state[VIEWER_KEY] = viewer
     st.rerun()
     raise AssertionError("unreachable")  # st.rerun raises
+
+
+def _remember_landing() -> None:
+    """Keep the page a pasted link names (``/fulfillment?from=...``) so sign-in leads there, not home."""
+    if LANDING_KEY in st.session_state:
+        return
+    try:
+        url = st.context.url or ""
+    except Exception:  # noqa: BLE001 - no browser context (tests, bare mode): nothing to remember
+        url = ""
+    path = urlparse(url).path.rstrip("/").rsplit("/", 1)[-1] if url else ""
+    if path:
+        st.session_state[LANDING_KEY] = path
 
 
 def _local_gate() -> Viewer:
@@ -116,13 +132,14 @@ def users_table(viewer: Viewer) -> pd.DataFrame:
 
 
 def change_account(action: str, viewer: Viewer, **kwargs: Any) -> str | None:
-    """Run one account write (``add``, ``unlock``, ``deactivate``, ``activate``) for admin ``viewer``.
+    """Run one account write (``add``, ``unlock``, ``reset``, ``deactivate``, ``activate``) for admin ``viewer``.
 
     Returns an error message to show, or None when the change (and its audit row) committed.
     """
     writers = {
         "add": ops_auth.add_user,
         "unlock": ops_auth.unlock_user,
+        "reset": ops_auth.reset_password,
         "deactivate": ops_auth.deactivate_user,
         "activate": lambda s, **kw: ops_auth.set_active(s, active=True, **kw),
     }

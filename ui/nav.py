@@ -13,18 +13,25 @@ from ops.access import Viewer
 APP_DIR = Path(__file__).resolve().parents[1]
 
 
+# The sidebar filters a page reads; pages that read none show none (FILTER_NAMES).
+FILTER_NAMES = ("dates", "warehouses", "channels")
+ALL_FILTERS = FILTER_NAMES
+
+
 @dataclass(frozen=True)
 class PageDef:
     id: str
     title: str
     icon: str
     section: str
+    filters: tuple[str, ...] = ()
 
 
 PAGES: tuple[PageDef, ...] = (
-    PageDef("home", "Overview", ":material/home:", "Operations"),
-    PageDef("inventory", "Inventory health", ":material/inventory_2:", "Operations"),
-    PageDef("fulfillment", "Fulfilment SLA", ":material/local_shipping:", "Operations"),
+    PageDef("home", "Overview", ":material/home:", "Operations", ALL_FILTERS),
+    # stock is measured at the as-of day: only the warehouse filter applies
+    PageDef("inventory", "Inventory health", ":material/inventory_2:", "Operations", ("warehouses",)),
+    PageDef("fulfillment", "Fulfilment SLA", ":material/local_shipping:", "Operations", ALL_FILTERS),
     PageDef("carriers", "Carrier scorecards", ":material/leaderboard:", "Operations"),
     PageDef("returns", "Returns root-cause", ":material/assignment_return:", "Operations"),
     PageDef("planner", "Forecast & reorder", ":material/query_stats:", "Planning"),
@@ -33,6 +40,12 @@ PAGES: tuple[PageDef, ...] = (
     PageDef("imports", "Imports", ":material/upload_file:", "Admin"),
     PageDef("users", "Users", ":material/group:", "Admin"),
 )
+BY_ID = {p.id: p for p in PAGES}
+
+
+def page_def(url_path: str) -> PageDef | None:
+    """The page definition of a ``st.Page`` url path ("" is the default page)."""
+    return BY_ID.get(url_path)
 
 
 def _refusal(page: PageDef) -> Any:
@@ -49,18 +62,34 @@ def pages_for(viewer: Viewer) -> dict[str, list[Any]]:
     Pages the viewer may not open are still registered, hidden and bound to a refusal, so a
     pasted URL shows "no access" instead of silently landing somewhere else.
     """
+    return page_objects(viewer)[0]
+
+
+def page_objects(viewer: Viewer) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """:func:`pages_for`'s sections, and every ``st.Page`` by page id (to switch to one)."""
     allowed = set(viewer.pages())
     sections: dict[str, list[Any]] = {}
     hidden: list[Any] = []
+    by_id: dict[str, Any] = {}
     first = True
     for p in PAGES:
         if p.id in allowed:
-            sections.setdefault(p.section, []).append(
-                st.Page(APP_DIR / "app_pages" / f"{p.id}.py", title=p.title, icon=p.icon, url_path=p.id, default=first)
-            )
+            page = st.Page(APP_DIR / "app_pages" / f"{p.id}.py", title=p.title, icon=p.icon, url_path=p.id,
+                           default=first)
+            sections.setdefault(p.section, []).append(page)
             first = False
         else:
-            hidden.append(st.Page(_refusal(p), title=p.title, url_path=p.id, visibility="hidden"))
+            page = st.Page(_refusal(p), title=p.title, url_path=p.id, visibility="hidden")
+            hidden.append(page)
+        by_id[p.id] = page
     if hidden:
         sections.setdefault(next(iter(sections), "Operations"), []).extend(hidden)
-    return sections
+    return sections, by_id
+
+
+def current_id(page: Any, by_id: dict[str, Any]) -> str:
+    """The page id of the page ``st.navigation`` picked (the default page's url path is empty)."""
+    for pid, obj in by_id.items():
+        if obj is page:
+            return pid
+    return str(getattr(page, "url_path", "") or "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
@@ -16,6 +17,7 @@ from ops.reference import data_span, filter_options
 from ui.cache import MAX_ENTRIES, TTL_SECONDS, get_engine
 
 DEFAULT_DAYS = 90
+LAST_FILTERS_KEY = "filters_last"  # the filters last used, kept while pages that hide them are open
 
 
 @st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)
@@ -43,37 +45,98 @@ def _parse_date(text: str | None) -> dt.date | None:
         return None
 
 
-def global_filters(viewer: Viewer) -> Filters:
-    """Render the date / warehouse / channel filters; mirror them into the URL query string."""
+@dataclass(frozen=True)
+class FilterDefaults:
+    """Where the sidebar's starting values come from, and what it has to tell the person."""
+
+    start: dt.date
+    end: dt.date
+    warehouses: tuple[str, ...]
+    channels: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def resolve_defaults(query: dict[str, str], span: tuple[dt.date, dt.date] | None, options: dict[str, list[str]],
+                     last: Filters | None, today: dt.date) -> FilterDefaults:
+    """The filter values to start from: the link's, else the last ones used, else the data's last 90 days.
+
+    Pure (no Streamlit), so every odd link is tested: a reversed range is swapped, an unreadable
+    date falls back, unknown warehouse or channel codes are dropped, and each of these is said.
+    """
+    notes: list[str] = []
+    end_default = span[1] if span else today
+    start_default = max(span[0], end_default - dt.timedelta(days=DEFAULT_DAYS - 1)) if span else \
+        end_default - dt.timedelta(days=DEFAULT_DAYS - 1)
+    if last is not None and last.date_from and last.date_to:
+        start_default, end_default = last.date_from, last.date_to
+    q_from, q_to = _parse_date(query.get("from")), _parse_date(query.get("to"))
+    for name in ("from", "to"):
+        if query.get(name) and _parse_date(query.get(name)) is None:
+            notes.append(f"The link's '{name}' date {query[name]!r} is not a date (YYYY-MM-DD); it was ignored.")
+    start, end = q_from or start_default, q_to or end_default
+    if start > end:
+        start, end = end, start
+        notes.append(f"The date range was reversed; showing {start:%Y-%m-%d} to {end:%Y-%m-%d}.")
+    picked: dict[str, tuple[str, ...]] = {}
+    for key, opt, what in (("wh", "warehouses", "warehouse"), ("ch", "channels", "channel")):
+        raw = [v for v in (query.get(key) or "").split(",") if v]
+        if raw:
+            known = tuple(v for v in raw if v in options[opt])
+            unknown = [v for v in raw if v not in options[opt]]
+            if unknown:
+                notes.append(f"Unknown {what} {', '.join(repr(u) for u in unknown)} in the link was ignored.")
+        else:
+            known = tuple(getattr(last, opt)) if last is not None else ()
+        picked[opt] = known
+    if span is None:
+        notes.append("No orders involve your account yet, so the date range has nothing to narrow.")
+    elif end < span[0] or start > span[1]:
+        notes.append(f"No orders in this range: the data runs from {span[0]:%Y-%m-%d} to {span[1]:%Y-%m-%d}.")
+    return FilterDefaults(start, end, picked["warehouses"], picked["channels"], tuple(notes))
+
+
+def global_filters(viewer: Viewer, applies: tuple[str, ...] = ("dates", "warehouses", "channels")) -> Filters:
+    """Render the filters the current page reads (``applies``); mirror them into the URL query string.
+
+    Filters a page does not read are not shown; their last values are kept for the next page.
+    """
     engine = get_engine()
     qp = st.query_params
     opts = _options(engine, viewer.cache_key, viewer)
     span = _span(engine, viewer.cache_key, viewer)
-    end_default = span[1] if span else dt.date.today()
-    start_default = max(span[0], end_default - dt.timedelta(days=DEFAULT_DAYS - 1)) if span else end_default
-    start = _parse_date(qp.get("from")) or start_default
-    end = _parse_date(qp.get("to")) or end_default
-    wh_q = [w for w in (qp.get("wh") or "").split(",") if w in opts["warehouses"]]
-    ch_q = [c for c in (qp.get("ch") or "").split(",") if c in opts["channels"]]
-
-    with st.sidebar:
-        st.subheader("Filters")
-        picked = st.date_input("Date range", value=(start, end), key="global_dates", format="YYYY-MM-DD")
-        warehouses = st.multiselect("Warehouse", opts["warehouses"], default=wh_q, key="global_wh",
-                                    placeholder="All warehouses")
-        channels = st.multiselect("Channel", opts["channels"], default=ch_q, key="global_ch",
-                                  placeholder="All channels")
-    if isinstance(picked, tuple) and len(picked) == 2:
-        start, end = picked
-    elif isinstance(picked, tuple) and len(picked) == 1:
-        start = end = picked[0]
-    qp["from"], qp["to"] = start.isoformat(), end.isoformat()
-    for key, values in (("wh", warehouses), ("ch", channels)):
-        if values:
-            qp[key] = ",".join(values)
-        elif key in qp:
-            del qp[key]
-    return Filters(date_from=start, date_to=end, warehouses=tuple(warehouses), channels=tuple(channels))
+    last = st.session_state.get(LAST_FILTERS_KEY)
+    d = resolve_defaults({k: qp.get(k) or "" for k in ("from", "to", "wh", "ch")}, span, opts,
+                         last if isinstance(last, Filters) else None, dt.date.today())
+    start, end, warehouses, channels = d.start, d.end, list(d.warehouses), list(d.channels)
+    if applies:
+        with st.sidebar:
+            st.subheader("Filters")
+            if "dates" in applies:
+                picked = st.date_input("Date range", value=(start, end), key="global_dates", format="YYYY-MM-DD")
+                if isinstance(picked, tuple) and len(picked) == 2:
+                    start, end = sorted(picked)
+                elif isinstance(picked, tuple) and len(picked) == 1:
+                    start = end = picked[0]
+            if "warehouses" in applies:
+                warehouses = st.multiselect("Warehouse", opts["warehouses"], default=warehouses, key="global_wh",
+                                            placeholder="All warehouses")
+            if "channels" in applies:
+                channels = st.multiselect("Channel", opts["channels"], default=channels, key="global_ch",
+                                          placeholder="All channels")
+            for note in d.notes:
+                st.caption(f":material/info: {note}")
+        if "dates" in applies:
+            qp["from"], qp["to"] = start.isoformat(), end.isoformat()
+        for key, name, values in (("wh", "warehouses", warehouses), ("ch", "channels", channels)):
+            if name not in applies:
+                continue
+            if values:
+                qp[key] = ",".join(values)
+            elif key in qp:
+                del qp[key]
+    flt = Filters(date_from=start, date_to=end, warehouses=tuple(warehouses), channels=tuple(channels))
+    st.session_state[LAST_FILTERS_KEY] = flt
+    return flt
 
 
 def account_box(viewer: Viewer) -> None:
