@@ -103,8 +103,11 @@ def test_cover_threshold_edited_on_the_page(tiny: Builder, monkeypatch: pytest.M
     assert not at.exception, [e.message for e in at.exception]
     after = _exceptions_shown(at)
     flat = after[after["sku"] == "FLAT"]
-    assert len(flat) == 1 and flat.iloc[0]["threshold"] == "cover_warning_days"
-    assert flat.iloc[0]["threshold_value"] == 60
+    assert len(flat) == 1 and flat.iloc[0]["rule"].startswith("Low-cover warning 60 d (global")
+    # the save says what it saved, and the reason box is empty for the next change
+    assert [s.value for s in at.success] == ["Saved: Low-cover warning 14 d → 60 d."]
+    assert at.text_input(key="inventory_thr_why").value == ""
+    assert not at.error
     with transaction(tiny.engine) as s:
         log = audit_log(s, viewer=ADMIN, action="threshold.set")
     assert len(log) == 1
@@ -145,3 +148,50 @@ def test_export_cli_matches_the_page_function(tiny: Builder) -> None:
             assert "entity_key" not in cli.columns and "version" not in cli.columns
         else:
             assert cli["Units a day"].tolist() == pytest.approx([round(v, 2) for v in page["avg_daily_demand"]])
+
+
+def _save_thresholds(at: AppTest) -> None:
+    next(b for b in at.button if b.label == "Save thresholds").click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+
+
+def _threshold_audit(engine: Engine) -> pd.DataFrame:
+    with transaction(engine) as s:
+        return audit_log(s, viewer=ADMIN, action="threshold.set")
+
+
+def test_implausible_threshold_asks_before_saving(tiny: Builder, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _page(tiny.engine, MANAGER, monkeypatch)
+    at.number_input(key="inventory_thr_cover_warning_days").set_value(99_999.0)
+    at.text_input(key="inventory_thr_why").input("typo?")
+    _save_thresholds(at)
+    assert len(_threshold_audit(tiny.engine)[lambda d: d["outcome"] == "applied"]) == 0  # nothing saved yet
+    assert len(at.warning) == 1 and "99,999" in at.warning[0].value and not at.success
+    next(b for b in at.button if b.label == "Save anyway").click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    log = _threshold_audit(tiny.engine)
+    applied = log[log["outcome"] == "applied"]
+    assert len(applied) == 1 and applied.iloc[0]["why"] == "typo?"
+    assert [s.value for s in at.success] == ["Saved: Low-cover warning 14 d → 99,999 d."]
+    assert not at.warning and at.text_input(key="inventory_thr_why").value == ""
+
+
+def test_cancelled_implausible_value_is_put_back(tiny: Builder, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _page(tiny.engine, MANAGER, monkeypatch)
+    at.number_input(key="inventory_thr_cover_warning_days").set_value(99_999.0)
+    _save_thresholds(at)
+    next(b for b in at.button if b.label == "Cancel").click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.number_input(key="inventory_thr_cover_warning_days").value == 14.0
+    assert len(_threshold_audit(tiny.engine)[lambda d: d["outcome"] == "applied"]) == 0
+    assert not at.warning and [i.value for i in at.info] == ["Not saved: the values were put back."]
+
+
+def test_saving_unchanged_values_is_an_info_not_an_error(tiny: Builder, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _page(tiny.engine, MANAGER, monkeypatch)
+    _save_thresholds(at)
+    assert not at.error
+    assert "Nothing to save: no value was changed." in [i.value for i in at.info]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -57,23 +58,63 @@ def column_config(df: pd.DataFrame, overrides: dict[str, Any] | None = None,
     return cfg
 
 
+NUMERIC_KINDS = ("count", "number", "pct", "pts", "money", "hours", "days")
+
+
+def display_frame(df: pd.DataFrame, hide: Iterable[str] = ()) -> tuple[pd.DataFrame, set[str]]:
+    """``df`` without a missing cell, and the names of the columns turned into text.
+
+    Streamlit draws a missing cell as a faded "None" and an infinite one as "∞" or "Infinity"
+    depending on the column. A shown column with a missing or infinite value is therefore
+    formatted as text by ``ops.fmt`` (missing -> an en dash, no demand -> ∞); columns without one
+    keep their dtype, so they still sort as numbers and dates.
+    """
+    hidden = set(hide) | set(fmt.INTERNAL)
+    out = df.copy(deep=False)
+    as_text: set[str] = set()
+    for name, spec in fmt.kinds(df).items():
+        if name in hidden:
+            continue
+        s = df[name]
+        bad = s.isna().to_numpy()
+        if spec.kind in NUMERIC_KINDS and pd.api.types.is_float_dtype(s):
+            bad = bad | np.isinf(s.to_numpy(dtype="float64"))
+        if not bad.any():
+            continue
+        places = fmt.decimals(spec)
+        if spec.kind == "text":
+            out[name] = s.astype(object).where(~bad, fmt.MISSING)
+        else:
+            out[name] = [fmt.value(v, spec.kind, places) for v in s]
+        as_text.add(name)
+    return out, as_text
+
+
 def show_table(df: pd.DataFrame, *, key: str | None = None, overrides: dict[str, Any] | None = None,
                hide: Iterable[str] = (), height: int | None = None, empty: str | None = None) -> None:
-    """``st.dataframe`` of ``df`` with labels and formats; ``empty`` is said instead of an empty grid."""
+    """``st.dataframe`` of ``df`` with labels and formats; ``empty`` is said instead of an empty grid.
+
+    Missing values show as an en dash, never "None" (see :func:`display_frame`).
+    """
     if df.empty and empty:
         st.info(empty)
         return
-    kwargs: dict[str, Any] = {"hide_index": True, "width": "stretch", "key": key,
-                              "column_config": column_config(df, overrides, hide)}
+    view, as_text = display_frame(df, hide)
+    cfg = column_config(df, overrides, hide)
+    for name in as_text - set(overrides or {}):
+        spec = fmt.col(name, df[name])
+        cfg[name] = st.column_config.TextColumn(
+            spec.label, help=spec.help, alignment="right" if spec.kind in NUMERIC_KINDS else None)
+    kwargs: dict[str, Any] = {"hide_index": True, "width": "stretch", "key": key, "column_config": cfg}
     if height is not None:
         kwargs["height"] = height
-    st.dataframe(df, **kwargs)
+    st.dataframe(view, **kwargs)
 
 
 def tile(col: Any, label: str, value: Any, kind: str, *, change: Any = None, places: int | None = None,
          higher_is_better: bool = True, help: str | None = None) -> None:
     """One metric tile: the value and its change formatted by ``ops.fmt``; a change of zero is grey."""
     d = fmt.delta(change, kind, places)
-    zero = d is not None and d.lstrip("+-").startswith(("0.0 ", "0 ")) or d in ("0", "0.0")
+    zero = d is not None and not any(ch in "123456789" for ch in d)  # "0.0 pts", "$0", "0 h": grey
     col.metric(label, fmt.value(value, kind, places), d,
                delta_color="off" if zero else ("normal" if higher_is_better else "inverse"), border=True, help=help)
