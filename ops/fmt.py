@@ -118,6 +118,10 @@ COLUMNS: dict[str, Col] = {
     "finished_at": Col("Finished", "datetime"), "started_at": Col("Started", "datetime"),
     "rows_in": Col("Rows read", "count"), "rows_changed": Col("Rows changed", "count"), "status": Col("Status"),
     "rows": Col("Rows", "count"), "table": Col("Table"),
+    "problems": Col("Problems", "count", help="problems that refused the import; nothing was changed"),
+    "sha256": Col("File checksum", help="SHA-256 of the imported file(s): the same file imports the same rows"),
+    "file": Col("File"), "line": Col("Line", "count", help="line in the file; the header is line 1"),
+    "column": Col("Column"), "message": Col("Problem"),
     # fulfilment page (ops.fulfillment frames)
     "avg_hours_late": Col("Late by (mean)", "hours"), "c2s_lines": Col("Lines with click-to-ship", "count"),
     "late_unshipped_lines": Col("Late and unshipped", "count"), "seller": Col("Seller"),
