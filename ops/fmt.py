@@ -240,12 +240,18 @@ def money(value: Any, places: int = 0) -> str:
 
 def hours(value: Any, places: int = 1) -> str:
     """A duration in hours: ``27.4 h``."""
-    return MISSING if _missing(value) else f"{number(value, places)} h"
+    if _missing(value):
+        return MISSING
+    text = number(value, places)
+    return text if "∞" in text else f"{text} h"
 
 
 def days(value: Any, places: int = 1) -> str:
     """A duration in days: ``12.5 d``; no demand (infinite cover) as ``∞``."""
-    return MISSING if _missing(value) else f"{number(value, places)} d"
+    if _missing(value):
+        return MISSING
+    text = number(value, places)
+    return text if "∞" in text else f"{text} d"
 
 
 def date(value: Any) -> str:
@@ -296,8 +302,9 @@ def delta(change: Any, kind: str, places: int | None = None) -> str | None:
     v = _num(float(change), p)
     unit = {"hours": " h", "days": " d"}.get(kind, "")
     if kind == "money":
-        body = f"{currency_symbol()}{abs(v):,.{0 if places is None else places}f}"
-        return ("+" if v > 0 else "-" if v < 0 else "") + body
+        mp = 0 if places is None else places
+        v = _num(float(change), mp)  # the sign of what is shown: +0.3 is "$0", not "+$0"
+        return ("+" if v > 0 else "-" if v < 0 else "") + f"{currency_symbol()}{abs(v):,.{mp}f}"
     return (f"{v:+,.{p}f}" if v else f"{0:.{p}f}") + unit
 
 
