@@ -755,6 +755,138 @@ def lane_attribution(session: Session, *, viewer: Viewer, filters: Filters = ALL
                "carrier_late_rate", "transit_mean_h"]].head(limit).reset_index(drop=True)
 
 
+LANE_WEEK_COLUMNS = ["period", "carrier", "lane", "series", "delivered", "delivered_on_time",
+                     "on_time_delivery_rate", "rank"]
+ALL_LANES = "All lanes"
+
+
+@data_function
+def lane_weekly(session: Session, *, viewer: Viewer, filters: Filters = ALL, top: int = 6,
+                min_delivered: int = 20) -> pd.DataFrame:
+    """On-time delivery per week for the worst carrier lanes, and for all lanes together.
+
+    A lane's rank orders lanes by their worst week: the lowest weekly on-time delivery rate among
+    its weeks with at least ``min_delivered`` delivered lines (ties: more late deliveries first).
+    Only the ``top`` worst lanes are returned, plus the series ``"All lanes"`` (rank 0) as the
+    reference. Weeks start on Monday and follow the order's placed day (as every fulfilment figure).
+
+    Returns
+    -------
+    DataFrame with columns ``period`` (datetime64[ns], the week's Monday), ``carrier`` and ``lane``
+    (str), ``series`` (str, "carrier · lane" or "All lanes"), int64 ``delivered``,
+    ``delivered_on_time``, float64 ``on_time_delivery_rate`` (0..1) and int64 ``rank`` (1 = worst).
+    """
+    require_viewer(viewer)
+    t = AggFulfilLane
+    stmt = (select(t.day, t.carrier_id, t.lane, func.sum(t.delivered), func.sum(t.delivered_on_time))
+            .where(*_where(viewer, t, filters)).group_by(t.day, t.carrier_id, t.lane))
+    df = pd.DataFrame(session.execute(stmt).all(), columns=["day", "carrier_id", "lane", "delivered",
+                                                             "delivered_on_time"])
+    if df.empty:
+        return pd.DataFrame({c: pd.Series(dtype=d) for c, d in zip(LANE_WEEK_COLUMNS, (
+            "datetime64[ns]", object, object, object, "int64", "int64", "float64", "int64"), strict=True)})
+    df["carrier"] = _Labels(session).series("carrier", df["carrier_id"])
+    df["lane"] = df["lane"].fillna(NONE_LABEL)
+    df["day"] = pd.to_datetime(df["day"])
+    df["period"] = df["day"] - pd.to_timedelta(df["day"].dt.dayofweek, unit="D")
+    for c in ("delivered", "delivered_on_time"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").fillna(0).astype("int64")
+    weekly = df.groupby(["period", "carrier", "lane"], as_index=False)[["delivered", "delivered_on_time"]].sum()
+    weekly["on_time_delivery_rate"] = weekly["delivered_on_time"] / weekly["delivered"].where(weekly["delivered"] > 0)
+    judged = weekly[weekly["delivered"] >= min_delivered]
+    worst = (judged.assign(late=judged["delivered"] - judged["delivered_on_time"])
+             .groupby(["carrier", "lane"], as_index=False)
+             .agg(worst=("on_time_delivery_rate", "min"), late=("late", "sum"))
+             .sort_values(["worst", "late", "carrier", "lane"], ascending=[True, False, True, True])
+             .head(top))
+    worst["rank"] = np.arange(1, len(worst) + 1)
+    lanes = weekly.merge(worst[["carrier", "lane", "rank"]], on=["carrier", "lane"])
+    lanes["series"] = lanes["carrier"] + " · " + lanes["lane"]
+    total = weekly.groupby("period", as_index=False)[["delivered", "delivered_on_time"]].sum()
+    total["on_time_delivery_rate"] = total["delivered_on_time"] / total["delivered"].where(total["delivered"] > 0)
+    total = total.assign(carrier=ALL_LANES, lane=ALL_LANES, series=ALL_LANES, rank=0)
+    out = pd.concat([total, lanes], ignore_index=True)[LANE_WEEK_COLUMNS]
+    return out.astype({"delivered": "int64", "delivered_on_time": "int64", "on_time_delivery_rate": "float64",
+                       "rank": "int64"}).sort_values(["rank", "period"], ignore_index=True)
+
+
+def worst_lane_weeks(weekly: pd.DataFrame, *, n: int = 8, min_delivered: int = 20) -> pd.DataFrame:
+    """The ``n`` lane-weeks of :func:`lane_weekly` with the lowest on-time delivery rate.
+
+    Weeks with fewer than ``min_delivered`` deliveries are left out (one late parcel is not a
+    pattern). Returns the columns of :func:`lane_weekly` plus ``all_lanes_rate`` (float64, the
+    rate of all lanes that week), worst first.
+    """
+    ref = weekly.loc[weekly["rank"] == 0, ["period", "on_time_delivery_rate"]].rename(
+        columns={"on_time_delivery_rate": "all_lanes_rate"})
+    rows = weekly[(weekly["rank"] > 0) & (weekly["delivered"] >= min_delivered)].merge(ref, on="period", how="left")
+    return rows.sort_values(["on_time_delivery_rate", "delivered"], ascending=[True, False],
+                            ignore_index=True).head(n)
+
+
+FINDING_COLUMNS = ["warehouse", "weekday", "shipped", "late", "late_rate", "others_rate", "finding"]
+_REFERENCE_MONDAY = dt.datetime(2001, 1, 1)  # a Monday; the week is only used for weekday arithmetic
+
+
+@data_function
+def late_findings(session: Session, *, viewer: Viewer, filters: Filters = ALL, min_lines: int = 30) -> pd.DataFrame:
+    """Warehouse and ship-by weekday whose late share stands out, in plain words.
+
+    The late heatmap counts lines by the weekday and hour the order was paid; here each of its
+    cells is moved to the weekday its ship-by deadline falls on under the warehouse's SLA
+    calendar (cut-off, business days, handling days; holidays ignored), so a missed Monday
+    cut-off shows as one finding ("due on Mon") instead of four busy cells (Fri after the
+    cut-off, Sat, Sun, Mon before it). A (warehouse, weekday) stands out when it holds at least
+    ``min_lines`` shipped lines and its late share is at least twice, and 10 points above, the
+    late share of every other line in scope (``others_rate``).
+
+    Returns
+    -------
+    DataFrame, worst first, with columns ``warehouse`` (str), ``weekday`` (str, "Mon".. of the
+    ship-by deadline), int64 ``shipped`` and ``late``, float64 ``late_rate`` and ``others_rate``
+    (0..1), ``finding`` (str, one sentence).
+    """
+    from ops import fmt
+
+    require_viewer(viewer)
+    t = AggFulfilHeat
+    stmt = (select(t.warehouse_id, t.paid_dow, t.paid_hour, func.sum(t.shipped), func.sum(t.late))
+            .where(*_where(viewer, t, filters)).group_by(t.warehouse_id, t.paid_dow, t.paid_hour))
+    df = pd.DataFrame(session.execute(stmt).all(), columns=["warehouse_id", "dow", "hour", "shipped", "late"])
+    if df.empty:
+        return pd.DataFrame({c: pd.Series(dtype=d) for c, d in zip(FINDING_COLUMNS, (
+            object, object, "int64", "int64", "float64", "float64", object), strict=True)})
+    for c in ("shipped", "late"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").fillna(0).astype("int64")
+    df["warehouse_id"] = pd.to_numeric(df["warehouse_id"], errors="coerce").astype("float64")
+    cal_by_wh, default_cal = calendars(session)
+    paid = (pd.Timestamp(_REFERENCE_MONDAY) + pd.to_timedelta(df["dow"].astype("int64"), unit="D")
+            + pd.to_timedelta(df["hour"].astype("int64"), unit="h") + pd.Timedelta(minutes=30))
+    due = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns]")
+    for wid, idx in df.groupby(df["warehouse_id"].fillna(-1).astype(int)).groups.items():
+        cal = cal_by_wh.get(int(wid), default_cal)
+        plain = Calendar(business_days=cal.business_days, cutoff=cal.cutoff, handling_days=cal.handling_days)
+        due.loc[idx] = derive_ship_by(paid.loc[idx], plain).to_numpy()
+    df["weekday"] = due.dt.dayofweek.map(dict(enumerate(DOW_NAMES)))
+    df["warehouse"] = _Labels(session).series("warehouse", df["warehouse_id"])
+    cells = df.groupby(["warehouse", "weekday"], as_index=False)[["shipped", "late"]].sum()
+    total_s, total_l = int(cells["shipped"].sum()), int(cells["late"].sum())
+    others_s = total_s - cells["shipped"]
+    cells["late_rate"] = cells["late"] / cells["shipped"].where(cells["shipped"] > 0)
+    cells["others_rate"] = (total_l - cells["late"]) / others_s.where(others_s > 0)
+    stands_out = ((cells["shipped"] >= min_lines) & cells["late_rate"].notna()
+                  & (cells["late_rate"] >= 2 * cells["others_rate"].fillna(0))
+                  & (cells["late_rate"] >= cells["others_rate"].fillna(0) + 0.10))
+    out = cells[stands_out].sort_values(["late_rate", "shipped"], ascending=[False, False], ignore_index=True)
+    out["finding"] = [
+        f"Lines due to ship on {r.weekday} at {r.warehouse}: {fmt.pct(r.late_rate)} shipped late "
+        f"({fmt.count(r.late)} of {fmt.count(r.shipped)}), against {fmt.pct(r.others_rate)} for every other "
+        "day and warehouse: check that day's cut-off and staffing."
+        for r in out.itertuples(index=False)]
+    return out[FINDING_COLUMNS].astype({"shipped": "int64", "late": "int64", "late_rate": "float64",
+                                        "others_rate": "float64"})
+
+
 BACKLOG_COLUMNS = ["order_number", "warehouse", "channel", "seller", "seller_region", "paid_at", "ship_by",
                    "hours_past_deadline", "lines", "age_band"]
 AGE_BANDS = ((-np.inf, 0, "not due"), (0, 24, "0-24 h late"), (24, 72, "24-72 h late"), (72, np.inf, "> 72 h late"))
@@ -842,7 +974,7 @@ KPI_COLUMNS = ["kpi", "value", "previous", "change", "unit"]
 
 @data_function
 def kpis(session: Session, *, viewer: Viewer, filters: Filters = ALL) -> pd.DataFrame:
-    """Headline KPIs for the last 7 days of the range (ending at the range end or the as-of day) vs the 7 before.
+    """Headline KPIs for the last 7 days of the range (up to the as-of day) vs the same number of days before.
 
     Returns
     -------
@@ -850,6 +982,9 @@ def kpis(session: Session, *, viewer: Viewer, filters: Filters = ALL) -> pd.Data
     c2s_median_h, lines_shipped, late_unshipped_lines), ``value`` and ``previous`` (float64),
     ``change`` (float64, value - previous), ``unit`` (str: "%", "h" or "lines"). Rates in percent;
     the median click-to-ship is read from the hour histogram (approximate, see the module docstring).
+    ``late_unshipped_lines`` counts backlog lines of orders placed in the range whose ship-by
+    deadline has passed at the as-of time (no previous value). A range holding no order lines
+    gives NaN rates and hours and zero counts.
     """
     # One computation for the page and this export: the page's grouped read (fulfillment_page).
     return fulfillment_page(session, viewer=viewer, filters=filters, by="all", backlog_limit=0,
@@ -957,13 +1092,26 @@ class FulfilmentPage:
     backlog: pd.DataFrame
     backlog_bands: pd.DataFrame
     trend: pd.DataFrame
+    #: Why nothing is shown (the range or the viewer holds no order line) and what to change; None otherwise.
+    empty_reason: str | None = None
+    #: One sentence on the exceptions, from the same numbers as the tiles.
+    exceptions_note: str = ""
 
 
 def _kpi_weeks(filters: Filters, now: dt.datetime) -> tuple[tuple[dt.date, dt.date], tuple[dt.date, dt.date]]:
-    """The KPI week (7 days ending at the range end or the as-of day) and the week before, as (from, to)."""
+    """The KPI week and the week before, as (from, to).
+
+    The KPI week is the last 7 days of the range that are not after the as-of day (the whole
+    range when shorter), never a day outside the range: a range starting after the as-of day
+    gives an empty week (from > to), so the tiles agree with the tables instead of showing last
+    week's figures. The week before has the same number of days, just before it.
+    """
     end = min(filters.date_to or dt.date.max, (now - dt.timedelta(days=1)).date())
-    cur, prev = ((end - dt.timedelta(days=back + 6), end - dt.timedelta(days=back)) for back in (0, 7))
-    return cur, prev
+    start = max(end - dt.timedelta(days=6), filters.date_from or dt.date.min)
+    n = (end - start).days + 1
+    if n <= 0:  # the range starts after the as-of day: no KPI week, nothing to compare with
+        return (start, end), (start, end)
+    return (start, end), (start - dt.timedelta(days=n), start - dt.timedelta(days=1))
 
 
 def _between(col: Any, lo: dt.date | None, hi: dt.date | None) -> ColumnElement[bool]:
@@ -996,7 +1144,7 @@ def fulfillment_page(session: Session, *, viewer: Viewer, filters: Filters = ALL
     labels = _Labels(session)
     cur, prev = _kpi_weeks(filters, now)
     lo = min(filters.date_from, prev[0]) if filters.date_from else None
-    hi = max(filters.date_to, cur[1]) if filters.date_to else None
+    hi = max(filters.date_to, cur[1], prev[1]) if filters.date_to else None
     wide = Filters(date_from=lo, date_to=hi, warehouses=filters.warehouses, channels=filters.channels)
 
     # agg_fulfil_daily: per day, warehouse and group
@@ -1040,11 +1188,10 @@ def fulfillment_page(session: Session, *, viewer: Viewer, filters: Filters = ALL
     hist["n"] = pd.to_numeric(hist["n"], errors="coerce").fillna(0)
     hist["group"] = labels.series(by, hist["group_key"])
 
-    # backlog rows in scope (all dates: the KPI's late-and-unshipped count ignores the range)
+    # backlog rows in scope and range (the backlog table, the exceptions and the late-and-unshipped tile)
     b = AggFulfilBacklog
     bstmt = select(b.day, b.order_id, b.order_number, b.warehouse_id, b.channel_id, b.seller_id, b.seller_region,
-                   b.carrier_id, b.paid_at, b.ship_by, b.lines).where(
-        *_where(viewer, b, Filters(warehouses=filters.warehouses, channels=filters.channels)))
+                   b.carrier_id, b.paid_at, b.ship_by, b.lines).where(*_where(viewer, b, filters))
     braw = pd.DataFrame(session.execute(bstmt).all(), columns=[
         "day", "order_id", "order_number", "warehouse_id", "channel_id", "seller_id", "seller_region", "carrier_id",
         "paid_at", "ship_by", "lines"])
@@ -1090,8 +1237,12 @@ def fulfillment_page(session: Session, *, viewer: Viewer, filters: Filters = ALL
     for name, unit in (("on_time_ship_rate", "%"), ("on_time_delivery_rate", "%"), ("c2s_median_h", "h"),
                        ("lines_shipped", "lines")):
         v, p = week_vals[0][name], week_vals[1][name]
-        rows.append({"kpi": name, "value": v, "previous": p, "change": v - p, "unit": unit})
-    rows.append({"kpi": "late_unshipped_lines", "value": float(braw["lines"].where(late_now, 0).sum()),
+        # No line in the KPI week: no figure, so no change either (not "-2,925 lines").
+        change = v - p if week_vals[0]["lines_shipped"] > 0 else np.nan
+        rows.append({"kpi": name, "value": v, "previous": p, "change": change, "unit": unit})
+    # The backlog of the range (the same rows as the backlog table and the exceptions), not of all dates.
+    late_unshipped = float(bl_range["lines"].where(bl_late, 0).sum())
+    rows.append({"kpi": "late_unshipped_lines", "value": late_unshipped,
                  "previous": np.nan, "change": np.nan, "unit": "lines"})
     kpi_df = pd.DataFrame(rows, columns=KPI_COLUMNS).astype(
         {"value": "float64", "previous": "float64", "change": "float64"})
@@ -1112,35 +1263,114 @@ def fulfillment_page(session: Session, *, viewer: Viewer, filters: Filters = ALL
     exc = _exceptions_frame(session, viewer, filters, backlog_df.head(exception_limit), wh_summary)
 
     trend = _trend_frame(in_range, "week")
+    n_lines = int(summary["lines"].sum()) + int(bl_range["lines"].sum())
+    empty = None if n_lines else _empty_reason(session, viewer, filters)
+    note = _exceptions_note(session, viewer, exc, late_unshipped)
     return FulfilmentPage(as_of=now, by=by, kpis=kpi_df, summary=summary, exceptions=exc,
                           backlog=backlog_df.head(backlog_limit).reset_index(drop=True), backlog_bands=bands,
-                          trend=trend)
+                          trend=trend, empty_reason=empty, exceptions_note=note)
+
+
+def _span(d: Any) -> str:
+    return "the start" if d is None else str(d)[:10]
+
+
+def _empty_reason(session: Session, viewer: Viewer, filters: Filters) -> str:
+    """Why the viewer's page holds no order line, in plain words, and what to change."""
+    t = AggFulfilDaily
+    scoped = Filters(warehouses=filters.warehouses, channels=filters.channels)
+    first, last = session.execute(select(func.min(t.day), func.max(t.day)).where(*_where(viewer, t, scoped))).one()
+    if first is not None:
+        return (f"{_span(filters.date_from)} to {_span(filters.date_to)} holds no order lines. Your order lines "
+                f"run from {_span(first)} to {_span(last)}: pick dates in that span in the sidebar.")
+    if (filters.warehouses or filters.channels) and session.scalar(
+            select(t.id).where(_scope(viewer, t)).limit(1)) is not None:
+        return ("No order lines match the warehouse and channel filters: clear them in the sidebar to see "
+                    "every order line you may see.")
+    if viewer.is_kind("supplier"):
+        return (f"No order lines were sold by {viewer.vendor_code} as a marketplace seller, so there is no "
+                "fulfilment to report. This page covers orders you sell yourself; your products' stock and "
+                "purchase orders are on the Inventory page.")
+    if viewer.is_kind("warehouse"):
+        return (f"No orders were placed on the warehouses {viewer.vendor_code} operates, so there is no "
+                "fulfilment to report yet. Ask the operations manager to check the warehouse's operator code.")
+    if viewer.is_kind("carrier"):
+        return f"No shipments were carried by {viewer.vendor_code}, so there is no fulfilment to report."
+    return "There are no orders yet: import orders on the Imports page (or seed the demo data) to fill this page."
+
+
+def _exceptions_note(session: Session, viewer: Viewer, exc: pd.DataFrame, late_unshipped: float) -> str:
+    """One sentence on the exceptions, from the same backlog rows and thresholds as the tiles."""
+    from ops.decisions import threshold
+
+    alert = threshold(session, viewer=viewer, name=BACKLOG_THRESHOLD).value
+    n_back = int((exc["kind"] == "backlog").sum())
+    n_wh = int((exc["kind"] == "warehouse").sum())
+    late = int(late_unshipped)
+    lines = f"{late:,} late and unshipped line{'s' if late != 1 else ''}"
+    if n_back:
+        back = (f"{lines}; {n_back:,} order{'s are' if n_back != 1 else ' is'} more than the backlog alert age "
+                f"({alert:g} h, or the warehouse's own) past the ship-by deadline")
+    elif late:
+        back = f"{lines}, none more than the backlog alert age ({alert:g} h) past the ship-by deadline"
+    else:
+        back = "No late and unshipped lines"
+    wh = (f"{n_wh} warehouse{'s are' if n_wh != 1 else ' is'} below the on-time ship target" if n_wh
+          else "no warehouse is below the on-time ship target")
+    return f"{back}; {wh}."
 
 
 # --- SLA policy (editable by managers) ------------------------------------------------------
 
-SLA_COLUMNS = ["warehouse", "name", "cutoff_time", "business_days", "handling_days", "holidays", "version"]
+SLA_COLUMNS = ["warehouse", "name", "cutoff_time", "business_days", "business_day_names", "handling_days",
+               "holidays", "version"]
+
+
+def _policy_warehouses(viewer: Viewer) -> ColumnElement[bool]:
+    """Warehouses whose SLA policy ``viewer`` may read.
+
+    Staff: all. A 3PL: the warehouses it operates. A supplier or carrier: only the warehouses
+    that shipped order lines they sold or carried (the lines the page shows them), never the
+    whole network with its operators.
+    """
+    require_viewer(viewer)
+    if not viewer.is_vendor:
+        return true()
+    if viewer.is_kind("warehouse"):
+        return access.warehouse_condition(viewer)
+    t = AggFulfilDaily
+    return Warehouse.id.in_(select(t.warehouse_id).where(_scope(viewer, t), t.warehouse_id.is_not(None)).distinct())
+
+
+def day_names(business_days: str) -> str:
+    """Mon=0 digits as people read them: ``"01234"`` -> ``"Mon, Tue, Wed, Thu, Fri"``."""
+    return ", ".join(DOW_NAMES[int(d)] for d in str(business_days or "") if d.isdigit() and int(d) < 7)
 
 
 @data_function
 def sla_policies(session: Session, *, viewer: Viewer) -> pd.DataFrame:
-    """The SLA policy of every warehouse the viewer may see.
+    """The SLA policy of every warehouse relevant to the viewer (see :func:`_policy_warehouses`).
+
+    A vendor other than the warehouse's own 3PL sees the warehouse code as its ``name``: the
+    name may carry the operator's (another vendor's) name.
 
     Returns
     -------
     DataFrame with columns ``warehouse`` (str, code), ``name`` (str), ``cutoff_time`` (str HH:MM),
-    ``business_days`` (str, Mon=0 digits), ``handling_days`` (int64), ``holidays`` (int64, own plus
-    global), ``version`` (int64).
+    ``business_days`` (str, Mon=0 digits), ``business_day_names`` (str, "Mon, Tue, ..."),
+    ``handling_days`` (int64), ``holidays`` (int64, own plus global), ``version`` (int64).
     """
     require_viewer(viewer)
     global_n = session.scalar(select(func.count()).select_from(Holiday).where(Holiday.warehouse_id.is_(None))) or 0
     own = dict(session.execute(select(Holiday.warehouse_id, func.count()).where(Holiday.warehouse_id.is_not(None))
                                .group_by(Holiday.warehouse_id)).all())
-    rows = [{"warehouse": w.code, "name": w.name, "cutoff_time": (w.cutoff_time or dt.time(14)).strftime("%H:%M"),
-             "business_days": w.business_days, "handling_days": int(w.handling_days or 0),
+    show_name = not viewer.is_vendor or viewer.is_kind("warehouse")
+    rows = [{"warehouse": w.code, "name": w.name if show_name else w.code,
+             "cutoff_time": (w.cutoff_time or dt.time(14)).strftime("%H:%M"),
+             "business_days": w.business_days, "business_day_names": day_names(w.business_days),
+             "handling_days": int(w.handling_days or 0),
              "holidays": int(global_n + own.get(w.id, 0)), "version": int(w.version or 1)}
-            for w in session.scalars(select(Warehouse).where(access.warehouse_condition(viewer))
-                                     .order_by(Warehouse.code))]
+            for w in session.scalars(select(Warehouse).where(_policy_warehouses(viewer)).order_by(Warehouse.code))]
     return pd.DataFrame(rows, columns=SLA_COLUMNS).astype({"handling_days": "int64", "holidays": "int64",
                                                            "version": "int64"})
 
@@ -1180,6 +1410,9 @@ def update_sla(session: Session, *, viewer: Viewer, warehouse_code: str, cutoff_
                              .execution_options(populate_existing=True)).scalar_one_or_none()
         if wh is None:
             raise ValidationError(f"{where}: no warehouse with code {warehouse_code!r}")
+        if not str(business_days or "").strip():
+            raise ValidationError(f"Pick at least one business day for {warehouse_code}: a warehouse with no "
+                                  "business day could never ship on time. Nothing was saved.")
         try:
             cut = _parse_cutoff(cutoff_time, where)
             days = _parse_business_days(str(business_days))
@@ -1268,6 +1501,18 @@ def export_heatmap(session: Session, *, viewer: Viewer, filters: Filters) -> pd.
 @data_function
 def export_lanes(session: Session, *, viewer: Viewer, filters: Filters) -> pd.DataFrame:
     return lane_attribution(session, viewer=viewer, filters=filters)
+
+
+@register("fulfilment_lane_weeks", title="On-time delivery by carrier lane and week", page=PAGE)
+@data_function
+def export_lane_weeks(session: Session, *, viewer: Viewer, filters: Filters) -> pd.DataFrame:
+    return lane_weekly(session, viewer=viewer, filters=filters)
+
+
+@register("fulfilment_findings", title="Late-shipping findings by warehouse and weekday", page=PAGE)
+@data_function
+def export_findings(session: Session, *, viewer: Viewer, filters: Filters) -> pd.DataFrame:
+    return late_findings(session, viewer=viewer, filters=filters)
 
 
 @register("fulfilment_backlog", title="Backlog: orders not shipped", page=PAGE)

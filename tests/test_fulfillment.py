@@ -258,3 +258,165 @@ def test_page_load_equals_the_per_table_functions(seeded_engine: Engine, by: str
             keys = ["ship_by", "order_number", "seller"]
             got, frame = got.sort_values(keys), frame.sort_values(keys)
         pd.testing.assert_frame_equal(got.reset_index(drop=True), frame.reset_index(drop=True), obj=name)
+
+
+# --- what the page shows agrees with itself (empty ranges, backlog, findings, vendor policy) -------
+
+
+def _as_of(engine: Engine) -> dt.datetime:
+    """The data's "now", read with plain SQL: the end of the last inventory snapshot day."""
+    with engine.connect() as c:
+        last = pd.read_sql("SELECT MAX(day) AS d FROM inventory_snapshots", c)["d"].iloc[0]
+    return pd.Timestamp(str(last)[:10]).to_pydatetime() + dt.timedelta(days=1)
+
+
+@pytest.mark.parametrize("where", ["future", "past"])
+def test_kpis_of_a_range_without_lines_are_empty_and_say_why(seeded_engine: Engine, where: str) -> None:
+    with seeded_engine.connect() as c:
+        placed = pd.to_datetime(pd.read_sql("SELECT placed_at FROM orders", c)["placed_at"])
+    first, last = placed.min().date(), placed.max().date()
+    span = (last + dt.timedelta(days=30), last + dt.timedelta(days=60)) if where == "future" else \
+        (first - dt.timedelta(days=60), first - dt.timedelta(days=30))
+    flt = Filters(date_from=span[0], date_to=span[1])
+    with transaction(seeded_engine) as s:
+        page = ful.fulfillment_page(s, viewer=SYSTEM, filters=flt)
+    k = page.kpis.set_index("kpi")
+    # A future range used to show last week's 95 % and ~2,000 lines: nothing of the range may show.
+    assert k[["value", "change"]].loc[["on_time_ship_rate", "on_time_delivery_rate", "c2s_median_h"]].isna().all().all()
+    assert k.loc["lines_shipped", "value"] == 0 and pd.isna(k.loc["lines_shipped", "change"])
+    assert k.loc["late_unshipped_lines", "value"] == 0
+    assert page.summary["lines"].sum() == 0 and page.backlog.empty and page.exceptions.empty
+    assert page.empty_reason is not None
+    assert "holds no order lines" in page.empty_reason
+    assert f"from {first} to {last}" in page.empty_reason
+
+
+@pytest.mark.parametrize("back", [0, 5])
+def test_late_unshipped_tile_is_the_ranges_backlog_and_the_note_agrees(seeded_engine: Engine, back: int) -> None:
+    now = _as_of(seeded_engine)
+    end = (now - dt.timedelta(days=1 + back)).date()
+    flt = Filters(date_from=end - dt.timedelta(days=30), date_to=end)
+    raw = _raw_frames(seeded_engine)
+    with seeded_engine.connect() as c:
+        placed = pd.read_sql("SELECT id, placed_at FROM orders", c)
+    raw = raw.merge(placed.rename(columns={"id": "order_id"}), on="order_id")
+    raw["placed_at"] = pd.to_datetime(raw["placed_at"])
+    in_range = raw["placed_at"].dt.date.between(flt.date_from, flt.date_to)
+    waiting = (~raw["status"].isin(["cancelled", "unavailable", "shipped", "delivered"])) & raw["shipped_at"].isna()
+    deadline = raw["line_ship_by"].fillna(raw["ship_by"])
+    want_range = int((in_range & waiting & (deadline < pd.Timestamp(now))).sum())
+    want_all = int((waiting & (deadline < pd.Timestamp(now))).sum())
+    if back:  # the case that used to count every date
+        assert want_range < want_all
+    with transaction(seeded_engine) as s:
+        page = ful.fulfillment_page(s, viewer=SYSTEM, filters=flt)
+    tile = page.kpis.set_index("kpi").loc["late_unshipped_lines", "value"]
+    assert tile == want_range
+    assert int(page.summary["late_unshipped_lines"].sum()) == want_range
+    # The exceptions sentence states the same number, and never "no backlog" beside a late line.
+    n_backlog = int((page.exceptions["kind"] == "backlog").sum())
+    if want_range:
+        assert f"{want_range:,} late and unshipped line" in page.exceptions_note
+    if n_backlog:
+        assert f"{n_backlog:,} order" in page.exceptions_note
+    elif want_range:
+        assert "none more than the backlog alert age" in page.exceptions_note
+    else:
+        assert page.exceptions_note.startswith("No late and unshipped lines")
+
+
+def test_findings_name_the_monday_cutoff_warehouse(seeded_engine: Engine) -> None:
+    anoms = _anoms()
+    raw = _raw_frames(seeded_engine)
+    raw = raw[~raw["status"].isin(["cancelled", "unavailable"]) & raw["paid_at"].notna() & raw["shipped_at"].notna()]
+    raw = raw.assign(deadline=raw["line_ship_by"].fillna(raw["ship_by"]))
+    raw = raw[raw["deadline"].notna()]
+    late = raw["shipped_at"] > raw["deadline"]
+    # The weekday each line is due on by its warehouse's rule, worked out by hand (demo warehouses ship
+    # Mon-Fri, same day when paid before the cut-off, else the next weekday; holidays are not counted).
+    cutoff = pd.to_timedelta(raw["cutoff_time"].astype(str).str[:8])
+    paid_dow = raw["paid_at"].dt.dayofweek
+    same_day = (paid_dow < 5) & (raw["paid_at"] - raw["paid_at"].dt.normalize() < cutoff)
+    due_dow = paid_dow.where(same_day, (paid_dow + 1) % 7).where(lambda d: d < 5, 0)
+    mine = (raw["code"] == anoms.monday_cutoff_warehouse) & (due_dow == 0)
+    want_rate, want_rest = float(late[mine].mean()), float(late[~mine].mean())
+    # ... close to the share of lines whose real deadline (holidays counted) is a Monday.
+    real = (raw["code"] == anoms.monday_cutoff_warehouse) & (raw["deadline"].dt.dayofweek == 0)
+    with transaction(seeded_engine) as s:
+        found = ful.late_findings(s, viewer=SYSTEM)
+    assert len(found) == 1, found  # Monday at one warehouse, not the four paid-day cells feeding it
+    top = found.iloc[0]
+    assert (top["warehouse"], top["weekday"]) == (anoms.monday_cutoff_warehouse, "Mon")
+    assert (top["shipped"], top["late"]) == (int(mine.sum()), int(late[mine].sum()))
+    assert top["late_rate"] == pytest.approx(want_rate)
+    assert top["others_rate"] == pytest.approx(want_rest)
+    assert top["late_rate"] == pytest.approx(float(late[real].mean()), abs=0.1)
+    assert "Mon" in top["finding"] and anoms.monday_cutoff_warehouse in top["finding"]
+
+
+def test_lane_weekly_puts_the_late_lanes_bad_weeks_on_top(seeded_engine: Engine) -> None:
+    anoms = _anoms()
+    with seeded_engine.connect() as c:
+        o = pd.read_sql("SELECT id AS order_id, status, placed_at FROM orders", c)
+        ol = pd.read_sql("SELECT order_id FROM order_lines", c)
+        sh = pd.read_sql("SELECT s.order_id, s.lane, s.promised_at, s.delivered_at, c.code AS carrier "
+                         "FROM shipments s JOIN carriers c ON c.id = s.carrier_id", c)
+    sh = sh.sort_values("carrier").groupby("order_id", as_index=False).first()
+    df = ol.merge(o, on="order_id").merge(sh, on="order_id")
+    df = df[~df["status"].isin(["cancelled", "unavailable"]) & df["delivered_at"].notna() & df["promised_at"].notna()]
+    placed = pd.to_datetime(df["placed_at"])
+    df["week"] = (placed - pd.to_timedelta(placed.dt.dayofweek, unit="D")).dt.normalize()
+    delivered, promised = pd.to_datetime(df["delivered_at"]), pd.to_datetime(df["promised_at"])
+    df["on_time"] = delivered.dt.normalize() <= promised.dt.normalize()
+    lane = df[(df["carrier"] == anoms.late_lane_carrier) & (df["lane"] == anoms.late_lane)]
+    by_week = lane.groupby("week")["on_time"].agg(["size", "mean"])
+    with transaction(seeded_engine) as s:
+        weekly = ful.lane_weekly(s, viewer=SYSTEM)
+    worst = ful.worst_lane_weeks(weekly, n=3)
+    assert set(zip(worst["carrier"], worst["lane"], strict=True)) == {(anoms.late_lane_carrier, anoms.late_lane)}
+    assert {d.date() for d in worst["period"]} == set(anoms.late_lane_weeks)
+    for r in worst.itertuples(index=False):
+        assert r.delivered == by_week.loc[r.period, "size"]
+        assert r.on_time_delivery_rate == pytest.approx(by_week.loc[r.period, "mean"])
+        assert r.on_time_delivery_rate < 0.5 < r.all_lanes_rate
+    assert weekly.loc[weekly["rank"] == 1, "series"].iloc[0] == f"{anoms.late_lane_carrier} · {anoms.late_lane}"
+
+
+def test_vendors_see_only_their_warehouses_sla_policy(seeded_engine: Engine) -> None:
+    anoms = _anoms()
+    with seeded_engine.connect() as c:
+        wh = pd.read_sql("SELECT id, code, name, operator_code FROM warehouses", c)
+        first_carrier = pd.read_sql("SELECT o.warehouse_id, MIN(c.code) AS carrier FROM orders o "
+                                    "JOIN shipments s ON s.order_id = o.id JOIN carriers c ON c.id = s.carrier_id "
+                                    "GROUP BY o.id, o.warehouse_id", c)
+    operated = wh[wh["operator_code"].notna()].iloc[0]
+    carried = set(wh.set_index("id").loc[
+        first_carrier.loc[first_carrier["carrier"] == anoms.late_lane_carrier, "warehouse_id"].unique(), "code"])
+    viewers = {
+        "supplier": Viewer(username="s", role="vendor", vendor_kind="supplier", vendor_code="SUP-001"),
+        "carrier": Viewer(username="c", role="vendor", vendor_kind="carrier", vendor_code=anoms.late_lane_carrier),
+        "3pl": Viewer(username="t", role="vendor", vendor_kind="warehouse", vendor_code=operated["operator_code"]),
+    }
+    with transaction(seeded_engine) as s:
+        got = {k: ful.sla_policies(s, viewer=v) for k, v in viewers.items()}
+        staff = ful.sla_policies(s, viewer=SYSTEM)
+    assert set(staff["warehouse"]) == set(wh["code"])
+    assert got["supplier"].empty  # SUP-001 sold no order line: no warehouse ships for it
+    assert set(got["carrier"]["warehouse"]) == carried and carried
+    assert list(got["3pl"]["warehouse"]) == [operated["code"]]
+    assert list(got["3pl"]["name"]) == [operated["name"]]
+    # Another vendor's name never shows: a carrier sees codes, not "City (Operator)".
+    shown = " ".join(got["carrier"].astype(str).to_numpy().ravel())
+    for _, w in wh[wh["operator_code"].notna()].iterrows():
+        assert w["name"] not in shown and w["operator_code"] not in shown
+    assert list(got["carrier"]["business_day_names"].unique()) == ["Mon, Tue, Wed, Thu, Fri"]
+
+
+def test_an_empty_business_days_list_is_refused_in_plain_words(engine: Engine) -> None:
+    _tiny_shop(engine)
+    manager = Viewer(username="maria", role="manager")
+    with pytest.raises(ValidationError, match=r"^Pick at least one business day for WH-T"), transaction(engine) as s:
+        ful.update_sla(s, viewer=manager, warehouse_code="WH-T", cutoff_time="12:00", business_days="",
+                       handling_days=0, expected_version=1)
+    with transaction(engine) as s:
+        assert s.scalars(select(Warehouse)).one().business_days == "01234"
