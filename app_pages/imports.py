@@ -5,10 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from ops.ingest import MAX_FILE_BYTES, kinds
-from ui.cache import clear_loaders, get_engine
+from ui.cache import get_engine
 from ui.context import require_page
 from ui.downloads import download_buttons
-from ui.imports import load_import_history, run_upload, template_bytes
+from ui.imports import error_report_csv, load_import_history, run_upload, template_bytes
+from ui.table import show_table
 
 viewer = require_page("imports")
 engine = get_engine()
@@ -45,26 +46,33 @@ if submitted:
 
         st.session_state["imports_outcome"] = run_upload(engine, kind=kind, files=files, viewer=viewer,
                                                          progress=_progress)
-        bar.empty()
-        clear_loaders()
+        # The sidebar was drawn before this import, from the caches run_upload has just cleared:
+        # run again so that its "Last import" line and every table show the new data.
+        st.rerun()
 
 outcome = st.session_state.get("imports_outcome")
 if outcome is not None and outcome.result is not None:
     res = outcome.result
     st.success(f"Imported {res.kind}: {res.rows_in:,} rows read, {res.rows_changed:,} rows changed.")
-    st.code(res.summary(), language=None)
+    if res.warnings:
+        st.warning("Imported, but check these defaults:\n\n" + "\n".join(f"- {w}" for w in res.warnings),
+                   icon=":material/warning:")
+    st.code(res.summary(), language=None, wrap_lines=True)
 elif outcome is not None and outcome.errors is not None:
-    more = outcome.total_errors - len(outcome.errors)
     st.error(f"Import of {outcome.kind} refused: {outcome.total_errors:,} problem(s); nothing was changed."
-             + (f" The first {len(outcome.errors):,} are listed." if more else ""))
-    st.dataframe(outcome.errors, hide_index=True, width="stretch", key="imports_errors")
-    download_buttons(outcome.errors, name="import_problems", key="imports_errors_dl")
+             + (f" The first {len(outcome.errors):,} are listed; {outcome.more:,} more are not." if outcome.more
+                else " Fix them all and import the file again."))
+    show_table(outcome.errors, key="imports_errors",
+               overrides={"message": st.column_config.TextColumn("Problem", width="large")})
+    with st.expander("Every problem in full"):
+        st.code(outcome.report, language=None, wrap_lines=True)
+    st.download_button("Error report (CSV)", error_report_csv(outcome), file_name="import_problems.csv",
+                       mime="text/csv", key="imports_errors_dl", icon=":material/download:")
 
 st.subheader("Recent imports")
 history = load_import_history(engine, viewer.cache_key, viewer)
-TIME = "YYYY-MM-DD HH:mm"
-st.dataframe(history, hide_index=True, width="stretch", key="imports_history",
-             column_config={"id": None, "sha256": st.column_config.TextColumn("sha256", width="small"),
-                            "started_at": st.column_config.DatetimeColumn("Started (UTC)", format=TIME),
-                            "finished_at": st.column_config.DatetimeColumn("Finished (UTC)", format=TIME)})
+show_table(history, key="imports_history", hide=("id",), empty="No imports yet.",
+           overrides={"sha256": st.column_config.TextColumn("File checksum", width="small"),
+                      "started_at": st.column_config.DatetimeColumn("Started (UTC)", format="YYYY-MM-DD HH:mm"),
+                      "finished_at": st.column_config.DatetimeColumn("Finished (UTC)", format="YYYY-MM-DD HH:mm")})
 download_buttons(history, name="import_history", key="imports_history_dl")

@@ -14,9 +14,10 @@ from sqlalchemy import Engine
 
 from ops.access import Viewer
 from ops.db import read_session
+from ops.exports import to_bytes
 from ops.ingest import ImportError_, ImportResult, run_import
 from ops.ingest.history import import_history
-from ui.cache import MAX_ENTRIES, TTL_SECONDS
+from ui.cache import MAX_ENTRIES, TTL_SECONDS, clear_loaders
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "data" / "templates"
 ERROR_COLUMNS = ["file", "line", "column", "message"]
@@ -30,12 +31,28 @@ class Outcome:
     result: ImportResult | None = None
     errors: pd.DataFrame | None = None
     total_errors: int = 0
+    report: str = ""  # the refusal as plain text, one problem a line
+
+    @property
+    def more(self) -> int:
+        """Problems counted but not listed (the list is capped)."""
+        return self.total_errors - (len(self.errors) if self.errors is not None else 0)
 
 
 def errors_frame(exc: ImportError_) -> pd.DataFrame:
     """The problems of a refused import as a table (file, line, column, message)."""
     df = pd.DataFrame([(e.file, e.line, e.column, e.message) for e in exc.errors], columns=ERROR_COLUMNS)
     return df.astype({"line": "int64"})
+
+
+def error_report_csv(outcome: Outcome) -> bytes:
+    """The refusal's problems as a CSV file (a last row counts the problems not listed)."""
+    df = outcome.errors if outcome.errors is not None else pd.DataFrame(columns=ERROR_COLUMNS)
+    if outcome.more > 0:
+        note = pd.DataFrame([["", 0, "", f"... and {outcome.more:,} more problems not listed: fix these and re-run"]],
+                            columns=ERROR_COLUMNS)
+        df = pd.concat([df, note], ignore_index=True).astype({"line": "int64"})
+    return to_bytes(df, "csv")
 
 
 def template_bytes(kind: str) -> bytes | None:
@@ -50,20 +67,25 @@ def run_upload(engine: Engine, *, kind: str, files: Sequence[Any], viewer: Viewe
                progress: Callable[[int, int], None] | None = None) -> Outcome:
     """Save uploaded files under their own names in a temporary folder and import them.
 
-    For ``olist`` the folder itself is imported (upload the Olist CSV files together).
+    For ``olist`` the folder itself is imported (upload the Olist CSV files together). Every
+    cached loader is cleared afterwards, whatever the outcome (a refusal is recorded in the
+    history too), so the next run shows the new data and the sidebar's "Last import".
     """
     names = [Path(f.name).name for f in files]
-    with tempfile.TemporaryDirectory(prefix="opsdeck-import-") as d:
-        folder = Path(d)
-        for f, name in zip(files, names, strict=True):
-            (folder / name).write_bytes(f.getvalue())
-        paths = [folder] if kind == "olist" else [folder / n for n in names]
-        try:
-            result = run_import(engine, kind=kind, paths=paths, viewer=viewer, progress=progress,
-                                source="upload: " + ", ".join(names))
-        except ImportError_ as exc:
-            return Outcome(kind=kind, errors=errors_frame(exc), total_errors=exc.total)
-    return Outcome(kind=kind, result=result)
+    try:
+        with tempfile.TemporaryDirectory(prefix="opsdeck-import-") as d:
+            folder = Path(d)
+            for f, name in zip(files, names, strict=True):
+                (folder / name).write_bytes(f.getvalue())
+            paths = [folder] if kind == "olist" else [folder / n for n in names]
+            try:
+                result = run_import(engine, kind=kind, paths=paths, viewer=viewer, progress=progress,
+                                    source="upload: " + ", ".join(names))
+            except ImportError_ as exc:
+                return Outcome(kind=kind, errors=errors_frame(exc), total_errors=exc.total, report=exc.report())
+        return Outcome(kind=kind, result=result)
+    finally:
+        clear_loaders()
 
 
 @st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES, show_spinner=False)
