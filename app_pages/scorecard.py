@@ -5,22 +5,20 @@ import streamlit as st
 from ui.auth import vendor_card
 from ui.cache import get_engine
 from ui.context import require_page
+from ui.table import tile
 
 TABLE_LABELS = {
     "products": "Products (SKUs)",
     "orders": "Orders",
     "order_lines": "Order lines",
+    "delivered_lines": "Delivered lines",
     "shipments": "Shipments",
     "purchase_orders": "Purchase orders",
     "returns": "Returns",
     "suppliers": "Suppliers",
 }
-# Tables that can hold a vendor's rows, by vendor kind (a carrier never owns products or POs).
-RELEVANT = {
-    "supplier": ("products", "purchase_orders", "orders", "order_lines", "shipments"),
-    "carrier": ("shipments", "orders", "order_lines"),
-    "warehouse": ("orders", "order_lines", "shipments", "purchase_orders"),
-}
+HELP = {"order_lines": "Lines of orders that were not cancelled.",
+        "delivered_lines": "Order lines whose shipment was delivered."}
 KIND_LABELS = {"supplier": "Supplier", "carrier": "Carrier", "warehouse": "3PL warehouse operator"}
 
 viewer = require_page("scorecard")
@@ -35,11 +33,10 @@ else:
     st.subheader(f"{viewer.username} · {viewer.role} (not a vendor account: you see every vendor's rows)")
 
 st.markdown("**Records we hold that involve you**")
-wanted = RELEVANT.get(viewer.vendor_kind or "", tuple(TABLE_LABELS))
-shown = counts.set_index("table").reindex(wanted).dropna().reset_index()
+shown = counts[counts["table"].isin(list(TABLE_LABELS))]
 cols = st.columns(max(len(shown), 1))
 for col, (_, row) in zip(cols, shown.iterrows(), strict=False):
-    col.metric(TABLE_LABELS[row["table"]], f"{int(row['rows']):,}")
+    tile(col, TABLE_LABELS[row["table"]], row["rows"], "count", help=HELP.get(row["table"]))
 if int(shown["rows"].sum()) == 0:
     st.warning("We hold no records linked to your vendor code yet. If that looks wrong, ask your OpsDeck contact.")
 

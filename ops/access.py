@@ -232,6 +232,24 @@ def shipment_condition(viewer: Viewer) -> ColumnElement[bool]:
     return false()
 
 
+def fulfil_agg_condition(viewer: Viewer, t: Any) -> ColumnElement[bool]:
+    """Rows of a fulfilment aggregate (``agg_fulfil_*``, keyed by seller, warehouse and carrier ids).
+
+    The same rules as :func:`order_line_condition`, on the keys the aggregates carry, so vendor
+    scoping of derived rows stays in SQL and needs no join back to the fact tables.
+    """
+    require_viewer(viewer)
+    if not viewer.is_vendor:
+        return true()
+    if viewer.vendor_kind == "supplier":
+        return t.seller_id == _supplier_id(viewer)
+    if viewer.vendor_kind == "warehouse":
+        return t.warehouse_id.in_(_operated_warehouse_ids(viewer))
+    if viewer.vendor_kind == "carrier":
+        return t.carrier_id == _carrier_id(viewer)
+    return false()
+
+
 def vendor_code_condition(viewer: Viewer, column: Any) -> ColumnElement[bool]:
     """For tables that carry an owner ``vendor_code`` (decisions, entity states)."""
     require_viewer(viewer)

@@ -116,6 +116,6 @@ def test_vendor_scorecard_shows_their_identity_and_own_counts(seeded_engine: Eng
     assert at.subheader[0].value == f"{name} · Carrier {viewer.vendor_code}"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Shipments"] == f"{int(counts['shipments']):,}"
-    assert metrics["Orders"] == f"{int(counts['orders']):,}"
+    assert metrics["Order lines"] == f"{int(counts['order_lines']):,}"
     assert int(counts["shipments"]) > 0
     assert any("full scorecard" in i.value and "planned" in i.value for i in at.info)

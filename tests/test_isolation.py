@@ -196,8 +196,8 @@ def add_markers(s: Session) -> dict[str, Any]:
                              refund_amount=20.0, disposition="scrap"))
                 code = sup.code
                 owned_records(kind, m, code, "supplier", code)
-                facts["owned"][code] = {"products": 2, "orders": 3, "order_lines": 6, "shipments": 3,
-                                        "purchase_orders": 1}
+                facts["owned"][code] = {"products": 2, "purchase_orders": 1, "order_lines": 6,
+                                        "delivered_lines": 6}
             elif kind == "carrier":
                 car = Carrier(code=m, name=f"{m} Express")
                 s.add(car)
@@ -208,8 +208,7 @@ def add_markers(s: Session) -> dict[str, Any]:
                 orders(m, base_wh, [(base_products[0], None)], car, svc)
                 code = car.code
                 owned_records(kind, m, code, "carrier", code)
-                facts["owned"][code] = {"products": 0, "orders": 3, "order_lines": 3, "shipments": 3,
-                                        "purchase_orders": 0}
+                facts["owned"][code] = {"shipments": 3, "order_lines": 3, "delivered_lines": 3}
             else:
                 wh = Warehouse(code=f"WH-{m}", name=f"{m} Fulfilment Centre", region="NY", operator_code=m)
                 s.add(wh)
@@ -220,8 +219,7 @@ def add_markers(s: Session) -> dict[str, Any]:
                 orders(m, wh, [(base_products[1], None)], base_car, base_svc)
                 code = m
                 owned_records(kind, m, code, "warehouse", wh.code)
-                facts["owned"][code] = {"products": 0, "orders": 3, "order_lines": 3, "shipments": 3,
-                                        "purchase_orders": 1}
+                facts["owned"][code] = {"purchase_orders": 1, "order_lines": 3, "delivered_lines": 3}
     s.flush()
     from ops.aggregates import refresh_all
 

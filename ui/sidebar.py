@@ -158,8 +158,7 @@ def freshness_line(viewer: Viewer) -> None:
     last = imports["finished_at"].dropna()
     when = last.iloc[0].strftime("%Y-%m-%d %H:%M") if len(last) else "never"
     covers = f" · orders to {span[1]:%Y-%m-%d}" if span else ""
+    held = (f"{by_table.get('order_lines', 0):,} order lines" if viewer.is_vendor else
+            f"{by_table.get('orders', 0):,} orders · {by_table.get('products', 0):,} SKUs")
     with st.sidebar:
-        st.caption(
-            f"Last import {when} UTC{covers} · {by_table.get('orders', 0):,} orders · "
-            f"{by_table.get('products', 0):,} SKUs"
-        )
+        st.caption(f"Last import {when} UTC{covers} · {held}")
