@@ -20,17 +20,28 @@ Invariants
   (``UPDATE ... SET version = version + 1 WHERE id = :id AND version = :expected``) and the
   rowcount is checked; inserts rely on the table's unique constraint, an ``IntegrityError``
   becomes :class:`StaleEdit`. A stale edit is refused and names who changed the row and when.
-- Vendors never set thresholds; they change entity states only for entity kinds whose owner
-  can be derived (``define_entity_kind(..., owner=...)``) and only for rows they own.
+- Vendors never set thresholds and never change the state (open/acknowledged/snoozed/flagged),
+  note or snooze date of an entity: those are the manager's. A vendor *responds* instead
+  (:func:`respond`, e.g. "PO confirmed for the 24th"): the response is stored on the entity's
+  state row (``vendor_note``), shown to the manager beside the exception, and audited like any
+  write. Vendors respond only for entity kinds whose owner can be derived
+  (``define_entity_kind(..., owner=...)``) and only on rows they own.
+- Plausible ranges: a threshold value inside its hard bounds but outside its plausible range
+  (``ThresholdDef.plausible``, e.g. a low-cover warning of 99,999 days) is saved only with
+  ``confirm=True``; without it :class:`NeedsConfirmation` carries the question to ask.
 
 Who reads what
 --------------
 - ``audit_log``: admins, managers and planners read every row; vendors only rows carrying
-  their ``vendor_code`` (their own attempts, and changes to rows they own).
+  their ``vendor_code``: their own attempts, and applied changes to rows they own (not the
+  refused attempts of internal users, whose messages may name internal people).
 - ``thresholds_for`` / ``threshold``: everyone; vendors see global rows and the overrides keyed
   by their own scope (their carrier/supplier code, the warehouses they operate, their SKUs and
   the categories of those SKUs), never another vendor's override.
 - ``entity_states``: vendors see rows with their ``vendor_code``; everyone else all rows.
+- Vendors never see an internal username: wherever a vendor reads who did something
+  (``updated_by``, the audit ``actor``, a threshold's source), anyone who is not a user of the
+  vendor's own account reads as "your account manager".
 - ``annotations``: internal notes; vendors see none and may not add any.
 """
 
@@ -45,7 +56,22 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, and_, event, false, insert, or_, select, true, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    String,
+    and_,
+    case,
+    event,
+    false,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -67,6 +93,7 @@ from ops.models import (
     Product,
     Supplier,
     Threshold,
+    User,
     Warehouse,
 )
 
@@ -78,6 +105,8 @@ __all__ = [
     "EffectiveThreshold",
     "EntityKindDef",
     "ENTITY_KINDS",
+    "NeedsConfirmation",
+    "VENDOR_EDITABLE",
     "STATES",
     "StaleEdit",
     "StateRecord",
@@ -92,8 +121,11 @@ __all__ = [
     "define_threshold",
     "entity_states",
     "parse_threshold_key",
+    "plausibility_question",
+    "plausible_range",
     "record_refusal",
     "resolve",
+    "respond",
     "resolve_frame",
     "set_entity_state",
     "set_threshold",
@@ -112,12 +144,18 @@ THRESHOLD_ENTITY = "threshold"
 MAX_NOTE_CHARS = 2000
 MAX_KEY_CHARS = 200
 AUDIT_LIMIT = 5000
+# What a vendor reads instead of an internal username (RELIABILITY: vendors never learn who inside).
+ACCOUNT_MANAGER = "your account manager"
+# The one entity-state field a vendor writes (through :func:`respond`); the rest are the manager's.
+VENDOR_EDITABLE = ("vendor_note",)
+STATE_FIELDS = ("state", "note", "snooze_until")
 _PENDING_REFUSALS = "ops_decisions_pending_refusals"
 
 # Write functions take a viewer but change data; the isolation test calls read functions only.
 WRITE_FUNCTIONS: tuple[str, ...] = (
     "set_threshold",
     "set_entity_state",
+    "respond",
     "add_annotation",
     "apply",
     "record_refusal",
@@ -133,6 +171,21 @@ class DecisionError(Exception):
 
 class ValidationError(DecisionError, ValueError):
     """The input is not acceptable (unknown name, text in a number, out of range, bad scope...)."""
+
+
+class NeedsConfirmation(DecisionError):
+    """The value is valid but outside its plausible range: nothing was saved; ask, then retry with confirm.
+
+    ``question`` (also the message) is what to ask the user; ``name``, ``value`` and
+    ``plausible`` say which threshold, the value given and the usual range.
+    """
+
+    def __init__(self, question: str, *, name: str, value: float, plausible: tuple[float, float]) -> None:
+        super().__init__(question)
+        self.question = question
+        self.name = name
+        self.value = value
+        self.plausible = plausible
 
 
 class StaleEdit(DecisionError):
@@ -163,7 +216,11 @@ class StaleEdit(DecisionError):
 
 @dataclass(frozen=True)
 class ThresholdDef:
-    """A named, typed threshold: its unit, default, bounds, where it may be set and by whom."""
+    """A named, typed threshold: its unit, default, bounds, where it may be set and by whom.
+
+    ``min``/``max`` are hard bounds (a value outside is refused); ``plausible`` is the range of
+    values people actually use (a value outside needs an explicit confirmation).
+    """
 
     name: str
     label: str
@@ -175,6 +232,7 @@ class ThresholdDef:
     roles: tuple[str, ...] = ("manager", "admin")
     page: str = ""
     help: str = ""
+    plausible: tuple[float, float] | None = None
 
 
 THRESHOLDS: dict[str, ThresholdDef] = {}
@@ -192,11 +250,13 @@ def define_threshold(
     roles: tuple[str, ...] = ("manager", "admin"),
     page: str,
     help: str = "",  # noqa: A002
+    plausible: tuple[float, float] | None = None,
 ) -> ThresholdDef:
     """Register threshold ``name`` (idempotent for the same definition) and return it.
 
     Percent thresholds (``unit="%"``) get bounds 0..100 unless given; every other unit gets a
-    lower bound of 0 unless given. Redefining a name differently raises ``ValueError``.
+    lower bound of 0 unless given. ``plausible=(lo, hi)`` must lie within the bounds and hold
+    the default. Redefining a name differently raises ``ValueError``.
     """
     if not name or not name.replace("_", "").isalnum() or name != name.lower():
         raise ValueError(f"threshold name {name!r} must be lower_snake_case")
@@ -223,9 +283,16 @@ def define_threshold(
         roles=tuple(roles),
         page=page,
         help=help,
+        plausible=None if plausible is None else (float(plausible[0]), float(plausible[1])),
     )
     if (d.min is not None and d.default < d.min) or (d.max is not None and d.default > d.max):
         raise ValueError(f"threshold {name!r}: default {default} is outside {d.min}..{d.max}")
+    if d.plausible is not None:
+        lo, hi = d.plausible
+        if not lo <= d.default <= hi:
+            raise ValueError(f"threshold {name!r}: default {default} is outside the plausible {lo:g}..{hi:g}")
+        if (d.min is not None and lo < d.min) or (d.max is not None and hi > d.max):
+            raise ValueError(f"threshold {name!r}: plausible {lo:g}..{hi:g} is outside the bounds {d.min}..{d.max}")
     existing = THRESHOLDS.get(name)
     if existing is not None:
         if existing != d:
@@ -235,29 +302,60 @@ def define_threshold(
     return d
 
 
+# Plausible ranges are what operations teams use in practice (a low-cover warning of a day to a
+# season, a target of at least half the orders on time); outside them a value is more often a
+# typo (99999 for 9) than a decision, so it is saved only after the user confirms it.
 _INV = ("global", "warehouse", "category", "sku")
 define_threshold("cover_warning_days", label="Low-cover warning", unit="days", default=14, scopes=_INV,
-                 page="inventory", help="Flag a SKU when its days of cover fall below this.")
+                 page="inventory", help="Flag a SKU when its days of cover fall below this.",
+                 plausible=(1, 180))
 define_threshold("excess_cover_days", label="Excess cover", unit="days", default=120, scopes=_INV,
-                 page="inventory", help="Flag a SKU as overstocked above this many days of cover.")
+                 page="inventory", help="Flag a SKU as overstocked above this many days of cover.",
+                 plausible=(14, 730))
 define_threshold("dead_stock_days", label="Dead stock after", unit="days", default=90, scopes=_INV,
-                 page="inventory", help="Stock with no sale for this many days counts as dead.")
+                 page="inventory", help="Stock with no sale for this many days counts as dead.",
+                 plausible=(14, 730))
 define_threshold("abc_a_cut", label="ABC: A class up to", unit="%", default=80, page="inventory",
-                 help="Cumulative revenue share that makes a SKU class A.")
+                 help="Cumulative revenue share that makes a SKU class A.", plausible=(50, 95))
 define_threshold("abc_b_cut", label="ABC: B class up to", unit="%", default=95, page="inventory",
-                 help="Cumulative revenue share that makes a SKU class B (the rest is C).")
+                 help="Cumulative revenue share that makes a SKU class B (the rest is C).", plausible=(70, 99.9))
 define_threshold("on_time_ship_target", label="On-time ship target", unit="%", default=95,
                  scopes=("global", "warehouse"), page="fulfillment",
-                 help="Share of orders shipped by their ship-by time.")
+                 help="Share of orders shipped by their ship-by time.", plausible=(50, 100))
 define_threshold("backlog_age_alert_hours", label="Backlog age alert", unit="hours", default=24,
                  scopes=("global", "warehouse"), page="fulfillment",
-                 help="Alert on unshipped orders older than this.")
+                 help="Alert on unshipped orders older than this.", plausible=(1, 336))
 define_threshold("carrier_on_time_target", label="Carrier on-time target", unit="%", default=95,
                  scopes=("global", "carrier"), page="carriers",
-                 help="Share of shipments delivered by the promised date.")
+                 help="Share of shipments delivered by the promised date.", plausible=(50, 100))
 define_threshold("return_rate_alert", label="Return-rate alert", unit="%", default=10,
                  scopes=("global", "category", "sku"), page="returns",
-                 help="Alert when units returned / units sold exceeds this.")
+                 help="Alert when units returned / units sold exceeds this.", plausible=(1, 50))
+
+
+def plausible_range(name: str) -> tuple[float, float] | None:
+    """The plausible ``(lo, hi)`` of threshold ``name`` (None: any valid value is plausible).
+
+    A form asks for confirmation before saving a value outside it (see :func:`plausibility_question`).
+    """
+    return _definition(name).plausible
+
+
+def plausibility_question(name: str, value: float, *, scope_kind: str = "global", scope_key: str = "") -> str | None:
+    """The question to ask before saving ``value`` for ``name``, or None when the value is plausible.
+
+    Hard bounds are not checked here (:func:`set_threshold` refuses those outright).
+    """
+    d = _definition(name)
+    if d.plausible is None:
+        return None
+    lo, hi = d.plausible
+    number = float(value)
+    if lo <= number <= hi:
+        return None
+    where = _describe_scope(scope_kind, scope_key)
+    return (f"{d.label} at {where}: {_fmt_value(number, d.unit, grouped=True)} is outside the usual range "
+            f"{_fmt_value(lo, d.unit)} to {_fmt_value(hi, d.unit)}. Save it anyway?")
 
 
 @dataclass(frozen=True)
@@ -300,8 +398,8 @@ def _definition(name: str) -> ThresholdDef:
     return d
 
 
-def _fmt_value(value: float, unit: str) -> str:
-    text = f"{value:g}"
+def _fmt_value(value: float, unit: str, *, grouped: bool = False) -> str:
+    text = f"{value:,.10g}" if grouped else f"{value:g}"
     return f"{text} %" if unit == "%" else f"{text} {unit}".rstrip()
 
 
@@ -313,6 +411,34 @@ def _source(kind: str, key: str, by: str | None, at: dt.datetime | None) -> str:
     when = f" on {at:%Y-%m-%d}" if at is not None else ""
     who = f"set by {by}" if by else "set"
     return f"{_describe_scope(kind, key)} ({who}{when})"
+
+
+# --- who did it, as a viewer may read it ------------------------------------------------------
+
+
+def _actor_for(viewer: Viewer, column: Any) -> Any:
+    """SQL for a username column as ``viewer`` may read it.
+
+    Internal viewers read the username. Vendors read their own account's usernames (theirs and
+    their colleagues') and :data:`ACCOUNT_MANAGER` for anyone else; NULL stays NULL.
+    """
+    if not viewer.is_vendor:
+        return column
+    return case((column.is_(None), null()), (_own_account(viewer, column), column),
+                else_=literal(ACCOUNT_MANAGER, String))
+
+
+def _own_account(viewer: Viewer, column: Any) -> Any:
+    """SQL: the username in ``column`` is the vendor viewer or a user of the same vendor account."""
+    return or_(column == viewer.username,
+               column.in_(select(User.username).where(User.role == "vendor", User.vendor_code == viewer.vendor_code)))
+
+
+def _actor_name(session: Session, viewer: Viewer, username: str | None) -> str | None:
+    """One username as ``viewer`` may read it (see :func:`_actor_for`)."""
+    if username is None or not viewer.is_vendor:
+        return username
+    return session.scalar(select(_actor_for(viewer, literal(username, String))))
 
 
 # --- reading thresholds ----------------------------------------------------------------------
@@ -351,12 +477,13 @@ def thresholds_for(session: Session, *, viewer: Viewer, name: str | None = None)
     -------
     DataFrame
         name (str), scope_kind (str), scope_key (str), value (float64), version (int64),
-        updated_by (str or None), updated_at (datetime64[ns]); sorted by name, scope precedence.
+        updated_by (str or None; for vendors "your account manager"), updated_at (datetime64[ns]);
+        sorted by name, scope precedence.
     """
     require_viewer(viewer)
     stmt = select(
         Threshold.name, Threshold.scope_kind, Threshold.scope_key, Threshold.value,
-        Threshold.version, Threshold.updated_by, Threshold.updated_at,
+        Threshold.version, _actor_for(viewer, Threshold.updated_by), Threshold.updated_at,
     ).where(_threshold_scope_condition(viewer))
     if name is not None:
         stmt = stmt.where(Threshold.name == name)
@@ -474,7 +601,7 @@ def threshold(
     cond = or_(*[and_(Threshold.scope_kind == k, Threshold.scope_key == v) for k, v in pairs])
     stmt = select(
         Threshold.scope_kind, Threshold.scope_key, Threshold.value,
-        Threshold.version, Threshold.updated_by, Threshold.updated_at,
+        Threshold.version, _actor_for(viewer, Threshold.updated_by), Threshold.updated_at,
     ).where(Threshold.name == name, cond, _threshold_scope_condition(viewer))
     if for_update:
         stmt = stmt.with_for_update()
@@ -659,7 +786,8 @@ def audit_log(
 
     ``actor``/``action``/``entity_kind``/``entity_key``/``outcome`` match exactly (``action``
     also matches a prefix ending in ".", e.g. "threshold."); ``date_from``/``date_to`` are
-    inclusive days.
+    inclusive days. Vendors read their own account's attempts and the applied changes to their
+    rows, with every other actor shown as "your account manager" (and filterable as such).
 
     Returns
     -------
@@ -669,12 +797,13 @@ def audit_log(
         after (str JSON or None), why (str or None), vendor_code (str or None).
     """
     require_viewer(viewer)
+    who = _actor_for(viewer, Decision.actor)
     stmt = select(
-        Decision.id, Decision.at, Decision.actor, Decision.action, Decision.entity_kind, Decision.entity_key,
+        Decision.id, Decision.at, who, Decision.action, Decision.entity_kind, Decision.entity_key,
         Decision.outcome, Decision.before, Decision.after, Decision.why, Decision.vendor_code,
-    ).where(vendor_code_condition(viewer, Decision.vendor_code))
+    ).where(_audit_scope(viewer))
     if actor:
-        stmt = stmt.where(Decision.actor == actor)
+        stmt = stmt.where(who == actor)
     if action:
         stmt = stmt.where(Decision.action.startswith(action) if action.endswith(".") else Decision.action == action)
     if entity_kind:
@@ -706,11 +835,26 @@ def audit_log_export(session: Session, *, viewer: Viewer, filters: Filters | Non
 def audit_facets(session: Session, *, viewer: Viewer) -> dict[str, list[str]]:
     """Distinct actors, actions and entity kinds in the audit log the viewer may read (for filters)."""
     require_viewer(viewer)
-    cond = vendor_code_condition(viewer, Decision.vendor_code)
+    cond = _audit_scope(viewer)
     out: dict[str, list[str]] = {}
-    for label, col in (("actor", Decision.actor), ("action", Decision.action), ("entity_kind", Decision.entity_kind)):
-        out[label] = [str(v) for v in session.scalars(select(col).where(cond).distinct().order_by(col))]
+    cols = (("actor", _actor_for(viewer, Decision.actor)), ("action", Decision.action),
+            ("entity_kind", Decision.entity_kind))
+    for label, col in cols:
+        values = session.scalars(select(col.label("v")).where(cond).distinct())
+        out[label] = sorted(str(v) for v in values)
     return out
+
+
+def _audit_scope(viewer: Viewer) -> Any:
+    """Audit rows a viewer may read: all, or a vendor's own rows minus internal users' refusals.
+
+    An internal user's refused attempt on a vendor's row carries the vendor's code but says why it
+    was refused in words that may name internal people ("changed by ana"); vendors do not need it.
+    """
+    own = vendor_code_condition(viewer, Decision.vendor_code)
+    if not viewer.is_vendor:
+        return own
+    return and_(own, or_(Decision.outcome != "refused", _own_account(viewer, Decision.actor)))
 
 
 # --- setting thresholds ---------------------------------------------------------------------
@@ -794,15 +938,21 @@ def set_threshold(
     scope_key: str = "",
     expected_version: int | None = None,
     why: str | None = None,
+    confirm: bool = False,
 ) -> EffectiveThreshold:
     """Set threshold ``name`` at one scope, guarded, with one audit row in the caller's transaction.
 
     ``value`` may be a number or text ("14", "95 %"). ``expected_version`` is the version the
     user read (0 = "no row yet"); None skips the staleness check but the write is still guarded
-    against a concurrent change between this call's read and its write.
+    against a concurrent change between this call's read and its write. A value outside the
+    threshold's plausible range is saved only with ``confirm=True`` (its audit row then says
+    ``"confirmed": true``).
 
     Raises
     ------
+    NeedsConfirmation
+        The value is valid but outside the plausible range and ``confirm`` is False; its
+        ``question`` is what to ask the user.
     ValidationError
         Unknown name, text in a number, out of bounds, scope kind not allowed, unknown scope key.
     StaleEdit
@@ -827,6 +977,10 @@ def set_threshold(
             )
         _check_scope(session, d, scope_kind, scope_key)
         number = _parse_number(d, value, where)
+        question = plausibility_question(name, number, scope_kind=scope_kind, scope_key=scope_key)
+        if question is not None and not confirm:
+            # Audited like a refusal: nothing was saved, and the log shows the question was asked.
+            raise NeedsConfirmation(question, name=name, value=number, plausible=d.plausible or (number, number))
     except (DecisionError, AccessDenied) as exc:
         raise _refuse(session, exc, **audit) from None
 
@@ -868,8 +1022,11 @@ def set_threshold(
         if res.rowcount != 1:  # type: ignore[attr-defined]
             raise _stale_after_race(session, d, what, name, scope_kind, scope_key, current_version, audit) from None
         new_version = current_version + 1
+    after: dict[str, Any] = {"value": number, "version": new_version}
+    if question is not None:
+        after["confirmed"] = True  # saved outside the plausible range, after the user said yes
     _audit(session, viewer=viewer, action="threshold.set", entity_kind=THRESHOLD_ENTITY, entity_key=key,
-           before=before, after={"value": number, "version": new_version}, why=why, vendor_code=None)
+           before=before, after=after, why=why, vendor_code=None)
     return EffectiveThreshold(name=name, value=number, scope_kind=scope_kind, scope_key=scope_key,
                               version=new_version, source=_source(scope_kind, scope_key, viewer.username, now),
                               updated_by=viewer.username, updated_at=now)
@@ -938,6 +1095,7 @@ class StateRecord:
     snooze_until: dt.date | None
     vendor_code: str | None
     version: int
+    vendor_note: str | None = None
 
 
 def _parse_day(value: Any, what: str) -> dt.date | None:
@@ -972,7 +1130,9 @@ def set_entity_state(
 
     ``state`` is one of open/acknowledged/snoozed/flagged; ``snoozed`` needs ``snooze_until``.
     The owner ``vendor_code`` comes from the stored row, else the kind's ``owner`` rule, else
-    the argument (non-vendors only). Concurrency and refusals work as in :func:`set_threshold`.
+    the argument. Concurrency and refusals work as in :func:`set_threshold`. Vendors are always
+    refused (:class:`AccessDenied`, audited): the state is the manager's; a vendor answers with
+    :func:`respond`.
     """
     require_viewer(viewer)
     entity_kind = str(entity_kind or "").strip()
@@ -984,10 +1144,13 @@ def set_entity_state(
                            "expected_version": expected_version, "vendor_code": vendor_code}}
     row = None
     try:
-        if not entity_kind or len(entity_kind) > 32 or entity_kind == THRESHOLD_ENTITY:
-            raise ValidationError(f"entity kind {entity_kind!r} is not valid (1-32 characters)")
-        if not entity_key or len(entity_key) > MAX_KEY_CHARS:
-            raise ValidationError(f"{entity_kind}: entity key {entity_key!r} is empty or longer than {MAX_KEY_CHARS}")
+        _check_entity(entity_kind, entity_key)
+        if viewer.is_vendor:
+            raise AccessDenied(
+                f"{viewer.username} (vendor {viewer.vendor_code}) may not change the state of {what}: the state "
+                "is your account manager's to set. Write your answer in the vendor response instead; "
+                "it is shown to the manager beside the exception."
+            )
         if state not in STATES:
             raise ValidationError(f"{what}: state {state!r} is not one of {', '.join(STATES)}")
         until = _parse_day(snooze_until, f"{what} snooze until")
@@ -1046,9 +1209,104 @@ def set_entity_state(
 _RACE = "{what} was changed by someone else while you were saving; nothing was saved. Reload and try again."
 
 
+def _check_entity(entity_kind: str, entity_key: str) -> None:
+    if not entity_kind or len(entity_kind) > 32 or entity_kind == THRESHOLD_ENTITY:
+        raise ValidationError(f"entity kind {entity_kind!r} is not valid (1-32 characters)")
+    if not entity_key or len(entity_key) > MAX_KEY_CHARS:
+        raise ValidationError(f"{entity_kind}: entity key {entity_key!r} is empty or longer than {MAX_KEY_CHARS}")
+
+
 def _state_dict(row: EntityState) -> dict[str, Any]:
     return {"state": row.state, "note": row.note, "snooze_until": row.snooze_until, "version": row.version,
-            "vendor_code": row.vendor_code}
+            "vendor_code": row.vendor_code, "vendor_note": row.vendor_note}
+
+
+def respond(
+    session: Session,
+    *,
+    viewer: Viewer,
+    entity_kind: str,
+    entity_key: str,
+    text: str | None,
+    expected_version: int | None = None,
+    why: str | None = None,
+) -> StateRecord:
+    """A vendor's response to one of their entities (an exception row), guarded and audited.
+
+    Stores ``text`` ("PO confirmed for the 24th") as the entity's ``vendor_note`` (empty text
+    clears it) with who and when, leaving the state, note and snooze date as the manager set
+    them; a row that has no state yet is created open. One audit row (action
+    ``entity_state.respond``, carrying the owner's vendor code). Only vendors respond, and only
+    on rows they own (the kind needs an ``owner`` rule); everyone else is refused
+    (:class:`AccessDenied`), as are stale edits (:class:`StaleEdit`), all audited.
+    """
+    require_viewer(viewer)
+    entity_kind = str(entity_kind or "").strip()
+    entity_key = str(entity_key or "").strip()
+    what = f"{entity_kind} {entity_key}"
+    audit: dict[str, Any] = {"viewer": viewer, "action": "entity_state.respond", "entity_kind": entity_kind or "?",
+                             "entity_key": entity_key or "?", "why": why,
+                             "attempted": {"vendor_note": text, "expected_version": expected_version}}
+    row = None
+    try:
+        _check_entity(entity_kind, entity_key)
+        if not viewer.is_vendor:
+            raise AccessDenied(f"{viewer.username} ({viewer.role}) may not write the vendor's response on {what}; "
+                               "use the note instead")
+        body = None if text is None or _missing(text) else str(text).strip() or None
+        if body is not None and len(body) > MAX_NOTE_CHARS:
+            raise ValidationError(f"{what}: the response is {len(body)} characters; the limit is {MAX_NOTE_CHARS}")
+        row = session.execute(select(EntityState).where(
+            EntityState.entity_kind == entity_kind, EntityState.entity_key == entity_key)
+            .execution_options(populate_existing=True)).scalar_one_or_none()
+        owner = _owner_for(session, viewer, entity_kind, entity_key, row, None)
+        audit["vendor_code"] = owner
+    except (DecisionError, AccessDenied) as exc:
+        raise _refuse(session, exc, **audit) from None
+
+    before = None if row is None else _state_dict(row)
+    current_version = 0 if row is None else int(row.version)
+    if expected_version is not None and int(expected_version) != current_version:
+        if row is None:
+            stale = StaleEdit(f"{what} was reset since you loaded it; nothing was saved. Reload and try again.")
+        else:
+            by = _actor_name(session, viewer, row.updated_by)
+            stale = StaleEdit(_stale_message(what, by, row.updated_at, row.state, int(expected_version)),
+                              changed_by=by, changed_at=row.updated_at, current=row.state,
+                              current_version=row.version)
+        raise _refuse(session, stale, before=before, **audit)
+
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    values: dict[str, Any] = {"vendor_note": body, "vendor_note_by": viewer.username if body else None,
+                              "vendor_note_at": now if body else None, "updated_by": viewer.username,
+                              "updated_at": now}
+    if row is None:
+        try:
+            with session.begin_nested():
+                session.execute(insert(EntityState).values(entity_kind=entity_kind, entity_key=entity_key,
+                                                           state="open", vendor_code=owner, version=1, **values))
+        except IntegrityError:
+            raise _refuse(session, StaleEdit(_RACE.format(what=what)), **audit) from None
+        new_version, state, note, until = 1, "open", None, None
+    else:
+        res = session.execute(update(EntityState)
+                              .where(EntityState.id == row.id, EntityState.version == current_version)
+                              .values(version=EntityState.version + 1, **values)
+                              .execution_options(synchronize_session=False))
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            raise _refuse(session, StaleEdit(_RACE.format(what=what)), before=before, **audit)
+        new_version, state, note, until = current_version + 1, row.state, row.note, row.snooze_until
+    _audit(session, viewer=viewer, action="entity_state.respond", entity_kind=entity_kind, entity_key=entity_key,
+           before=before, after={"vendor_note": body, "version": new_version}, why=why, vendor_code=owner)
+    return StateRecord(entity_kind=entity_kind, entity_key=entity_key, state=state, note=note, snooze_until=until,
+                       vendor_code=owner, version=new_version, vendor_note=body)
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _owner_for(
@@ -1081,22 +1339,26 @@ def entity_states(session: Session, *, viewer: Viewer, entity_kind: str | None =
     DataFrame
         entity_kind (str), entity_key (str), state (str), note (str or None),
         snooze_until (date or None), vendor_code (str or None), version (int64),
-        updated_by (str or None), updated_at (datetime64[ns]).
+        updated_by (str or None; for vendors, internal users read "your account manager"),
+        updated_at (datetime64[ns]), vendor_note (str or None: the owning vendor's response),
+        vendor_note_by (str or None), vendor_note_at (datetime64[ns]).
     """
     require_viewer(viewer)
     stmt = select(
         EntityState.entity_kind, EntityState.entity_key, EntityState.state, EntityState.note,
-        EntityState.snooze_until, EntityState.vendor_code, EntityState.version, EntityState.updated_by,
-        EntityState.updated_at,
+        EntityState.snooze_until, EntityState.vendor_code, EntityState.version,
+        _actor_for(viewer, EntityState.updated_by), EntityState.updated_at, EntityState.vendor_note,
+        EntityState.vendor_note_by, EntityState.vendor_note_at,
     ).where(vendor_code_condition(viewer, EntityState.vendor_code))
     if entity_kind:
         stmt = stmt.where(EntityState.entity_kind == entity_kind)
     cols = ["entity_kind", "entity_key", "state", "note", "snooze_until", "vendor_code", "version", "updated_by",
-            "updated_at"]
+            "updated_at", "vendor_note", "vendor_note_by", "vendor_note_at"]
     df = pd.DataFrame(session.execute(stmt.order_by(EntityState.entity_kind, EntityState.entity_key)).all(),
                       columns=cols)
     df["version"] = df["version"].astype("int64")
     df["updated_at"] = pd.to_datetime(df["updated_at"])
+    df["vendor_note_at"] = pd.to_datetime(df["vendor_note_at"])
     return df
 
 
@@ -1192,13 +1454,22 @@ class ChangeSet:
 
 
 def apply(
-    session: Session, changes: ChangeSet | Iterable[Change], *, viewer: Viewer, why: str | None = None
+    session: Session,
+    changes: ChangeSet | Iterable[Change],
+    *,
+    viewer: Viewer,
+    why: str | None = None,
+    confirm: bool = False,
 ) -> list[EffectiveThreshold | StateRecord]:
     """Apply a change set in the caller's transaction: all of it, or (on any refusal) none of it.
 
     Cells of the same row are written together (one write, one audit row per row). Raises the
-    first refusal (:class:`ValidationError`, :class:`StaleEdit`, :class:`AccessDenied`); the
+    first refusal (:class:`ValidationError`, :class:`StaleEdit`, :class:`AccessDenied`, or
+    :class:`NeedsConfirmation` for an implausible threshold value unless ``confirm``); the
     caller's transaction must then roll back, which undoes the rows already written.
+
+    Entity rows take ``state``/``note``/``snooze_until`` (:func:`set_entity_state`, internal
+    users) or ``vendor_note`` (:func:`respond`, the owning vendor), never both in one row.
     """
     require_viewer(viewer)
     if isinstance(changes, ChangeSet):
@@ -1227,13 +1498,20 @@ def apply(
                               attempted=new, why=why)
             results.append(set_threshold(session, viewer=viewer, name=name, value=new.get("value"),
                                          scope_kind=scope_kind, scope_key=scope_key, expected_version=expected,
-                                         why=why))
+                                         why=why, confirm=confirm))
         else:
-            extra = set(new) - {"state", "note", "snooze_until"}
+            extra = set(new) - set(STATE_FIELDS) - set(VENDOR_EDITABLE)
             if extra:
                 exc = ValidationError(f"{kind} {key}: {', '.join(sorted(extra))} cannot be edited")
                 raise _refuse(session, exc, viewer=viewer, action="entity_state.set", entity_kind=kind,
                               entity_key=key, attempted=new, why=why)
+            # A vendor's row edit that touches the state goes to set_entity_state, which refuses it
+            # (with the message that says to respond instead); any other vendor_note edit is a
+            # response, which respond() refuses for internal users.
+            if "vendor_note" in new and not (viewer.is_vendor and set(new) & set(STATE_FIELDS)):
+                results.append(respond(session, viewer=viewer, entity_kind=kind, entity_key=key,
+                                       text=new["vendor_note"], expected_version=expected, why=why))
+                continue
             current = session.execute(select(EntityState).where(
                 EntityState.entity_kind == kind, EntityState.entity_key == key)
                 .execution_options(populate_existing=True)).scalar_one_or_none()

@@ -137,6 +137,11 @@ COLUMNS: dict[str, Col] = {
     "vendor_kind": Col("Vendor kind"), "vendor_code": Col("Vendor code"), "active": Col("Active", "bool"),
     "failed_attempts": Col("Failed sign-ins", "count"), "locked_until": Col("Locked until (UTC)", "datetime"),
     "created_at": Col("Created (UTC)", "datetime"),
+    # write-back (ops.decisions): vendor responses and threshold definitions
+    "vendor_note": Col("Vendor response"), "vendor_note_by": Col("Responded by"),
+    "vendor_note_at": Col("Responded (UTC)", "datetime"), "updated_by": Col("Changed by"),
+    "updated_at": Col("Changed (UTC)", "datetime"), "default": Col("Default", "number"),
+    "min": Col("Minimum", "number"), "max": Col("Maximum", "number"),
 }
 
 # Suffix rules for columns not in the registry (checked in order).

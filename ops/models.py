@@ -311,6 +311,10 @@ class EntityState(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_by: Mapped[str | None] = mapped_column(String(100))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    # The owning vendor's response ("PO confirmed for the 24th"): vendors write only this, never the state.
+    vendor_note: Mapped[str | None] = mapped_column(Text)
+    vendor_note_by: Mapped[str | None] = mapped_column(String(100))
+    vendor_note_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 class Annotation(Base):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -299,21 +300,19 @@ def sku_kind(monkeypatch: pytest.MonkeyPatch) -> str:
     return "test_stock_exc"
 
 
-def test_forged_entity_state_write_is_refused_unchanged_and_audited(engine: Engine, sku_kind: str) -> None:
+def test_forged_vendor_response_is_refused_unchanged_and_audited(engine: Engine, sku_kind: str) -> None:
     _reference(engine)
     with transaction(engine) as s:
-        rec = d.set_entity_state(s, viewer=SUP_B, entity_kind=sku_kind, entity_key="SKU-0002|WH-EAST",
-                                 state="acknowledged", note="on it")
-    assert (rec.vendor_code, rec.version) == ("SUP-002", 1)
-    # Vendor A edits B's row (existing) and creates a state on B's entity (new): both refused.
+        rec = d.respond(s, viewer=SUP_B, entity_kind=sku_kind, entity_key="SKU-0002|WH-EAST", text="on it")
+    assert (rec.vendor_code, rec.version, rec.state, rec.vendor_note) == ("SUP-002", 1, "open", "on it")
+    # Vendor A answers on B's row (existing) and on B's entity (new): both refused.
     for key, ev in (("SKU-0002|WH-EAST", 1), ("SKU-0002|WH-WEST", None)):
         with pytest.raises(AccessDenied, match="not theirs"), transaction(engine) as s:
-            d.set_entity_state(s, viewer=SUP_A, entity_kind=sku_kind, entity_key=key, state="flagged",
-                               expected_version=ev, vendor_code="SUP-001")
+            d.respond(s, viewer=SUP_A, entity_kind=sku_kind, entity_key=key, text="mine now", expected_version=ev)
     with transaction(engine) as s:
         states = d.entity_states(s, viewer=BOB, entity_kind=sku_kind)
-        assert states[["entity_key", "state", "note", "version"]].values.tolist() == [
-            ["SKU-0002|WH-EAST", "acknowledged", "on it", 1]]
+        assert states[["entity_key", "state", "vendor_note", "version"]].values.tolist() == [
+            ["SKU-0002|WH-EAST", "open", "on it", 1]]
         assert d.entity_states(s, viewer=SUP_A).empty
         assert d.entity_states(s, viewer=SUP_B)["entity_key"].tolist() == ["SKU-0002|WH-EAST"]
         a_log = d.audit_log(s, viewer=SUP_A)
@@ -325,7 +324,7 @@ def test_forged_entity_state_write_is_refused_unchanged_and_audited(engine: Engi
 
 def test_vendor_cannot_write_kinds_without_an_owner_rule(engine: Engine) -> None:
     with pytest.raises(AccessDenied, match="owner cannot be checked"), transaction(engine) as s:
-        d.set_entity_state(s, viewer=SUP_A, entity_kind="free_kind", entity_key="k1", state="flagged")
+        d.respond(s, viewer=SUP_A, entity_kind="free_kind", entity_key="k1", text="ok")
     with transaction(engine) as s:
         assert s.scalar(select(func.count()).select_from(EntityState)) == 0
         d.set_entity_state(s, viewer=ANA, entity_kind="free_kind", entity_key="k1", state="flagged", vendor_code="X")
@@ -465,3 +464,173 @@ def test_exports_registered_and_scoped(engine: Engine) -> None:
     assert (row["value"], row["default"], row["version"]) == (70.0, 80.0, 1)
     assert row["source"].startswith("global (set by ana on ")
     assert table.set_index("key").loc["abc_b_cut@global", "source"] == "default"
+
+
+# --- vendors respond, never close the manager's item (issue 8, item 3) ----------------------------
+
+
+def test_vendor_state_change_is_refused_and_audited_but_a_response_is_stored_beside_it(
+    engine: Engine, sku_kind: str
+) -> None:
+    _reference(engine)
+    key = "SKU-0001|WH-EAST"
+    # The supplier sets its excess-stock row to acknowledged: refused, nothing stored, audited as refused.
+    with pytest.raises(AccessDenied, match="may not change the state of .*write your answer in the vendor response"
+                       .replace("write", "Write")), transaction(engine) as s:
+        d.set_entity_state(s, viewer=SUP_A, entity_kind=sku_kind, entity_key=key, state="acknowledged")
+    with pytest.raises(AccessDenied, match="may not change the state"), transaction(engine) as s:
+        d.apply(s, [d.Change(sku_kind, key, "state", "open", "snoozed", 0),
+                    d.Change(sku_kind, key, "snooze_until", None, "2026-12-24", 0)], viewer=SUP_A)
+    # ... and the same edit with a response in the same row changes nothing either.
+    with pytest.raises(AccessDenied, match="may not change the state"), transaction(engine) as s:
+        d.apply(s, [d.Change(sku_kind, key, "state", "open", "acknowledged", 0),
+                    d.Change(sku_kind, key, "vendor_note", None, "done", 0)], viewer=SUP_A)
+    with transaction(engine) as s:
+        assert d.entity_states(s, viewer=ANA).empty
+    # The supplier answers instead (through the editor's change-set path).
+    with transaction(engine) as s:
+        (rec,) = d.apply(s, d.ChangeSet((d.Change(sku_kind, key, "vendor_note", None, " PO confirmed for the 24th ",
+                                                  0),), why="answer"), viewer=SUP_A)
+    assert (rec.state, rec.vendor_note, rec.version) == ("open", "PO confirmed for the 24th", 1)  # type: ignore
+    # The manager's open list still has the row, with the answer beside it.
+    with transaction(engine) as s:
+        row = d.entity_states(s, viewer=ANA, entity_kind=sku_kind).iloc[0]
+    assert (row["state"], row["vendor_note"], row["vendor_note_by"], row["vendor_code"]) == (
+        "open", "PO confirmed for the 24th", "sup_a", "SUP-001")
+    # The manager acknowledges later: the response stays; internal users cannot write it.
+    with transaction(engine) as s:
+        d.set_entity_state(s, viewer=ANA, entity_kind=sku_kind, entity_key=key, state="acknowledged",
+                           expected_version=1)
+    with pytest.raises(AccessDenied, match="may not write the vendor's response"), transaction(engine) as s:
+        d.respond(s, viewer=ANA, entity_kind=sku_kind, entity_key=key, text="forged", expected_version=2)
+    with transaction(engine) as s:
+        row = d.entity_states(s, viewer=ANA, entity_kind=sku_kind).iloc[0]
+    assert (row["state"], row["vendor_note"], row["version"]) == ("acknowledged", "PO confirmed for the 24th", 2)
+    log = _audit_rows(engine)
+    assert log[["actor", "action", "outcome", "vendor_code"]].values.tolist() == [
+        ["ana", "entity_state.respond", "refused", None],
+        ["ana", "entity_state.set", "applied", "SUP-001"],
+        ["sup_a", "entity_state.respond", "applied", "SUP-001"],
+        ["sup_a", "entity_state.set", "refused", "SUP-001"],
+        ["sup_a", "entity_state.set", "refused", "SUP-001"],
+        ["sup_a", "entity_state.set", "refused", "SUP-001"],
+    ]
+    applied = log[(log["action"] == "entity_state.respond") & (log["outcome"] == "applied")].iloc[0]
+    assert json.loads(applied["after"]) == {"vendor_note": "PO confirmed for the 24th", "version": 1}
+    assert applied["why"] == "answer"
+    assert "may not change the state" in json.loads(log.iloc[-1]["after"])["refused"]
+
+
+def test_vendor_response_can_be_cleared_and_a_stale_one_names_no_internal_user(engine: Engine, sku_kind: str) -> None:
+    _reference(engine)
+    key = "SKU-0001|WH-WEST"
+    with transaction(engine) as s:
+        d.respond(s, viewer=SUP_A, entity_kind=sku_kind, entity_key=key, text="shipping Friday", expected_version=0)
+        d.set_entity_state(s, viewer=ANA, entity_kind=sku_kind, entity_key=key, state="flagged", expected_version=1)
+    with pytest.raises(d.StaleEdit) as err, transaction(engine) as s:
+        d.respond(s, viewer=SUP_A, entity_kind=sku_kind, entity_key=key, text="late", expected_version=1)
+    assert "changed by your account manager" in str(err.value) and not re.search(r"\bana\b", str(err.value))
+    with transaction(engine) as s:
+        rec = d.respond(s, viewer=SUP_A, entity_kind=sku_kind, entity_key=key, text="  ", expected_version=2)
+        row = d.entity_states(s, viewer=ANA, entity_kind=sku_kind).iloc[0]
+    assert (rec.vendor_note, rec.state, rec.version) == (None, "flagged", 3)
+    assert row["vendor_note"] is None and row["vendor_note_by"] is None
+
+
+# --- plausible ranges (issue 8, item 4) --------------------------------------------------------
+
+
+def test_every_threshold_has_a_plausible_range_holding_its_default() -> None:
+    for name, t in d.THRESHOLDS.items():
+        rng = d.plausible_range(name)
+        assert rng is not None and rng[0] <= t.default <= rng[1], name
+    assert d.plausible_range("cover_warning_days") == (1.0, 180.0)
+    with pytest.raises(ValueError, match="outside the plausible"):
+        d.define_threshold("t_plaus", label="P", unit="days", default=5, plausible=(10, 20), page="audit")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "question"),
+    [
+        ("cover_warning_days", 99999, "Low-cover warning at global: 99,999 days is outside the usual range "
+                                      "1 days to 180 days. Save it anyway?"),
+        ("on_time_ship_target", 5, "On-time ship target at global: 5 % is outside the usual range 50 % to 100 %. "
+                                   "Save it anyway?"),
+        ("cover_warning_days", 180, None),
+        ("backlog_age_alert_hours", 0.5, "Backlog age alert at global: 0.5 hours is outside the usual range "
+                                         "1 hours to 336 hours. Save it anyway?"),
+    ],
+)
+def test_plausibility_question(name: str, value: float, question: str | None) -> None:
+    assert d.plausibility_question(name, value) == question
+
+
+def test_implausible_value_needs_confirmation_invalid_value_stays_refused(engine: Engine) -> None:
+    with pytest.raises(d.NeedsConfirmation, match="99,999 days is outside the usual range") as err, \
+            transaction(engine) as s:
+        d.set_threshold(s, viewer=ANA, name="cover_warning_days", value=99999, expected_version=0)
+    assert (err.value.name, err.value.value, err.value.plausible) == ("cover_warning_days", 99999.0, (1.0, 180.0))
+    assert _stored(engine) == []
+    with pytest.raises(d.ValidationError, match="below the minimum"), transaction(engine) as s:
+        d.set_threshold(s, viewer=ANA, name="cover_warning_days", value=-10, confirm=True)
+    with pytest.raises(d.NeedsConfirmation), transaction(engine) as s:  # through a change set too
+        d.apply(s, [d.Change("threshold", "cover_warning_days@global", "value", 14.0, 99999, 0)], viewer=ANA)
+    with transaction(engine) as s:
+        d.apply(s, [d.Change("threshold", "cover_warning_days@global", "value", 14.0, 99999, 0)], viewer=ANA,
+                confirm=True)
+    with transaction(engine) as s:
+        d.set_threshold(s, viewer=ANA, name="cover_warning_days", value=21, expected_version=1)
+    assert _stored(engine) == [("cover_warning_days", "global", "", 21.0, 2)]
+    log = _audit_rows(engine)
+    assert log["outcome"].tolist() == ["applied", "applied", "refused", "refused", "refused"]
+    assert json.loads(log.iloc[1]["after"]) == {"value": 99999.0, "version": 1, "confirmed": True}
+    assert json.loads(log.iloc[0]["after"]) == {"value": 21.0, "version": 2}
+    assert "Save it anyway?" in json.loads(log.iloc[-1]["after"])["refused"]
+
+
+# --- vendors never read internal usernames (issue 8, item 10) ----------------------------------
+
+
+def test_vendors_read_no_internal_username_in_thresholds_states_or_the_audit_log(
+    engine: Engine, sku_kind: str
+) -> None:
+    _reference(engine)
+    from ops.models import User
+
+    with transaction(engine) as s:
+        s.add(User(username="sup_a2", role="vendor", vendor_kind="supplier", vendor_code="SUP-001"))
+        d.set_threshold(s, viewer=ANA, name="cover_warning_days", value=21)
+        d.set_threshold(s, viewer=ANA, name="carrier_on_time_target", value=90, scope_kind="carrier",
+                        scope_key="FASTX")
+        d.set_entity_state(s, viewer=ANA, entity_kind=sku_kind, entity_key="SKU-0001|WH-EAST", state="flagged")
+    with transaction(engine) as s:
+        d.respond(s, viewer=Viewer("sup_a2", "vendor", "supplier", "SUP-001"), entity_kind=sku_kind,
+                  entity_key="SKU-0001|WH-EAST", text="on it", expected_version=1)
+    with pytest.raises(d.StaleEdit), transaction(engine) as s:  # ana's refused attempt names sup_a2
+        d.set_entity_state(s, viewer=ANA, entity_kind=sku_kind, entity_key="SKU-0001|WH-EAST", state="open",
+                           expected_version=1)
+    today = dt.datetime.now(dt.UTC).date()
+    with transaction(engine) as s:
+        table = d.threshold_table(s, viewer=SUP_A).set_index("key")
+        carrier = d.threshold(s, viewer=CAR_X, name="carrier_on_time_target", scope={"carrier": "FASTX"})
+        states = d.entity_states(s, viewer=SUP_A)
+        log = d.audit_log(s, viewer=SUP_A)
+        facets = d.audit_facets(s, viewer=SUP_A)
+        internal = d.threshold_table(s, viewer=ANA).set_index("key")
+        internal_log = d.audit_log(s, viewer=ANA)
+        by_manager = d.audit_log(s, viewer=SUP_A, actor="your account manager")
+    assert table.loc["cover_warning_days@global", "source"] == f"global (set by your account manager on {today})"
+    assert table.loc["cover_warning_days@global", "updated_by"] == "your account manager"
+    assert carrier.source == f"carrier FASTX (set by your account manager on {today})"
+    assert carrier.updated_by == "your account manager"
+    assert internal.loc["cover_warning_days@global", "source"] == f"global (set by ana on {today})"
+    # The vendor reads its colleague's name, never the manager's.
+    assert states[["updated_by", "vendor_note_by"]].values.tolist() == [["sup_a2", "sup_a2"]]
+    assert log[["actor", "action", "outcome"]].values.tolist() == [
+        ["sup_a2", "entity_state.respond", "applied"],
+        ["your account manager", "entity_state.set", "applied"]]
+    assert facets["actor"] == ["sup_a2", "your account manager"]
+    assert by_manager["action"].tolist() == ["entity_state.set"]
+    for frame in (table.reset_index(), states, log):
+        assert not frame.astype(str).apply(lambda c: c.str.contains(r"\bana\b")).any().any()
+    assert internal_log["actor"].tolist() == ["ana", "sup_a2", "ana", "ana", "ana"]

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from ops.access import Viewer
 from ops.db import read_session
-from ops.decisions import audit_facets, audit_log, threshold_table
+from ops.decisions import audit_facets, audit_log, entity_states, threshold_table
 from ui.cache import MAX_ENTRIES, TTL_SECONDS
 
 
@@ -43,3 +43,11 @@ def load_audit_facets(_engine: Engine, viewer_key: tuple[str, ...], viewer: View
     """Distinct actors, actions and entity kinds, for the audit log's filter dropdowns."""
     with read_session(_engine) as s:
         return audit_facets(s, viewer=viewer)
+
+
+@st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)
+def load_entity_states(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer,
+                       entity_kind: str | None = None) -> pd.DataFrame:
+    """Stored states of ``entity_kind`` (all kinds when None) with each vendor's response, for editors."""
+    with read_session(_engine) as s:
+        return entity_states(s, viewer=viewer, entity_kind=entity_kind)
