@@ -354,8 +354,8 @@ def plausibility_question(name: str, value: float, *, scope_kind: str = "global"
     if lo <= number <= hi:
         return None
     where = _describe_scope(scope_kind, scope_key)
-    return (f"{d.label} at {where}: {_fmt_value(number, d.unit, grouped=True)} is outside the usual range "
-            f"{_fmt_value(lo, d.unit)} to {_fmt_value(hi, d.unit)}. Save it anyway?")
+    return (f"{d.label} at {where}: {_fmt_value(number, d.unit, grouped=True)} is outside the usual range of "
+            f"{lo:g} to {_fmt_value(hi, d.unit)}. Save it anyway?")
 
 
 @dataclass(frozen=True)

@@ -553,12 +553,12 @@ def test_every_threshold_has_a_plausible_range_holding_its_default() -> None:
     ("name", "value", "question"),
     [
         ("cover_warning_days", 99999, "Low-cover warning at global: 99,999 days is outside the usual range "
-                                      "1 days to 180 days. Save it anyway?"),
-        ("on_time_ship_target", 5, "On-time ship target at global: 5 % is outside the usual range 50 % to 100 %. "
+                                      "of 1 to 180 days. Save it anyway?"),
+        ("on_time_ship_target", 5, "On-time ship target at global: 5 % is outside the usual range of 50 to 100 %. "
                                    "Save it anyway?"),
         ("cover_warning_days", 180, None),
         ("backlog_age_alert_hours", 0.5, "Backlog age alert at global: 0.5 hours is outside the usual range "
-                                         "1 hours to 336 hours. Save it anyway?"),
+                                         "of 1 to 336 hours. Save it anyway?"),
     ],
 )
 def test_plausibility_question(name: str, value: float, question: str | None) -> None:

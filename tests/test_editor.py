@@ -244,7 +244,7 @@ def test_implausible_value_asks_first_and_saves_only_when_confirmed(
     at.button(key="audit_thr_save").click().run()
     assert not at.exception and not at.error and not at.success
     assert [w.value for w in at.warning] == [
-        "Low-cover warning at global: 99,999 days is outside the usual range 1 days to 180 days. Save it anyway?"]
+        "Low-cover warning at global: 99,999 days is outside the usual range of 1 to 180 days. Save it anyway?"]
     assert _value(engine, "cover_warning_days") is None
     # The edit stays on screen while the question is open.
     assert at.session_state["audit_thr_editor"]["edited_rows"]
@@ -287,7 +287,7 @@ def test_add_override_asks_for_an_implausible_value_and_clears_the_reason(
     at.button[[b.label for b in at.button].index("Add override")].click().run()
     assert not at.exception
     assert [w.value for w in at.warning] == ["Backlog age alert at warehouse WH-EAST: 5,000 hours is outside the usual "
-                                             "range 1 hours to 336 hours. Save it anyway?"]
+                                             "range of 1 to 336 hours. Save it anyway?"]
     at.button(key="audit_new_confirm").click().run()
     assert not at.exception
     assert [s.value for s in at.success] == ["Saved 1 change: Backlog age alert (warehouse WH-EAST) – → 5,000 hours."]
@@ -392,3 +392,66 @@ def test_vendor_state_edit_in_the_editor_is_refused_audited_and_reset(
         log = d.audit_log(s, viewer=MANAGER)
     assert log[["actor", "action", "outcome", "vendor_code"]].values.tolist() == [
         ["sup_a", "entity_state.set", "refused", "SUP-001"]]
+
+
+# --- a threshold form (the inventory page's "Save thresholds") through the same path -------------
+
+
+def _form_script() -> None:
+    import streamlit as st
+
+    from ops.db import read_session
+    from ops.decisions import threshold_table
+    from ui.cache import get_engine
+    from ui.editor import save_threshold_form, show_confirmation, show_flash
+
+    viewer = st.session_state["test_viewer"]
+    with read_session(get_engine()) as s:
+        current = threshold_table(s, viewer=viewer)
+    names = ["cover_warning_days", "abc_a_cut"]
+    glob = current[current["scope_kind"] == "global"].set_index("name")
+    show_flash("thr")
+    show_confirmation("thr", viewer=viewer)
+    with st.form("thr_form"):
+        for n in names:
+            st.number_input(n, value=float(glob.loc[n, "value"]), key=f"thr_{n}")
+        st.text_input("Reason", key="thr_why")
+        st.form_submit_button("Save thresholds", on_click=save_threshold_form, args=("thr", viewer, current, names))
+
+
+def _form_app(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    st.cache_data.clear()
+    monkeypatch.setenv("OPS_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    at = AppTest.from_function(_form_script, default_timeout=30)
+    at.session_state["test_viewer"] = MANAGER
+    return at.run()
+
+
+def _press_save(at: AppTest) -> None:
+    next(b for b in at.button if b.label == "Save thresholds").click().run()
+    assert not at.exception
+
+
+def test_threshold_form_says_what_it_saved_asks_when_implausible_and_clears_the_reason(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _form_app(engine, monkeypatch)
+    _press_save(at)
+    assert not at.error and [i.value for i in at.info] == ["Nothing to save: no value was changed."]
+    at.number_input(key="thr_cover_warning_days").set_value(21.0)
+    at.text_input(key="thr_why").input("season")
+    _press_save(at)
+    assert [s.value for s in at.success] == ["Saved 1 change: Low-cover warning (global) 14 → 21 days."]
+    assert at.text_input(key="thr_why").value == ""
+    assert _value(engine, "cover_warning_days") == (21.0, 1, "ana")
+    at.number_input(key="thr_cover_warning_days").set_value(99999.0)
+    _press_save(at)
+    assert [w.value for w in at.warning] == [
+        "Low-cover warning at global: 99,999 days is outside the usual range of 1 to 180 days. Save it anyway?"]
+    assert _value(engine, "cover_warning_days") == (21.0, 1, "ana")
+    at.button(key="thr_confirm").click().run()
+    assert [s.value for s in at.success] == ["Saved 1 change: Low-cover warning (global) 21 → 99,999 days."]
+    assert _value(engine, "cover_warning_days") == (99999.0, 2, "ana")
+    with transaction(engine) as s:
+        log = d.audit_log(s, viewer=MANAGER)
+    assert log[["outcome", "why"]].values.tolist() == [["applied", None], ["refused", None], ["applied", "season"]]

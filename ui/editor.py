@@ -199,6 +199,31 @@ def save_changes(changes: ChangeSet, *, viewer: Viewer, flash_key: str, confirm:
     return True
 
 
+def save_threshold_form(key: str, viewer: Viewer, current: pd.DataFrame, names: Sequence[str]) -> None:
+    """Form callback: save the global thresholds a form edits, through the same path as :func:`edit_table`.
+
+    The form's widgets are keyed ``f"{key}_{name}"`` (one number per threshold name) and
+    ``f"{key}_why"`` (the reason); ``current`` is ``ops.decisions.threshold_table``'s frame (or
+    the rows of it the form shows). Changed values become one change set (guarded by the
+    versions in ``current``); the outcome goes to ``f"{key}_flash"``: what was saved, "Nothing
+    to save" as an info, a refusal, or a question for an implausible value. Render
+    ``show_flash(key)`` and ``show_confirmation(key, viewer=viewer)`` above the form. After a
+    save the reason is emptied.
+    """
+    glob = current[current["scope_kind"] == "global"].set_index("name")
+    changes: list[Change] = []
+    for name in names:
+        new = st.session_state.get(f"{key}_{name}")
+        old = _plain(glob.loc[name, "value"])
+        if new is None or _same(float(old), float(new)) or math.isclose(float(old), float(new)):
+            continue
+        changes.append(Change(entity_kind=THRESHOLD_ENTITY, key=str(glob.loc[name, "key"]), field="value", old=old,
+                              new=_plain(new), expected_version=int(glob.loc[name, "version"])))
+    why = (st.session_state.get(f"{key}_why") or "").strip() or None
+    if save_changes(ChangeSet(changes=tuple(changes), why=why), viewer=viewer, flash_key=f"{key}_flash"):
+        st.session_state[f"{key}_why"] = ""
+
+
 def _editor_key(key: str) -> str:
     gen = int(st.session_state.get(f"{key}_gen", 0))
     return f"{key}_editor" if gen == 0 else f"{key}_editor_{gen}"
