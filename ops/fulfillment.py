@@ -785,13 +785,16 @@ def lane_weekly(session: Session, *, viewer: Viewer, filters: Filters = ALL, top
     if df.empty:
         return pd.DataFrame({c: pd.Series(dtype=d) for c, d in zip(LANE_WEEK_COLUMNS, (
             "datetime64[ns]", object, object, object, "int64", "int64", "float64", "int64"), strict=True)})
-    df["carrier"] = _Labels(session).series("carrier", df["carrier_id"])
     df["lane"] = df["lane"].fillna(NONE_LABEL)
+    df["carrier_id"] = pd.to_numeric(df["carrier_id"], errors="coerce").fillna(-1).astype("int64")
     df["day"] = pd.to_datetime(df["day"])
     df["period"] = df["day"] - pd.to_timedelta(df["day"].dt.dayofweek, unit="D")
     for c in ("delivered", "delivered_on_time"):
         df[c] = pd.to_numeric(df[c], errors="coerce").fillna(0).astype("int64")
-    weekly = df.groupby(["period", "carrier", "lane"], as_index=False)[["delivered", "delivered_on_time"]].sum()
+    # Sum to weeks on the numeric id first: labelling is per row, so it runs on the few weekly rows.
+    weekly = df.groupby(["period", "carrier_id", "lane"], as_index=False)[["delivered", "delivered_on_time"]].sum()
+    weekly["carrier"] = _Labels(session).series("carrier", weekly["carrier_id"].where(weekly["carrier_id"] >= 0))
+    weekly = weekly.drop(columns=["carrier_id"])
     weekly["on_time_delivery_rate"] = weekly["delivered_on_time"] / weekly["delivered"].where(weekly["delivered"] > 0)
     judged = weekly[weekly["delivered"] >= min_delivered]
     worst = (judged.assign(late=judged["delivered"] - judged["delivered_on_time"])
