@@ -183,26 +183,48 @@ def _xlsx_format(spec: formats.Col) -> str | None:
     return formats.XLSX_FORMATS[spec.kind]
 
 
+def _cells(s: pd.Series, spec: formats.Col) -> list[object]:
+    """One column as the Python values openpyxl writes (None = empty cell)."""
+    if spec.kind in ("date", "datetime"):
+        ts = pd.to_datetime(s, errors="coerce")
+        if isinstance(ts.dtype, pd.DatetimeTZDtype):
+            ts = ts.dt.tz_convert(None)  # Excel has no time zones: UTC wall time
+        days = ts.dt.date if spec.kind == "date" else ts.dt.to_pydatetime()
+        return [None if pd.isna(t) else d for t, d in zip(ts, days, strict=True)]
+    if str(s.dtype) == "Int64":
+        return [None if v is pd.NA else int(v) for v in s.astype(object)]
+    if pd.api.types.is_float_dtype(s):
+        return [None if v != v else v for v in s.tolist()]  # NaN -> empty
+    return [None if v is None or (isinstance(v, float) and v != v) else v for v in s.tolist()]
+
+
 def _xlsx(df: pd.DataFrame, sheet: str) -> bytes:
+    """XLSX through openpyxl's streaming writer: one pass, number formats set per cell as written."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.utils import get_column_letter
+
     out, cols = people_frame(df)
-    for lab, spec in cols.items():
-        if spec.kind == "datetime" and isinstance(out[lab].dtype, pd.DatetimeTZDtype):
-            out[lab] = out[lab].dt.tz_convert(None)  # Excel has no time zones: UTC wall time
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(title=sheet[:31] or "data")
+    ws.freeze_panes = "A2"
+    columns = [_cells(out[lab], spec) for lab, spec in cols.items()]
+    number_formats = [_xlsx_format(spec) for spec in cols.values()]
+    for j, (lab, values) in enumerate(zip(cols, columns, strict=True), start=1):
+        longest = max([len(lab), *(len(str(v)) for v in values[:200] if v is not None)])
+        ws.column_dimensions[get_column_letter(j)].width = min(XLSX_MAX_WIDTH, longest + 2)
+    ws.append(list(cols))
+    formatted = [j for j, f in enumerate(number_formats) if f]
+    for row in zip(*columns, strict=True):
+        cells: list[object] = list(row)
+        for j in formatted:
+            if cells[j] is not None:
+                cell = WriteOnlyCell(ws, value=cells[j])
+                cell.number_format = number_formats[j]
+                cells[j] = cell
+        ws.append(cells)
     buf = io.BytesIO()
-    with pd.ExcelWriter(buf, engine="openpyxl") as xw:
-        # nullable integers and NaN become empty cells; Int64 as object keeps 105430 an int
-        out.astype({c: object for c in out.columns if str(out[c].dtype) == "Int64"}).to_excel(
-            xw, index=False, sheet_name=sheet[:31] or "data")
-        ws = xw.sheets[sheet[:31] or "data"]
-        ws.freeze_panes = "A2"
-        for j, (lab, spec) in enumerate(cols.items(), start=1):
-            number_format = _xlsx_format(spec)
-            column = ws.cell(row=1, column=j).column_letter
-            if number_format:
-                for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j):
-                    cell.number_format = number_format
-            longest = max([len(lab), *(len(str(v)) for v in out[lab].head(200) if v is not None)])
-            ws.column_dimensions[column].width = min(XLSX_MAX_WIDTH, longest + 2)
+    wb.save(buf)
     return buf.getvalue()
 
 

@@ -223,13 +223,18 @@ def count(value: Any) -> str:
 
 def pct(value: Any, places: int = 1) -> str:
     """A fraction 0..1 as a percentage: ``0.2456`` -> ``24.6 %``."""
-    return MISSING if _missing(value) else f"{number(float(value) * 100, places)} %"
+    if _missing(value):
+        return MISSING
+    text = number(float(value) * 100, places)
+    return text if "∞" in text else f"{text} %"
 
 
 def pts(value: Any, places: int = 1) -> str:
     """A difference of two fractions in percentage points, signed: ``+1.2 pts``; never ``-0.0``."""
     if _missing(value):
         return MISSING
+    if math.isinf(float(value)):
+        return number(value)
     v = _num(float(value) * 100, places)
     return f"{v:+,.{places}f} pts" if v else f"{0:.{places}f} pts"
 
@@ -238,6 +243,8 @@ def money(value: Any, places: int = 0) -> str:
     """An amount in the shop's currency with separators: ``$105,429``."""
     if _missing(value):
         return MISSING
+    if math.isinf(float(value)):
+        return number(value)
     v = _num(float(value), places)
     sign = "-" if v < 0 else ""
     return f"{sign}{currency_symbol()}{abs(v):,.{places}f}"

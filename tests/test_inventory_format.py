@@ -152,3 +152,29 @@ def test_aging_and_abc_charts_name_their_axes_in_words() -> None:
     layer = ui_inv.abc_xyz_chart(skus).to_dict()["layer"][0]["encoding"]
     assert layer["x"]["title"] != "XYZ" and layer["y"]["title"] != "ABC"
     assert "variability" in layer["x"]["title"] and "Value" in layer["y"]["title"]
+
+
+TRICKY = [0.0, -0.0, -0.004, 0.004, 0.005, 0.015, 0.125, -0.125, 1234.5, -1234.5, 105429.74464285716, 0.1549999,
+          -0.00004, 2.675, 1e9, math.inf, -math.inf, math.nan]
+
+
+@pytest.mark.parametrize("kind", ["count", "number", "pct", "pts", "money", "hours", "days"])
+@pytest.mark.parametrize("places", [0, 1, 2])
+def test_fast_column_text_equals_fmt_value(kind: str, places: int) -> None:
+    from ops import fmt
+    from ui.table import as_text_column
+
+    spec = fmt.Col("x", kind, places)
+    want = [fmt.value(v, kind, places) for v in TRICKY]
+    assert as_text_column(pd.Series(TRICKY, dtype="float64"), spec) == want
+
+
+@pytest.mark.parametrize("kind", ["date", "datetime"])
+def test_fast_date_text_equals_fmt_value(kind: str) -> None:
+    from ops import fmt
+    from ui.table import as_text_column
+
+    s = pd.Series(pd.to_datetime(["2026-03-04 10:11:59", None, "1999-12-31 23:59:00"]))
+    want = [fmt.value(v, kind) for v in s]
+    assert as_text_column(s, fmt.Col("x", kind)) == want
+    assert as_text_column(s.dt.tz_localize("UTC"), fmt.Col("x", kind)) == want
