@@ -80,6 +80,7 @@ NOT_DATA_FUNCTIONS = {
     "ops.access.order_condition": "SQL condition",
     "ops.access.shipment_condition": "SQL condition",
     "ops.access.vendor_code_condition": "SQL condition",
+    "ops.access.fulfil_agg_condition": "SQL condition",
     # Runs a registered export by name: every export is called directly below.
     "ops.exports.run": "dispatcher over ops.exports.REGISTRY",
     # Writes: forged-write refusals and their audit rows are tested in tests/test_decisions.py.
@@ -88,6 +89,7 @@ NOT_DATA_FUNCTIONS = {
     "ops.decisions.set_entity_state": "write",
     "ops.decisions.add_annotation": "write",
     "ops.decisions.apply": "write",
+    "ops.decisions.respond": "write",  # tests/test_decisions.py: a vendor's response, never a state change
     "ops.fulfillment.update_sla": "write",  # tests/test_fulfillment.py
     # Imports write rows (tests/test_ingest.py); the viewer only names who imported.
     "ops.ingest.run_import": "write",
