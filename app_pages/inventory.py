@@ -84,7 +84,9 @@ df = getattr(h, attr)
 if attr == "kpis":
     show_table(ui_inv.kpi_table(df), key="inventory_table_kpis")
 else:
-    show_table(df, key=f"inventory_table_{attr}", empty="No rows for the SKUs and warehouses you can see.")
+    show_table(ui_inv.table_view(df, attr), key=f"inventory_table_{attr}",
+               empty="No rows for the SKUs and warehouses you can see.")
+    st.caption("The downloads carry every column (thresholds, lost sales, demand statistics).")
 download_buttons(df, name=export_name, key="inventory_dl_table")
 
 st.subheader("Thresholds used on this page")

@@ -112,7 +112,8 @@ def test_tables_have_no_missing_cells_and_thresholds_have_units(tiny: Builder,
     positions = at.dataframe[1].value
     assert int(positions.isna().sum().sum()) == 0
     nodem = positions[positions["sku"] == "NODEM"].iloc[0]
-    assert nodem["days_of_cover"] == "∞" and nodem["last_sale"] == "–"  # no demand; never sold
+    assert nodem["days_of_cover"] == "∞" and nodem["days_since_sale"] == "–"  # no demand; never sold
+    assert len(positions.columns) <= 20 and positions.columns[0] == "sku"
     thresholds = at.dataframe[2].value.set_index("Threshold")
     assert thresholds.loc["Low-cover warning", "Value"] == "14 d"
     assert thresholds.loc["ABC: A class up to", "Value"] == "80 %"

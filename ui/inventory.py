@@ -35,6 +35,15 @@ THR_WHY, THR_FLASH, THR_PENDING = "inventory_thr_why", "inventory_thr_flash", "i
 # The exceptions editor shows few columns, SKU first and pinned; the rest are in the tables and exports.
 EXCEPTION_VIEW = ["sku", "kind", "warehouse", "value_at_risk", "detail", "rule", "state", "note", "snooze_until",
                   "entity_key", "version"]
+# The stock tables show the columns a reviewer reads; the downloads carry every column.
+TABLE_VIEWS = {
+    "positions": ["sku", "name", "warehouse", "on_hand", "on_order", "avg_daily_demand", "days_of_cover",
+                  "projected_stockout", "next_po", "stock_value", "age_bucket", "days_since_sale", "xyz", "pattern",
+                  "at_risk", "dead", "excess_units"],
+    "skus": ["sku", "name", "category", "supplier", "warehouses", "on_hand", "on_order", "units", "revenue",
+             "avg_daily_demand", "days_of_cover", "earliest_stockout", "stock_value", "revenue_52w", "abc", "xyz",
+             "pattern"],
+}
 KPI_KINDS = {"money": "money", "%": "pct", "x": "number"}
 UNIT_SUFFIX = {"days": " d", "hours": " h", "%": " %"}
 # Distinct, colour-blind-friendlier categorical scheme for warehouses, carriers and other groups.
@@ -96,6 +105,12 @@ def kpi_table(kpis: pd.DataFrame) -> pd.DataFrame:
                      "Previous": fmt.value(k.previous * scale, kind, places),
                      "Change": fmt.delta(k.change * scale, kind, places) or fmt.MISSING})
     return pd.DataFrame(rows, columns=["Measure", "Now", "Previous", "Change"])
+
+
+def table_view(df: pd.DataFrame, attr: str) -> pd.DataFrame:
+    """The columns of table ``attr`` shown on the page (all of them for the small tables)."""
+    cols = TABLE_VIEWS.get(attr)
+    return df[cols] if cols else df
 
 
 def _threshold_text(value: Any, unit: str) -> str:
