@@ -8,9 +8,10 @@ from ui import auth, context, errors, nav, sidebar
 
 st.set_page_config(page_title="OpsDeck", page_icon=":material/inventory_2:", layout="wide")
 
-viewer = auth.gate()  # stops with the sign-in form until someone is signed in
+viewer = auth.gate()  # re-checks the session every rerun; stops with the sign-in form until someone is signed in
 st.session_state[context.VIEWER_KEY] = viewer
 sidebar.account_box(viewer)  # before anything that can fail, so sign-out is always there
+auth.account_menu(viewer)  # "My account": change your password
 sections, by_id = nav.page_objects(viewer)
 page = st.navigation(sections)
 landing = st.session_state.pop(auth.LANDING_KEY, None)

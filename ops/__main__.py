@@ -69,15 +69,20 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def _demo_accounts(engine: Engine) -> None:
-    """Create one demo account per role on a demo database without accounts, and say how to sign in."""
-    from ops.auth import ensure_demo_accounts
+    """Demo accounts on a demo database without accounts; on real data, say how to create the first admin."""
+    from ops.auth import ensure_demo_accounts, is_demo_database, needs_first_admin
 
     with transaction(engine) as s:
         created = ensure_demo_accounts(s)
+        demo, first = is_demo_database(s), needs_first_admin(s)
     if created:
-        print("\nDemo accounts (change or deactivate them before real use):")
+        print("\nDEMO DATA AND DEMO ACCOUNTS: every account below shares the public demo password.")
+        print("Never load real data into this database; start from an empty one instead.")
         for username, role, vendor, password in created:
             print(f"  user {username:10s} password {password:14s} role {role}{' (' + vendor + ')' if vendor else ''}")
+    elif first and not demo:
+        print("\nNo account yet and the data is not demo data, so no demo accounts were made. Create the first "
+              "admin in the app's first-run form, or: python -m ops user add NAME --role admin")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -139,7 +144,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_user(args: argparse.Namespace) -> int:
-    from ops.auth import AuthError, add_user
+    from ops.auth import AuthError, add_user, reset_password
 
     engine = _engine(args)
     password = args.password or os.environ.get("OPS_NEW_PASSWORD")
@@ -147,11 +152,18 @@ def cmd_user(args: argparse.Namespace) -> int:
         password = getpass.getpass(f"password for {args.name}: ")
     try:
         with transaction(engine) as s:
-            add_user(s, username=args.name, role=args.role, vendor_code=args.vendor, password=password, actor="cli")
+            if args.user_command == "reset":
+                reset_password(s, username=args.name, password=password, actor="cli")
+            else:
+                add_user(s, username=args.name, role=args.role, vendor_code=args.vendor, password=password,
+                         actor="cli")
     except (AuthError, AccessDenied, ValueError) as exc:
-        print(f"user add: {exc}", file=sys.stderr)
+        print(f"user {args.user_command}: {exc}", file=sys.stderr)
         return 2
-    print(f"user {args.name} ({args.role}{', vendor ' + args.vendor if args.vendor else ''}) created")
+    if args.user_command == "reset":
+        print(f"user {args.name}: password reset, lockout cleared, every session signed out")
+    else:
+        print(f"user {args.name} ({args.role}{', vendor ' + args.vendor if args.vendor else ''}) created")
     return 0
 
 
@@ -204,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     ua.add_argument("--vendor", help="supplier, carrier or 3PL code (vendors only)")
     ua.add_argument("--password", help="password (default: OPS_NEW_PASSWORD or a prompt)")
     ua.set_defaults(func=cmd_user)
+    ur = usub.add_parser("reset", help="set a new password for an account (e.g. the only admin's, forgotten)")
+    ur.add_argument("name")
+    ur.add_argument("--password", help="password (default: OPS_NEW_PASSWORD or a prompt)")
+    ur.set_defaults(func=cmd_user)
 
     sub.add_parser("refresh", help="rebuild the derived agg_* tables").set_defaults(func=cmd_refresh)
     return p

@@ -54,24 +54,30 @@ def row_counts(session: Session, *, viewer: Viewer, filters: Filters | None = No
 @register("data_freshness", title="Last imports", page="any")
 @data_function
 def data_freshness(session: Session, *, viewer: Viewer, filters: Filters | None = None) -> pd.DataFrame:
-    """The ten most recent imports and seeds, newest first.
+    """The ten most recent imports and seeds, newest first; for a vendor only when data last arrived.
 
-    Vendors see only when data arrived, not who loaded it or from which file.
+    Staff see what was loaded, from where, by whom and how many rows. A vendor sees one row
+    with one column: when the last successful import or seed finished. Kinds, sources and row
+    counts describe every vendor's data at once (how many orders a competitor's import carried),
+    so they stay with staff.
 
     Returns
     -------
-    DataFrame with columns ``kind`` (str), ``source`` (str), ``actor`` (str),
+    For staff, a DataFrame with columns ``kind`` (str), ``source`` (str), ``actor`` (str),
     ``finished_at`` (datetime64), ``rows_in`` (int64), ``rows_changed`` (int64), ``status`` (str).
+    For a vendor, a DataFrame with the one column ``finished_at`` (datetime64): one row, or none
+    before the first import.
     """
     require_viewer(viewer)
+    if viewer.is_vendor:
+        last = session.scalar(select(func.max(ImportRun.finished_at)).where(ImportRun.status == "ok"))
+        return pd.DataFrame({"finished_at": pd.to_datetime(pd.Series([last] if last is not None else [],
+                                                                      dtype="object"))})
     stmt = select(
         ImportRun.kind, ImportRun.source, ImportRun.actor, ImportRun.finished_at,
         ImportRun.rows_in, ImportRun.rows_changed, ImportRun.status,
     ).order_by(ImportRun.id.desc()).limit(10)
     df = pd.DataFrame(session.execute(stmt).all(), columns=[
         "kind", "source", "actor", "finished_at", "rows_in", "rows_changed", "status"])
-    if viewer.is_vendor:
-        df["source"] = ""
-        df["actor"] = ""
     df["finished_at"] = pd.to_datetime(df["finished_at"])
     return df.astype({"rows_in": "int64", "rows_changed": "int64"})

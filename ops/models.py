@@ -281,6 +281,32 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
 
 
+class AuthSession(Base):
+    """One signed-in browser (ops.auth): the cookie holds a random token, this row only its SHA-256.
+
+    Times are UTC. A session ends when revoked (sign-out, deactivation, password change), at
+    ``expires_at``, or after too long without activity (``last_seen_at``).
+    """
+
+    __tablename__ = "auth_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    revoked_why: Mapped[str | None] = mapped_column(String(100))
+
+
+class AppSetting(Base):
+    """Server-side settings kept with the data (the session-signing secret when OPS_SECRET_KEY is unset)."""
+
+    __tablename__ = "app_settings"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 class Threshold(Base):
     """A named, typed threshold value at one scope; the most specific scope wins."""
 

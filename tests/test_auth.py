@@ -13,13 +13,14 @@ from streamlit.testing.v1 import AppTest
 from ops import auth
 from ops.access import AccessDenied, Viewer
 from ops.db import transaction
-from ops.models import Base, Carrier, Decision, Supplier, User, Warehouse
+from ops.models import Base, Carrier, Decision, ImportRun, Supplier, User, Warehouse
 from tests.conftest import ROOT
 
 PASSWORD = "correct horse battery"
 WRONG = "Tr0ub4dor&3-wrong"
 ADMIN = Viewer(username="root", role="admin")
 T0 = dt.datetime(2025, 3, 3, 9, 0)
+GENERIC = auth.GENERIC_FAILURE
 
 
 @pytest.fixture
@@ -164,8 +165,8 @@ def test_success_returns_viewer_and_is_audited(db: Engine) -> None:
 
 def test_wrong_password_and_unknown_user_get_the_same_generic_message(db: Engine) -> None:
     _add(db)
-    assert _try(db, "maria", WRONG, T0) == "wrong user name or password"
-    assert _try(db, "mario", PASSWORD, T0) == "wrong user name or password"
+    assert _try(db, "maria", WRONG, T0) == GENERIC
+    assert _try(db, "mario", PASSWORD, T0) == GENERIC
     assert [(d.entity_key, d.outcome) for d in _decisions(db, "login.failed")] == [
         ("maria", "refused"), ("mario", "refused")]
 
@@ -173,11 +174,13 @@ def test_wrong_password_and_unknown_user_get_the_same_generic_message(db: Engine
 def test_lockout_after_five_failures_for_fifteen_minutes(db: Engine) -> None:
     _add(db)
     msgs = [_try(db, "maria", WRONG, T0 + dt.timedelta(seconds=i)) for i in range(5)]
-    assert msgs[:4] == ["wrong user name or password"] * 4
-    assert "locked" in msgs[4] and "2025-03-03 09:15 UTC" in msgs[4]
-    # The right password does not help while locked, and says until when.
-    still = _try(db, "maria", PASSWORD, T0 + dt.timedelta(minutes=14))
-    assert isinstance(still, str) and "locked" in still and "09:15" in still
+    assert msgs == [GENERIC] * 5  # the lock is not announced: that would confirm the account exists
+    # The right password does not help while locked.
+    assert _try(db, "maria", PASSWORD, T0 + dt.timedelta(minutes=14)) == GENERIC
+    # The audit log keeps the true reason and until when.
+    locks = _decisions(db, "login.locked")
+    assert [d.why for d in locks] == ["5 consecutive failures", "attempt while locked"]
+    assert all("2025-03-03 09:15:04" in (d.after or "") for d in locks)
     # After the lock runs out the right password works and the count is reset.
     assert isinstance(_try(db, "maria", PASSWORD, T0 + dt.timedelta(minutes=15, seconds=5)), Viewer)
     with transaction(db) as s:
@@ -193,8 +196,27 @@ def test_success_resets_the_failure_count(db: Engine) -> None:
         _try(db, "maria", WRONG, T0 + dt.timedelta(seconds=i))
     assert isinstance(_try(db, "maria", PASSWORD, T0 + dt.timedelta(seconds=10)), Viewer)
     for i in range(4):
-        assert _try(db, "maria", WRONG, T0 + dt.timedelta(seconds=20 + i)) == "wrong user name or password"
+        assert _try(db, "maria", WRONG, T0 + dt.timedelta(seconds=20 + i)) == GENERIC
     assert isinstance(_try(db, "maria", PASSWORD, T0 + dt.timedelta(seconds=30)), Viewer)
+
+
+def test_locked_deactivated_unknown_and_wrong_answer_alike(db: Engine) -> None:
+    """Issue 10 finding 9: a locked account said "account 'manager' is locked", an unknown name did not."""
+    _add(db, "manager")
+    _add(db, "gone")
+    with transaction(db) as s:
+        auth.deactivate_user(s, username="gone", actor=ADMIN)
+    answers = {}
+    for i in range(6):
+        answers["manager"] = _try(db, "manager", WRONG, T0 + dt.timedelta(seconds=i))
+        answers["nobody"] = _try(db, "nobody", WRONG, T0 + dt.timedelta(seconds=i))
+    answers["locked, right password"] = _try(db, "manager", PASSWORD, T0 + dt.timedelta(seconds=7))
+    answers["deactivated, right password"] = _try(db, "gone", PASSWORD, T0)
+    assert set(answers.values()) == {GENERIC}, answers
+    assert "locked" in GENERIC  # the one answer still tells a locked-out person what to do
+    why = {(d.entity_key, d.why) for d in _decisions(db) if d.action in ("login.failed", "login.locked")}
+    assert {("nobody", "unknown user name"), ("manager", "wrong password"), ("manager", "attempt while locked"),
+            ("gone", "account deactivated")} <= why
 
 
 def test_admin_unlock_and_deactivate(db: Engine) -> None:
@@ -207,7 +229,7 @@ def test_admin_unlock_and_deactivate(db: Engine) -> None:
     with transaction(db) as s:
         auth.deactivate_user(s, username="maria", actor=ADMIN)
     # Deactivated: the generic message, never "deactivated" (that would confirm the name).
-    assert _try(db, "maria", PASSWORD, T0 + dt.timedelta(minutes=2)) == "wrong user name or password"
+    assert _try(db, "maria", PASSWORD, T0 + dt.timedelta(minutes=2)) == GENERIC
     with pytest.raises(auth.AuthError, match="no active user"), transaction(db) as s:
         auth.viewer_for_username(s, username="maria")
     unlock, deact = _decisions(db, "user.unlock"), _decisions(db, "user.deactivate")
@@ -224,7 +246,7 @@ def test_admin_resets_a_password_and_the_lockout(db: Engine) -> None:
     new = "a-brand-new-passphrase"
     with transaction(db) as s:
         auth.reset_password(s, username="maria", password=new, actor=ADMIN)
-    assert _try(db, "maria", PASSWORD, T0 + dt.timedelta(minutes=1)) == "wrong user name or password"
+    assert _try(db, "maria", PASSWORD, T0 + dt.timedelta(minutes=1)) == GENERIC
     assert isinstance(_try(db, "maria", new, T0 + dt.timedelta(minutes=1, seconds=1)), Viewer)
     (row,) = _decisions(db, "user.password_reset")
     assert (row.actor, row.entity_key) == ("root", "maria")
@@ -262,7 +284,7 @@ def test_viewer_for_email_maps_known_and_refuses_unknown(db: Engine) -> None:
         with pytest.raises(auth.AuthError, match="no active OpsDeck account is linked to that e-mail"):
             auth.viewer_for_email(s, email="eve@example.com")
     # An SSO-only account has no password to guess.
-    assert _try(db, "sam", "", T0) == "wrong user name or password"
+    assert _try(db, "sam", "", T0) == GENERIC
 
 
 def test_sso_only_account_needs_an_email(db: Engine) -> None:
@@ -273,7 +295,15 @@ def test_sso_only_account_needs_an_email(db: Engine) -> None:
 # --- demo accounts ----------------------------------------------------------------------------
 
 
+def _mark_demo(engine: Engine) -> None:
+    """What ops.demo.seed records: the data came from the demo generator."""
+    with transaction(engine) as s:
+        s.add(ImportRun(kind="seed", source="demo:small:7", actor="demo", finished_at=T0, rows_in=6,
+                        rows_changed=6, status="ok"))
+
+
 def test_ensure_demo_accounts_one_per_role_and_idempotent(db: Engine) -> None:
+    _mark_demo(db)
     with transaction(db) as s:
         made = auth.ensure_demo_accounts(s)
     assert made == [
@@ -300,6 +330,19 @@ def test_ensure_demo_accounts_does_nothing_without_demo_data(engine: Engine) -> 
         assert s.scalar(select(func.count()).select_from(User)) == 0
 
 
+@pytest.mark.parametrize("imports", [[], [("csv-suppliers", "ok")], [("seed", "refused"), ("csv-carriers", "ok")]])
+def test_no_demo_accounts_on_real_data(db: Engine, imports: list[tuple[str, str]]) -> None:
+    """Issue 10 finding 4: real suppliers and carriers (no orders) got accounts with the public demo password."""
+    with transaction(db) as s:
+        s.add_all([ImportRun(kind=k, source="suppliers.csv", actor="cli", finished_at=T0, status=st)
+                   for k, st in imports])
+    with transaction(db) as s:
+        assert auth.ensure_demo_accounts(s) == []
+        assert not auth.is_demo_database(s)
+        assert auth.needs_first_admin(s)  # the first-run form asks for the first admin instead
+    assert _try(db, "admin", auth.DEMO_PASSWORD, T0) == GENERIC
+
+
 # --- the gate (AppTest) -----------------------------------------------------------------------
 
 
@@ -324,7 +367,7 @@ def test_gate_local_form_signs_in_and_out(db: Engine, monkeypatch: pytest.Monkey
     at.text_input[0].input("vera")
     at.text_input[1].input(WRONG)
     _submit(at, "Sign in")
-    assert [e.value for e in at.error] == ["Sign-in failed: wrong user name or password."]
+    assert [e.value for e in at.error] == [f"Sign-in failed: {GENERIC}."]
     at.text_input[1].input(PASSWORD)
     _submit(at, "Sign in")
     assert not at.exception
@@ -402,3 +445,23 @@ def test_users_page_adds_unlocks_and_deactivates_with_audit(db: Engine, monkeypa
     assert [(d.action, d.actor, d.entity_key) for d in _decisions(db) if d.action.startswith("user.")] == [
         ("user.add", "cli", "maria"), ("user.add", "root", "tpl-user"), ("user.unlock", "root", "maria"),
         ("user.deactivate", "root", "tpl-user")]
+
+
+def test_make_db_on_real_suppliers_and_carriers_makes_no_demo_accounts(db: Engine,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 10 finding 4 as `make run` hit it: `ops seed --if-empty` on real data without orders."""
+    from ops.__main__ import main
+
+    url = db.url.render_as_string(hide_password=False)
+    assert main(["--db", url, "seed", "--if-empty"]) == 0
+    out = capsys.readouterr().out
+    assert "not seeding" in out and "python -m ops user add NAME --role admin" in out
+    assert "opsdeck-demo" not in out
+    with transaction(db) as s:
+        assert s.scalar(select(func.count()).select_from(User)) == 0
+    # The command line makes the first admin, and resets a forgotten password.
+    assert main(["--db", url, "user", "add", "ada", "--role", "admin", "--password", PASSWORD]) == 0
+    assert main(["--db", url, "user", "reset", "ada", "--password", "another-passphrase"]) == 0
+    assert isinstance(_try(db, "ada", "another-passphrase", T0), Viewer)
+    assert [(d.action, d.actor) for d in _decisions(db) if d.action.startswith("user.")] == [
+        ("user.add", "cli"), ("user.password_reset", "cli")]
