@@ -66,9 +66,9 @@ def test_each_import_refreshes_only_what_it_touched_and_matches_a_full_refresh(s
         ("same.csv", [["sku", "name", "category", "moq"], [sku, "Renamed", "misc", "7"]], "csv-products", ()),
         ("wh.csv", [["code", "name", "cutoff_time"], [wh, "Renamed warehouse", "11:00"]], "csv-warehouses",
          ("fulfillment",)),
-        ("snap.csv", [["sku", "warehouse_code", "day", "on_hand"], [sku, wh, "2030-01-01", "5"]],
+        ("snap.csv", [["sku", "warehouse_code", "day", "on_hand"], [sku, wh, "2026-11-20", "5"]],
          "csv-inventory_snapshots", ("inventory",)),
-        ("ship.csv", [["tracking_number", "order_number", "shipped_at"], ["TRK-NEW-1", order, "2030-01-02 10:00"]],
+        ("ship.csv", [["tracking_number", "order_number", "shipped_at"], ["TRK-NEW-1", order, "2026-11-21 10:00"]],
          "csv-shipments", ("fulfillment",)),
     ]
     if seller is not None:

@@ -8,7 +8,9 @@ tables use their natural keys (``supplier_code``, ``warehouse_code``, ``sku``...
 already: import reference tables first (the order of :data:`TABLE_ORDER`).
 
 ``purchase_orders`` and ``orders`` carry header and lines in one file, one row per line; the
-header columns must agree on every line of the same PO / order.
+header columns must agree on every line of the same PO / order. Keys are kept per source: an order
+number that exists from another source (demo data, Shopify, Olist) is refused with its line and
+that source, never rewritten.
 """
 
 from __future__ import annotations
@@ -21,8 +23,22 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ops.ingest.reader import Col, CsvFile, Problems, Progress, check_columns, parse_partial
-from ops.ingest.store import Counts, id_map, lookup, upsert
+from ops.ingest.reader import (
+    MAX_HANDLING_DAYS,
+    MAX_LEAD_TIME_DAYS,
+    MAX_LINE_NO,
+    MAX_TRANSIT_DAYS,
+    MAX_UNITS,
+    MAX_ZONE,
+    PLAN,
+    Col,
+    CsvFile,
+    Problems,
+    Progress,
+    check_columns,
+    parse_partial,
+)
+from ops.ingest.store import Counts, id_map, lookup, other_source_orders, upsert
 from ops.models import DISPOSITIONS as DISPOSITION_CHOICES
 from ops.models import (
     ORDER_STATUSES,
@@ -105,7 +121,7 @@ _spec(TableSpec("suppliers", Supplier, (
     S(Supplier, "city"),
     S(Supplier, "region", doc="state / province"),
     S(Supplier, "country", doc="ISO 3166 two-letter code"),
-    Col("lead_time_days", "int", min=0, doc="lead time the supplier states, in days"),
+    Col("lead_time_days", "int", min=0, max=MAX_LEAD_TIME_DAYS, doc="lead time the supplier states, in days"),
 ), key=("code",), doc="Suppliers of stock (and marketplace sellers)."))
 
 _spec(TableSpec("warehouses", Warehouse, (
@@ -116,7 +132,8 @@ _spec(TableSpec("warehouses", Warehouse, (
     Col("cutoff_time", "time", default=dt.time(14, 0),
         doc="order cut-off time of day, HH:MM (default 14:00)"),
     Col("business_days", "weekdays", default="01234", doc="working weekdays as digits, 0=Mon .. 6=Sun"),
-    Col("handling_days", "int", min=0, default=0, doc="business days after the cut-off day to ship"),
+    Col("handling_days", "int", min=0, max=MAX_HANDLING_DAYS, default=0,
+        doc="business days after the cut-off day to ship"),
 ), key=("code",), bump_version=True, doc="Fulfilment sites and their shipping policy."))
 
 _spec(TableSpec("carriers", Carrier, (
@@ -128,7 +145,7 @@ _spec(TableSpec("carrier_services", CarrierService, (
     S(Carrier, "carrier_code", required=True, db="code", doc="an existing carrier code"),
     S(CarrierService, "code", required=True, doc="service code, unique per carrier"),
     S(CarrierService, "name", required=True),
-    Col("promised_days", "int", required=True, min=0, doc="business days from ship to delivery"),
+    Col("promised_days", "int", required=True, min=0, max=MAX_TRANSIT_DAYS, doc="business days from ship to delivery"),
 ), key=("carrier_code", "code"), refs={"carrier_code": Ref(CAR, "carrier_id", "carrier")},
     doc="Carrier service levels and their promised transit days."))
 
@@ -145,9 +162,9 @@ _spec(TableSpec("products", Product, (
     Col("unit_cost", "float", min=0, default=0.0),
     Col("price", "float", min=0, default=0.0),
     S(Supplier, "supplier_code", db="code", doc="an existing supplier code"),
-    Col("case_pack", "int", min=1, default=1, doc="units per case"),
-    Col("moq", "int", min=1, default=1, doc="minimum order quantity, units"),
-    Col("lead_time_days", "int", min=0),
+    Col("case_pack", "int", min=1, max=MAX_UNITS, default=1, doc="units per case"),
+    Col("moq", "int", min=1, max=MAX_UNITS, default=1, doc="minimum order quantity, units"),
+    Col("lead_time_days", "int", min=0, max=MAX_LEAD_TIME_DAYS),
     Col("active", "bool", default=True, doc="true/false"),
 ), key=("sku",), refs={"supplier_code": Ref(SUP, "supplier_id", "supplier")}, doc="The product catalogue.",
     warn_defaults={
@@ -162,7 +179,7 @@ _spec(TableSpec("inventory_snapshots", InventorySnapshot, (
     S(Product, "sku", required=True, doc="an existing SKU"),
     S(Warehouse, "warehouse_code", required=True, db="code", doc="an existing warehouse code"),
     Col("day", "date", required=True, doc="YYYY-MM-DD"),
-    Col("on_hand", "int", required=True, min=0, doc="end-of-day units on hand"),
+    Col("on_hand", "int", required=True, min=0, max=MAX_UNITS, doc="end-of-day units on hand"),
 ), key=("sku", "warehouse_code", "day"),
     refs={"sku": Ref(PROD, "product_id", "SKU"), "warehouse_code": Ref(WH, "warehouse_id", "warehouse")},
     doc="End-of-day stock per SKU and warehouse."))
@@ -173,10 +190,10 @@ _spec(TableSpec("purchase_orders", PurchaseOrder, (
     S(Warehouse, "warehouse_code", required=True, db="code", doc="receiving warehouse"),
     Col("status", "str", default="open", choices=PO_STATUSES),
     Col("ordered_on", "date", required=True),
-    Col("expected_on", "date"),
+    Col("expected_on", "date", horizon=PLAN, doc="planned: up to two years ahead"),
     S(Product, "sku", required=True, doc="line: an existing SKU"),
-    Col("qty_ordered", "int", required=True, min=0, doc="line: units ordered"),
-    Col("qty_received", "int", min=0, default=0, doc="line: units received so far"),
+    Col("qty_ordered", "int", required=True, min=0, max=MAX_UNITS, doc="line: units ordered"),
+    Col("qty_received", "int", min=0, max=MAX_UNITS, default=0, doc="line: units received so far"),
     Col("received_on", "date", doc="line"),
     Col("unit_cost", "float", min=0, default=0.0, doc="line"),
 ), key=("po_number", "sku"),
@@ -192,13 +209,13 @@ _spec(TableSpec("orders", Order, (
     Col("status", "str", required=True, choices=ORDER_STATUSES),
     Col("placed_at", "datetime", required=True, doc="YYYY-MM-DD HH:MM[:SS], local time"),
     Col("paid_at", "datetime"),
-    Col("ship_by", "datetime", doc="the order's ship-by deadline, when the source gives one"),
-    Col("line_no", "int", required=True, min=1, doc="line: 1, 2, ... within the order"),
+    Col("ship_by", "datetime", horizon=PLAN, doc="the order's ship-by deadline, when the source gives one"),
+    Col("line_no", "int", required=True, min=1, max=MAX_LINE_NO, doc="line: 1, 2, ... within the order"),
     S(Product, "sku", required=True, doc="line: an existing SKU"),
-    Col("qty", "int", required=True, min=1, doc="line: units"),
+    Col("qty", "int", required=True, min=1, max=MAX_UNITS, doc="line: units"),
     Col("unit_price", "float", required=True, min=0, doc="line"),
     Col("freight", "float", min=0, default=0.0, doc="line: freight charged"),
-    Col("line_ship_by", "datetime", doc="line: the line's own ship-by deadline"),
+    Col("line_ship_by", "datetime", horizon=PLAN, doc="line: the line's own ship-by deadline"),
     S(Supplier, "seller_code", db="code", doc="line: marketplace seller (a supplier code); empty for own stock"),
 ), key=("order_number", "line_no"),
     refs={"channel_code": Ref(CH, "channel_id", "channel"), "warehouse_code": Ref(WH, "warehouse_id", "warehouse"),
@@ -211,11 +228,11 @@ _spec(TableSpec("shipments", Shipment, (
     S(Warehouse, "warehouse_code", db="code"),
     S(Carrier, "carrier_code", db="code"),
     S(CarrierService, "service_code", db="code", doc="a service of the carrier (needs carrier_code)"),
-    Col("zone", "int", min=0),
+    Col("zone", "int", min=0, max=MAX_ZONE),
     S(Shipment, "lane", doc='e.g. "WH-EAST>NY"'),
     Col("label_cost", "float", min=0, default=0.0),
     Col("shipped_at", "datetime"),
-    Col("promised_at", "datetime"),
+    Col("promised_at", "datetime", horizon=PLAN),
     Col("first_attempt_at", "datetime"),
     Col("delivered_at", "datetime"),
     Col("status", "str", default="in_transit", choices=SHIPMENT_STATUSES),
@@ -227,10 +244,10 @@ _spec(TableSpec("shipments", Shipment, (
 _spec(TableSpec("returns", Return, (
     S(Return, "rma_number", required=True),
     S(Order, "order_number", required=True, doc="the order returned from"),
-    Col("line_no", "int", required=True, min=1, doc="the order line returned"),
-    Col("qty", "int", min=1, default=1),
+    Col("line_no", "int", required=True, min=1, max=MAX_LINE_NO, doc="the order line returned"),
+    Col("qty", "int", min=1, max=MAX_UNITS, default=1),
     S(Return, "reason_code", required=True),
-    Col("comment", "str"),
+    Col("comment", "str", multiline=True),
     Col("received_at", "datetime"),
     Col("refund_amount", "float", min=0, default=0.0),
     Col("disposition", "str", choices=DISPOSITION_CHOICES),
@@ -379,6 +396,18 @@ def _load_header_lines(session: Session, spec: TableSpec, rows: list[Parsed], pr
                                         update_cols=_update_cols(spec, present, line_cols)))
 
 
+def _other_sources(session: Session, rows: list[Parsed], problems: Problems) -> None:
+    """Refuse orders whose number exists from another source (demo, Shopify, Olist): keys are per source."""
+    first: dict[str, tuple[str, int]] = {}
+    for fname, line, v in rows:
+        if v.get("order_number") is not None:
+            first.setdefault(v["order_number"], (fname, line))
+    for number, src in other_source_orders(session, list(first), SOURCE).items():
+        fname, line = first[number]
+        problems.add(fname, line, "order_number", f"order {number!r} already exists from source {src!r}; "
+                     "a CSV import does not change another source's order (rename one of them)")
+
+
 def _shipment_services(session: Session, rows: list[Parsed], ids: dict[str, dict[Any, int]],
                        problems: Problems) -> None:
     """``service_code`` names a service of the row's carrier: resolve (carrier, code) pairs."""
@@ -469,6 +498,8 @@ def import_csv(session: Session, *, table: str, files: Sequence[CsvFile], proble
     if table in HEADER_LINE_SPLIT:
         head = HEADER_LINE_SPLIT[table][0]
         consistent(rows, head[0], head[1:], problems, "order" if table == "orders" else "purchase order")
+    if table == "orders":
+        _other_sources(session, rows, problems)
     if table == "shipments":
         _shipment_services(session, rows, ids, problems)
         for fname, line, v in rows:

@@ -28,7 +28,8 @@ Mapping
 
 Every file is read with the shared CSV reader (the sellers file has irregular quoting) and
 every row is checked: types, required ids, duplicate ids, and references between the files
-(items to orders, products and sellers; orders to customers; reviews to orders).
+(items to orders, products and sellers; orders to customers; reviews to orders). Keys are kept
+per source: an order_id that already exists as another source's order number is refused.
 """
 
 from __future__ import annotations
@@ -40,8 +41,19 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ops.ingest.reader import Col, CsvFile, Problems, Progress, check_columns, parse_partial, read_csv, refuse
-from ops.ingest.store import Counts, id_map, upsert
+from ops.ingest.reader import (
+    MAX_LINE_NO,
+    PLAN,
+    Col,
+    CsvFile,
+    Problems,
+    Progress,
+    check_columns,
+    parse_partial,
+    read_csv,
+    refuse,
+)
+from ops.ingest.store import Counts, id_map, other_source_orders, upsert
 from ops.models import Channel, Order, OrderLine, Product, Review, Shipment, Supplier
 
 CHANNEL = ("olist", "Olist marketplace")
@@ -56,12 +68,12 @@ FILES: dict[str, tuple[Col, ...]] = {
         Col("order_status", required=True, choices=tuple(STATUS)),
         Col("order_purchase_timestamp", "datetime", required=True), Col("order_approved_at", "datetime"),
         Col("order_delivered_carrier_date", "datetime"), Col("order_delivered_customer_date", "datetime"),
-        Col("order_estimated_delivery_date", "datetime"),
+        Col("order_estimated_delivery_date", "datetime", horizon=PLAN),
     ),
     "olist_order_items_dataset.csv": (
-        Col("order_id", required=True, max_len=64), Col("order_item_id", "int", required=True, min=1),
+        Col("order_id", required=True, max_len=64), Col("order_item_id", "int", required=True, min=1, max=MAX_LINE_NO),
         Col("product_id", required=True, max_len=64), Col("seller_id", required=True, max_len=64),
-        Col("shipping_limit_date", "datetime"), Col("price", "float", required=True, min=0),
+        Col("shipping_limit_date", "datetime", horizon=PLAN), Col("price", "float", required=True, min=0),
         Col("freight_value", "float", min=0),
     ),
     "olist_customers_dataset.csv": (
@@ -75,8 +87,8 @@ FILES: dict[str, tuple[Col, ...]] = {
     ),
     "olist_order_reviews_dataset.csv": (
         Col("review_id", required=True, max_len=64), Col("order_id", required=True, max_len=64),
-        Col("review_score", "int", required=True, min=1), Col("review_comment_title", max_len=200),
-        Col("review_comment_message"), Col("review_creation_date", "datetime"),
+        Col("review_score", "int", required=True, min=1, max=5), Col("review_comment_title", max_len=200),
+        Col("review_comment_message", multiline=True), Col("review_creation_date", "datetime"),
     ),
     "product_category_name_translation.csv": (
         Col("product_category_name", required=True), Col("product_category_name_english", max_len=100),
@@ -122,8 +134,6 @@ def _parse(files: Sequence[CsvFile], problems: Problems, progress: Progress | No
                 progress(done, total)
             # A row with a bad cell keeps its good ones: its references are still checked in this pass.
             v, _ = parse_partial(f, line, raw, cols, problems)
-            if f.name == "olist_order_reviews_dataset.csv" and (v.get("review_score") or 0) > 5:
-                problems.add(f.name, line, "review_score", f"must be 1 to 5, got {v['review_score']}")
             k = tuple(v.get(c) for c in key)
             if None not in k and k in seen:
                 problems.add(f.name, line, key[-1], f"duplicate {'/'.join(key)} {'/'.join(map(str, k))}; "
@@ -161,6 +171,11 @@ def import_olist(session: Session, *, files: Sequence[CsvFile], problems: Proble
     total = sum(len(f.records) for f in files)
     data = _parse(files, problems, progress, total)
     _check_refs(data, problems, {f.name: dict.fromkeys(f.header, True) for f in files})
+    first = {v["order_id"]: line for line, v in data["olist_orders_dataset.csv"] if v.get("order_id") is not None}
+    for number, src in other_source_orders(session, list(first), SOURCE).items():
+        problems.add("olist_orders_dataset.csv", first[number], "order_id",
+                     f"order {number!r} already exists from source {src!r}; an Olist import does not change "
+                     "another source's order (rename one of them)")
     if problems:
         return total
 
@@ -220,7 +235,7 @@ def import_olist(session: Session, *, files: Sequence[CsvFile], problems: Proble
     } for o, v in orders.items()]
     counts.add("orders", *upsert(session, Order.__table__, order_rows, key=("order_number",),
                                  update_cols=["channel_id", "warehouse_id", "customer_region", "status",
-                                              "placed_at", "paid_at", "ship_by", "source"]))
+                                              "placed_at", "paid_at", "ship_by"]))
     order_id = id_map(session, Order.__table__, ("order_number",), [(o,) for o in orders])
 
     line_rows = [{

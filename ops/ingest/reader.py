@@ -14,6 +14,23 @@ Reading rules (the same for canonical CSVs, Shopify exports and the Olist files)
 - Values stay strings until a column spec parses them, so ids such as ``00123`` keep their zeros.
 - Python's csv field-size limit (:data:`FIELD_SIZE_LIMIT`, 131,072 characters) is kept; a longer
   field is refused with its line number.
+
+Plausibility rules (every importer; a violation is a row error naming file, line and column)
+-------------------------------------------------------------------------------------------
+- Text is stored without control characters: every C0 control (U+0000-U+001F), DEL and C1 control
+  (U+0080-U+009F) is removed, so ``\x01=HYPERLINK(...)`` is stored as ``=HYPERLINK(...)`` (which
+  the exports then neutralise). Multi-line text columns (comments, review messages) keep tab and
+  newline, with CR and CRLF turned into a newline; every other column turns tab, CR and newline
+  into a space. Cells are trimmed after cleaning.
+- Whole numbers must lie within 32 bits (the database ``INTEGER`` on SQLite and PostgreSQL alike)
+  and within the column's own range (:data:`MAX_UNITS`, :data:`MAX_LEAD_TIME_DAYS`, ...); a cell of
+  more than :data:`MAX_DIGITS` digits is refused before it is converted. Decimals must be finite
+  (NaN and infinity are refused) and at most the column's maximum (:data:`MAX_MONEY` for amounts).
+- Dates and date-times must not be before :data:`EARLIEST_DATE`. Dates of events (an order
+  placed, a snapshot taken, a parcel shipped) may be at most :data:`MAX_EVENT_DAYS_AHEAD` days
+  after today (time zones and clock skew); planned dates (a PO's expected date, a promised
+  delivery, a ship-by deadline) at most :data:`MAX_PLAN_DAYS_AHEAD` days. One row dated 2099 would
+  otherwise move every page's "as of" date and empty the dashboards.
 """
 
 from __future__ import annotations
@@ -34,6 +51,39 @@ MAX_FILE_BYTES = 200 * 1024 * 1024  # refuse larger files before reading them
 FIELD_SIZE_LIMIT = 131_072  # Python's csv default, kept on purpose (FACTS.md)
 MAX_ERRORS = 1_000  # problems kept in a report; the rest are counted
 PROGRESS_EVERY = 2_000  # rows between progress callbacks
+
+# Plausibility bounds (see the module docstring); change them here.
+INT32_MAX = 2**31 - 1  # the database INTEGER: PostgreSQL refuses more, SQLite would accept it
+MAX_DIGITS = 32  # digits in a numeric cell: longer is refused before conversion (no huge ints)
+MAX_UNITS = 10_000_000  # a quantity of units: on hand, ordered, received, sold, returned, MOQ, case pack
+MAX_LEAD_TIME_DAYS = 730  # a supplier's lead time
+MAX_HANDLING_DAYS = 60  # business days a warehouse takes to ship
+MAX_TRANSIT_DAYS = 365  # business days a carrier service promises
+MAX_LINE_NO = 100_000  # lines in one order
+MAX_ZONE = 1_000  # a carrier's shipping zone
+MAX_MONEY = 10_000_000.0  # a price, cost, freight, label cost or refund
+EARLIEST_DATE = dt.date(2000, 1, 1)  # older dates are typos (0024 for 2024) or placeholders
+MAX_EVENT_DAYS_AHEAD = 2  # an event dated later than today + this is refused
+MAX_PLAN_DAYS_AHEAD = 730  # a planned date later than today + this is refused
+EVENT, PLAN = "event", "plan"  # Col.horizon
+
+
+def today() -> dt.date:
+    """Today's date, the reference for future dates (a function so that tests can pin it)."""
+    return dt.date.today()  # noqa: DTZ011 - naive local dates, like every timestamp here
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_LINE_BREAK = re.compile(r"\r\n?")
+_WHITESPACE_CONTROL = re.compile(r"[\t\n]")
+
+
+def clean_text(s: str, *, multiline: bool = False) -> str:
+    """``s`` without control characters (see the module docstring), trimmed."""
+    s = _LINE_BREAK.sub("\n", s)
+    if not multiline:
+        s = _WHITESPACE_CONTROL.sub(" ", s)
+    return _CONTROL.sub("", s).strip()
 
 Progress = Callable[[int, int], None]
 
@@ -299,9 +349,9 @@ def check_columns(f: CsvFile, *, required: Iterable[str], known: Iterable[str] |
 
 # --- typed values -------------------------------------------------------------------------
 
-_INT = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
+_INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 _TRUE = {"true", "t", "yes", "y", "1"}
@@ -312,9 +362,15 @@ class Bad(ValueError):
     """A value that does not parse; its message says what was expected."""
 
 
+def _shown(s: str) -> str:
+    return repr(s) if len(s) <= 40 else repr(s[:37] + "...")
+
+
 def parse_int(s: str) -> int:
     if not _INT.fullmatch(s):
-        raise Bad(f"not a whole number: {s!r}")
+        raise Bad(f"not a whole number: {_shown(s)}")
+    if len(s.lstrip("+-")) > MAX_DIGITS:
+        raise Bad(f"is a whole number of {len(s.lstrip('+-')):,} digits: out of range")
     return int(s)
 
 
@@ -322,10 +378,12 @@ def parse_float(s: str, *, decimal_comma: bool = False) -> float:
     if decimal_comma and _DECIMAL_COMMA.fullmatch(s):
         s = s.replace(",", ".")
     if not _FLOAT.fullmatch(s):
-        raise Bad(f"not a number: {s!r}")
+        raise Bad(f"not a number: {_shown(s)}")
+    if len(s) > 2 * MAX_DIGITS:
+        raise Bad(f"is a number of {len(s):,} characters: out of range")
     v = float(s)
     if not math.isfinite(v):
-        raise Bad(f"not a finite number: {s!r}")
+        raise Bad(f"not a finite number: {_shown(s)}")
     return v
 
 
@@ -335,7 +393,7 @@ def parse_date(s: str) -> dt.date:
             return dt.date.fromisoformat(s)
         except ValueError:
             pass
-    raise Bad(f"not a date: {s!r} (expected YYYY-MM-DD)")
+    raise Bad(f"not a date: {_shown(s)} (expected YYYY-MM-DD)")
 
 
 def parse_datetime(s: str) -> dt.datetime:
@@ -356,7 +414,7 @@ def parse_datetime(s: str) -> dt.datetime:
             except ValueError:
                 continue
     if v is None or not _DATE.match(t):
-        raise Bad(f"not a date-time: {s!r} (expected YYYY-MM-DD HH:MM[:SS])")
+        raise Bad(f"not a date-time: {_shown(s)} (expected YYYY-MM-DD HH:MM[:SS])")
     return v.replace(tzinfo=None)
 
 
@@ -388,9 +446,12 @@ def parse_weekdays(s: str) -> str:
 class Col:
     """One column of an input file: how to parse it and what is allowed.
 
-    ``kind``: str, int, float, date, datetime, time, bool or weekdays. ``min`` bounds numbers
-    from below (``0`` refuses negative quantities). ``max_len`` bounds strings (the database
-    column's length). ``default`` fills an empty optional cell on insert.
+    ``kind``: str, int, float, date, datetime, time, bool or weekdays. ``min`` and ``max`` bound
+    numbers (``min=0`` refuses negative quantities; without ``max`` a whole number is bounded by
+    :data:`INT32_MAX` and a decimal by :data:`MAX_MONEY`). ``max_len`` bounds strings (the
+    database column's length); ``multiline`` keeps tab and newline in them. ``horizon`` is
+    :data:`EVENT` or :data:`PLAN`: how far after today a date may lie. ``default`` fills an empty
+    optional cell on insert.
     """
 
     name: str
@@ -398,14 +459,17 @@ class Col:
     required: bool = False
     default: Any = None
     min: float | None = None
+    max: float | None = None
     max_len: int | None = None
+    multiline: bool = False
+    horizon: str = EVENT
     choices: tuple[str, ...] = ()
     doc: str = ""
 
 
 def parse_cell(col: Col, raw: str, *, decimal_comma: bool = False) -> Any:
     """Parse one raw cell; ``None`` for an empty optional cell (its default is applied later). Raises Bad."""
-    s = raw.strip()
+    s = clean_text(raw, multiline=col.multiline)
     if not s:
         if col.required:
             raise Bad("is required but empty")
@@ -434,9 +498,38 @@ def parse_cell(col: Col, raw: str, *, decimal_comma: bool = False) -> Any:
         v = parse_weekdays(s)
     else:  # pragma: no cover - a spec error, not an input error
         raise AssertionError(col.kind)
-    if col.min is not None and v < col.min:
-        raise Bad(f"must be at least {col.min:g}, got {s}" if col.min else f"must not be negative, got {s}")
+    if col.kind in ("int", "float"):
+        _check_range(col, v, s)
+    elif col.kind in ("date", "datetime"):
+        _check_date(col, v if col.kind == "date" else v.date())
     return v
+
+
+def _check_range(col: Col, v: float, s: str) -> None:
+    if col.min is not None and v < col.min:
+        raise Bad(f"must be at least {col.min:g}, got {_shown(s)}" if col.min
+                  else f"must not be negative, got {_shown(s)}")
+    hi = col.max if col.max is not None else (INT32_MAX if col.kind == "int" else MAX_MONEY)
+    lo = -INT32_MAX - 1 if col.kind == "int" else -MAX_MONEY
+    if v > hi:
+        raise Bad(f"must be at most {_num(hi)}, got {_shown(s)}")
+    if v < lo:
+        raise Bad(f"must be at least {_num(lo)}, got {_shown(s)}")
+
+
+def _num(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:,}"
+
+
+def _check_date(col: Col, d: dt.date) -> None:
+    if d < EARLIEST_DATE:
+        raise Bad(f"{d.isoformat()} is before {EARLIEST_DATE.isoformat()}: not a plausible date")
+    ahead = MAX_PLAN_DAYS_AHEAD if col.horizon == PLAN else MAX_EVENT_DAYS_AHEAD
+    now = today()
+    if (d - now).days > ahead:
+        what = "a planned date" if col.horizon == PLAN else "the date of something that has happened"
+        raise Bad(f"{d.isoformat()} is more than {ahead:,} days after today ({now.isoformat()}): "
+                  f"not plausible for {what}")
 
 
 def parse_record(f: CsvFile, line: int, raw: dict[str, str], cols: Sequence[Col],

@@ -16,6 +16,7 @@ from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from ops.ingest.reader import batched
+from ops.models import Order
 
 BATCH = 500  # keys per IN (...) list and rows per executemany
 
@@ -125,3 +126,13 @@ def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], *, key:
         for chunk in batched(updates, BATCH):
             session.execute(stmt, list(chunk))
     return Upserted(len(inserts), len(updates), frozenset(changed))
+
+
+def other_source_orders(session: Session, names: list[str], source: str) -> dict[str, str]:
+    """Order numbers among ``names`` that exist from a source other than ``source``: number -> that source."""
+    o = Order.__table__
+    out: dict[str, str] = {}
+    for chunk in batched(sorted(set(names)), BATCH):
+        q = select(o.c.order_number, o.c.source).where(o.c.order_number.in_(chunk), o.c.source != source)
+        out.update({n: src for n, src in session.execute(q).all()})  # noqa: C416 - Row pairs
+    return out
