@@ -14,7 +14,7 @@ Vendor kinds and what they see
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
@@ -33,18 +33,45 @@ from ops.models import (
     Warehouse,
 )
 
-# Page ids every role may open. Vendors get pages by vendor kind (VENDOR_PAGES).
-PAGES_BY_ROLE: dict[str, tuple[str, ...]] = {
+# Pages outside the domain registry, by role and by vendor kind. Domain pages (inventory,
+# fulfilment, ...) come from each domain's registration (ops.domain): its ``roles`` and
+# ``vendor_kinds``. PAGES_BY_ROLE / VENDOR_PAGES below are the union, read at call time.
+STATIC_PAGES_BY_ROLE: dict[str, tuple[str, ...]] = {
     "admin": ("home", "inventory", "fulfillment", "carriers", "returns", "planner", "audit", "imports", "users"),
     "manager": ("home", "inventory", "fulfillment", "carriers", "returns", "planner", "audit"),
     "planner": ("home", "inventory", "planner"),
     "vendor": (),
 }
-VENDOR_PAGES: dict[str, tuple[str, ...]] = {
+STATIC_VENDOR_PAGES: dict[str, tuple[str, ...]] = {
     "supplier": ("scorecard", "inventory", "fulfillment"),
     "carrier": ("scorecard",),
     "warehouse": ("scorecard", "fulfillment"),
 }
+
+
+class _PageTable(Mapping[str, tuple[str, ...]]):
+    """Static pages plus the registered domains' pages for a role (or a vendor kind)."""
+
+    def __init__(self, static: dict[str, tuple[str, ...]], vendor: bool) -> None:
+        self._static = static
+        self._vendor = vendor
+
+    def __getitem__(self, key: str) -> tuple[str, ...]:
+        from ops.domain import domain_pages  # lazy: domain packages import this module
+
+        static = self._static[key]
+        extra = domain_pages("vendor", key) if self._vendor else domain_pages(key, None)
+        return static + tuple(p for p in extra if p not in static)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._static)
+
+    def __len__(self) -> int:
+        return len(self._static)
+
+
+PAGES_BY_ROLE: Mapping[str, tuple[str, ...]] = _PageTable(STATIC_PAGES_BY_ROLE, vendor=False)
+VENDOR_PAGES: Mapping[str, tuple[str, ...]] = _PageTable(STATIC_VENDOR_PAGES, vendor=True)
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -77,17 +77,19 @@ def register(name: str, *, title: str, page: str) -> Callable[[ExportFunc], Expo
     return deco
 
 
+# Modules outside the domain registry that register exports (domains come from ops.domain).
+NON_DOMAIN_EXPORT_MODULES = ("ops.freshness", "ops.decisions", "ops.ingest.history", "ops.auth")
+
+
 def load_registry() -> dict[str, ExportSpec]:
-    """Import every module that registers exports, then return the registry."""
+    """Import every domain package (ops.domain) and every other module that registers exports."""
     import importlib
 
-    for mod in ("ops.freshness", "ops.inventory", "ops.fulfillment", "ops.decisions", "ops.ingest.history",
-                "ops.auth"):
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:  # a domain module not written yet
-            if exc.name != mod:
-                raise
+    from ops.domain import load_domains
+
+    load_domains()
+    for mod in NON_DOMAIN_EXPORT_MODULES:
+        importlib.import_module(mod)
     return REGISTRY
 
 

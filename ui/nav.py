@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from ops.access import Viewer
+from ops.domain import load_domains
 
 APP_DIR = Path(__file__).resolve().parents[1]
 
@@ -25,21 +26,34 @@ class PageDef:
     icon: str
     section: str
     filters: tuple[str, ...] = ()
+    order: int = 100
 
 
-PAGES: tuple[PageDef, ...] = (
-    PageDef("home", "Overview", ":material/home:", "Operations", ALL_FILTERS),
+# Pages outside the domain registry. Domain pages (inventory, fulfilment, ...) come from their
+# registrations in ops.domain, which give the same fields; a registered domain replaces an entry here.
+STATIC_PAGES: tuple[PageDef, ...] = (
+    PageDef("home", "Overview", ":material/home:", "Operations", ALL_FILTERS, 10),
     # stock is measured at the as-of day: only the warehouse filter applies
-    PageDef("inventory", "Inventory health", ":material/inventory_2:", "Operations", ("warehouses",)),
-    PageDef("fulfillment", "Fulfilment SLA", ":material/local_shipping:", "Operations", ALL_FILTERS),
-    PageDef("carriers", "Carrier scorecards", ":material/leaderboard:", "Operations"),
-    PageDef("returns", "Returns root-cause", ":material/assignment_return:", "Operations"),
-    PageDef("planner", "Forecast & reorder", ":material/query_stats:", "Planning"),
-    PageDef("scorecard", "My scorecard", ":material/leaderboard:", "Vendor"),
-    PageDef("audit", "Thresholds & audit log", ":material/fact_check:", "Admin"),
-    PageDef("imports", "Imports", ":material/upload_file:", "Admin"),
-    PageDef("users", "Users", ":material/group:", "Admin"),
+    PageDef("inventory", "Inventory health", ":material/inventory_2:", "Operations", ("warehouses",), 20),
+    PageDef("fulfillment", "Fulfilment SLA", ":material/local_shipping:", "Operations", ALL_FILTERS, 30),
+    PageDef("carriers", "Carrier scorecards", ":material/leaderboard:", "Operations", (), 40),
+    PageDef("returns", "Returns root-cause", ":material/assignment_return:", "Operations", (), 50),
+    PageDef("planner", "Forecast & reorder", ":material/query_stats:", "Planning", (), 60),
+    PageDef("scorecard", "My scorecard", ":material/leaderboard:", "Vendor", (), 70),
+    PageDef("audit", "Thresholds & audit log", ":material/fact_check:", "Admin", (), 80),
+    PageDef("imports", "Imports", ":material/upload_file:", "Admin", (), 90),
+    PageDef("users", "Users", ":material/group:", "Admin", (), 100),
 )
+
+
+def _all_pages() -> tuple[PageDef, ...]:
+    pages = {p.id: p for p in STATIC_PAGES}
+    for d in load_domains().values():
+        pages[d.id] = PageDef(d.id, d.title, d.icon, d.section, d.filters, d.order)
+    return tuple(sorted(pages.values(), key=lambda p: p.order))
+
+
+PAGES: tuple[PageDef, ...] = _all_pages()
 BY_ID = {p.id: p for p in PAGES}
 
 
