@@ -15,7 +15,7 @@ projected stockout and gap with open POs, lost sales, aging, XYZ / pattern, exce
 thresholds in force), the SKU table (sums, 52-week revenue ABC, XYZ and demand pattern of the
 SKU's weekly demand over all warehouses), the open exceptions sorted by value at risk, the aging
 buckets, the KPIs and the open PO lines. The naive path groups and joins the raw rows in pandas
-and reuses only the pure array math of :mod:`ops.inventory_math` (projection, ABC, weekly
+and reuses only the pure array math of :mod:`ops.inventory.metrics` (projection, ABC, weekly
 stats, classes, age buckets) and :func:`ops.decisions.resolve_frame` (threshold precedence).
 :func:`run` checks that the two agree before reporting: positions on a sample of pairs, ABC /
 XYZ / pattern of every SKU, the top exceptions, the aging table, the KPIs and the open PO count.
@@ -33,11 +33,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, func, select, text
 
-from ops import inventory_math as im
 from ops.access import SYSTEM
 from ops.db import read_session, transaction
 from ops.decisions import resolve, resolve_frame
 from ops.inventory import DEFAULT_LEAD_TIME_DAYS, ENTITY_KIND, KPI_WINDOW, PAIR_THRESHOLDS, inventory_health
+from ops.inventory import metrics as im
 from ops.models import AggInventoryPair
 
 WINDOW = 28
@@ -237,9 +237,9 @@ def _naive_kpis(p: pd.DataFrame) -> pd.DataFrame:
         risk = demanding & (cover < p["cover_warning_days"].to_numpy())
         return {"inventory_value": value,
                 "turns": float((units * cost).sum()) * 365 / KPI_WINDOW / value if value > 0 else math.nan,
-                "sell_through": sold / (sold + float(oh.sum())) * 100 if sold + oh.sum() > 0 else math.nan,
-                "at_risk_share": risk.sum() / demanding.sum() * 100 if demanding.sum() else math.nan,
-                "fill_rate": sold / (sold + lost) * 100 if sold + lost > 0 else math.nan}
+                "sell_through": sold / (sold + float(oh.sum())) if sold + oh.sum() > 0 else math.nan,
+                "at_risk_share": risk.sum() / demanding.sum() if demanding.sum() else math.nan,
+                "fill_rate": sold / (sold + lost) if sold + lost > 0 else math.nan}
 
     now = one(p["on_hand"], p["units_28"], p["stockout_28"])
     prev = one(p["on_hand_prev"], p["units_prev_28"], p["stockout_prev_28"])

@@ -24,12 +24,12 @@ from ops.decisions import (
     threshold_table,
 )
 from ops.filters import Filters
-from ops.inventory_math import age_labels
+from ops.inventory.metrics import KPIS, age_labels
 from ui.cache import MAX_ENTRIES, TTL_SECONDS, clear_loaders, get_engine
 from ui.table import column_config, tile
 
 PAGE = "inventory"
-THRESHOLD_NAMES = ("cover_warning_days", "excess_cover_days", "dead_stock_days", "abc_a_cut", "abc_b_cut")
+THRESHOLD_NAMES = inv.THRESHOLD_NAMES
 # Session keys of the threshold form: the reason box, the last save's outcome, a value awaiting confirmation.
 THR_WHY, THR_FLASH, THR_PENDING = "inventory_thr_why", "inventory_thr_flash", "inventory_thr_pending"
 # The exceptions editor shows few columns, SKU first and pinned; the rest are in the tables and exports.
@@ -44,7 +44,6 @@ TABLE_VIEWS = {
              "avg_daily_demand", "days_of_cover", "earliest_stockout", "stock_value", "revenue_52w", "abc", "xyz",
              "pattern"],
 }
-KPI_KINDS = {"money": "money", "%": "pct", "x": "number"}
 UNIT_SUFFIX = {"days": " d", "hours": " h", "%": " %"}
 # Distinct, colour-blind-friendlier categorical scheme for warehouses, carriers and other groups.
 CATEGORICAL: Final = "tableau10"
@@ -86,24 +85,25 @@ def page_filters(filters: Filters) -> Filters:
 def kpi_row(kpis: pd.DataFrame) -> None:
     """Metric tiles with the change against the previous period (at-risk share up is bad).
 
-    ``ops.inventory`` gives percentages as 0..100 with unit "%"; the tiles take fractions.
+    ``unit`` is the ``ops.fmt`` kind (shares are fractions, kind ``pct``); the definition of each
+    KPI (:data:`ops.inventory.metrics.KPIS`) is the tile's help.
     """
     for col, k in zip(st.columns(len(kpis)), kpis.itertuples(), strict=True):
-        kind = KPI_KINDS.get(str(k.unit), "number")
-        scale = 0.01 if kind == "pct" else 1.0
-        tile(col, str(k.label), k.value * scale, kind, change=k.change * scale, places=1 if kind == "number" else None,
-             higher_is_better=k.kpi != "at_risk_share", help="Change: against the previous 28 days.")
+        kind = str(k.unit)
+        _label, _kind, up_good, definition = KPIS.get(str(k.kpi), ("", kind, True, ""))
+        tile(col, str(k.label), k.value, kind, change=k.change, places=1 if kind == "number" else None,
+             higher_is_better=up_good, help=f"{definition} Change: against the previous 28 days.".strip())
 
 
 def kpi_table(kpis: pd.DataFrame) -> pd.DataFrame:
     """The KPIs as text for a table: measure, now, previous, change (formatted like the tiles)."""
     rows = []
     for k in kpis.itertuples():
-        kind = KPI_KINDS.get(str(k.unit), "number")
-        scale, places = (0.01 if kind == "pct" else 1.0), (1 if kind == "number" else None)
-        rows.append({"Measure": k.label, "Now": fmt.value(k.value * scale, kind, places),
-                     "Previous": fmt.value(k.previous * scale, kind, places),
-                     "Change": fmt.delta(k.change * scale, kind, places) or fmt.MISSING})
+        kind = str(k.unit)
+        places = 1 if kind == "number" else None
+        rows.append({"Measure": k.label, "Now": fmt.value(k.value, kind, places),
+                     "Previous": fmt.value(k.previous, kind, places),
+                     "Change": fmt.delta(k.change, kind, places) or fmt.MISSING})
     return pd.DataFrame(rows, columns=["Measure", "Now", "Previous", "Change"])
 
 

@@ -1,7 +1,8 @@
-"""Pure inventory math: demand rate, cover, projected stockout, ABC / XYZ / demand pattern.
+"""Inventory metrics: every number of the inventory page defined once, in plain vectorised numpy.
 
-No database and no Streamlit here: plain Python and vectorised pandas/numpy, so the SQL path
-in :mod:`ops.inventory` and the tests share one definition of every number.
+No database and no Streamlit here, so the page (:mod:`ops.inventory.page`), the exports and the
+tests share one definition of every number. Rates and shares are fractions 0..1; percent is
+formatting only (``ops.fmt`` kind ``pct``).
 
 Conventions (the page and the exports state the same)
 -----------------------------------------------------
@@ -9,7 +10,7 @@ Conventions (the page and the exports state the same)
   (``W`` - stockout days in the window); 0 when the window has no in-stock day. Stockout days
   are left out so a SKU that was out of stock does not look slow.
 - **Days of cover** = on hand / average daily demand; ``inf`` when demand is 0 and on hand is
-  positive; 0 when on hand <= 0.
+  positive; 0 when on hand <= 0. (A SKU's cover uses the SKU's summed on hand and demand.)
 - **Projected stockout**: walk forward from the as-of day (day 0). On day ``k`` (k >= 1) open
   PO quantities expected that day arrive first (an overdue PO, expected before the as-of day
   and not received, arrives on day 1 and is flagged "overdue"), then one day of average demand
@@ -28,17 +29,33 @@ Conventions (the page and the exports state the same)
   coefficient of variation of the non-zero weekly quantities (population standard deviation).
   smooth: ADI < 1.32 and CV² < 0.49; erratic: ADI < 1.32, CV² >= 0.49; intermittent:
   ADI >= 1.32, CV² < 0.49; lumpy: both above. No demand is "none".
+
+KPIs (:func:`kpis`), over the 28 days ending on the as-of day; "previous" is the same measure
+over the 28 days ending a week earlier, with the on hand of that day
+------------------------------------------------------------------------------------------------
+- **Inventory value**: on hand (negative counts as 0) x unit cost, summed (money).
+- **Turns (annualised)**: cost of the units sold in the 28 days x 365 / 28, over inventory value.
+- **Sell-through**: units sold / (units sold + units on hand), a fraction.
+- **SKUs at risk**: share of SKU x warehouse pairs with demand whose days of cover is below their
+  low-cover warning (``cover_warning_days``), a fraction.
+- **Fill rate**: units sold / (units sold + lost units), lost units = average daily demand x
+  stockout days, a fraction.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 WINDOWS = (28, 56, 84, 112)
+DEFAULT_WINDOW = 28
+KPI_WINDOW = 28
+DEFAULT_LEAD_TIME_DAYS = 14
 HORIZON_DAYS = 365
 WEEKS = 52
 ADI_CUTOFF = 1.32
@@ -49,19 +66,37 @@ AGE_OLDEST = "> 365 d / never"
 _EPS = 1e-9
 
 
-def avg_daily_demand(units: float, window_days: int, stockout_days: int) -> float:
-    """Units per in-stock day: ``units / (window_days - stockout_days)``, 0 with no in-stock day."""
-    in_stock = window_days - stockout_days
-    return float(units) / in_stock if in_stock > 0 else 0.0
+@overload
+def avg_daily_demand(units: float, window_days: int, stockout_days: float) -> float: ...
+@overload
+def avg_daily_demand(units: ArrayLike, window_days: int, stockout_days: ArrayLike) -> np.ndarray: ...
+def avg_daily_demand(units: Any, window_days: int, stockout_days: Any) -> Any:
+    """Units per in-stock day: ``units / (window_days - stockout_days)``, 0 with no in-stock day.
+
+    Scalars give a float; arrays (or Series) give a float64 array, element by element.
+    """
+    u = np.asarray(units, dtype="float64")
+    in_stock = window_days - np.asarray(stockout_days, dtype="float64")
+    out = np.zeros(np.broadcast(u, in_stock).shape)
+    np.divide(u, in_stock, out=out, where=in_stock > 0)
+    return float(out) if out.ndim == 0 else out
 
 
-def days_of_cover(on_hand: float, rate: float) -> float:
-    """``on_hand / rate``; 0 when on hand <= 0; ``inf`` when rate is 0 and stock is positive."""
-    if on_hand <= 0:
-        return 0.0
-    if rate <= 0:
-        return math.inf
-    return float(on_hand) / rate
+@overload
+def days_of_cover(on_hand: float, rate: float) -> float: ...
+@overload
+def days_of_cover(on_hand: ArrayLike, rate: ArrayLike) -> np.ndarray: ...
+def days_of_cover(on_hand: Any, rate: Any) -> Any:
+    """``on_hand / rate``; 0 when on hand <= 0; ``inf`` when rate is 0 and stock is positive.
+
+    Scalars give a float; arrays (or Series) give a float64 array, element by element.
+    """
+    oh = np.asarray(on_hand, dtype="float64")
+    r = np.asarray(rate, dtype="float64")
+    out = np.full(np.broadcast(oh, r).shape, math.inf)
+    np.divide(oh, r, out=out, where=r > 0)
+    out = np.where(oh <= 0, 0.0, out)
+    return float(out) if out.ndim == 0 else out
 
 
 def project_stockout(
@@ -231,3 +266,60 @@ def age_bucket(days: pd.Series) -> pd.Series:
 def age_labels() -> list[str]:
     """Age bucket labels, youngest first (for chart ordering)."""
     return [label for _, label in AGE_BUCKETS] + [AGE_OLDEST]
+
+
+# --- KPIs -------------------------------------------------------------------------------------
+
+# kpi -> (label, ops.fmt kind, higher is better, definition in plain words)
+KPIS: dict[str, tuple[str, str, bool, str]] = {
+    "inventory_value": ("Inventory value", "money", True,
+                        "Units on hand at cost (negative counts as none)."),
+    "turns": ("Turns (annualised)", "number", True,
+              "Cost of what sold in the last 28 days, scaled to a year, over the stock's value."),
+    "sell_through": ("Sell-through 28 d", "pct", True,
+                     "Units sold in the last 28 days over units sold plus units on hand."),
+    "at_risk_share": ("SKUs at risk", "pct", False,
+                      "Share of SKU x warehouse pairs with demand whose cover is below their low-cover warning."),
+    "fill_rate": ("Fill rate 28 d", "pct", True,
+                  "Units sold over units sold plus the sales lost on stockout days (last 28 days)."),
+}
+KPI_COLUMNS = ["kpi", "label", "unit", "value", "previous", "change"]
+
+
+def _kpi_values(on_hand: pd.Series, units: pd.Series, stockout_days: pd.Series, unit_cost: pd.Series,
+                cover_warning_days: pd.Series) -> dict[str, float]:
+    n = KPI_WINDOW
+    rate = avg_daily_demand(units, n, stockout_days)
+    oh = on_hand.clip(lower=0)
+    value = float((oh * unit_cost).sum())
+    sold = float(units.sum())
+    lost = float((rate * stockout_days.to_numpy(dtype="float64")).sum())
+    held = float(oh.sum())
+    demanding = rate > 0
+    risk = demanding & (days_of_cover(oh, rate) < cover_warning_days.to_numpy(dtype="float64"))
+    return {
+        "inventory_value": value,
+        "turns": float((units * unit_cost).sum()) * 365 / n / value if value > 0 else math.nan,
+        "sell_through": sold / (sold + held) if sold + held > 0 else math.nan,
+        "at_risk_share": float(risk.sum()) / float(demanding.sum()) if demanding.sum() else math.nan,
+        "fill_rate": sold / (sold + lost) if sold + lost > 0 else math.nan,
+    }
+
+
+def kpis(p: pd.DataFrame) -> pd.DataFrame:
+    """The KPI tiles (see the module docstring), now and for the previous period.
+
+    ``p`` has one row per SKU x warehouse with on_hand, on_hand_prev, units_28, units_prev_28,
+    stockout_28, stockout_prev_28 (int), unit_cost and cover_warning_days (float).
+
+    Returns
+    -------
+    DataFrame with columns kpi, label, unit (the ``ops.fmt`` kind: money, number or pct) (str);
+    value, previous, change (float64; shares as fractions 0..1).
+    """
+    cost, warn = p["unit_cost"], p["cover_warning_days"]
+    now = _kpi_values(p["on_hand"], p["units_28"], p["stockout_28"], cost, warn)
+    prev = _kpi_values(p["on_hand_prev"], p["units_prev_28"], p["stockout_prev_28"], cost, warn)
+    rows = [{"kpi": k, "label": label, "unit": kind, "value": now[k], "previous": prev[k],
+             "change": now[k] - prev[k]} for k, (label, kind, _up, _help) in KPIS.items()]
+    return pd.DataFrame(rows, columns=KPI_COLUMNS)

@@ -1,0 +1,210 @@
+"""Inventory aggregates: ``agg_inventory_pair``, ``agg_inventory_sku`` and ``agg_inventory_po``,
+rebuilt in SQL (INSERT ... SELECT, SQLite and PostgreSQL) for the as-of day.
+
+Definitions of what the columns hold are in :mod:`ops.inventory` (demand, windows, stockout days,
+on order, lead time); the refresher is registered as ``"inventory"`` with
+:func:`ops.aggregates.refresher` (``ops/ingest/refresh.py`` names it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Date, Integer, and_, case, cast, delete, func, insert, literal, select, union
+from sqlalchemy.orm import Session
+
+from ops.aggregates import refresher
+from ops.inventory import metrics as m
+from ops.inventory.metrics import DEFAULT_LEAD_TIME_DAYS, KPI_WINDOW, WINDOWS
+from ops.models import (
+    AggInventoryPair,
+    AggInventoryPo,
+    AggInventorySku,
+    InventorySnapshot,
+    Order,
+    OrderLine,
+    Product,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    Supplier,
+    Warehouse,
+)
+
+
+def _days_before(session: Session, as_of: dt.date, col: Any) -> Any:
+    """Whole days from ``col`` (a date or timestamp) to ``as_of``, in SQL, per dialect."""
+    if session.get_bind().dialect.name == "sqlite":
+        return cast(func.julianday(as_of.isoformat()) - func.julianday(func.date(col)), Integer)
+    return cast(literal(as_of, Date) - cast(col, Date), Integer)
+
+
+def _as_day(session: Session, col: Any) -> Any:
+    if session.get_bind().dialect.name == "sqlite":
+        return func.date(col)
+    return cast(col, Date)
+
+
+def _sum_if(cond: Any, value: Any) -> Any:
+    return func.coalesce(func.sum(case((cond, value), else_=0)), 0)
+
+
+@refresher("inventory")
+def refresh_inventory(session: Session) -> None:
+    """Rebuild ``agg_inventory_pair``, ``agg_inventory_sku`` and ``agg_inventory_po`` for the as-of day."""
+    for table in (AggInventoryPair, AggInventorySku, AggInventoryPo):
+        session.execute(delete(table))
+    as_of = session.scalar(select(func.max(InventorySnapshot.day)))
+    if as_of is None:
+        return
+    if isinstance(as_of, str):  # SQLite aggregate of a Date column comes back as text
+        as_of = dt.date.fromisoformat(as_of)
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min)
+
+    # Open PO lines first: the pair table reads them back.
+    qty_open = PurchaseOrderLine.qty_ordered - PurchaseOrderLine.qty_received
+    session.execute(insert(AggInventoryPo).from_select(
+        ["product_id", "warehouse_id", "po_number", "ordered_on", "expected_on", "qty_open"],
+        select(PurchaseOrderLine.product_id, PurchaseOrder.warehouse_id, PurchaseOrder.po_number,
+               PurchaseOrder.ordered_on, PurchaseOrder.expected_on, qty_open)
+        .join(PurchaseOrder, PurchaseOrder.id == PurchaseOrderLine.po_id)
+        .where(PurchaseOrder.status == "open", qty_open > 0, PurchaseOrder.ordered_on <= as_of),
+    ))
+
+    # SKU-level weekly stats over all warehouses (for the SKU's XYZ class and demand pattern);
+    # the pair table copies them in below.
+    wk2 = (_days_before(session, as_of, Order.placed_at) // 7).label("wk")
+    sku_weekly = (
+        select(OrderLine.product_id, wk2, func.sum(OrderLine.qty).label("u"),
+               func.sum(OrderLine.qty * OrderLine.unit_price).label("rev"))
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(Order.status != "cancelled", Order.warehouse_id.is_not(None), Order.placed_at < end,
+               Order.placed_at >= end - dt.timedelta(days=7 * m.WEEKS))
+        .group_by(OrderLine.product_id, wk2)
+        .subquery()
+    )
+    su = sku_weekly.c.u
+    session.execute(insert(AggInventorySku).from_select(
+        ["product_id", "as_of", "wk_units", "wk_revenue", "wk_nonzero", "wk_sumsq"],
+        select(sku_weekly.c.product_id, literal(as_of, Date), func.sum(su), func.sum(sku_weekly.c.rev),
+               _sum_if(su > 0, 1), func.sum(su * su))
+        .group_by(sku_weekly.c.product_id),
+    ))
+
+    # Demand per pair and week (week 0 = the 7 days ending on as_of), then per pair.
+    wk = (_days_before(session, as_of, Order.placed_at) // 7).label("wk")
+    weekly = (
+        select(OrderLine.product_id, Order.warehouse_id, wk,
+               func.sum(OrderLine.qty).label("u"),
+               func.sum(OrderLine.qty * OrderLine.unit_price).label("rev"),
+               func.max(Order.placed_at).label("last_at"))
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(Order.status != "cancelled", Order.warehouse_id.is_not(None), Order.placed_at < end)
+        .group_by(OrderLine.product_id, Order.warehouse_id, wk)
+        .subquery()
+    )
+    u, rev, w = weekly.c.u, weekly.c.rev, weekly.c.wk
+    demand_cols = [
+        *[_sum_if(w < n // 7, u).label(f"units_{n}") for n in WINDOWS],
+        *[_sum_if(w < n // 7, rev).label(f"revenue_{n}") for n in WINDOWS],
+        _sum_if(and_(w >= 1, w <= KPI_WINDOW // 7), u).label("units_prev_28"),
+        _sum_if(w < m.WEEKS, u).label("wk_units"),
+        _sum_if(w < m.WEEKS, rev).label("wk_revenue"),
+        _sum_if(and_(w < m.WEEKS, u > 0), 1).label("wk_nonzero"),
+        _sum_if(w < m.WEEKS, u * u).label("wk_sumsq"),
+    ]
+    demand = (
+        select(weekly.c.product_id, weekly.c.warehouse_id, *demand_cols,
+               _as_day(session, func.max(weekly.c.last_at)).label("last_sale"))
+        .group_by(weekly.c.product_id, weekly.c.warehouse_id)
+        .cte("inv_demand")
+    )
+
+    # Stock: on hand today and a week ago, stockout days per window, from daily snapshots.
+    S = InventorySnapshot
+    out = S.on_hand <= 0
+    first = as_of - dt.timedelta(days=max(WINDOWS) - 1)
+    stock = (
+        select(S.product_id, S.warehouse_id,
+               func.max(case((S.day == as_of, S.on_hand))).label("on_hand"),
+               func.max(case((S.day == as_of - dt.timedelta(days=7), S.on_hand))).label("on_hand_prev"),
+               *[_sum_if(and_(out, S.day > as_of - dt.timedelta(days=n)), 1).label(f"stockout_{n}")
+                 for n in WINDOWS],
+               _sum_if(and_(out, S.day <= as_of - dt.timedelta(days=7),
+                            S.day > as_of - dt.timedelta(days=7 + KPI_WINDOW)), 1).label("stockout_prev_28"))
+        .where(S.day >= first, S.day <= as_of)
+        .group_by(S.product_id, S.warehouse_id)
+        .cte("inv_stock")
+    )
+    P = AggInventoryPo
+    po = (
+        select(P.product_id, P.warehouse_id, func.sum(P.qty_open).label("on_order"),
+               func.min(P.expected_on).label("next_po"))
+        .group_by(P.product_id, P.warehouse_id)
+        .cte("inv_po")
+    )
+    receipts = (
+        select(PurchaseOrderLine.product_id, PurchaseOrder.warehouse_id,
+               func.max(PurchaseOrderLine.received_on).label("last_receipt"))
+        .join(PurchaseOrder, PurchaseOrder.id == PurchaseOrderLine.po_id)
+        .where(PurchaseOrderLine.qty_received > 0, PurchaseOrderLine.received_on <= as_of)
+        .group_by(PurchaseOrderLine.product_id, PurchaseOrder.warehouse_id)
+        .cte("inv_receipts")
+    )
+    base = union(
+        select(stock.c.product_id, stock.c.warehouse_id),
+        select(po.c.product_id, po.c.warehouse_id),
+    ).subquery("inv_base")
+
+    def on(sub: Any) -> Any:
+        return and_(sub.c.product_id == base.c.product_id, sub.c.warehouse_id == base.c.warehouse_id)
+
+    zero = func.coalesce
+    K = AggInventorySku
+    cols: dict[str, Any] = {
+        "product_id": base.c.product_id,
+        "warehouse_id": base.c.warehouse_id,
+        # what the page shows and scopes on, copied so that it reads this one table
+        "sku": Product.sku,
+        "name": Product.name,
+        "category": Product.category,
+        "supplier": Supplier.code,
+        "warehouse": Warehouse.code,
+        "unit_cost": Product.unit_cost,
+        "price": Product.price,
+        "lead_time_days": zero(Product.lead_time_days, Supplier.lead_time_days, DEFAULT_LEAD_TIME_DAYS),
+        "sku_wk_units": K.wk_units,
+        "sku_wk_nonzero": K.wk_nonzero,
+        "sku_wk_sumsq": K.wk_sumsq,
+        "as_of": literal(as_of, Date),
+        "on_hand": zero(stock.c.on_hand, 0),
+        "on_hand_prev": zero(stock.c.on_hand_prev, 0),
+        **{f"units_{n}": zero(demand.c[f"units_{n}"], 0) for n in WINDOWS},
+        **{f"revenue_{n}": zero(demand.c[f"revenue_{n}"], 0.0) for n in WINDOWS},
+        **{f"stockout_{n}": zero(stock.c[f"stockout_{n}"], 0) for n in WINDOWS},
+        "units_prev_28": zero(demand.c.units_prev_28, 0),
+        "stockout_prev_28": zero(stock.c.stockout_prev_28, 0),
+        "wk_units": zero(demand.c.wk_units, 0),
+        "wk_revenue": zero(demand.c.wk_revenue, 0.0),
+        "wk_nonzero": zero(demand.c.wk_nonzero, 0),
+        "wk_sumsq": zero(demand.c.wk_sumsq, 0.0),
+        "last_sale": demand.c.last_sale,
+        "last_receipt": receipts.c.last_receipt,
+        "on_order": zero(po.c.on_order, 0),
+        "next_po": po.c.next_po,
+    }
+    final = (
+        select(*[v.label(k) for k, v in cols.items()])
+        .select_from(base)
+        .outerjoin(stock, on(stock))
+        .outerjoin(demand, on(demand))
+        .outerjoin(po, on(po))
+        .outerjoin(receipts, on(receipts))
+        .join(Product, Product.id == base.c.product_id)
+        .join(Warehouse, Warehouse.id == base.c.warehouse_id)
+        .outerjoin(Supplier, Supplier.id == Product.supplier_id)
+        .outerjoin(K, K.product_id == base.c.product_id)
+        # in the order the page shows them, so that its plain table scan needs no sort
+        .order_by(Product.sku, Warehouse.code)
+    )
+    session.execute(insert(AggInventoryPair).from_select(list(cols), final))
