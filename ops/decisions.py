@@ -26,6 +26,18 @@ Invariants
   state row (``vendor_note``), shown to the manager beside the exception, and audited like any
   write. Vendors respond only for entity kinds whose owner can be derived
   (``define_entity_kind(..., owner=...)``) and only on rows they own.
+- Ownership comes from the data, never from the key or the stored row: every write asks the
+  kind's ``owner(session, key)`` rule, which must look the entity up in the database and return
+  a :class:`VendorRef` ``(kind, code)``. A vendor may write only when that pair equals its own
+  ``(vendor_kind, vendor_code)``: a carrier ``ARC`` is not the supplier ``ARC``. A rule that
+  returns a bare code (it cannot say where it read it) is not trusted for vendors' writes; for
+  internal users' writes its kind is inferred when the code belongs to exactly one vendor kind.
+  The stored row's owner is rewritten from the rule on every write.
+- Every write checks the account behind the viewer (``ops.auth.require_active``): a deactivated
+  account, or one whose role or vendor scope changed since sign-in, is refused and audited, even
+  from a session opened before the change.
+- Text from people (notes, responses, reasons, annotations) is stored through
+  :func:`clean_text`: no control characters but newline and tab.
 - Plausible ranges: a threshold value inside its hard bounds but outside its plausible range
   (``ThresholdDef.plausible``, e.g. a low-cover warning of 99,999 days) is saved only with
   ``confirm=True``; without it :class:`NeedsConfirmation` carries the question to ask.
@@ -33,12 +45,15 @@ Invariants
 Who reads what
 --------------
 - ``audit_log``: admins, managers and planners read every row; vendors only rows carrying
-  their ``vendor_code``: their own attempts, and applied changes to rows they own (not the
-  refused attempts of internal users, whose messages may name internal people).
+  their ``vendor_kind`` and ``vendor_code``: their own attempts, and applied changes to rows
+  they own (not the refused attempts of internal users, whose messages may name internal people).
+  A row written without a kind (older rows, other modules' audit rows) is read by the vendor
+  whose code it carries only when that code belongs to no other vendor kind.
 - ``thresholds_for`` / ``threshold``: everyone; vendors see global rows and the overrides keyed
   by their own scope (their carrier/supplier code, the warehouses they operate, their SKUs and
   the categories of those SKUs), never another vendor's override.
-- ``entity_states``: vendors see rows with their ``vendor_code``; everyone else all rows.
+- ``entity_states``: vendors see rows with their ``vendor_kind`` and ``vendor_code`` (the
+  same rule for rows without a kind); everyone else all rows.
 - Vendors never see an internal username: wherever a vendor reads who did something
   (``updated_by``, the audit ``actor``, a threshold's source), anyone who is not a user of the
   vendor's own account reads as "your account manager".
@@ -51,9 +66,10 @@ import datetime as dt
 import json
 import logging
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 from sqlalchemy import (
@@ -63,6 +79,7 @@ from sqlalchemy import (
     and_,
     case,
     event,
+    exists,
     false,
     insert,
     literal,
@@ -80,12 +97,12 @@ from ops.access import (
     Viewer,
     data_function,
     require_viewer,
-    vendor_code_condition,
 )
 from ops.exports import register
 from ops.filters import Filters
 from ops.models import (
     SCOPE_KINDS,
+    VENDOR_KINDS,
     Annotation,
     Carrier,
     Decision,
@@ -113,10 +130,12 @@ __all__ = [
     "THRESHOLDS",
     "ThresholdDef",
     "ValidationError",
+    "VendorRef",
     "add_annotation",
     "annotations",
     "apply",
     "audit_log",
+    "clean_text",
     "define_entity_kind",
     "define_threshold",
     "entity_states",
@@ -209,6 +228,42 @@ class StaleEdit(DecisionError):
         self.changed_at = changed_at
         self.current = current
         self.current_version = current_version
+
+
+# --- text from people, and the account behind every write -------------------------------------
+
+# C0 controls except tab (U+0009) and newline (U+000A), DEL, and the C1 controls.
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_text(value: str) -> str:
+    """Text from a person as it is stored: without control characters, newline and tab kept.
+
+    The rule: ``\\r\\n`` and a lone ``\\r`` become ``\\n``; every other C0 control
+    character (U+0000-U+001F except tab U+0009 and newline U+000A), DEL (U+007F) and the C1
+    controls (U+0080-U+009F) are removed. Nothing else changes (no trimming here). A note
+    ``"\\x01=HYPERLINK(...)"`` is stored as ``"=HYPERLINK(...)"``, which every export then
+    neutralises as a formula; stored clean, no later normalisation can turn it into one.
+    """
+    return _CONTROL_CHARS.sub("", str(value).replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def _clean_opt(value: Any) -> str | None:
+    """:func:`clean_text` for an optional text (None and NaN stay None)."""
+    if value is None or _missing(value):
+        return None
+    return clean_text(value)
+
+
+def _require_active(session: Session, viewer: Viewer) -> None:
+    """Raise AccessDenied when the viewer's account is deactivated (or changed since sign-in).
+
+    ``ops.auth.require_active`` is the rule; viewers without a users row (``system``, the command
+    line) pass there, as here.
+    """
+    from ops.auth import require_active  # ops.auth is heavier (argon2); only writes need it
+
+    require_active(session, viewer)
 
 
 # --- threshold registry ---------------------------------------------------------------------
@@ -431,7 +486,41 @@ def _actor_for(viewer: Viewer, column: Any) -> Any:
 def _own_account(viewer: Viewer, column: Any) -> Any:
     """SQL: the username in ``column`` is the vendor viewer or a user of the same vendor account."""
     return or_(column == viewer.username,
-               column.in_(select(User.username).where(User.role == "vendor", User.vendor_code == viewer.vendor_code)))
+               column.in_(select(User.username).where(User.role == "vendor", User.vendor_kind == viewer.vendor_kind,
+                                                      User.vendor_code == viewer.vendor_code)))
+
+
+# Where each vendor kind's codes live: a code is a supplier's, a carrier's or a 3PL operator's.
+_VENDOR_CODE_COLUMNS: dict[str, Any] = {
+    "supplier": Supplier.code,
+    "carrier": Carrier.code,
+    "warehouse": Warehouse.operator_code,
+}
+
+
+def _vendor_scope(viewer: Viewer, kind_column: Any, code_column: Any) -> Any:
+    """SQL: rows a viewer may read of a table carrying an owner ``(vendor_kind, vendor_code)``.
+
+    Internal viewers read every row. A vendor reads rows with its own kind and code; a row
+    without a kind (written before kinds were stored, or by a module that writes only the code)
+    only when the vendor's code belongs to no other vendor kind, so a carrier ``ARC`` never
+    reads a supplier ``ARC``'s rows.
+    """
+    if not viewer.is_vendor:
+        return true()
+    code = viewer.vendor_code
+    others = [exists().where(col == code) for kind, col in _VENDOR_CODE_COLUMNS.items() if kind != viewer.vendor_kind]
+    unambiguous = and_(kind_column.is_(None), *[~e for e in others])
+    return and_(code_column == code, or_(kind_column == viewer.vendor_kind, unambiguous))
+
+
+def _infer_kind(session: Session, code: str | None) -> str | None:
+    """The vendor kind whose records carry ``code``, when exactly one does; else None."""
+    if not code:
+        return None
+    kinds = [k for k, col in _VENDOR_CODE_COLUMNS.items()
+             if session.scalar(select(col).where(col == code).limit(1)) is not None]
+    return kinds[0] if len(kinds) == 1 else None
 
 
 def _actor_name(session: Session, viewer: Viewer, username: str | None) -> str | None:
@@ -677,26 +766,31 @@ def _audit(
     after: Any,
     why: str | None,
     vendor_code: str | None,
+    vendor_kind: str | None = None,
 ) -> None:
     """Append one applied audit row in the caller's transaction."""
     session.execute(insert(Decision).values(
         actor=viewer.username, action=action, entity_kind=entity_kind, entity_key=entity_key[:200],
         before=_json(before), after=_json(after), why=why, outcome="applied", vendor_code=vendor_code,
+        vendor_kind=vendor_kind if vendor_code else None,
     ))
 
 
 def _refusal_row(
     *, viewer: Viewer, action: str, entity_kind: str, entity_key: str, message: str,
     attempted: Any = None, before: Any = None, why: str | None = None, vendor_code: str | None = None,
+    vendor_kind: str | None = None,
 ) -> dict[str, Any]:
     after = {"attempted": attempted, "refused": message}
+    if viewer.is_vendor:  # a vendor's own attempts carry its kind and code, so it sees them (and only them)
+        vendor_kind, vendor_code = viewer.vendor_kind, viewer.vendor_code
     return {
         "at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
         "actor": viewer.username, "action": action, "entity_kind": entity_kind[:32],
         "entity_key": str(entity_key)[:200], "before": _json(before), "after": _json(after), "why": why,
         "outcome": "refused",
-        # A vendor's own attempts carry their code, so they can see them (and only them).
-        "vendor_code": viewer.vendor_code if viewer.is_vendor else vendor_code,
+        "vendor_code": vendor_code,
+        "vendor_kind": vendor_kind if vendor_code else None,
     }
 
 
@@ -725,6 +819,7 @@ def record_refusal(
     before: Any = None,
     why: str | None = None,
     vendor_code: str | None = None,
+    vendor_kind: str | None = None,
 ) -> None:
     """Audit a refused write attempt in a transaction of its own.
 
@@ -734,7 +829,8 @@ def record_refusal(
     call it for refusals they decide (e.g. a forged row id caught before calling ``apply``).
     """
     row = _refusal_row(viewer=viewer, action=action, entity_kind=entity_kind, entity_key=entity_key,
-                       message=message, attempted=attempted, before=before, why=why, vendor_code=vendor_code)
+                       message=message, attempted=attempted, before=before, why=_clean_opt(why),
+                       vendor_code=vendor_code, vendor_kind=vendor_kind)
     if isinstance(target, Session):
         if target.in_transaction():
             target.info.setdefault(_PENDING_REFUSALS, []).append(row)
@@ -765,7 +861,7 @@ def _refuse(session: Session, exc: DecisionError | AccessDenied, **row: Any) -> 
 
 
 AUDIT_COLUMNS = ["id", "at", "actor", "action", "entity_kind", "entity_key", "outcome", "before", "after", "why",
-                 "vendor_code"]
+                 "vendor_code", "vendor_kind"]
 
 
 @data_function
@@ -794,13 +890,14 @@ def audit_log(
     DataFrame
         id (int64), at (datetime64[ns]), actor (str), action (str), entity_kind (str),
         entity_key (str), outcome (str: applied/refused), before (str JSON or None),
-        after (str JSON or None), why (str or None), vendor_code (str or None).
+        after (str JSON or None), why (str or None), vendor_code (str or None),
+        vendor_kind (str or None: supplier/carrier/warehouse, the kind of ``vendor_code``).
     """
     require_viewer(viewer)
     who = _actor_for(viewer, Decision.actor)
     stmt = select(
         Decision.id, Decision.at, who, Decision.action, Decision.entity_kind, Decision.entity_key,
-        Decision.outcome, Decision.before, Decision.after, Decision.why, Decision.vendor_code,
+        Decision.outcome, Decision.before, Decision.after, Decision.why, Decision.vendor_code, Decision.vendor_kind,
     ).where(_audit_scope(viewer))
     if actor:
         stmt = stmt.where(who == actor)
@@ -851,7 +948,7 @@ def _audit_scope(viewer: Viewer) -> Any:
     An internal user's refused attempt on a vendor's row carries the vendor's code but says why it
     was refused in words that may name internal people ("changed by ana"); vendors do not need it.
     """
-    own = vendor_code_condition(viewer, Decision.vendor_code)
+    own = _vendor_scope(viewer, Decision.vendor_kind, Decision.vendor_code)
     if not viewer.is_vendor:
         return own
     return and_(own, or_(Decision.outcome != "refused", _own_account(viewer, Decision.actor)))
@@ -958,10 +1055,12 @@ def set_threshold(
     StaleEdit
         The row changed (or was created) since ``expected_version`` was read.
     AccessDenied
-        The viewer's role may not set this threshold (vendors never may).
+        The viewer's role may not set this threshold (vendors never may), or the viewer's account
+        is deactivated.
     All refusals are audited (``outcome='refused'``) in a transaction of their own.
     """
     require_viewer(viewer)
+    why = _clean_opt(why)
     scope_kind = (scope_kind or "global").strip()
     scope_key = "" if scope_kind == "global" else str(scope_key or "").strip()
     key = threshold_key(name, scope_kind, scope_key)
@@ -969,6 +1068,7 @@ def set_threshold(
     audit = {"viewer": viewer, "action": "threshold.set", "entity_kind": THRESHOLD_ENTITY, "entity_key": key,
              "attempted": {"value": value, "expected_version": expected_version}, "why": why}
     try:
+        _require_active(session, viewer)
         d = _definition(name)
         if viewer.is_vendor or viewer.role not in d.roles:
             raise AccessDenied(
@@ -1053,14 +1153,25 @@ def _stale_after_race(
 
 # --- entity states --------------------------------------------------------------------------
 
-OwnerFunc = Callable[[Session, str], "str | None"]
+class VendorRef(NamedTuple):
+    """An owning vendor as the data names it: its kind (supplier/carrier/warehouse) and code."""
+
+    kind: str
+    code: str
+
+
+OwnerFunc = Callable[[Session, str], "VendorRef | tuple[str, str] | str | None"]
 
 
 @dataclass(frozen=True)
 class EntityKindDef:
-    """A flaggable kind of thing; ``owner(session, key)`` returns the owning vendor code (or None).
+    """A flaggable kind of thing; ``owner(session, key)`` returns the owning vendor (or None).
 
-    Vendors may change states only of kinds with an ``owner`` rule, and only rows it gives them.
+    The rule must look the entity up in the database (never read the owner out of the key,
+    which the client sends) and return a :class:`VendorRef` ``(kind, code)``; e.g. for a backlog
+    order ``(supplier, code)`` only when that supplier sold a line on the order. Vendors respond
+    only on kinds with such a rule, and only on rows it gives them. A rule returning a bare code
+    is accepted for internal users' writes only.
     """
 
     kind: str
@@ -1096,6 +1207,7 @@ class StateRecord:
     vendor_code: str | None
     version: int
     vendor_note: str | None = None
+    vendor_kind: str | None = None
 
 
 def _parse_day(value: Any, what: str) -> dt.date | None:
@@ -1129,12 +1241,15 @@ def set_entity_state(
     """Acknowledge, snooze, flag or reopen one entity (an exception row), guarded and audited.
 
     ``state`` is one of open/acknowledged/snoozed/flagged; ``snoozed`` needs ``snooze_until``.
-    The owner ``vendor_code`` comes from the stored row, else the kind's ``owner`` rule, else
-    the argument. Concurrency and refusals work as in :func:`set_threshold`. Vendors are always
-    refused (:class:`AccessDenied`, audited): the state is the manager's; a vendor answers with
-    :func:`respond`.
+    The owner comes from the kind's ``owner`` rule (the data), else the argument ``vendor_code``
+    (its kind inferred when the code belongs to one vendor kind), else the stored row. ``note``
+    and ``why`` are stored through :func:`clean_text`. Concurrency and refusals work as in
+    :func:`set_threshold`. Vendors are always refused (:class:`AccessDenied`, audited): the
+    state is the manager's; a vendor answers with :func:`respond`.
     """
     require_viewer(viewer)
+    why = _clean_opt(why)
+    note = _clean_opt(note)
     entity_kind = str(entity_kind or "").strip()
     entity_key = str(entity_key or "").strip()
     what = f"{entity_kind} {entity_key}"
@@ -1144,6 +1259,7 @@ def set_entity_state(
                            "expected_version": expected_version, "vendor_code": vendor_code}}
     row = None
     try:
+        _require_active(session, viewer)
         _check_entity(entity_kind, entity_key)
         if viewer.is_vendor:
             raise AccessDenied(
@@ -1163,8 +1279,8 @@ def set_entity_state(
         row = session.execute(select(EntityState).where(
             EntityState.entity_kind == entity_kind, EntityState.entity_key == entity_key)
             .execution_options(populate_existing=True)).scalar_one_or_none()
-        owner = _owner_for(session, viewer, entity_kind, entity_key, row, vendor_code)
-        audit["vendor_code"] = owner
+        owner_kind, owner = _owner_for(session, viewer, entity_kind, entity_key, row, vendor_code)
+        audit["vendor_code"], audit["vendor_kind"] = owner, owner_kind
     except (DecisionError, AccessDenied) as exc:
         raise _refuse(session, exc, **audit) from None
 
@@ -1182,12 +1298,13 @@ def set_entity_state(
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     text_note = None if note is None else str(note)
     values: dict[str, Any] = {"state": state, "note": text_note, "snooze_until": until,
-              "updated_by": viewer.username, "updated_at": now}
+                              "updated_by": viewer.username, "updated_at": now,
+                              "vendor_code": owner, "vendor_kind": owner_kind}
     if row is None:
         try:
             with session.begin_nested():
                 session.execute(insert(EntityState).values(entity_kind=entity_kind, entity_key=entity_key,
-                                                           vendor_code=owner, version=1, **values))
+                                                           version=1, **values))
         except IntegrityError:
             raise _refuse(session, StaleEdit(_RACE.format(what=what)), **audit) from None
         new_version = 1
@@ -1201,9 +1318,9 @@ def set_entity_state(
         new_version = current_version + 1
     after = {"state": state, "note": text_note, "snooze_until": until, "version": new_version}
     _audit(session, viewer=viewer, action="entity_state.set", entity_kind=entity_kind, entity_key=entity_key,
-           before=before, after=after, why=why, vendor_code=owner)
+           before=before, after=after, why=why, vendor_code=owner, vendor_kind=owner_kind)
     return StateRecord(entity_kind=entity_kind, entity_key=entity_key, state=state, note=text_note,
-                       snooze_until=until, vendor_code=owner, version=new_version)
+                       snooze_until=until, vendor_code=owner, version=new_version, vendor_kind=owner_kind)
 
 
 _RACE = "{what} was changed by someone else while you were saving; nothing was saved. Reload and try again."
@@ -1218,7 +1335,7 @@ def _check_entity(entity_kind: str, entity_key: str) -> None:
 
 def _state_dict(row: EntityState) -> dict[str, Any]:
     return {"state": row.state, "note": row.note, "snooze_until": row.snooze_until, "version": row.version,
-            "vendor_code": row.vendor_code, "vendor_note": row.vendor_note}
+            "vendor_code": row.vendor_code, "vendor_kind": row.vendor_kind, "vendor_note": row.vendor_note}
 
 
 def respond(
@@ -1237,10 +1354,13 @@ def respond(
     clears it) with who and when, leaving the state, note and snooze date as the manager set
     them; a row that has no state yet is created open. One audit row (action
     ``entity_state.respond``, carrying the owner's vendor code). Only vendors respond, and only
-    on rows they own (the kind needs an ``owner`` rule); everyone else is refused
-    (:class:`AccessDenied`), as are stale edits (:class:`StaleEdit`), all audited.
+    on rows they own (the kind needs an ``owner`` rule that reads the data and returns a
+    :class:`VendorRef` equal to the vendor's kind and code); everyone else is refused
+    (:class:`AccessDenied`), as are stale edits (:class:`StaleEdit`), all audited. ``text`` and
+    ``why`` are stored through :func:`clean_text`.
     """
     require_viewer(viewer)
+    why = _clean_opt(why)
     entity_kind = str(entity_kind or "").strip()
     entity_key = str(entity_key or "").strip()
     what = f"{entity_kind} {entity_key}"
@@ -1249,18 +1369,19 @@ def respond(
                              "attempted": {"vendor_note": text, "expected_version": expected_version}}
     row = None
     try:
+        _require_active(session, viewer)
         _check_entity(entity_kind, entity_key)
         if not viewer.is_vendor:
             raise AccessDenied(f"{viewer.username} ({viewer.role}) may not write the vendor's response on {what}; "
                                "use the note instead")
-        body = None if text is None or _missing(text) else str(text).strip() or None
+        body = None if text is None or _missing(text) else clean_text(text).strip() or None
         if body is not None and len(body) > MAX_NOTE_CHARS:
             raise ValidationError(f"{what}: the response is {len(body)} characters; the limit is {MAX_NOTE_CHARS}")
         row = session.execute(select(EntityState).where(
             EntityState.entity_kind == entity_kind, EntityState.entity_key == entity_key)
             .execution_options(populate_existing=True)).scalar_one_or_none()
-        owner = _owner_for(session, viewer, entity_kind, entity_key, row, None)
-        audit["vendor_code"] = owner
+        owner_kind, owner = _owner_for(session, viewer, entity_kind, entity_key, row, None)
+        audit["vendor_code"], audit["vendor_kind"] = owner, owner_kind
     except (DecisionError, AccessDenied) as exc:
         raise _refuse(session, exc, **audit) from None
 
@@ -1279,12 +1400,12 @@ def respond(
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     values: dict[str, Any] = {"vendor_note": body, "vendor_note_by": viewer.username if body else None,
                               "vendor_note_at": now if body else None, "updated_by": viewer.username,
-                              "updated_at": now}
+                              "updated_at": now, "vendor_code": owner, "vendor_kind": owner_kind}
     if row is None:
         try:
             with session.begin_nested():
                 session.execute(insert(EntityState).values(entity_kind=entity_kind, entity_key=entity_key,
-                                                           state="open", vendor_code=owner, version=1, **values))
+                                                           state="open", version=1, **values))
         except IntegrityError:
             raise _refuse(session, StaleEdit(_RACE.format(what=what)), **audit) from None
         new_version, state, note, until = 1, "open", None, None
@@ -1297,9 +1418,10 @@ def respond(
             raise _refuse(session, StaleEdit(_RACE.format(what=what)), before=before, **audit)
         new_version, state, note, until = current_version + 1, row.state, row.note, row.snooze_until
     _audit(session, viewer=viewer, action="entity_state.respond", entity_kind=entity_kind, entity_key=entity_key,
-           before=before, after={"vendor_note": body, "version": new_version}, why=why, vendor_code=owner)
+           before=before, after={"vendor_note": body, "version": new_version}, why=why, vendor_code=owner,
+           vendor_kind=owner_kind)
     return StateRecord(entity_kind=entity_kind, entity_key=entity_key, state=state, note=note, snooze_until=until,
-                       vendor_code=owner, version=new_version, vendor_note=body)
+                       vendor_code=owner, version=new_version, vendor_note=body, vendor_kind=owner_kind)
 
 
 def _missing(value: Any) -> bool:
@@ -1311,23 +1433,46 @@ def _missing(value: Any) -> bool:
 
 def _owner_for(
     session: Session, viewer: Viewer, kind: str, key: str, row: EntityState | None, given: str | None
-) -> str | None:
-    """The owning vendor code of an entity; raises AccessDenied for a vendor that does not own it."""
+) -> tuple[str | None, str | None]:
+    """The owning vendor ``(kind, code)`` of an entity, read from the data (``(None, None)``: none).
+
+    Raises AccessDenied for a vendor unless the kind's owner rule returns a :class:`VendorRef`
+    equal to the vendor's own kind and code; ValidationError when an internal user names an
+    owner other than the data's.
+    """
     kdef = ENTITY_KINDS.get(kind)
-    if row is not None:
-        owner = row.vendor_code
-    elif kdef is not None and kdef.owner is not None:
-        owner = kdef.owner(session, key)
+    verified = False
+    if kdef is not None and kdef.owner is not None:
+        found = kdef.owner(session, key)
+        if isinstance(found, tuple):
+            owner_kind, owner = (str(found[0]), str(found[1])) if found[1] else (None, None)
+            if owner_kind is not None and owner_kind not in VENDOR_KINDS:
+                raise ValidationError(f"{kind} {key}: the owner rule returned vendor kind {owner_kind!r}; "
+                                      f"use one of {', '.join(VENDOR_KINDS)}")
+            verified = owner is not None
+        else:
+            # A bare code: the rule cannot say where it read it (the key is the client's), so it
+            # does not vouch for a vendor's write; its kind is inferred for internal writes.
+            owner = str(found) if found else None
+            owner_kind = _infer_kind(session, owner)
     elif viewer.is_vendor:
         raise AccessDenied(f"{viewer.username} (vendor) may not change {kind} {key}: its owner cannot be checked")
+    elif given:
+        owner, owner_kind = given, _infer_kind(session, given)
+    elif row is not None:
+        owner, owner_kind = row.vendor_code, row.vendor_kind
     else:
-        owner = given or None
+        owner, owner_kind = None, None
     if given and owner and given != owner and not viewer.is_vendor:
         raise ValidationError(f"{kind} {key} belongs to {owner}, not {given}; its owner cannot be changed here")
-    if viewer.is_vendor and owner != viewer.vendor_code:
-        raise AccessDenied(f"{viewer.username} (vendor {viewer.vendor_code}) may not change {kind} {key}: "
-                           "it is not theirs")
-    return owner
+    if viewer.is_vendor:
+        if owner is None or not verified:
+            raise AccessDenied(f"{viewer.username} (vendor {viewer.vendor_code}) may not change {kind} {key}: "
+                               "its owner cannot be checked in the data")
+        if (owner_kind, owner) != (viewer.vendor_kind, viewer.vendor_code):
+            raise AccessDenied(f"{viewer.username} (vendor {viewer.vendor_code}) may not change {kind} {key}: "
+                               "it is not theirs")
+    return owner_kind, owner
 
 
 @data_function
@@ -1349,7 +1494,7 @@ def entity_states(session: Session, *, viewer: Viewer, entity_kind: str | None =
         EntityState.snooze_until, EntityState.vendor_code, EntityState.version,
         _actor_for(viewer, EntityState.updated_by), EntityState.updated_at, EntityState.vendor_note,
         EntityState.vendor_note_by, EntityState.vendor_note_at,
-    ).where(vendor_code_condition(viewer, EntityState.vendor_code))
+    ).where(_vendor_scope(viewer, EntityState.vendor_kind, EntityState.vendor_code))
     if entity_kind:
         stmt = stmt.where(EntityState.entity_kind == entity_kind)
     cols = ["entity_kind", "entity_key", "state", "note", "snooze_until", "vendor_code", "version", "updated_by",
@@ -1368,11 +1513,16 @@ ANNOTATION_ROLES = ("admin", "manager", "planner")
 
 
 def add_annotation(session: Session, *, viewer: Viewer, page: str, day: dt.date | str, text: str) -> int:
-    """Pin a note to ``day`` on ``page``'s charts; returns its id. One audit row; vendors may not."""
+    """Pin a note to ``day`` on ``page``'s charts; returns its id. One audit row; vendors may not.
+
+    ``text`` is stored through :func:`clean_text` (and trimmed).
+    """
     require_viewer(viewer)
+    text = clean_text(text or "")
     audit = {"viewer": viewer, "action": "annotation.add", "entity_kind": "annotation",
              "entity_key": f"{page}@{day}", "attempted": {"page": page, "day": day, "text": text}}
     try:
+        _require_active(session, viewer)
         if viewer.role not in ANNOTATION_ROLES:
             raise AccessDenied(f"{viewer.username} ({viewer.role}) may not add annotations")
         page = str(page or "").strip()
@@ -1469,7 +1619,8 @@ def apply(
     caller's transaction must then roll back, which undoes the rows already written.
 
     Entity rows take ``state``/``note``/``snooze_until`` (:func:`set_entity_state`, internal
-    users) or ``vendor_note`` (:func:`respond`, the owning vendor), never both in one row.
+    users) or ``vendor_note`` (:func:`respond`, the owning vendor), never both in one row. A
+    deactivated account is refused before anything is read (:class:`AccessDenied`, audited once).
     """
     require_viewer(viewer)
     if isinstance(changes, ChangeSet):
@@ -1477,6 +1628,12 @@ def apply(
         items = changes.changes
     else:
         items = tuple(changes)
+    why = _clean_opt(why)
+    try:
+        _require_active(session, viewer)
+    except AccessDenied as inactive:
+        raise _refuse(session, inactive, viewer=viewer, action="changeset.apply", entity_kind="changeset",
+                      entity_key=f"{len(items)} changes", attempted=[asdict(c) for c in items], why=why) from None
     grouped: dict[tuple[str, str], list[Change]] = {}
     for ch in items:
         grouped.setdefault((ch.entity_kind, str(ch.key)), []).append(ch)

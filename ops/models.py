@@ -334,6 +334,8 @@ class EntityState(Base):
     snooze_until: Mapped[dt.date | None] = mapped_column(Date)
     note: Mapped[str | None] = mapped_column(Text)
     vendor_code: Mapped[str | None] = mapped_column(String(64))  # owner scope, for vendor reads
+    # The owner's vendor kind (supplier/carrier/warehouse): codes are unique only within a kind.
+    vendor_kind: Mapped[str | None] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_by: Mapped[str | None] = mapped_column(String(100))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
@@ -371,6 +373,7 @@ class Decision(Base):
     why: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(String(16), default="applied")  # applied / refused
     vendor_code: Mapped[str | None] = mapped_column(String(64))  # scope, so vendors see only theirs
+    vendor_kind: Mapped[str | None] = mapped_column(String(16))  # with vendor_code: a carrier ARC is not a supplier ARC
 
 
 class ImportRun(Base):

@@ -288,9 +288,10 @@ def test_vendor_may_never_set_a_threshold_and_the_attempt_is_audited(engine: Eng
         assert d.audit_log(s, viewer=SUP_A).empty
 
 
-def _sku_owner(session, key: str) -> str | None:  # type: ignore[no-untyped-def]
-    return session.scalar(select(Supplier.code).join(Product, Product.supplier_id == Supplier.id)
+def _sku_owner(session, key: str) -> d.VendorRef | None:  # type: ignore[no-untyped-def]
+    code = session.scalar(select(Supplier.code).join(Product, Product.supplier_id == Supplier.id)
                           .where(Product.sku == key.split("|")[0]))
+    return d.VendorRef("supplier", code) if code else None
 
 
 @pytest.fixture

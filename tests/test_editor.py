@@ -302,11 +302,12 @@ def test_add_override_asks_for_an_implausible_value_and_clears_the_reason(
 SUPPLIER = Viewer("sup_a", "vendor", "supplier", "SUP-001")
 
 
-def _stock_owner(session, key: str) -> str | None:  # type: ignore[no-untyped-def]
+def _stock_owner(session, key: str) -> d.VendorRef | None:  # type: ignore[no-untyped-def]
     from ops.models import Product, Supplier
 
-    return session.scalar(select(Supplier.code).join(Product, Product.supplier_id == Supplier.id)
+    code = session.scalar(select(Supplier.code).join(Product, Product.supplier_id == Supplier.id)
                           .where(Product.sku == key.split(":")[1]))
+    return d.VendorRef("supplier", code) if code else None
 
 
 @pytest.fixture
