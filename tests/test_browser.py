@@ -1,152 +1,192 @@
-"""End to end in a real browser: sign in, see only your pages, sign out.
+"""End to end in a real browser, as each demo role, on the default demo data (what `make run` shows).
 
-Starts ``streamlit run app.py`` on a free port against a seeded SQLite file with the demo
-accounts, and drives the system Chromium through Playwright.
+Starts ``streamlit run app.py`` on a free port against a SQLite file seeded like ``python -m ops
+seed --size default`` (seed 42) with the demo accounts, and drives Debian's Chromium through
+Playwright (``tests/_sweep_browser.py`` holds the walk, shared with ``bench/first_render.py``).
+
+- Per role: sign in, open every page of the role's navigation and click every chart and table
+  choice; no page may show an exception element, the word "Traceback" or an error message, and
+  every step must finish within 60 s (a hung query fails the test instead of hanging CI).
+- The first-render time of each page per role is written to ``bench/out/first_render.md``
+  (for BENCHMARKS.md) and printed at the end of the module.
+- A reload keeps working, and a pasted link with a reversed date range shows no exception.
+- The carrier sees only their scorecard and can sign out.
+
+Without Chromium the tests skip saying why; ``OPS_REQUIRE_BROWSER=1`` turns the skip into a failure.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from ops.access import PAGES_BY_ROLE
-from ops.auth import DEMO_PASSWORD, ensure_demo_accounts
-from ops.db import make_engine, transaction
-from ops.models import Base
+from ops.auth import DEMO_PASSWORD
+from tests._sweep_browser import (
+    ROLES,
+    Walker,
+    chromium,
+    chromium_missing_reason,
+    problem_lines,
+    render_markdown,
+    running_app,
+    seed_database,
+    server_errors,
+    walk_role,
+)
 from tests.conftest import ROOT
 from ui.nav import PAGES
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-START_TIMEOUT_S = 90
 TITLES = {p.id: p.title for p in PAGES}
+FIRST_RENDER_MD = ROOT / "bench" / "out" / "first_render.md"
+REVERSED_LINK = "/fulfillment?from=2026-11-10&to=2026-09-01"
 
 
 def _require_chromium() -> None:
-    if CHROMIUM.exists():
+    reason = chromium_missing_reason()
+    if reason is None:
         return
     if os.environ.get("OPS_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"OPS_REQUIRE_BROWSER=1 but {CHROMIUM} is missing: apt-get install chromium")
-    pytest.skip("Chromium not installed: apt-get install chromium")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        pytest.fail(f"OPS_REQUIRE_BROWSER=1 but the browser tests cannot run: {reason}")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A running OpsDeck on a seeded SQLite file with the demo accounts; stopped afterwards."""
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A running OpsDeck on the default demo data with the demo accounts: (base URL, server log)."""
     _require_chromium()
-    from ops.demo import seed
-
     folder = tmp_path_factory.mktemp("browser")
-    url = f"sqlite:///{folder / 'ops.db'}"
-    engine = make_engine(url)
-    Base.metadata.create_all(engine)
-    seed(engine, size="small", seed=7)
-    with transaction(engine) as s:
-        assert [a[0] for a in ensure_demo_accounts(s)] == ["admin", "manager", "planner", "supplier", "carrier", "3pl"]
-    engine.dispose()
+    url = seed_database(folder / "ops.db", size="default")
+    log = folder / "streamlit.log"
+    with running_app(url, log) as base:
+        yield base, log
 
-    port = _free_port()
-    env = os.environ | {"OPS_DATABASE_URL": url, "OPS_AUTH_MODE": "local"}
-    log = (folder / "streamlit.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                tail = (folder / "streamlit.log").read_text()[-2000:]
-                pytest.fail(f"streamlit exited with {proc.returncode}: {tail}")
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:  # noqa: S310 - local URL
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not answer /_stcore/health within {START_TIMEOUT_S} s")
-            time.sleep(0.5)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
-        log.close()
+
+@pytest.fixture(scope="module")
+def app_url(app_server: tuple[str, Path]) -> str:
+    return app_server[0]
+
+
+@pytest.fixture(scope="module")
+def browser(app_server: tuple[str, Path]) -> Iterator[Any]:
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture
-def page(app_url: str) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            pg = browser.new_page(viewport={"width": 1400, "height": 900})
-            pg.set_default_timeout(60_000)
-            pg.goto(app_url)
-            yield pg
-        finally:
-            browser.close()
+def walker(browser: Any, app_url: str) -> Iterator[Walker]:
+    w = Walker(browser, app_url)
+    try:
+        yield w
+    finally:
+        w.close()
 
 
-def _sign_in(page: object, username: str) -> None:
-    page.get_by_label("User name", exact=True).fill(username)  # type: ignore[attr-defined]
-    page.get_by_label("Password", exact=True).fill(DEMO_PASSWORD)  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
-    page.get_by_text(f"Signed in as {username}").wait_for()  # type: ignore[attr-defined]
+@pytest.fixture(scope="module")
+def first_renders(request: pytest.FixtureRequest) -> Iterator[list[Any]]:
+    """Collects every role's page visits; at the end writes and prints the first-render table."""
+    visits: list[Any] = []
+    yield visits
+    if not visits:
+        return
+    table = render_markdown(visits, title="First render per role and page, default demo data (browser test)",
+                            note="Measured by tests/test_browser.py on a fresh default-seed SQLite "
+                                 f"(seed 42); roles walked: {', '.join(dict.fromkeys(v.role for v in visits))}.")
+    FIRST_RENDER_MD.parent.mkdir(parents=True, exist_ok=True)
+    FIRST_RENDER_MD.write_text(table)
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("")
+        for line in table.splitlines():
+            reporter.write_line(line)
+        reporter.write_line(f"(written to {FIRST_RENDER_MD.relative_to(ROOT)})")
 
 
-def _nav_links(page: object) -> list[str]:
-    links = page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]')  # type: ignore[attr-defined]
-    # Each link holds its material icon's ligature name, then the title on the last line.
-    return [t.strip().splitlines()[-1].strip() for t in links.all_inner_texts()]
+def _failure(what: str, problems: list[str], log: Path) -> str:
+    errors = server_errors(log)
+    return (f"{what}:\n  " + "\n  ".join(problems)
+            + ("\nserver log errors:\n  " + "\n  ".join(errors) if errors else ""))
 
 
-def test_carrier_sees_only_the_scorecard_and_can_sign_out(page: object, tmp_path: Path) -> None:
-    page.get_by_label("User name", exact=True).wait_for()  # type: ignore[attr-defined]
-    _sign_in(page, "carrier")
-    page.get_by_role("heading", name="Your scorecard").wait_for()  # type: ignore[attr-defined]
-    page.get_by_text("Records we hold that involve you").wait_for()  # type: ignore[attr-defined]
+def _heading(walker: Walker, title: str) -> None:
+    """Wait (up to the page timeout) for the page titled ``title``; fail naming the heading shown instead."""
+    from playwright.sync_api import TimeoutError as PwTimeout
+
+    h1 = walker.page.locator('[data-testid="stMain"] h1')
+    try:
+        h1.filter(has_text=title).first.wait_for()
+    except PwTimeout:
+        pytest.fail(f"expected the page {title!r}, the page shows {h1.all_inner_texts()} at {walker.page.url}")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_page_and_choice_renders_for_role(role: str, browser: Any, app_server: tuple[str, Path],
+                                                first_renders: list[Any]) -> None:
+    base, log = app_server
+    visits = walk_role(browser, base, role, password=DEMO_PASSWORD)
+    first_renders.extend(visits)
+    problems = problem_lines(visits)
+    assert problems == [], _failure(f"{role} met problems", problems, log)
+    assert [v.page for v in visits if v.first_render_s is None] == []
+
+
+def test_reload_keeps_the_page_working(walker: Walker, app_server: tuple[str, Path]) -> None:
+    _, log = app_server
+    walker.load("/")
+    walker.sign_in("manager", DEMO_PASSWORD)
+    walker.open_page(TITLES["fulfillment"])
+    assert walker.problems() == []
+    walker.load("/fulfillment")  # the browser's reload: a new session on the same link
+    if walker.page.get_by_label("User name", exact=True).count():
+        walker.sign_in("manager", DEMO_PASSWORD)
+    _heading(walker, TITLES["fulfillment"])
+    problems = walker.problems()
+    assert problems == [], _failure("after a reload", problems, log)
+    assert "/fulfillment" in walker.page.url
+    # and the page still answers its controls
+    walker.act(lambda: walker.page.locator(".st-key-fulfillment_by button").last.click(), "break down after reload")
+    problems = walker.problems()
+    assert problems == [], _failure("after a reload and a click", problems, log)
+
+
+def test_pasted_link_with_a_reversed_date_range_shows_no_exception(walker: Walker,
+                                                                   app_server: tuple[str, Path]) -> None:
+    _, log = app_server
+    walker.load(REVERSED_LINK)
+    assert walker.problems() == []
+    walker.sign_in("manager", DEMO_PASSWORD)
+    problems = walker.problems()
+    assert problems == [], _failure(f"{REVERSED_LINK} as manager", problems, log)
+    # the page the link named opens, with navigation and sign-out still there
+    _heading(walker, TITLES["fulfillment"])
+    assert walker.problems() == []
+    assert walker.nav_titles(), "no navigation after opening the link"
+    assert walker.page.get_by_role("button", name="Sign out").count() == 1
+    # the range is shown the right way round
+    assert "from=2026-09-01" in walker.page.url and "to=2026-11-10" in walker.page.url, walker.page.url
+
+
+def test_carrier_sees_only_the_scorecard_and_can_sign_out(walker: Walker, tmp_path: Path) -> None:
+    page = walker.page
+    walker.load("/")
+    walker.sign_in("carrier", DEMO_PASSWORD)
+    page.get_by_role("heading", name="Your scorecard").wait_for()
+    page.get_by_text("Records we hold that involve you").wait_for()
     # One page only: Streamlit shows no menu for a single page, or a menu holding just that page.
-    assert _nav_links(page) in ([], [TITLES["scorecard"]])
-    body = page.locator("body").inner_text()  # type: ignore[attr-defined]
+    assert walker.nav_titles() in ([], [TITLES["scorecard"]])
+    body = page.locator('[data-testid="stMain"]').inner_text()
     assert [t for pid, t in TITLES.items() if pid != "scorecard" and t in body] == []
     shot = tmp_path / "carrier_scorecard.png"
-    page.screenshot(path=str(shot), full_page=True)  # type: ignore[attr-defined]
+    page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
     if os.environ.get("OPS_SCREENSHOT_DIR"):
-        page.screenshot(path=str(Path(os.environ["OPS_SCREENSHOT_DIR"]) / shot.name), full_page=True)  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Sign out").click()  # type: ignore[attr-defined]
-    page.get_by_label("User name", exact=True).wait_for()  # type: ignore[attr-defined]
-    page.get_by_label("Password", exact=True).wait_for()  # type: ignore[attr-defined]
-    assert page.get_by_text("Signed in as").count() == 0  # type: ignore[attr-defined]
-
-
-def test_manager_navigation_lists_the_operations_pages(page: object) -> None:
-    page.get_by_label("User name", exact=True).wait_for()  # type: ignore[attr-defined]
-    _sign_in(page, "manager")
-    page.locator('[data-testid="stSidebarNavLink"]').first.wait_for()  # type: ignore[attr-defined]
-    assert _nav_links(page) == [TITLES[p] for p in PAGES_BY_ROLE["manager"]]
+        page.screenshot(path=str(Path(os.environ["OPS_SCREENSHOT_DIR"]) / shot.name), full_page=True)
+    walker.act(lambda: page.get_by_role("button", name="Sign out").click(), "sign out")
+    page.get_by_label("User name", exact=True).wait_for()
+    page.get_by_label("Password", exact=True).wait_for()
+    assert page.get_by_text("Signed in as").count() == 0
