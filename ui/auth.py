@@ -146,7 +146,8 @@ def _resume() -> Viewer | None:
 def _write_cookie(token: str) -> None:
     """Have the browser keep ``token`` so a reload or a pasted link finds the session."""
     max_age = int(ops_auth.SESSION_MAX.total_seconds())
-    st.html(_cookie_script(json.dumps(token), max_age), unsafe_allow_javascript=True, width="content")
+    # In the sidebar: an empty element still takes a row's gap, which would push every page title down.
+    st.sidebar.html(_cookie_script(json.dumps(token), max_age), unsafe_allow_javascript=True, width="content")
 
 
 def _cookie_script(value_js: str, max_age: int) -> str:
@@ -165,14 +166,14 @@ def _local_gate() -> Viewer:
         return viewer
     st.session_state.pop(VIEWER_KEY, None)
     _remember_landing()
-    if st.session_state.get(CLEAR_COOKIE_KEY):
-        _clear_cookie()
     with read_session(get_engine()) as s:
         first_run = ops_auth.needs_first_admin(s) and not ops_auth.is_demo_database(s)
     if first_run:
         _first_run_form()
     else:
         _sign_in_form()
+    if st.session_state.get(CLEAR_COOKIE_KEY):
+        _clear_cookie()  # last, so its empty row sits below the form
     st.stop()
     raise AssertionError("unreachable")
 
