@@ -429,6 +429,12 @@ def test_kpis_by_hand(tiny: Builder) -> None:
     # fill rate 28 d: sold 56+28+28+56+30 = 198; lost: SO 2 x 13 = 26, NEG (out on the as-of
     # day only) 28/27 x 1
     assert k.loc["fill_rate", "value"] == pytest.approx(198 / (198 + 26 + 28 / 27))
+    # fractions, not percentages: sell-through 198 sold over 198 + 148 on hand (NEG's -5 counts as 0);
+    # at risk: NEG (cover 0), OVERDUE (5 d) and SO (4 d) of the five pairs with demand (FLAT 50 d, ONEDAY 20 d)
+    assert k.loc["sell_through", "value"] == pytest.approx(198 / (198 + 148))
+    assert k.loc["at_risk_share", "value"] == pytest.approx(3 / 5)
+    assert k.loc["turns", "value"] == pytest.approx(4 * 198 * 365 / 28 / 582)
+    assert k.loc["at_risk_share", "unit"] == "pct" and k.loc["turns", "unit"] == "number"
 
 
 def test_bad_window_is_refused(tiny: Builder) -> None:

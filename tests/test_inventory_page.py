@@ -126,28 +126,29 @@ def test_supplier_vendor_page_and_export_show_only_own_skus(tiny: Builder, monke
             assert set(df["sku"]) == {"SO"}, name
 
 
-def test_export_cli_matches_the_page_function(tiny: Builder) -> None:
+def test_export_cli_gives_the_hand_computed_rows(tiny: Builder) -> None:
+    """``python -m ops export`` as supplier SUP-001: its five SKUs only, labelled and rounded per kind."""
     with transaction(tiny.engine) as s:
         s.add(User(username="sup1", role="vendor", vendor_kind="supplier", vendor_code="SUP-001"))
-    v = Viewer(username="sup1", role="vendor", vendor_kind="supplier", vendor_code="SUP-001")
-    for name, attr in (("inventory_positions", "positions"), ("inventory_exceptions", "exceptions")):
+
+    def cli(name: str) -> pd.DataFrame:
         out = subprocess.run(
             [sys.executable, "-m", "ops", "--db", _url(tiny.engine), "export", name, "--as", "sup1"],
             capture_output=True, text=True, cwd=ROOT, check=False,
         )
         assert out.returncode == 0, out.stderr
-        cli = pd.read_csv(StringIO(out.stdout.lstrip("\ufeff")))
-        with transaction(tiny.engine) as s:
-            page = getattr(inventory_health(s, viewer=v), attr)
-        assert len(cli) == len(page) > 0 and "SO" not in set(cli["SKU"])
-        assert cli["SKU"].tolist() == page["sku"].tolist()
-        assert cli["On hand"].tolist() == page["on_hand"].tolist()
-        # people's file: labelled, rounded per kind (money at value-at-risk precision: whole units)
-        if attr == "exceptions":
-            assert cli["Value at risk (USD)"].tolist() == [round(v) for v in page["value_at_risk"]]
-            assert "entity_key" not in cli.columns and "version" not in cli.columns
-        else:
-            assert cli["Units a day"].tolist() == pytest.approx([round(v, 2) for v in page["avg_daily_demand"]])
+        return pd.read_csv(StringIO(out.stdout.lstrip("\ufeff")))
+
+    pos = cli("inventory_positions")
+    assert pos["SKU"].tolist() == ["FLAT", "NEG", "NODEM", "ONEDAY", "OVERDUE"]  # SO is SUP-002's
+    assert pos["On hand"].tolist() == [100, -5, 10, 20, 10]
+    # 56/28, 28 units over 27 in-stock days (out on the as-of day), none, 28/28, 56/28
+    assert pos["Units a day"].tolist() == pytest.approx([2.0, 1.04, 0.0, 1.0, 2.0])
+    ex = cli("inventory_exceptions")
+    # NEG: out today, no PO, lead time 10 d: 28/27 a day x 10 d x 10.0; NODEM: never sold, 10 x 3.0 at cost
+    assert ex[["SKU", "Kind"]].values.tolist() == [["NEG", "stockout"], ["NODEM", "dead"]]
+    assert ex["Value at risk (USD)"].tolist() == [round(28 / 27 * 10 * 10.0), 30]
+    assert "entity_key" not in ex.columns and "version" not in ex.columns
 
 
 def _save_thresholds(at: AppTest) -> None:
