@@ -440,3 +440,28 @@ def test_kpis_by_hand(tiny: Builder) -> None:
 def test_bad_window_is_refused(tiny: Builder) -> None:
     with pytest.raises(ValueError, match="window must be one of 28, 56, 84, 112"):
         _health(tiny.engine, window=30)
+
+
+def test_exception_owner_is_read_from_the_data(tiny: Builder) -> None:
+    from ops.access import AccessDenied
+    from ops.decisions import VendorRef, respond
+    from ops.inventory import exception_owner
+    from ops.models import User
+
+    with transaction(tiny.engine) as s:
+        assert exception_owner(s, exception_key("stockout", "SO", "WH-B")) == VendorRef("supplier", "SUP-002")
+        # the warehouse in the key does not matter; an unknown SKU or kind has no owner
+        assert exception_owner(s, "dead:SO:WH-NOPE") == ("supplier", "SUP-002")
+        assert exception_owner(s, "stockout:NO-SUCH:WH-B") is None
+        assert exception_owner(s, "other:SO:WH-B") is None
+    v2 = Viewer(username="sup2", role="vendor", vendor_kind="supplier", vendor_code="SUP-002")
+    v1 = Viewer(username="sup1", role="vendor", vendor_kind="supplier", vendor_code="SUP-001")
+    with transaction(tiny.engine) as s:
+        s.add_all([User(username=v.username, role="vendor", vendor_kind="supplier", vendor_code=v.vendor_code)
+                   for v in (v1, v2)])
+    with transaction(tiny.engine) as s:
+        respond(s, viewer=v2, entity_kind="inventory_exception", entity_key=exception_key("stockout", "SO", "WH-B"),
+                text="PO ships Monday")
+    with pytest.raises(AccessDenied), transaction(tiny.engine) as s:
+        respond(s, viewer=v1, entity_kind="inventory_exception", entity_key=exception_key("stockout", "SO", "WH-B"),
+                text="not mine")

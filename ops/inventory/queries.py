@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ops import access
 from ops.access import Viewer, data_function, require_viewer
+from ops.decisions import VendorRef
 from ops.filters import ALL, Filters
 from ops.inventory.metrics import DEFAULT_WINDOW, WINDOWS
 from ops.models import AggInventoryPair, AggInventoryPo, Product, Supplier, Warehouse
@@ -51,15 +52,20 @@ def check_window(window: int) -> int:
     return int(window)
 
 
-def exception_owner(session: Session, key: str) -> str | None:
-    """The supplier code of an exception row's SKU, looked up in the data (None: unknown key)."""
+def exception_owner(session: Session, key: str) -> VendorRef | None:
+    """The supplier of an exception row's SKU, read from the products table (None: unknown key).
+
+    The owner rule of the ``inventory_exception`` entity kind (:func:`ops.decisions.define_entity_kind`):
+    only the SKU is taken from the key, the supplier always comes from the data.
+    """
     parts = str(key).split(":")
     if len(parts) < 3 or parts[0] not in EXCEPTION_KINDS:
         return None
     sku = ":".join(parts[1:-1])
-    return session.scalar(
+    code = session.scalar(
         select(Supplier.code).join(Product, Product.supplier_id == Supplier.id).where(Product.sku == sku)
     )
+    return VendorRef("supplier", code) if code else None
 
 
 def _scope(viewer: Viewer, filters: Filters, wh_col: Any) -> list[Any]:
