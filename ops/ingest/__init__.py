@@ -179,7 +179,7 @@ def run_import(engine: Engine, *, kind: str, paths: Sequence[Path | str], viewer
                        progress=progress, source=source_text, started=started)
     except ImportError_ as exc:
         _record_refusal(engine, kind=kind, source=source_text, actor=viewer.username, started=started,
-                        rows_in=sum(len(f.records) for f in files), digest=_digest(files_in), problems=exc.total)
+                        rows_in=sum(f.n_records for f in files), digest=_digest(files_in), problems=exc.total)
         raise
     if progress:
         progress(result.rows_in, result.rows_in)

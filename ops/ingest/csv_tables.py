@@ -16,8 +16,9 @@ that source, never rewritten.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import select
@@ -36,6 +37,7 @@ from ops.ingest.reader import (
     Problems,
     Progress,
     check_columns,
+    clean_text,
     parse_partial,
 )
 from ops.ingest.store import Counts, id_map, lookup, other_source_orders, upsert
@@ -261,55 +263,92 @@ TABLE_ORDER = tuple(SPECS)
 
 
 Parsed = tuple[str, int, dict[str, Any]]  # file, line, values
+LOAD_CHUNK = 5_000  # rows parsed, upserted and let go at a time while loading
+
+
+class Rows:
+    """The parsed rows of a table's files, streamed from disk: each iteration reads the files again.
+
+    Holding every parsed row of a 50 MB file took 16 times the file in memory; re-reading is
+    cheaper than that, and the checks and the load each need only one row at a time. A bad row
+    holds only the cells that parsed (its problems were reported by :func:`parse_files`).
+    """
+
+    def __init__(self, spec: TableSpec, files: Sequence[CsvFile]) -> None:
+        self.spec, self.files = spec, list(files)
+
+    def __iter__(self) -> Iterator[Parsed]:
+        return self.only(self.spec.cols)
+
+    def only(self, cols: Sequence[Col]) -> Iterator[Parsed]:
+        """The rows with only ``cols`` parsed (cheaper when a check needs one column)."""
+        quiet = Problems(cap=0)  # reported once, by parse_files
+        for f in self.files:
+            for line, raw in f.dicts():
+                vals, _ = parse_partial(f, line, raw, cols, quiet)
+                yield f.name, line, vals
+
+    def chunks(self, n: int = LOAD_CHUNK) -> Iterator[list[Parsed]]:
+        """The rows in lists of at most ``n``."""
+        it = iter(self)
+        while chunk := list(islice(it, n)):
+            yield chunk
 
 
 def parse_files(spec: TableSpec, files: Sequence[CsvFile], problems: Problems,
-                progress: Progress | None, total: int) -> tuple[list[Parsed], set[str]]:
-    """Parse every row; report bad cells and duplicate natural keys. Returns rows and the columns present.
+                progress: Progress | None, total: int) -> tuple[Rows, set[str]]:
+    """Parse every row; report bad cells and duplicate natural keys. Returns the rows and the columns present.
 
     Every row is returned, a bad one holding only the cells that parsed, so the reference checks
     that follow see it too: one pass lists every problem of a file, not the first kind of problem.
     A file missing a required column is still read (its other columns checked); nothing is
-    written when there is any problem, so a partial row never reaches the database.
+    written when there is any problem, so a partial row never reaches the database. Only the
+    keys are kept in memory (for duplicates); the rows are streamed again when used.
     """
-    rows: list[Parsed] = []
     present: set[str] | None = None
-    seen: dict[tuple[Any, ...], tuple[str, int]] = {}
+    seen: dict[Any, int] = {}  # key -> file index << 32 | line
+    names = [f.name for f in files]
     done = 0
-    for f in files:
+    for fi, f in enumerate(files):
         check_columns(f, required=spec.required, known=spec.names, problems=problems)
         present = set(f.header) if present is None else present & set(f.header)
         for line, raw in f.dicts():
             done += 1
             if progress and done % 2000 == 0:
                 progress(done, total)
-            vals, _ = parse_partial(f, line, raw, spec.cols, problems)
-            # Duplicates are judged on the key as written, so a bad row still claims its key.
-            k = tuple(raw.get(c, "").strip() for c in spec.key)
-            if k in seen and all(k):
-                first_file, first_line = seen[k]
+            parse_partial(f, line, raw, spec.cols, problems)
+            # Duplicates are judged on the key as it would be stored, so a bad row still claims its key.
+            parts = tuple(clean_text(raw.get(c, "")) for c in spec.key)
+            k: Any = parts[0] if len(parts) == 1 else parts
+            first = seen.get(k)
+            if first is not None and all(parts):
+                first_file, first_line = names[first >> 32], first & 0xFFFFFFFF
                 where = f"line {first_line}" + ("" if first_file == f.name else f" of {first_file}")
-                keytxt = ", ".join(f"{c}={v}" for c, v in zip(spec.key, k, strict=True))
+                keytxt = ", ".join(f"{c}={v}" for c, v in zip(spec.key, parts, strict=True))
                 problems.add(f.name, line, spec.key[-1], f"duplicate key ({keytxt}); first on {where}")
-            seen.setdefault(k, (f.name, line))
-            rows.append((f.name, line, vals))
-    return rows, present or set()
+            elif first is None:
+                seen[k] = fi << 32 | line
+    return Rows(spec, files), present or set()
 
 
-def resolve_refs(session: Session, spec: TableSpec, rows: list[Parsed],
+def resolve_refs(session: Session, spec: TableSpec, rows: Rows,
                  problems: Problems) -> dict[str, dict[Any, int]]:
     """Look up every referenced natural key; report unknown ones at their line and column."""
     ids: dict[str, dict[Any, int]] = {}
+    by_name = {c.name: c for c in spec.cols}
     for col, ref in spec.refs.items():
-        ids[col] = lookup(session, ref.target, (v.get(col) for _, _, v in rows))
-        for fname, line, v in rows:
+        wanted = {v.get(col) for _, _, v in rows.only([by_name[col]])} - {None}
+        ids[col] = lookup(session, ref.target, wanted)
+        if len(ids[col]) == len(wanted):
+            continue  # all known: no need to read the rows again for line numbers
+        for fname, line, v in rows.only([by_name[col]]):
             val = v.get(col)
             if val is not None and val not in ids[col]:
                 problems.add(fname, line, col, f"unknown {ref.what} {val!r} (import it first)")
     return ids
 
 
-def consistent(rows: list[Parsed], key: str, cols: Sequence[str], problems: Problems, what: str) -> None:
+def consistent(rows: Rows, key: str, cols: Sequence[str], problems: Problems, what: str) -> None:
     """Header columns of a header+lines file must agree on every line of the same ``key``."""
     first: dict[Any, Parsed] = {}
     for row in rows:
@@ -347,14 +386,15 @@ def _update_cols(spec: TableSpec, present: set[str], cols: Sequence[str]) -> lis
 # --- per-table loaders ---------------------------------------------------------------------------
 
 
-def _load_simple(session: Session, spec: TableSpec, rows: list[Parsed], present: set[str],
+def _load_simple(session: Session, spec: TableSpec, rows: Rows, present: set[str],
                  ids: dict[str, dict[Any, int]], counts: Counts) -> None:
     names = spec.names
-    db_rows = [db_values(spec, v, ids, names) for _, _, v in rows]
     db_key = [spec.refs[c].db if c in spec.refs else spec.rename.get(c, c) for c in spec.key]
-    counts.add(spec.model.__table__.name, *upsert(session, spec.model.__table__, db_rows, key=db_key,
-                                                  update_cols=_update_cols(spec, present, names),
-                                                  bump_version=spec.bump_version))
+    for chunk in rows.chunks():
+        db_rows = [db_values(spec, v, ids, names) for _, _, v in chunk]
+        counts.add(spec.model.__table__.name, *upsert(session, spec.model.__table__, db_rows, key=db_key,
+                                                      update_cols=_update_cols(spec, present, names),
+                                                      bump_version=spec.bump_version))
 
 
 HEADER_LINE_SPLIT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -366,37 +406,37 @@ HEADER_LINE_SPLIT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def _load_header_lines(session: Session, spec: TableSpec, rows: list[Parsed], present: set[str],
+def _load_header_lines(session: Session, spec: TableSpec, rows: Rows, present: set[str],
                        ids: dict[str, dict[Any, int]], counts: Counts, *, actor: str) -> None:
     head_cols, line_cols = HEADER_LINE_SPLIT[spec.name]
     hkey = head_cols[0]
-    heads: dict[Any, dict[str, Any]] = {}
-    for _, _, v in rows:
-        heads.setdefault(v[hkey], db_values(spec, v, ids, head_cols))
     if spec.name == "orders":
         head_table, line_table = Order.__table__, OrderLine.__table__  # type: Any, Any
-        parent, line_key = "order_id", ("order_id", "line_no")
-        for h in heads.values():
-            h["source"] = SOURCE
+        parent, line_key, extra = "order_id", ("order_id", "line_no"), {"source": SOURCE}
     else:
         head_table, line_table = PurchaseOrder.__table__, PurchaseOrderLine.__table__
-        parent, line_key = "po_id", ("po_id", "product_id")
-        for h in heads.values():
-            h["created_by"] = actor  # written on insert only: not an update column
-    counts.add(head_table.name, *upsert(session, head_table, list(heads.values()), key=(hkey,),
-                                        update_cols=_update_cols(spec, present, head_cols),
-                                        bump_version=spec.bump_version))
-    pid = id_map(session, head_table, (hkey,), [(k,) for k in heads])
-    lines = []
-    for _, _, v in rows:
-        d = db_values(spec, v, ids, line_cols)
-        d[parent] = pid[(v[hkey],)]
-        lines.append(d)
-    counts.add(line_table.name, *upsert(session, line_table, lines, key=line_key,
-                                        update_cols=_update_cols(spec, present, line_cols)))
+        # created_by is written on insert only: not an update column
+        parent, line_key, extra = "po_id", ("po_id", "product_id"), {"created_by": actor}
+    # Chunk by chunk: a header whose lines straddle two chunks is upserted twice with the same
+    # values, and the second upsert finds nothing to change (so it is counted once).
+    for chunk in rows.chunks():
+        heads: dict[Any, dict[str, Any]] = {}
+        for _, _, v in chunk:
+            heads.setdefault(v[hkey], {**db_values(spec, v, ids, head_cols), **extra})
+        counts.add(head_table.name, *upsert(session, head_table, list(heads.values()), key=(hkey,),
+                                            update_cols=_update_cols(spec, present, head_cols),
+                                            bump_version=spec.bump_version))
+        pid = id_map(session, head_table, (hkey,), [(k,) for k in heads])
+        lines = []
+        for _, _, v in chunk:
+            d = db_values(spec, v, ids, line_cols)
+            d[parent] = pid[(v[hkey],)]
+            lines.append(d)
+        counts.add(line_table.name, *upsert(session, line_table, lines, key=line_key,
+                                            update_cols=_update_cols(spec, present, line_cols)))
 
 
-def _other_sources(session: Session, rows: list[Parsed], problems: Problems) -> None:
+def _other_sources(session: Session, rows: Rows, problems: Problems) -> None:
     """Refuse orders whose number exists from another source (demo, Shopify, Olist): keys are per source."""
     first: dict[str, tuple[str, int]] = {}
     for fname, line, v in rows:
@@ -408,9 +448,9 @@ def _other_sources(session: Session, rows: list[Parsed], problems: Problems) -> 
                      "a CSV import does not change another source's order (rename one of them)")
 
 
-def _shipment_services(session: Session, rows: list[Parsed], ids: dict[str, dict[Any, int]],
-                       problems: Problems) -> None:
-    """``service_code`` names a service of the row's carrier: resolve (carrier, code) pairs."""
+def _shipment_services(session: Session, rows: Rows, ids: dict[str, dict[Any, int]],
+                       problems: Problems) -> dict[tuple[int, str], int]:
+    """``service_code`` names a service of the row's carrier: resolve (carrier id, code) pairs to service ids."""
     svc = CarrierService.__table__
     carrier_ids = set(ids.get("carrier_code", {}).values())
     found: dict[tuple[int, str], int] = {}
@@ -427,11 +467,15 @@ def _shipment_services(session: Session, rows: list[Parsed], ids: dict[str, dict
             problems.add(fname, line, "service_code", "a service needs carrier_code on the same row")
         elif carrier is not None and (carrier, code) not in found:
             problems.add(fname, line, "service_code", f"unknown service {code!r} of carrier {v['carrier_code']!r}")
-        elif carrier is not None:
-            v["_service_id"] = found[(carrier, code)]
+    return found
 
 
-def _order_lines_for(session: Session, rows: list[Parsed], problems: Problems) -> dict[tuple[str, int], int]:
+def _service_id(v: dict[str, Any], ids: dict[str, dict[Any, int]], found: dict[tuple[int, str], int]) -> int | None:
+    carrier = ids.get("carrier_code", {}).get(v.get("carrier_code"))
+    return found.get((carrier, v["service_code"])) if carrier is not None and v.get("service_code") else None
+
+
+def _order_lines_for(session: Session, rows: Rows, problems: Problems) -> dict[tuple[str, int], int]:
     """Resolve (order_number, line_no) of returns to order-line ids; report unknown ones."""
     o, ol = Order.__table__, OrderLine.__table__
     numbers = sorted({v["order_number"] for _, _, v in rows if v.get("order_number") is not None})
@@ -461,7 +505,7 @@ def _keys_text(keys: Sequence[Any]) -> str:
     return shown + (f" and {len(keys) - WARN_SAMPLE:,} more" if len(keys) > WARN_SAMPLE else "")
 
 
-def default_warnings(session: Session, spec: TableSpec, rows: list[Parsed], present: set[str]) -> list[str]:
+def default_warnings(session: Session, spec: TableSpec, rows: Rows, present: set[str]) -> list[str]:
     """Say where a default fills a column listed in ``spec.warn_defaults``.
 
     A default applies to a new row whose cell is empty or whose file lacks the column, and to an
@@ -470,11 +514,16 @@ def default_warnings(session: Session, spec: TableSpec, rows: list[Parsed], pres
     if not spec.warn_defaults or len(spec.key) != 1:
         return []
     key = spec.key[0]
-    existing = lookup(session, spec.model.__table__.c[key], (v.get(key) for _, _, v in rows))
+    missing: dict[str, list[Any]] = {col: [] for col in spec.warn_defaults}  # keys of rows lacking each column
+    for _, _, v in rows:
+        for col, keys in missing.items():
+            if v.get(col) is None:
+                keys.append(v.get(key))
+    existing = lookup(session, spec.model.__table__.c[key], {k for keys in missing.values() for k in keys})
     out = []
     for col, consequence in spec.warn_defaults.items():
-        new = [v[key] for _, _, v in rows if v.get(col) is None and v.get(key) not in existing]
-        emptied = [v[key] for _, _, v in rows if col in present and v.get(col) is None and v.get(key) in existing]
+        new = [k for k in missing[col] if k not in existing]
+        emptied = [k for k in missing[col] if col in present and k in existing]
         for keys, what in ((new, "new"), (emptied, "existing")):
             if keys:
                 n = len(keys)
@@ -492,7 +541,7 @@ def import_csv(session: Session, *, table: str, files: Sequence[CsvFile], proble
     without a price, say): the import goes ahead and says so.
     """
     spec = SPECS[table]
-    total = sum(len(f.records) for f in files)
+    total = sum(f.n_records for f in files)
     rows, present = parse_files(spec, files, problems, progress, total)
     ids = resolve_refs(session, spec, rows, problems)
     if table in HEADER_LINE_SPLIT:
@@ -500,8 +549,9 @@ def import_csv(session: Session, *, table: str, files: Sequence[CsvFile], proble
         consistent(rows, head[0], head[1:], problems, "order" if table == "orders" else "purchase order")
     if table == "orders":
         _other_sources(session, rows, problems)
+    services: dict[tuple[int, str], int] = {}
     if table == "shipments":
-        _shipment_services(session, rows, ids, problems)
+        services = _shipment_services(session, rows, ids, problems)
         for fname, line, v in rows:
             if v.get("shipped_at") and v.get("delivered_at") and v["delivered_at"] < v["shipped_at"]:
                 problems.add(fname, line, "delivered_at", "is before shipped_at")
@@ -516,23 +566,26 @@ def import_csv(session: Session, *, table: str, files: Sequence[CsvFile], proble
         _load_header_lines(session, spec, rows, present, ids, counts, actor=actor)
     elif table == "shipments":
         names = [c for c in spec.names if c != "service_code"]
-        db_rows = []
-        for _, _, v in rows:
-            d = db_values(spec, v, ids, names)
-            d["service_id"] = v.get("_service_id")
-            db_rows.append(d)
         upd_cols = _update_cols(spec, present, names) + (["service_id"] if "service_code" in present else [])
-        counts.add("shipments", *upsert(session, Shipment.__table__, db_rows, key=("tracking_number",),
-                                        update_cols=upd_cols))
+        for chunk in rows.chunks():
+            db_rows = []
+            for _, _, v in chunk:
+                d = db_values(spec, v, ids, names)
+                d["service_id"] = _service_id(v, ids, services)
+                db_rows.append(d)
+            counts.add("shipments", *upsert(session, Shipment.__table__, db_rows, key=("tracking_number",),
+                                            update_cols=upd_cols))
     elif table == "returns":
         names = [c for c in spec.names if c not in ("order_number", "line_no")]
-        db_rows = []
-        for _, _, v in rows:
-            d = db_values(spec, v, ids, names)
-            d["order_line_id"] = lines[(v["order_number"], v["line_no"])]
-            db_rows.append(d)
         upd_cols = _update_cols(spec, present, names) + ["order_line_id"]
-        counts.add("returns", *upsert(session, Return.__table__, db_rows, key=("rma_number",), update_cols=upd_cols))
+        for chunk in rows.chunks():
+            db_rows = []
+            for _, _, v in chunk:
+                d = db_values(spec, v, ids, names)
+                d["order_line_id"] = lines[(v["order_number"], v["line_no"])]
+                db_rows.append(d)
+            counts.add("returns", *upsert(session, Return.__table__, db_rows, key=("rma_number",),
+                                          update_cols=upd_cols))
     else:
         _load_simple(session, spec, rows, present, ids, counts)
     return total

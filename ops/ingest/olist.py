@@ -168,7 +168,7 @@ def _check_refs(data: dict[str, Rows], problems: Problems, headers: dict[str, di
 def import_olist(session: Session, *, files: Sequence[CsvFile], problems: Problems, counts: Counts,
                  progress: Progress | None = None) -> int:
     """Validate and upsert the Olist files (from :func:`read_folder`); return rows read."""
-    total = sum(len(f.records) for f in files)
+    total = sum(f.n_records for f in files)
     data = _parse(files, problems, progress, total)
     _check_refs(data, problems, {f.name: dict.fromkeys(f.header, True) for f in files})
     first = {v["order_id"]: line for line, v in data["olist_orders_dataset.csv"] if v.get("order_id") is not None}

@@ -39,11 +39,10 @@ import codecs
 import csv
 import datetime as dt
 import hashlib
-import io
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +79,8 @@ _WHITESPACE_CONTROL = re.compile(r"[\t\n]")
 
 def clean_text(s: str, *, multiline: bool = False) -> str:
     """``s`` without control characters (see the module docstring), trimmed."""
+    if s.isprintable():
+        return s.strip()  # the common case: no control characters (nor any other unprintable one)
     s = _LINE_BREAK.sub("\n", s)
     if not multiline:
         s = _WHITESPACE_CONTROL.sub(" ", s)
@@ -176,7 +177,13 @@ def refuse(file: str, message: str, *, line: int = 0, column: str = "") -> Impor
 
 @dataclass
 class CsvFile:
-    """A decoded CSV file: header, records with their physical line numbers, and how it was read."""
+    """A checked CSV file: header, how it was read, and its records streamed from disk on demand.
+
+    Records are not held in memory (a 50 MB file would take 15 times that as Python lists):
+    :meth:`rows` reads the file again each time, skipping the ragged rows that
+    :func:`read_csv` reported. The file's size and modification time are checked on every
+    pass, so a file changed during an import is refused rather than half read.
+    """
 
     path: Path
     name: str
@@ -184,16 +191,39 @@ class CsvFile:
     encoding: str
     delimiter: str
     header: list[str]
-    records: list[tuple[int, list[str]]] = field(default_factory=list)
+    n_records: int = 0
+    stamp: tuple[int, int] = (0, 0)  # (size, mtime_ns) when checked
 
     def describe(self) -> str:
         delim = {"\t": "tab", ",": "comma", ";": "semicolon"}[self.delimiter]
-        return f"{self.name}: {len(self.records):,} rows, {self.encoding}, {delim}-separated"
+        return f"{self.name}: {self.n_records:,} rows, {self.encoding}, {delim}-separated"
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """Yield ``(line, values)`` for every well-formed record, reading the file from disk."""
+        try:
+            same = _stamp(self.path) == self.stamp
+        except OSError:
+            same = False
+        if not same:
+            raise refuse(self.name, "the file changed while it was being imported; import it again")
+        for line, rec, ragged in _scan(self.path, self.encoding, self.delimiter, self.name):
+            if ragged is None:
+                yield line, rec
+
+    @property
+    def records(self) -> list[tuple[int, list[str]]]:
+        """Every well-formed record as a list (for small files and tests; importers stream :meth:`rows`)."""
+        return list(self.rows())
 
     def dicts(self) -> Iterator[tuple[int, dict[str, str]]]:
         """Yield ``(line, {column: raw value})`` for every well-formed record."""
-        for line, values in self.records:
+        for line, values in self.rows():
             yield line, dict(zip(self.header, values, strict=True))
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
 
 
 def sha256_of(paths: Iterable[Path]) -> str:
@@ -211,12 +241,78 @@ def sha256_of(paths: Iterable[Path]) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()
 
 
-def _line_of(data: bytes, pos: int) -> int:
-    return data.count(b"\n", 0, pos) + 1
+CHUNK = 1 << 20  # bytes read at a time
+
+
+def _try_decode(path: Path, encoding: str, name: str) -> tuple[str, UnicodeDecodeError | None, int, bool]:
+    """Stream-decode ``path``: (sha256, the first decode error or None, its byte offset, any non-blank text).
+
+    Refuses a file holding NUL characters (UTF-16 without a byte-order mark, or a binary file).
+    """
+    dec = codecs.getincrementaldecoder(encoding)("strict")
+    h = hashlib.sha256()
+    offset = 0
+    newlines = 0
+    content = False
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(CHUNK)
+            final = not chunk
+            h.update(chunk)
+            pending = len(dec.getstate()[0])
+            try:
+                text = dec.decode(chunk, final=final)
+            except UnicodeDecodeError as exc:
+                return h.hexdigest(), exc, offset - pending + exc.start, content
+            nul = text.find("\x00")
+            if nul >= 0:
+                raise refuse(name, "the file contains NUL characters: is it UTF-16 without a byte-order mark, "
+                             "or not a CSV file? Save it as UTF-8 CSV", line=newlines + text.count("\n", 0, nul) + 1)
+            newlines += text.count("\n")
+            content = content or bool(text.strip())
+            offset += len(chunk)
+            if final:
+                return h.hexdigest(), None, 0, content
+
+
+def _line_at(path: Path, pos: int) -> int:
+    """The 1-based line holding byte ``pos`` of ``path``."""
+    n = 0
+    with open(path, "rb") as fh:
+        done = 0
+        while done < pos:
+            chunk = fh.read(min(CHUNK, pos - done))
+            if not chunk:
+                break
+            n += chunk.count(b"\n")
+            done += len(chunk)
+    return n + 1
+
+
+def detect_encoding(path: Path, name: str) -> tuple[str, str, bool]:
+    """``(encoding, sha256, has text)``: UTF-16 by BOM, else utf-8-sig, else cp1252; refuse what none decodes.
+
+    The file is streamed (never held whole in memory); the encoding named is the one reported.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    if head in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        digest, err, pos, content = _try_decode(path, "utf-16", name)
+        if err is not None:
+            raise refuse(name, f"invalid UTF-16 (byte {pos:,})")
+        return "utf-16", digest, content
+    digest, err, pos, content = _try_decode(path, "utf-8-sig", name)
+    if err is None:
+        return "utf-8", digest, content
+    digest, err2, _, content = _try_decode(path, "cp1252", name)
+    if err2 is not None:
+        raise refuse(name, "cannot decode the file: it is not UTF-8, UTF-16 (with BOM) or cp1252 "
+                     f"(first bad byte at offset {pos:,}); save it as UTF-8 CSV", line=_line_at(path, pos))
+    return "cp1252", digest, content
 
 
 def decode(data: bytes, name: str) -> tuple[str, str]:
-    """Return ``(text, encoding)``: UTF-16 by BOM, else utf-8-sig, else cp1252; refuse what none decodes."""
+    """Return ``(text, encoding)`` of bytes in memory, by the rules of :func:`detect_encoding`."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16"), "utf-16"
@@ -225,21 +321,15 @@ def decode(data: bytes, name: str) -> tuple[str, str]:
     try:
         text, enc = data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError as exc:
-        utf8_err = exc
         try:
             text, enc = data.decode("cp1252"), "cp1252"
         except UnicodeDecodeError:
-            raise refuse(
-                name,
-                "cannot decode the file: it is not UTF-8, UTF-16 (with BOM) or cp1252 "
-                f"(first bad byte at offset {utf8_err.start:,}); save it as UTF-8 CSV",
-                line=_line_of(data, utf8_err.start),
-            ) from None
-    nul = text.find("\x00")
-    if nul >= 0:
-        line = text.count("\n", 0, nul) + 1
+            raise refuse(name, "cannot decode the file: it is not UTF-8, UTF-16 (with BOM) or cp1252 "
+                         f"(first bad byte at offset {exc.start:,}); save it as UTF-8 CSV",
+                         line=data.count(b"\n", 0, exc.start) + 1) from None
+    if "\x00" in text:
         raise refuse(name, "the file contains NUL characters: is it UTF-16 without a byte-order mark, "
-                     "or not a CSV file? Save it as UTF-8 CSV", line=line)
+                     "or not a CSV file? Save it as UTF-8 CSV", line=text.count("\n", 0, text.find("\x00")) + 1)
     return text, enc
 
 
@@ -253,13 +343,56 @@ def sniff_delimiter(text: str) -> str:
     return ";" if counts[";"] == best else "\t"
 
 
+_PY_ENCODING = {"utf-8": "utf-8-sig", "utf-16": "utf-16", "cp1252": "cp1252"}
+
+
+def _first_line(path: Path, encoding: str) -> str:
+    with open(path, encoding=_PY_ENCODING[encoding], newline="") as fh:
+        return fh.readline()
+
+
+def _scan(path: Path, encoding: str, delimiter: str,
+          name: str) -> Iterator[tuple[int, list[str], str | None]]:
+    """Stream the records after the header: ``(first line, values, None)``, or ``(line, values, why)`` for a
+    ragged row. Blank rows are skipped; a field over the size limit or a csv syntax error is refused.
+    """
+    with open(path, encoding=_PY_ENCODING[encoding], newline="") as fh:
+        # strict: an unclosed quote at the end, or text after a closing quote, is an error, not a guess.
+        reader = csv.reader(fh, delimiter=delimiter, strict=True)
+        prev = 0
+        try:
+            header = next(reader)
+            ncols = len(header)
+            prev = reader.line_num
+            for rec in reader:
+                start, prev = prev + 1, reader.line_num
+                if not rec or all(not v.strip() for v in rec):
+                    continue  # blank line, or a row of empty cells as spreadsheets leave them
+                if len(rec) > ncols and not any(v.strip() for v in rec[ncols:]):
+                    rec = rec[:ncols]  # trailing empty cells (a trailing delimiter)
+                if len(rec) != ncols:
+                    yield start, rec, (f"row has {len(rec)} fields but the header has {ncols} "
+                                       "(check the delimiter and quoting)")
+                    continue
+                for i, v in enumerate(rec):
+                    if len(v) > FIELD_SIZE_LIMIT:
+                        raise refuse(name, f"field is longer than {FIELD_SIZE_LIMIT:,} characters", line=start,
+                                     column=header[i].strip())
+                yield start, rec, None
+        except csv.Error as exc:
+            msg = str(exc)
+            if "field larger than field limit" in msg:
+                msg = f"a field is longer than {FIELD_SIZE_LIMIT:,} characters (is a quote left open?)"
+            raise refuse(name, f"malformed CSV: {msg}", line=prev + 1) from None
+
+
 def read_csv(path: Path, *, max_bytes: int = MAX_FILE_BYTES, problems: Problems | None = None) -> CsvFile:
-    """Read and decode one CSV file.
+    """Check one CSV file in a streaming pass; its records are read again from disk when used.
 
     File-level problems (too big, undecodable, empty, bad header, a csv syntax error) raise
     :class:`ImportError_` at once. Ragged rows (a field count different from the header's) are
-    added to ``problems`` with their line number and left out of ``records``; without
-    ``problems`` they raise too.
+    added to ``problems`` with their line number and left out of the records; without
+    ``problems`` they raise too. Memory stays flat whatever the file's size.
     """
     name = path.name
     own = problems is None
@@ -273,46 +406,29 @@ def read_csv(path: Path, *, max_bytes: int = MAX_FILE_BYTES, problems: Problems 
     if size > max_bytes:
         raise refuse(name, f"the file is {size / 2**20:,.1f} MiB; the limit is {max_bytes / 2**20:,.0f} MiB "
                      "(split it into smaller files)")
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    text, encoding = decode(data, name)
-    del data
-    if not text.strip():
+    stamp = _stamp(path)
+    encoding, digest, content = detect_encoding(path, name)
+    if not content:
         raise refuse(name, "the file is empty", line=1)
-    delimiter = sniff_delimiter(text)
-    # strict: an unclosed quote at the end, or text after a closing quote, is an error, not a guess.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    prev = 0
+    delimiter = sniff_delimiter(_first_line(path, encoding))
     try:
-        header = [h.strip() for h in next(reader)]
-        prev = reader.line_num
-        _check_header(name, header)
-        ncols = len(header)
-        records: list[tuple[int, list[str]]] = []
-        for rec in reader:
-            start, prev = prev + 1, reader.line_num
-            if not rec or all(not v.strip() for v in rec):
-                continue  # blank line, or a row of empty cells as spreadsheets leave them
-            if len(rec) > ncols and not any(v.strip() for v in rec[ncols:]):
-                rec = rec[:ncols]  # trailing empty cells (a trailing delimiter)
-            if len(rec) != ncols:
-                probs.add(name, start, "", f"row has {len(rec)} fields but the header has {ncols} "
-                          "(check the delimiter and quoting)")
-                continue
-            for i, v in enumerate(rec):
-                if len(v) > FIELD_SIZE_LIMIT:
-                    raise refuse(name, f"field is longer than {FIELD_SIZE_LIMIT:,} characters", line=start,
-                                 column=header[i])
-            records.append((start, rec))
+        with open(path, encoding=_PY_ENCODING[encoding], newline="") as fh:
+            header = [h.strip() for h in next(csv.reader(fh, delimiter=delimiter, strict=True))]
     except csv.Error as exc:
-        msg = str(exc)
-        if "field larger than field limit" in msg:
-            msg = f"a field is longer than {FIELD_SIZE_LIMIT:,} characters (is a quote left open?)"
-        raise refuse(name, f"malformed CSV: {msg}", line=prev + 1) from None
+        raise refuse(name, f"malformed CSV: {exc}", line=1) from None
+    _check_header(name, header)
+    n = 0
+    for line, _, ragged in _scan(path, encoding, delimiter, name):
+        if ragged is None:
+            n += 1
+        else:
+            probs.add(name, line, "", ragged)
     if own:
         probs.raise_if_any()
+    if _stamp(path) != stamp:
+        raise refuse(name, "the file changed while it was being read; import it again")
     return CsvFile(path=path, name=name, sha256=digest, encoding=encoding, delimiter=delimiter,
-                   header=header, records=records)
+                   header=header, n_records=n, stamp=stamp)
 
 
 def _check_header(name: str, header: list[str]) -> None:

@@ -137,7 +137,7 @@ def _check_keys(session: Session, orders: dict[str, dict[str, Any]], problems: P
 def import_shopify(session: Session, *, files: Sequence[CsvFile], problems: Problems, counts: Counts,
                    progress: Progress | None = None) -> int:
     """Validate and upsert Shopify order exports; return rows read. Writes nothing when ``problems``."""
-    total = sum(len(f.records) for f in files)
+    total = sum(f.n_records for f in files)
     orders: dict[str, dict[str, Any]] = {}  # Name -> order fields (first row), lines, where
     done = 0
     for f in files:
