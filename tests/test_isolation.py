@@ -17,12 +17,14 @@ import dataclasses
 import datetime as dt
 import importlib
 import inspect
+import io
 import pkgutil
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select
@@ -32,7 +34,7 @@ import ops
 import ui
 from ops.access import DATA_FUNCTIONS, AccessDenied, Viewer
 from ops.db import make_engine, transaction
-from ops.exports import REGISTRY, load_registry, to_bytes
+from ops.exports import FORMATS, REGISTRY, load_registry, to_bytes
 from ops.filters import Filters
 from ops.models import (
     Base,
@@ -91,6 +93,11 @@ NOT_DATA_FUNCTIONS = {
     "ops.decisions.apply": "write",
     "ops.decisions.respond": "write",  # tests/test_decisions.py: a vendor's response, never a state change
     "ops.fulfillment.update_sla": "write",  # tests/test_fulfillment.py
+    "ops.fulfillment.sla.update_sla": "write",  # the same write, in the fulfilment package
+    # Accounts and sessions (tests/test_auth.py, tests/test_sessions.py): writes, and the guard every write calls.
+    "ops.auth.change_password": "write",
+    "ops.auth.start_session": "write",
+    "ops.auth.require_active": "guard",  # tests/test_decisions_security.py: every ops.decisions write calls it
     # Imports write rows (tests/test_ingest.py); the viewer only names who imported.
     "ops.ingest.run_import": "write",
 }
@@ -127,7 +134,7 @@ def add_markers(s: Session) -> dict[str, Any]:
         s.flush()
         base_products.append(p)
     days = [as_of - dt.timedelta(days=d) for d in range(27, -1, -1)]
-    facts: dict[str, Any] = {"as_of": as_of, "owned": {}}
+    facts: dict[str, Any] = {"as_of": as_of, "owned": {}, "base_warehouse": base_wh.code, "channel": channel.code}
 
     def orders(m: str, wh: Warehouse, lines: list[tuple[Product, int | None]], carrier: Carrier,
                svc: CarrierService) -> list[Order]:
@@ -660,3 +667,88 @@ def test_the_scan_sees_every_ops_module() -> None:
     folder = Path(ops.__file__).parent
     on_disk = {f"ops.{p.stem}" for p in folder.glob("*.py") if p.stem not in ("__init__", "__main__")}
     assert on_disk <= names
+
+
+# --- every export, every format, non-default filters (issue 10: isolation breadth) ----------------
+
+
+def filter_sets(facts: dict[str, Any]) -> dict[str, Filters]:
+    """Non-default filters: the markers' fortnight; and that with warehouses (including two 3PLs'
+    own, A's and B's: a vendor picking another's warehouse must still get nothing of it) and a channel."""
+    as_of = facts["as_of"]
+    span = {"date_from": as_of - dt.timedelta(days=14), "date_to": as_of}
+    tpl_a, tpl_b = MARKERS["warehouse"][:2]
+    return {
+        "range": Filters(**span),
+        "narrow": Filters(**span, warehouses=(facts["base_warehouse"], f"WH-{tpl_a}", f"WH-{tpl_b}"),
+                          channels=(facts["channel"],)),
+    }
+
+
+def file_texts(data: bytes, fmt: str) -> list[str]:
+    """Every text a downloaded file holds: the decoded CSV/JSON, or every XLSX cell and sheet name."""
+    if fmt != "xlsx":
+        return [data.decode("utf-8-sig")]
+    wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
+    try:
+        texts = list(wb.sheetnames)
+        for ws in wb.worksheets:
+            texts += [str(v) for row in ws.iter_rows(values_only=True) for v in row if v is not None]
+    finally:
+        wb.close()
+    return texts
+
+
+_FILES: dict[tuple[int, Viewer, str], tuple[dict[tuple[str, str], list[str]], list[str]]] = {}
+
+
+def export_files(eng: Engine, viewer: Viewer, filters: Filters, label: str
+                 ) -> tuple[dict[tuple[str, str], list[str]], list[str]]:
+    """``{(export, format): texts}`` for every registered export, called directly with ``filters``."""
+    key = (id(eng), viewer, label)
+    if key not in _FILES:
+        out: dict[tuple[str, str], list[str]] = {}
+        errors: list[str] = []
+        with Session(eng) as s, s.begin():
+            for name, spec in sorted(load_registry().items()):
+                try:
+                    with s.begin_nested():
+                        df = spec.func(s, viewer=viewer, filters=filters)
+                except AccessDenied:
+                    continue
+                except Exception as exc:  # noqa: BLE001 - every crash is listed in the failure message
+                    errors.append(f"{name} raised {type(exc).__name__}: {exc}"[:300])
+                    continue
+                for fmt in FORMATS:
+                    out[(name, fmt)] = file_texts(to_bytes(df, fmt, sheet=name[:31]), fmt)
+        _FILES[key] = (out, errors)
+    return _FILES[key]
+
+
+def marked_in(texts: list[str], markers: tuple[str, ...]) -> set[str]:
+    low = [t.lower() for t in texts]
+    return {m for m in markers if any(m.lower() in t for t in low)}
+
+
+@pytest.mark.parametrize("label", ["range", "narrow"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_export_in_every_format_with_filters_shows_no_other_vendor(
+    marked: tuple[Engine, dict], kind: str, label: str
+) -> None:
+    eng, facts = marked
+    a, *others = MARKERS[kind]
+    viewer = vendor(kind, a)
+    files, errors = export_files(eng, viewer, filter_sets(facts)[label], label)
+    problems = list(errors)
+    problems += [f"{name}.{fmt} shows {sorted(bad)}" for (name, fmt), texts in sorted(files.items())
+                 if (bad := marked_in(texts, tuple(others)))]
+    assert problems == [], f"vendor {viewer.vendor_code} ({kind}, {label} filters) sees other vendors' rows: {problems}"
+    # Not a trivial pass: A's own rows come back in every format, and the manager's files under
+    # the same filters do hold B's rows (the filters alone do not hide them).
+    own = {name for (name, fmt), texts in files.items() if marked_in(texts, (a,))}
+    for fmt in FORMATS:
+        assert {n for (n, f), t in files.items() if f == fmt and marked_in(t, (a,))} == own, fmt
+    assert len(own) >= 2, f"{a} finds its own rows in only {sorted(own)}"
+    boss, boss_errors = export_files(eng, MANAGER, filter_sets(facts)[label], label)
+    assert boss_errors == []
+    assert any(marked_in(texts, tuple(others)) for (_, fmt), texts in boss.items() if fmt == "xlsx")
