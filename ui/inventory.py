@@ -130,11 +130,13 @@ def _rule(name: str, value: Any, source: Any) -> str:
 
 def exception_rows(ex: pd.DataFrame) -> pd.DataFrame:
     """The exceptions editor's rows: :data:`EXCEPTION_VIEW`, the threshold as one "rule" text."""
-    out = ex.copy()
-    out["rule"] = [_rule(str(n), v, s) for n, v, s in
-                   zip(ex["threshold"], ex["threshold_value"], ex["threshold_source"], strict=True)]
+    rule_cols = ["threshold", "threshold_value", "threshold_source"]
+    # thousands of rows share a handful of rules: word each distinct rule once, then look it up
+    rules = ex[rule_cols].drop_duplicates()
+    rules["rule"] = [_rule(str(n), v, s) for n, v, s in rules.itertuples(index=False)]
+    out = ex[[c for c in EXCEPTION_VIEW if c != "rule"] + rule_cols].merge(rules, on=rule_cols, how="left")
     out["note"] = out["note"].astype(object).where(out["note"].notna(), "")  # editable: empty, never "None"
-    return out[EXCEPTION_VIEW].reset_index(drop=True)
+    return out[EXCEPTION_VIEW]
 
 
 def exception_config(rows: pd.DataFrame) -> dict[str, Any]:
