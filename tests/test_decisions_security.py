@@ -204,20 +204,33 @@ def test_supplier_arcs_rows_and_colleagues_are_not_carrier_arcs(world: Engine, v
         assert d.audit_log(s, viewer=SUP_ARC, entity_key="y")["actor"].tolist() == [d.ACCOUNT_MANAGER]
 
 
-def test_rows_without_a_kind_are_read_only_where_the_code_is_unambiguous(world: Engine) -> None:
+def _bare_code_owner(session, key: str) -> str | None:  # type: ignore[no-untyped-def]
+    """An owner rule of the old shape: a bare code, its kind unsaid."""
+    return session.scalar(select(Supplier.code).join(Product, Product.supplier_id == Supplier.id)
+                          .where(Product.sku == key))
+
+
+def test_rows_without_a_kind_are_read_only_where_the_code_is_unambiguous(
+    world: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Older rows (and other modules' audit rows) carry only a code: ARC's are read by neither ARC."""
+    monkeypatch.setattr(d, "ENTITY_KINDS", dict(d.ENTITY_KINDS))
+    d.define_entity_kind("test_bare", label="Bare", owner=_bare_code_owner, page="inventory")
+    with pytest.raises(AccessDenied, match="cannot be checked"), transaction(world) as s:
+        d.respond(s, viewer=SUP_1, entity_kind="test_bare", entity_key="SKU-0001", text="a bare code vouches")
     with transaction(world) as s:
-        # A rule returning a bare code: the kind of an ambiguous code stays unknown.
-        rec = d.set_entity_state(s, viewer=MANAGER, entity_kind=INV, entity_key="stockout:SKU-ARC:WH-EAST",
-                                 state="acknowledged")
+        # For internal writes the kind of a bare code is inferred; an ambiguous code's stays unknown.
+        rec = d.set_entity_state(s, viewer=MANAGER, entity_kind="test_bare", entity_key="SKU-ARC", state="flagged")
         assert (rec.vendor_kind, rec.vendor_code) == (None, "ARC")
+        rec = d.set_entity_state(s, viewer=MANAGER, entity_kind="test_bare", entity_key="SKU-0001", state="flagged")
+        assert (rec.vendor_kind, rec.vendor_code) == ("supplier", "SUP-001")
         s.add_all([EntityState(entity_kind=INV, entity_key="old-arc", state="open", vendor_code="ARC", version=1),
                    EntityState(entity_kind=INV, entity_key="old-sup1", state="open", vendor_code="SUP-001",
                                version=1)])
     with transaction(world) as s:
         assert d.entity_states(s, viewer=SUP_ARC).empty and d.entity_states(s, viewer=CAR_ARC).empty
         assert d.audit_log(s, viewer=SUP_ARC).empty and d.audit_log(s, viewer=CAR_ARC).empty
-        assert d.entity_states(s, viewer=SUP_1)["entity_key"].tolist() == ["old-sup1"]
+        assert d.entity_states(s, viewer=SUP_1)["entity_key"].tolist() == ["old-sup1", "SKU-0001"]
 
 
 # --- finding 1: text from people is stored without control characters -------------------------
