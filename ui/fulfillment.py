@@ -22,24 +22,8 @@ from ui.table import tile
 
 # Distinct colours for many series (carriers, lanes, warehouses): one hue per series.
 PALETTE: Final = "tableau10"
-# kpi -> (label, kind, higher is better, definition). Rates come from ops in percent (0..100).
-KPIS = {
-    "on_time_ship_rate": ("On-time ship", "pct", True,
-                          "Share of shipped order lines that left by their ship-by deadline (a shipment exactly at "
-                          "the deadline is on time), for orders placed in the last 7 days of the range. The change "
-                          "is against the same number of days before, in percentage points."),
-    "on_time_delivery_rate": ("On-time delivery", "pct", True,
-                              "Share of delivered order lines that arrived on or before the promised day, same days "
-                              "as on-time ship."),
-    "c2s_median_h": ("Median click-to-ship", "hours", False,
-                     "Half of the shipped lines left within this many calendar hours of payment (read from hour "
-                     "buckets), same days as on-time ship."),
-    "lines_shipped": ("Lines shipped", "count", True,
-                      "Order lines with a ship-by deadline that have shipped, same days as on-time ship."),
-    "late_unshipped_lines": ("Late and unshipped", "count", False,
-                             "Lines of orders placed in the range that have not shipped and are past their ship-by "
-                             "deadline now (at the end of the last day of data)."),
-}
+# kpi -> (label, kind, higher is better, definition): defined with the KPIs, in ops.
+KPIS = ful.KPIS
 VIEWS = {"On-time by week": "trend", "Delivery by carrier & lane": "lane_weeks", "Click-to-ship": "c2s",
          "Click-to-ship (business h)": "c2s_bus", "Late by how much": "late", "Late heatmap": "heatmap",
          "Attribution": "attribution", "Late lanes": "lanes"}
@@ -92,9 +76,8 @@ def kpi_row(kpis: pd.DataFrame) -> None:
     """Metric tiles with their change and a definition each (on-time up is good; hours and late lines up are bad)."""
     cols = st.columns(len(kpis))
     for col, r in zip(cols, kpis.itertuples(index=False), strict=True):
-        label, kind, up_good, help_text = KPIS.get(r.kpi, (fmt.label(r.kpi), "number", True, None))
-        scale = 100.0 if kind == "pct" else 1.0  # ops gives rates in percent; fmt takes fractions
-        tile(col, label, r.value / scale, kind, change=r.change / scale, higher_is_better=up_good, help=help_text)
+        label, kind, up_good, help_text = KPIS.get(r.kpi, (fmt.label(r.kpi), str(r.unit), True, ""))
+        tile(col, label, r.value, kind, change=r.change, higher_is_better=up_good, help=help_text or None)
 
 
 def deadline_text(hours_past: Any) -> str:
