@@ -8,7 +8,8 @@ must never see: an exception element, the word "Traceback", or an error message.
 
 "Render complete" means: the app started a script run after our action (counted by a
 MutationObserver on ``stApp``'s ``data-test-script-state`` attribute, so a run that finishes
-before we look is still counted) and is back to ``notRunning``. First-render time is from the
+before we look is still counted), is back to ``notRunning``, and no element still shows the
+skeleton Streamlit draws while a widget's or chart's code loads. First-render time is from the
 click (or the "Sign in" press, for the page a role lands on) to that moment.
 """
 
@@ -69,10 +70,32 @@ new MutationObserver((records) => {
 }).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
 """
 
+PROBLEM_SELECTOR = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+
+# What a user must never see, as [what, text] pairs.
+PROBLEMS_JS = """() => {
+  const found = [];
+  document.querySelectorAll('[data-testid="stException"]').forEach(
+    (e) => found.push(['exception shown', e.innerText]));
+  document.querySelectorAll('[data-testid="stAlertContentError"]').forEach(
+    (e) => found.push(['error message shown', e.innerText.replace(/^error\\s*/, '')]));
+  const app = document.querySelector('[data-testid="stApp"]');
+  const body = app ? app.innerText : '';
+  const at = body.indexOf('Traceback');
+  if (at >= 0) found.push(["'Traceback' on the page", body.slice(at, at + 1000)]);
+  const state = app ? app.getAttribute('data-test-connection-state') : 'no app';
+  if (state && state !== 'CONNECTED') found.push(['connection state', state]);
+  return found;
+}"""
+
+# Idle: a run started after our action has ended, and no element still waits for its component's
+# code (Streamlit loads widget and chart code lazily and shows a stSkeleton until it arrives, which
+# can be a second after the run ends, the first time a browser meets that kind of element).
 IDLE_JS = """(n) => {
   const app = document.querySelector('[data-testid="stApp"]');
   return (window.__opsRuns || 0) > n && app !== null
-    && app.getAttribute('data-test-script-state') === 'notRunning';
+    && app.getAttribute('data-test-script-state') === 'notRunning'
+    && document.querySelector('[data-testid="stSkeleton"]') === null;
 }"""
 
 # Every choice in the main area outside forms, as {kind, group, option, selected}.
@@ -278,43 +301,30 @@ class Walker:
             if until is not None and not until.is_visible():
                 left = self.timeout_ms - (time.monotonic() - t0) * 1000
                 try:
-                    until.wait_for(timeout=max(1.0, left))
+                    # an error on the page ends the wait too: the caller's checks report it
+                    until.or_(self.page.locator(PROBLEM_SELECTOR)).first.wait_for(timeout=max(1.0, left))
                 except PwTimeout as exc:
                     raise Hung(f"{what}: nothing rendered within {self.timeout_ms / 1000:.0f} s") from exc
                 continue
             time.sleep(SETTLE_S)
             if self._runs() == runs and self.page.evaluate(IDLE_JS, before):
                 return done - t0
+            if until is not None and self.page.locator(PROBLEM_SELECTOR).count():
+                return done - t0
 
     def load(self, path: str = "/") -> None:
         """Open ``path`` as a pasted link (a new Streamlit session) and wait for the first run to end."""
         self.page.goto(self.base + path)
-        self.page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]',
-                                    timeout=self.timeout_ms)
-        time.sleep(SETTLE_S)
-        self.page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]',
-                                    timeout=self.timeout_ms)
+        for _ in range(2):  # again after a pause: the first run may be followed by another
+            self.page.wait_for_function(IDLE_JS, arg=-1, timeout=self.timeout_ms)
+            time.sleep(SETTLE_S)
 
     # --- what a user must never see ----------------------------------------------------------
 
-    def _text(self, el: Any) -> str:
-        return " ".join(el.inner_text().split())[:ERROR_TEXT_LIMIT]
-
     def problems(self) -> list[str]:
-        """Exception elements, tracebacks and error messages on the page now."""
-        found = []
-        for el in self.page.locator('[data-testid="stException"]').all():
-            found.append("exception shown: " + self._text(el))
-        for el in self.page.locator('[data-testid="stAlertContentError"]').all():
-            found.append("error message shown: " + self._text(el))
-        body = self.page.locator('[data-testid="stApp"]').inner_text()
-        if "Traceback" in body:
-            at = body.index("Traceback")
-            found.append("'Traceback' on the page: " + body[at:at + ERROR_TEXT_LIMIT])
-        state = self.page.locator('[data-testid="stApp"]').get_attribute("data-test-connection-state")
-        if state not in (None, "CONNECTED"):
-            found.append(f"connection state {state}")
-        return found
+        """Exception elements, tracebacks and error messages on the page now (one round trip)."""
+        return [f"{what}: {' '.join(text.split())[:ERROR_TEXT_LIMIT]}"
+                for what, text in self.page.evaluate(PROBLEMS_JS)]
 
     # --- signing in and moving around ----------------------------------------------------------
 
@@ -447,6 +457,11 @@ def walk_role(browser: Any, base: str, role: str, *, password: str) -> list[Page
     try:
         w.load("/")
         landing_s = w.sign_in(role, password)
+        if not w.page.get_by_text(f"Signed in as {role}").is_visible():
+            for v in visits:
+                v.problems.append("not visited: signing in failed")
+            visits[0].problems += [f"on signing in: {p}" for p in w.problems()] or ["signing in showed no account"]
+            return visits
         nav = w.nav_titles()
         want = [titles[p] for p in expected]
         if nav != want and not (len(want) == 1 and nav == []):  # one page: Streamlit may show no menu

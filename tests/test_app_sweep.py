@@ -2,7 +2,8 @@
 unknown warehouse and channel codes, and unreadable dates.
 
 Each case is a fresh session opening the page's URL with the link's query string (what a pasted
-or bookmarked link does), on the small demo data. No case may raise or show an error; the
+or bookmarked link does), on the small demo data with the demo accounts (as ``make run`` sets up;
+each role is the viewer its demo account signs in as). No case may raise or show an error; the
 sidebar must turn the link into a sensible filter; and where the link leaves nothing to show,
 the page must say so (an info, warning or caption naming the absence) instead of rendering an
 empty page. Generic over ``ui.nav.PAGES`` and ``ops.access``, so a new page is swept the day it
@@ -13,25 +14,27 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
 from streamlit.navigation.page import calc_hash
 from streamlit.testing.v1 import AppTest
 
-from ops.access import SYSTEM
-from ops.db import read_session
+from ops.access import SYSTEM, Viewer
+from ops.auth import DEMO_PASSWORD, sign_in
+from ops.db import make_engine, read_session
 from ops.reference import data_span
-from tests._sweep_browser import ROLES, pages_of
+from tests._sweep_browser import ROLES, pages_of, seed_database
 from tests.conftest import ROOT
-from tests.test_app_roles import viewer_for
 
 TIMEOUT_S = 30
 UNKNOWN_WH, UNKNOWN_CH = "NOPE", "???"
 # Words that say something is absent; a caption counts as the empty-state message only with one.
 ABSENCE = re.compile(r"\b(no|nothing|none|empty|not any|not yet|without|holds no)\b", re.IGNORECASE)
+# ...or that the date range does not bear on what the page shows (stock is measured at the as-of day).
+NOT_DATED = re.compile(r"date range (does not|doesn't|do not) apply", re.IGNORECASE)
 
 Span = tuple[dt.date, dt.date]
 
@@ -55,17 +58,30 @@ SWEEP = [(role, page, case) for role in ROLES for page in pages_of(role) for cas
 
 
 @pytest.fixture(scope="module")
-def span(seeded_engine: Engine) -> Span:
-    with read_session(seeded_engine) as s:
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Viewer]]]:
+    """The small demo data with the demo accounts: (database URL, the viewer each role signs in as)."""
+    url = seed_database(Path(tmp_path_factory.mktemp("sweep")) / "ops.db", size="small", seed=7)
+    engine = make_engine(url)
+    try:
+        yield url, {role: sign_in(engine, username=role, password=DEMO_PASSWORD) for role in ROLES}
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def span(demo_db: tuple[str, dict[str, Viewer]]) -> Span:
+    engine = make_engine(demo_db[0])
+    with read_session(engine) as s:
         got = data_span(s, viewer=SYSTEM)
+    engine.dispose()
     assert got is not None, "the small demo data has no orders"
     return got
 
 
-def _open(engine: Engine, role: str, page: str, query: dict[str, str]) -> AppTest:
-    """A new session for ``role`` opening ``/<page>?<query>``: one run, no prior state."""
+def _open(viewer: Viewer, page: str, query: dict[str, str]) -> AppTest:
+    """A new session for ``viewer`` opening ``/<page>?<query>``: one run, no prior state."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT_S)
-    at.session_state["viewer"] = viewer_for(role, engine)
+    at.session_state["viewer"] = viewer
     at.query_params.update(query)
     # st.Page registers a page under the hash of its url path; request it the way the browser's URL does
     at._page_hash = calc_hash(page)
@@ -86,18 +102,21 @@ def _shows_data(at: AppTest) -> bool:
 
 
 def _absence_message(at: AppTest) -> list[str]:
-    """Messages in the main area that tell the person there is nothing (or nothing here) to show."""
+    """Messages in the main area that tell the person there is nothing (or nothing here) to show,
+    or that the date range does not apply to what is shown."""
     main = at.main
     return (_texts(main, "info") + _texts(main, "warning")
-            + [c for c in _texts(main, "caption") + _texts(main, "markdown") if ABSENCE.search(c)])
+            + [c for c in _texts(main, "caption") + _texts(main, "markdown")
+               if ABSENCE.search(c) or NOT_DATED.search(c)])
 
 
 @pytest.mark.parametrize(("role", "page", "case"), SWEEP, ids=[f"{r}-{p}-{c}" for r, p, c in SWEEP])
-def test_page_opens_from_an_odd_link(seeded_engine: Engine, span: Span, role: str, page: str, case: str,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPS_DATABASE_URL", seeded_engine.url.render_as_string(hide_password=False))
+def test_page_opens_from_an_odd_link(demo_db: tuple[str, dict[str, Viewer]], span: Span, role: str, page: str,
+                                     case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    url, viewers = demo_db
+    monkeypatch.setenv("OPS_DATABASE_URL", url)
     query = CASES[case](span)
-    at = _open(seeded_engine, role, page, query)
+    at = _open(viewers[role], page, query)
     where = f"{role} on /{page}?{'&'.join(f'{k}={v}' for k, v in query.items())}"
 
     assert not at.exception, f"{where}: exception {[e.value for e in at.exception]}"
