@@ -14,7 +14,7 @@ as the working window (the stored calendars have no working hours): on one day, 
 is a business day; else the rest of ``a``'s day if business, plus ``b``'s time of day if business,
 plus 24 h per business day strictly between (``count(b's day) - count(a's day) - business(a's day)``,
 counts of business days before each day). Equal to :func:`ops.business_time.business_hours_between`,
-which ``tests/test_fulfillment_refresh.py`` checks.
+which ``tests/test_fulfillment_raw.py`` checks.
 Definitions: :mod:`ops.fulfillment` (package docstring).
 
 Calendar hours are whole seconds / 3600 (as :func:`ops.business_time.calendar_hours_between`);
