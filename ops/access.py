@@ -37,15 +37,15 @@ from ops.models import (
 # fulfilment, ...) come from each domain's registration (ops.domain): its ``roles`` and
 # ``vendor_kinds``. PAGES_BY_ROLE / VENDOR_PAGES below are the union, read at call time.
 STATIC_PAGES_BY_ROLE: dict[str, tuple[str, ...]] = {
-    "admin": ("home", "inventory", "fulfillment", "carriers", "returns", "planner", "audit", "imports", "users"),
-    "manager": ("home", "inventory", "fulfillment", "carriers", "returns", "planner", "audit"),
-    "planner": ("home", "inventory", "planner"),
+    "admin": ("home", "carriers", "returns", "planner", "audit", "imports", "users"),
+    "manager": ("home", "carriers", "returns", "planner", "audit"),
+    "planner": ("home", "planner"),
     "vendor": (),
 }
 STATIC_VENDOR_PAGES: dict[str, tuple[str, ...]] = {
-    "supplier": ("scorecard", "inventory", "fulfillment"),
+    "supplier": ("scorecard",),
     "carrier": ("scorecard",),
-    "warehouse": ("scorecard", "fulfillment"),
+    "warehouse": ("scorecard",),
 }
 
 

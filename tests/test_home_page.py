@@ -33,8 +33,8 @@ def test_manager_sees_the_planted_stockout_first_and_fulfilment(seeded_engine: E
     headers = [h.value for h in at.main.subheader]
     assert headers == ["Inventory health", "Fulfilment SLA"]
     inv = at.dataframe[0].value
-    assert (inv.iloc[0]["sku"], inv.iloc[0]["warehouse"], inv.iloc[0]["kind"]) == (
-        a.stockout_sku, a.stockout_warehouse, "stockout")
+    assert (inv.iloc[0]["subject"], inv.iloc[0]["kind"]) == (
+        f"{a.stockout_sku} @ {a.stockout_warehouse}", "stockout")
     assert len(inv) <= 5
     labels = [m.label for m in at.metric]
     assert "On-time ship" in labels and "Inventory value" in labels
@@ -73,7 +73,7 @@ def test_overview_uses_peoples_formats(seeded_engine: Engine, monkeypatch: pytes
     config = json.loads(at.dataframe[0].proto.columns)
     assert config["value_at_risk"]["label"] == "Value at risk"
     assert config["value_at_risk"]["type_config"]["format"] == "$%,.0f"
-    assert config["sku"]["label"] == "SKU"
+    assert config["subject"]["label"] == "Subject"
 
 
 def test_empty_date_range_says_why_instead_of_tiles(seeded_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:

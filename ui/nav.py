@@ -33,9 +33,6 @@ class PageDef:
 # registrations in ops.domain, which give the same fields; a registered domain replaces an entry here.
 STATIC_PAGES: tuple[PageDef, ...] = (
     PageDef("home", "Overview", ":material/home:", "Operations", ALL_FILTERS, 10),
-    # stock is measured at the as-of day: only the warehouse filter applies
-    PageDef("inventory", "Inventory health", ":material/inventory_2:", "Operations", ("warehouses",), 20),
-    PageDef("fulfillment", "Fulfilment SLA", ":material/local_shipping:", "Operations", ALL_FILTERS, 30),
     PageDef("carriers", "Carrier scorecards", ":material/leaderboard:", "Operations", (), 40),
     PageDef("returns", "Returns root-cause", ":material/assignment_return:", "Operations", (), 50),
     PageDef("planner", "Forecast & reorder", ":material/query_stats:", "Planning", (), 60),
