@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -26,6 +27,50 @@ def filter_options(session: Session, *, viewer: Viewer) -> dict[str, list[str]]:
     return {"warehouses": list(whs), "channels": list(chs)}
 
 
+# A last day further than this after the day before it is a stray (a typo'd 2099 snapshot or
+# order), not the data's "now": it must not move the as-of day or the default date window.
+STRAY_GAP_DAYS = 31
+MIN_SETTLED_DAYS = 7  # days a cluster needs to count as the data rather than strays
+_LAST_DAYS = 64  # how many of the latest distinct days are looked at
+
+
+def settled_last_day(days_desc: list[dt.date]) -> dt.date | None:
+    """The last day of the data, ignoring stray days at the end (pure; ``days_desc`` newest first).
+
+    Days split into clusters wherever two consecutive days are more than :data:`STRAY_GAP_DAYS`
+    apart; the answer is the last day of the newest cluster holding at least
+    :data:`MIN_SETTLED_DAYS` days (or as many as the largest cluster, for small data). So one or
+    two snapshots or orders dated 2099 leave the as-of day where the rest of the data ends.
+    Clock independent, so demo data and old exports behave the same on any machine.
+    """
+    days = sorted({_day(d) for d in days_desc}, reverse=True)
+    clusters: list[list[dt.date]] = []
+    for day in days:
+        if clusters and (clusters[-1][-1] - day).days <= STRAY_GAP_DAYS:
+            clusters[-1].append(day)
+        else:
+            clusters.append([day])
+    if not clusters:
+        return None
+    need = min(MIN_SETTLED_DAYS, max(len(c) for c in clusters))
+    return next(c[0] for c in clusters if len(c) >= need)
+
+
+def last_day(session: Session, column: object, *where: object) -> dt.date | None:
+    """:func:`settled_last_day` of a date or timestamp column (``func.date`` of it), read through its index."""
+    col: Any = column
+    rows = session.scalars(select(col).where(col.is_not(None), *where).distinct()  # type: ignore[arg-type]
+                           .order_by(col.desc()).limit(_LAST_DAYS * 50))
+    days: list[dt.date] = []
+    for v in rows:
+        d = _day(v)
+        if not days or days[-1] != d:
+            days.append(d)
+        if len(days) >= _LAST_DAYS:
+            break
+    return settled_last_day(days)
+
+
 @data_function
 def data_span(session: Session, *, viewer: Viewer) -> tuple[dt.date, dt.date] | None:
     """First and last day the viewer has order lines on (orders not cancelled), or None when none.
@@ -36,12 +81,12 @@ def data_span(session: Session, *, viewer: Viewer) -> tuple[dt.date, dt.date] | 
     """
     require_viewer(viewer)
     t = AggFulfilDaily
-    lo, hi = session.execute(
-        select(func.min(t.day), func.max(t.day)).where(access.fulfil_agg_condition(viewer, t), t.lines > 0)
-    ).one()
+    scope = access.fulfil_agg_condition(viewer, t)
+    lo = session.scalar(select(func.min(t.day)).where(scope, t.lines > 0))
+    hi = last_day(session, t.day, scope, t.lines > 0)  # a stray 2099 order does not move the window
     if lo is None or hi is None:
         return None
-    return (_day(lo), _day(hi))
+    return (_day(lo), hi)
 
 
 def _day(value: object) -> dt.date:

@@ -30,6 +30,7 @@ from ops.models import (
     Supplier,
     Warehouse,
 )
+from ops.reference import last_day
 
 
 def _days_before(session: Session, as_of: dt.date, col: Any) -> Any:
@@ -54,7 +55,8 @@ def refresh_inventory(session: Session) -> None:
     """Rebuild ``agg_inventory_pair``, ``agg_inventory_sku`` and ``agg_inventory_po`` for the as-of day."""
     for table in (AggInventoryPair, AggInventorySku, AggInventoryPo):
         session.execute(delete(table))
-    as_of = session.scalar(select(func.max(InventorySnapshot.day)))
+    # the last snapshot day, ignoring stray days far after the rest (a typo'd 2099 snapshot)
+    as_of = last_day(session, InventorySnapshot.day)
     if as_of is None:
         return
     if isinstance(as_of, str):  # SQLite aggregate of a Date column comes back as text
