@@ -325,6 +325,24 @@ def kinds(df: pd.DataFrame) -> dict[str, Col]:
     return {str(c): col(str(c), df[c]) for c in df.columns}
 
 
+ROW_UNIT_COLUMNS = ("value", "previous", "change", "target")
+
+
+def _round_by_row_unit(df: pd.DataFrame) -> pd.DataFrame:
+    """KPI frames carry each row's kind in ``unit``: round their values per row, before the columns'
+    own rounding, so a share 0.2997 exports as 0.300 (its percent decimals + 2), not 0.3."""
+    if "unit" not in df.columns or not df["unit"].isin(KINDS).all():
+        return df
+    out = df.copy()
+    for c in ROW_UNIT_COLUMNS:
+        if c not in out.columns:
+            continue
+        num = pd.to_numeric(out[c], errors="coerce").astype("float64")
+        places = out["unit"].map(lambda k: DECIMALS.get(k, 2) + (2 if k in ("pct", "pts") else 0))
+        out[c] = [v if pd.isna(v) or not np.isfinite(v) else _num(v, int(p)) for v, p in zip(num, places, strict=True)]
+    return out
+
+
 def export_frame(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Col]]:
     """``df`` as people read it in a file: internal columns dropped, labelled, values rounded.
 
@@ -333,6 +351,8 @@ def export_frame(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Col]]:
     writer formats them; points too, as fraction differences), booleans
     as yes/no, dates as dates. Returns the frame (columns are the labels) and each label's Col.
     """
+    by_row = "unit" in df.columns and df["unit"].isin(KINDS).all()
+    df = _round_by_row_unit(df)
     keep = [c for c in df.columns if str(c) not in INTERNAL]
     out = pd.DataFrame(index=df.index)
     cols: dict[str, Col] = {}
@@ -343,6 +363,8 @@ def export_frame(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Col]]:
             num = pd.to_numeric(s, errors="coerce").astype("float64")
             num = num.where(np.isfinite(num.to_numpy()) | num.isna(), np.nan)
             places = decimals(spec) + (2 if spec.kind in ("pct", "pts") else 0)
+            if by_row and str(c) in ROW_UNIT_COLUMNS:
+                places = 6  # rounded per row by its unit already
             num = num.round(places) + 0.0  # + 0.0 turns -0.0 into 0.0
             s = num.astype("int64") if spec.kind == "count" and num.notna().all() else num
         elif spec.kind == "bool":

@@ -151,3 +151,15 @@ def test_currency_follows_the_shop(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "Value at risk (EUR)" in back.columns
     ws = openpyxl.load_workbook(io.BytesIO(to_bytes(_page_frame(), "xlsx"))).active
     assert ws is not None and "€" in ws["B2"].number_format
+
+
+def test_kpi_rows_round_by_their_own_unit() -> None:
+    """A KPI frame mixes shares and money in one column: each row rounds by its unit's decimals."""
+    from ops.fmt import export_frame
+
+    df = pd.DataFrame({"kpi": ["share", "money"], "label": ["At risk", "Value"], "unit": ["pct", "money"],
+                       "value": [0.123456, 1234.5678], "previous": [0.5, 10.0], "change": [-0.376544, 1224.5678]})
+    out, _ = export_frame(df)
+    assert out["Value"].tolist() == [0.123, 1234.57]  # 12.3 % keeps its decimal; money keeps cents
+    assert out["Change"].tolist() == [-0.377, 1224.57]
+    assert "unit" not in out.columns and "kpi" not in out.columns
