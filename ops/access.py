@@ -277,14 +277,6 @@ def fulfil_agg_condition(viewer: Viewer, t: Any) -> ColumnElement[bool]:
     return false()
 
 
-def vendor_code_condition(viewer: Viewer, column: Any) -> ColumnElement[bool]:
-    """For tables that carry an owner ``vendor_code`` (decisions, entity states)."""
-    require_viewer(viewer)
-    if not viewer.is_vendor:
-        return true()
-    return column == viewer.vendor_code
-
-
 # --- registry of scoped data functions ----------------------------------------------------
 
 DATA_FUNCTIONS: dict[str, Callable[..., Any]] = {}

@@ -81,7 +81,6 @@ NOT_DATA_FUNCTIONS = {
     "ops.access.order_line_condition": "SQL condition",
     "ops.access.order_condition": "SQL condition",
     "ops.access.shipment_condition": "SQL condition",
-    "ops.access.vendor_code_condition": "SQL condition",
     "ops.access.fulfil_agg_condition": "SQL condition",
     # Runs a registered export by name: every export is called directly below.
     "ops.exports.run": "dispatcher over ops.exports.REGISTRY",
