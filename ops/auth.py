@@ -33,7 +33,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 import logging
 import os
 import re
@@ -50,9 +49,10 @@ from sqlalchemy.orm import Session
 
 from ops.access import AccessDenied, Viewer, data_function, require_role, require_viewer
 from ops.db import read_session, transaction
+from ops.decisions import record
 from ops.exports import register
 from ops.filters import Filters
-from ops.models import ROLES, AppSetting, AuthSession, Carrier, Decision, ImportRun, Supplier, User, Warehouse
+from ops.models import ROLES, AppSetting, AuthSession, Carrier, ImportRun, Supplier, User, Warehouse
 
 # OWASP Password Storage Cheat Sheet floor for Argon2id: m=19 MiB, t=2, p=1.
 ARGON2_MEMORY_KIB = 19 * 1024
@@ -171,20 +171,11 @@ def _audit(
     vendor_code: str | None = None,
     at: dt.datetime | None = None,
 ) -> None:
-    session.add(
-        Decision(
-            at=at or _utcnow(),
-            actor=actor[:100],
-            action=action,
-            entity_kind="user",
-            entity_key=username[:200],
-            before=json.dumps(before, default=str) if before is not None else None,
-            after=json.dumps(after, default=str) if after is not None else None,
-            why=why,
-            outcome=outcome,
-            vendor_code=vendor_code,
-        )
-    )
+    kind = None
+    if vendor_code:  # audit rows carry the vendor's kind and code, so each vendor reads only its own
+        kind = session.scalar(select(User.vendor_kind).where(User.username == username))
+    record(session, actor=actor, action=action, entity_kind="user", entity_key=username, before=before,
+           after=after, why=why, outcome=outcome, vendor_code=vendor_code, vendor_kind=kind, at=at or _utcnow())
     log.info("%s %s by %s (%s)", action, username, actor, outcome)
 
 

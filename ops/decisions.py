@@ -755,6 +755,37 @@ def _json(value: Any) -> str | None:
     return json.dumps(value, default=str, sort_keys=True)
 
 
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    entity_kind: str,
+    entity_key: str,
+    before: Any = None,
+    after: Any = None,
+    why: str | None = None,
+    outcome: str = "applied",
+    vendor_code: str | None = None,
+    vendor_kind: str | None = None,
+    at: dt.datetime | None = None,
+) -> None:
+    """Append one audit row in the caller's transaction: the one writer of the ``decisions`` log.
+
+    Every write of the product (thresholds, entity states, annotations, SLA policies, account
+    events in ``ops.auth``) records itself through here, in the same transaction as its change,
+    so no change goes without its row and no row without its change.
+    """
+    values: dict[str, Any] = {
+        "actor": actor[:100], "action": action, "entity_kind": entity_kind, "entity_key": entity_key[:200],
+        "before": _json(before), "after": _json(after), "why": clean_text(why) if why else why,
+        "outcome": outcome, "vendor_code": vendor_code, "vendor_kind": vendor_kind if vendor_code else None,
+    }
+    if at is not None:
+        values["at"] = at
+    session.execute(insert(Decision).values(**values))
+
+
 def _audit(
     session: Session,
     *,
@@ -769,11 +800,8 @@ def _audit(
     vendor_kind: str | None = None,
 ) -> None:
     """Append one applied audit row in the caller's transaction."""
-    session.execute(insert(Decision).values(
-        actor=viewer.username, action=action, entity_kind=entity_kind, entity_key=entity_key[:200],
-        before=_json(before), after=_json(after), why=why, outcome="applied", vendor_code=vendor_code,
-        vendor_kind=vendor_kind if vendor_code else None,
-    ))
+    record(session, actor=viewer.username, action=action, entity_kind=entity_kind, entity_key=entity_key,
+           before=before, after=after, why=why, vendor_code=vendor_code, vendor_kind=vendor_kind)
 
 
 def _refusal_row(
