@@ -113,26 +113,28 @@ CHOICES_JS = """() => {
     return l ? l.innerText.trim() : '';
   };
   const free = (el) => !el.closest('[data-testid="stForm"]') && !el.closest('[data-stale="true"]');
+  // tag each widget with its group, so the click finds exactly this one
+  const tag = (el, group) => { el.setAttribute('data-ops-choice', group); return group; };
   main.querySelectorAll('[data-testid="stButtonGroup"]').forEach((g, i) => {
     if (!free(g)) return;
-    const group = groupOf(g, 'buttons:' + (label(g) || i));
+    const group = tag(g, groupOf(g, 'buttons:' + (label(g) || i)));
     g.querySelectorAll('button').forEach((b) => out.push({kind: 'buttons', group, option: b.innerText.trim(),
       selected: b.getAttribute('aria-checked') === 'true' || b.getAttribute('aria-pressed') === 'true'}));
   });
   main.querySelectorAll('[data-testid="stRadio"]').forEach((g, i) => {
     if (!free(g)) return;
-    const group = groupOf(g, 'radio:' + (label(g) || i));
+    const group = tag(g, groupOf(g, 'radio:' + (label(g) || i)));
     g.querySelectorAll('label:has(input[type="radio"])').forEach((l) => out.push({kind: 'radio', group,
       option: l.innerText.trim(), selected: l.querySelector('input').checked}));
   });
   main.querySelectorAll('[data-testid="stCheckbox"]').forEach((g, i) => {
     if (!free(g)) return;
-    const group = groupOf(g, 'toggle:' + (g.innerText.trim() || i));
+    const group = tag(g, groupOf(g, 'toggle:' + (g.innerText.trim() || i)));
     out.push({kind: 'toggle', group, option: g.innerText.trim(), selected: false});
   });
   main.querySelectorAll('[data-testid="stSelectbox"]').forEach((g, i) => {
     if (!free(g)) return;
-    const group = groupOf(g, 'select:' + (label(g) || i));
+    const group = tag(g, groupOf(g, 'select:' + (label(g) || i)));
     const shown = g.querySelector('[role="combobox"]');
     out.push({kind: 'select', group, option: '', selected: false,
               current: shown ? (shown.value || '').trim() : ''});
@@ -153,16 +155,18 @@ def chromium_missing_reason() -> str | None:
 
 
 def seed_database(path: Path, *, size: str = "default", seed: int = DEMO_SEED) -> str:
-    """Create the schema in a new SQLite file, seed the demo data and accounts; return its URL."""
+    """A new SQLite file set up the way ``make run`` does (Alembic migrations, demo data, demo
+    accounts); returns its URL. The schema comes from the migrations, not ``create_all``, so the
+    indexes (and query plans) are the ones users get."""
     from ops.auth import ensure_demo_accounts
     from ops.db import make_engine, transaction
     from ops.demo import seed as seed_demo
-    from ops.models import Base
+    from ops.migrate import upgrade
 
     url = f"sqlite:///{path}"
     engine = make_engine(url)
     try:
-        Base.metadata.create_all(engine)
+        upgrade(engine)
         seed_demo(engine, size=size, seed=seed)
         with transaction(engine) as s:
             created = [a[0] for a in ensure_demo_accounts(s)]
@@ -291,25 +295,27 @@ class Walker:
         except PwTimeout as exc:
             raise Hung(f"{what}: no script run started within {RUN_START_TIMEOUT_S} s") from exc
         while True:
+            left = self.timeout_ms - (time.monotonic() - t0) * 1000
+            if left <= 0:
+                raise Hung(f"{what}: still running after {self.timeout_ms / 1000:.0f} s")
             try:
-                self.page.wait_for_function(IDLE_JS, arg=before, timeout=max(1.0, self.timeout_ms
-                                                                             - (time.monotonic() - t0) * 1000))
+                self.page.wait_for_function(IDLE_JS, arg=before, timeout=left)
             except PwTimeout as exc:
                 raise Hung(f"{what}: still running after {self.timeout_ms / 1000:.0f} s") from exc
             done = time.monotonic()
             runs = self._runs()
             if until is not None and not until.is_visible():
-                left = self.timeout_ms - (time.monotonic() - t0) * 1000
+                if self.page.locator(PROBLEM_SELECTOR).count():
+                    return done - t0  # an error instead of what we waited for: the caller reports it
+                left = max(1.0, self.timeout_ms - (time.monotonic() - t0) * 1000)
                 try:
                     # an error on the page ends the wait too: the caller's checks report it
-                    until.or_(self.page.locator(PROBLEM_SELECTOR)).first.wait_for(timeout=max(1.0, left))
+                    until.or_(self.page.locator(PROBLEM_SELECTOR)).first.wait_for(timeout=left)
                 except PwTimeout as exc:
                     raise Hung(f"{what}: nothing rendered within {self.timeout_ms / 1000:.0f} s") from exc
                 continue
             time.sleep(SETTLE_S)
             if self._runs() == runs and self.page.evaluate(IDLE_JS, before):
-                return done - t0
-            if until is not None and self.page.locator(PROBLEM_SELECTOR).count():
                 return done - t0
 
     def load(self, path: str = "/") -> None:
@@ -357,25 +363,24 @@ class Walker:
     def _choices(self) -> list[dict[str, Any]]:
         return list(self.page.evaluate(CHOICES_JS))
 
-    def _container(self, group: str) -> Any:
-        main = self.page.locator('[data-testid="stMain"]')
-        if ":" not in group:  # a widget key
-            return main.locator(f".st-key-{group}")
-        return None
+    def _widget(self, group: str) -> Any:
+        """The widget the last enumeration tagged with ``group`` (its key, else its kind and label)."""
+        quoted = group.replace("\\", "\\\\").replace('"', '\\"')
+        return self.page.locator(f'[data-testid="stMain"] [data-ops-choice="{quoted}"]').first
 
-    def _select_options(self, group: str, index_hint: int) -> list[str]:
+    def _select_options(self, group: str) -> list[str]:
         """Open a selectbox, read the options it offers (the first rendered ones), close it again."""
-        options = self._open_select(group, index_hint)
+        options = self._open_select(group)
         texts = [t.strip() for t in options.all_inner_texts()]
         self.page.keyboard.press("Escape")
         self.page.locator('[role="listbox"]').first.wait_for(state="detached", timeout=ELEMENT_TIMEOUT_MS)
         return [t for t in texts if t]
 
-    def _open_select(self, group: str, index_hint: int) -> Any:
+    def _open_select(self, group: str) -> Any:
         """Open a selectbox's list; return the locator of its options."""
         from playwright.sync_api import TimeoutError as PwTimeout
 
-        box = self._select_box(group, index_hint)
+        box = self._widget(group).locator('[role="combobox"]')
         options = self.page.locator('[role="listbox"] [role="option"]')
         box.click(timeout=ELEMENT_TIMEOUT_MS)
         try:
@@ -385,25 +390,19 @@ class Walker:
             options.first.wait_for(timeout=ELEMENT_TIMEOUT_MS)
         return options
 
-    def _select_box(self, group: str, index_hint: int) -> Any:
-        free = self.page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]')
-        box = self._container(group)
-        target = box.locator('[data-testid="stSelectbox"]') if box is not None else free.nth(index_hint)
-        return target.locator('[role="combobox"]').first
-
-    def _perform(self, c: dict[str, Any], select_index: int) -> None:
+    def _perform(self, c: dict[str, Any]) -> None:
         kind, group, option = c["kind"], c["group"], c["option"]
-        scope = self._container(group) or self.page.locator('[data-testid="stMain"]')
+        scope = self._widget(group)
         if kind == "buttons":
-            scope.locator('[data-testid="stButtonGroup"] button').filter(has_text=_exactly(option)).first.click(
+            scope.locator('button').filter(has_text=_exactly(option)).first.click(
                 timeout=ELEMENT_TIMEOUT_MS)
         elif kind == "radio":
-            scope.locator('[data-testid="stRadio"] label').filter(has_text=_exactly(option)).first.click(
+            scope.locator('label').filter(has_text=_exactly(option)).first.click(
                 timeout=ELEMENT_TIMEOUT_MS)
         elif kind == "toggle":
-            scope.locator('[data-testid="stCheckbox"] label').first.click(timeout=ELEMENT_TIMEOUT_MS)
+            scope.locator('label').first.click(timeout=ELEMENT_TIMEOUT_MS)
         else:
-            self._open_select(group, select_index).filter(has_text=_exactly(option)).first.click(
+            self._open_select(group).filter(has_text=_exactly(option)).first.click(
                 timeout=ELEMENT_TIMEOUT_MS)
 
     def click_every_choice(self, visit: PageVisit) -> None:
@@ -414,8 +413,7 @@ class Walker:
         seen: set[tuple[str, str]] = set()
         for _ in range(MAX_ACTIONS_PER_PAGE):
             choices = self._choices()
-            todo: list[tuple[dict[str, Any], int]] = []
-            select_index = -1
+            todo: list[dict[str, Any]] = []
             new = {(c["kind"], c["group"]) for c in choices} - seen
             # what a group shows when it first appears has been checked already: no need to click it
             done |= {(c["kind"], c["group"], c["option"]) for c in choices
@@ -423,20 +421,19 @@ class Walker:
             seen |= new
             for c in choices:
                 if c["kind"] == "select":
-                    select_index += 1
                     if c["group"] not in select_opts:
-                        opts = [o for o in self._select_options(c["group"], select_index) if o != c["current"]]
+                        opts = [o for o in self._select_options(c["group"]) if o != c["current"]]
                         select_opts[c["group"]] = opts[:MAX_SELECT_OPTIONS]
-                    todo += [({**c, "option": o}, select_index) for o in select_opts[c["group"]]
+                    todo += [{**c, "option": o} for o in select_opts[c["group"]]
                              if (c["kind"], c["group"], o) not in done and o != c["current"]]
                 elif not c["selected"] and (c["kind"], c["group"], c["option"]) not in done:
-                    todo.append((c, -1))
+                    todo.append(c)
             if not todo:
                 return
-            c, idx = todo[0]
+            c = todo[0]
             done.add((c["kind"], c["group"], c["option"]))
             label = f"{c['group']}={c['option']}"
-            took = self.act(lambda c=c, idx=idx: self._perform(c, idx), f"{visit.title}: {label}")
+            took = self.act(lambda c=c: self._perform(c), f"{visit.title}: {label}")
             visit.choices.append((label, took))
             visit.problems += [f"after {label}: {p}" for p in self.problems()]
         visit.problems.append(f"more than {MAX_ACTIONS_PER_PAGE} choices; stopped clicking")

@@ -145,6 +145,8 @@ def test_page_opens_from_an_odd_link(demo_db: tuple[str, dict[str, Viewer]], spa
     # Where the link leaves nothing to show, the page says so rather than rendering emptiness.
     no_data_by_design = case in NO_DATA_CASES and bool(dates)  # the page reads the date range
     if no_data_by_design or not _shows_data(at):
+        what = ("the page offers the date filter, the range holds no orders, and the page neither says so "
+                "nor that the range does not apply" if no_data_by_design else "nothing to show and no message")
         assert _absence_message(at), (
-            f"{where}: nothing to show and no message saying so; info={_texts(at.main, 'info')} "
+            f"{where}: {what}; info={_texts(at.main, 'info')} "
             f"warning={_texts(at.main, 'warning')} captions={_texts(at.main, 'caption')}")

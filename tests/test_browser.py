@@ -17,6 +17,7 @@ Without Chromium the tests skip saying why; ``OPS_REQUIRE_BROWSER=1`` turns the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,12 +100,9 @@ def first_renders(request: pytest.FixtureRequest) -> Iterator[list[Any]]:
                                  f"(seed 42); roles walked: {', '.join(dict.fromkeys(v.role for v in visits))}.")
     FIRST_RENDER_MD.parent.mkdir(parents=True, exist_ok=True)
     FIRST_RENDER_MD.write_text(table)
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line("")
-        for line in table.splitlines():
-            reporter.write_line(line)
-        reporter.write_line(f"(written to {FIRST_RENDER_MD.relative_to(ROOT)})")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print(f"\n\n{table}\n(written to {FIRST_RENDER_MD.relative_to(ROOT)})")
 
 
 def _failure(what: str, problems: list[str], log: Path) -> str:
