@@ -20,7 +20,7 @@ if landing in by_id and landing != nav.current_id(page, by_id):
     st.switch_page(by_id[landing], query_params=st.query_params.to_dict())
 
 with errors.boundary():
-    pdef = nav.page_def(nav.current_id(page, by_id))
-    st.session_state[context.FILTERS_KEY] = sidebar.global_filters(viewer, pdef.filters if pdef else ())
+    st.session_state[context.FILTERS_KEY] = sidebar.global_filters(
+        viewer, nav.filters_for(nav.current_id(page, by_id), viewer))
     sidebar.freshness_line(viewer)
     page.run()

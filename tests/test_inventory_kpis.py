@@ -177,7 +177,8 @@ def test_headline_against_the_raw_rows(seeded_engine: Engine, raw: dict[str, Any
     with transaction(seeded_engine) as s:
         h = headline(s, viewer=MANAGER, filters=Filters())
     assert h.empty_reason is None
-    assert h.note == f"As of {raw['as_of']:%Y-%m-%d}, demand over the last 28 days"
+    assert h.note == (f"As of {raw['as_of']:%Y-%m-%d} (last inventory snapshot), demand over the last 28 days; "
+                      "the date range does not apply to stock")
     kpis = {k.key: k for k in h.kpis}
     p = raw["pairs"]
     now = _kpis_by_hand(p, "on_hand", "units", "so")

@@ -148,6 +148,15 @@ def test_each_page_shows_only_the_filters_it_reads(seeded_engine: Engine, monkey
         assert seen[pid] == set(), pid
 
 
+def test_planners_overview_shows_no_date_range(seeded_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A planner's Overview shows stock only, which the date range does not change: no date filter."""
+    at, _ = _app(seeded_engine, monkeypatch, "planner")
+    at.run()
+    assert at.title[0].value == "Overview"
+    assert {w.key for w in (*at.sidebar.date_input, *at.sidebar.multiselect)} == {"global_wh"}
+    assert any("date range does not apply to stock" in c.value for c in at.caption)
+
+
 def test_planned_pages_carry_their_navigation_titles(seeded_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     at, _ = _app(seeded_engine, monkeypatch, "admin")
     at.run()

@@ -54,6 +54,19 @@ PAGES: tuple[PageDef, ...] = _all_pages()
 BY_ID = {p.id: p for p in PAGES}
 
 
+def filters_for(page_id: str, viewer: Viewer) -> tuple[str, ...]:
+    """The sidebar filters page ``page_id`` reads for ``viewer``.
+
+    The Overview reads what its sections read: a planner's shows stock only, so no date range.
+    """
+    if page_id == "home":
+        used = {f for d in load_domains().values() if d.headline is not None and viewer.may_open(d.id)
+                for f in d.filters}
+        return tuple(f for f in FILTER_NAMES if f in used)
+    pdef = BY_ID.get(page_id)
+    return pdef.filters if pdef else ()
+
+
 def page_def(url_path: str) -> PageDef | None:
     """The page definition of a ``st.Page`` url path ("" is the default page)."""
     return BY_ID.get(url_path)

@@ -491,7 +491,8 @@ def headline(session: Session, *, viewer: Viewer, filters: Filters = ALL) -> Hea
                       columns=HEADLINE_EXCEPTION_COLUMNS)
     ex.index = pd.RangeIndex(len(ex))
     return Headline(kpis=tuple(kpis), exceptions=ex,
-                    note=f"As of {h.as_of:%Y-%m-%d}, demand over the last {KPI_WINDOW} days")
+                    note=f"As of {h.as_of:%Y-%m-%d} (last inventory snapshot), demand over the last "
+                         f"{KPI_WINDOW} days; the date range does not apply to stock")
 
 
 def _num(v: Any) -> float | None:
