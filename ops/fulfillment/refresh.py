@@ -95,7 +95,7 @@ TMP_LINE = Table(
     Column("ship_by", DateTime), Column("counted", Integer), Column("on_time", Integer),
     Column("late_hours", Float), Column("c2s_hours", Float), Column("c2s_bhours", Float),
     Column("delivered", Integer), Column("delivered_on_time", Integer), Column("transit_hours", Float),
-    Column("attribution", String(8)), Column("backlog", Integer), Column("paid_dow", Integer),
+    Column("attribution", String(16)), Column("backlog", Integer), Column("paid_dow", Integer),
     Column("paid_hour", Integer),
     prefixes=["TEMPORARY"])
 _KEYS = ("day", "warehouse_id", "channel_id", "seller_id", "seller_region", "carrier_id")
