@@ -65,3 +65,7 @@ def test_a_2099_snapshot_and_order_move_neither_as_of_nor_the_window(engine: Eng
     assert after.as_of == before.as_of == pd.Timestamp(str(last_real)[:10]).date()
     assert float(after.kpis.set_index("kpi").loc["inventory_value", "value"]) == pytest.approx(value_before)
     assert span_after == span_before
+    from ops.fulfillment import as_of as fulfilment_now
+
+    with read_session(engine) as s:
+        assert fulfilment_now(s) == dt.datetime.combine(after.as_of + dt.timedelta(days=1), dt.time.min)

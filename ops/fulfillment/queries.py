@@ -26,6 +26,7 @@ from ops.business_time import (
     calendar_hours_between,
 )
 from ops.business_time import ship_by as derive_ship_by
+from ops.decisions import VendorRef
 from ops.filters import ALL, Filters
 from ops.fulfillment import metrics as m
 from ops.fulfillment.metrics import (
@@ -54,6 +55,7 @@ from ops.models import (
     Supplier,
     Warehouse,
 )
+from ops.reference import last_day
 
 
 def calendars(session: Session) -> tuple[dict[int, Calendar], Calendar]:
@@ -79,14 +81,12 @@ def calendars(session: Session) -> tuple[dict[int, Calendar], Calendar]:
 
 def as_of(session: Session) -> dt.datetime:
     """The data's "now": the end of the last inventory snapshot day, else of the last order day."""
-    last = session.scalar(select(func.max(InventorySnapshot.day)))
+    # settled last days: a stray snapshot or order dated 2099 does not move "now" (ops.reference)
+    last = last_day(session, InventorySnapshot.day)
     if last is None:
-        placed = session.scalar(select(func.max(Order.placed_at)))
-        if placed is None:
+        last = last_day(session, Order.placed_at)
+        if last is None:
             return dt.datetime.combine(dt.date.today(), dt.time.min)
-        last = placed.date() if isinstance(placed, dt.datetime) else dt.date.fromisoformat(str(placed)[:10])
-    if isinstance(last, str):
-        last = dt.date.fromisoformat(last[:10])
     return dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min)
 
 
@@ -720,13 +720,26 @@ def _backlog_bands(session: Session, df: pd.DataFrame, now: dt.datetime,
     return out.astype({"orders": "int64", "lines": "int64", "oldest_hours_past_deadline": "float64"})
 
 
-def exception_owner(session: Session, key: str) -> str | None:
-    """The vendor that owns an exception: the seller of a backlog row, or the 3PL of a warehouse."""
+def exception_owner(session: Session, key: str) -> VendorRef | None:
+    """The vendor that owns an exception, looked up in the data (never read from the key alone).
+
+    ``backlog:ORDER|SELLER``: the supplier ``SELLER`` only if it sold a line on that order;
+    ``backlog:ORDER`` (first-party lines): the 3PL operating the order's warehouse;
+    ``warehouse:CODE``: the 3PL operating that warehouse. None when nobody outside owns it.
+    """
     kind, _, rest = key.partition(":")
     if kind == "backlog":
         order_number, _, seller = rest.partition("|")
-        return seller or session.scalar(select(Warehouse.operator_code).join(
-            Order, Order.warehouse_id == Warehouse.id).where(Order.order_number == order_number))
+        if seller:
+            sold = session.scalar(
+                select(Supplier.code).join(OrderLine, OrderLine.seller_id == Supplier.id)
+                .join(Order, Order.id == OrderLine.order_id)
+                .where(Order.order_number == order_number, Supplier.code == seller).limit(1))
+            return VendorRef("supplier", sold) if sold else None
+        operator = session.scalar(select(Warehouse.operator_code).join(Order, Order.warehouse_id == Warehouse.id)
+                                  .where(Order.order_number == order_number))
+        return VendorRef("warehouse", operator) if operator else None
     if kind == "warehouse":
-        return session.scalar(select(Warehouse.operator_code).where(Warehouse.code == rest))
+        operator = session.scalar(select(Warehouse.operator_code).where(Warehouse.code == rest))
+        return VendorRef("warehouse", operator) if operator else None
     return None
