@@ -96,6 +96,7 @@ from ops.access import (
     AccessDenied,
     Viewer,
     data_function,
+    require_role,
     require_viewer,
 )
 from ops.exports import register
@@ -980,6 +981,87 @@ def _audit_scope(viewer: Viewer) -> Any:
     if not viewer.is_vendor:
         return own
     return and_(own, or_(Decision.outcome != "refused", _own_account(viewer, Decision.actor)))
+
+
+# --- warehouse SLA policies ----------------------------------------------------------------
+
+SLA_ENTITY = "warehouse_sla"
+
+
+def _parse_cutoff(value: Any, where: str) -> dt.time:
+    if isinstance(value, dt.time):
+        return value
+    try:
+        return dt.time.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{where}: cut-off {value!r} is not a time (use HH:MM)") from None
+
+
+def set_sla_policy(session: Session, *, viewer: Viewer, warehouse_code: str, cutoff_time: Any,
+                   business_days: str, handling_days: int, expected_version: int,
+                   why: str | None = None) -> int:
+    """Change one warehouse's SLA policy, guarded by its version and audited; returns the new version.
+
+    Managers and admins with an active account only. Writes one ``decisions`` row (action
+    ``warehouse_sla.set``, entity kind ``warehouse_sla``, the 3PL's kind and code) in the caller's
+    transaction. It does not rebuild the fulfilment aggregates (no refresh inside a user's write):
+    the caller refreshes them after commit (``ops.fulfillment.refresh``). A refused attempt (bad
+    input, stale version, no right) raises ``ops.decisions.ValidationError`` / ``StaleEdit`` / ``AccessDenied`` and is
+    audited with outcome ``refused``.
+    """
+    from ops.business_time import _parse_business_days
+
+    require_viewer(viewer)
+    where = f"warehouse {warehouse_code} SLA"
+    attempted = {"cutoff_time": str(cutoff_time), "business_days": business_days, "handling_days": handling_days,
+                 "expected_version": expected_version}
+    refusal: dict[str, Any] = {"viewer": viewer, "action": "warehouse_sla.set", "entity_kind": SLA_ENTITY,
+                               "entity_key": str(warehouse_code), "attempted": attempted, "why": why}
+    try:
+        require_role(viewer, "manager", "admin")
+        _require_active(session, viewer)
+        wh = session.execute(select(Warehouse).where(Warehouse.code == warehouse_code)
+                             .execution_options(populate_existing=True)).scalar_one_or_none()
+        if wh is None:
+            raise ValidationError(f"{where}: no warehouse with code {warehouse_code!r}")
+        if not str(business_days or "").strip():
+            raise ValidationError(f"Pick at least one business day for {warehouse_code}: a warehouse with no "
+                                  "business day could never ship on time. Nothing was saved.")
+        try:
+            cut = _parse_cutoff(cutoff_time, where)
+            days = _parse_business_days(str(business_days))
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+        try:
+            handling = int(handling_days)
+        except (TypeError, ValueError):
+            raise ValidationError(f"{where}: handling days {handling_days!r} is not a whole number") from None
+        if not 0 <= handling <= 30:
+            raise ValidationError(f"{where}: handling days must be 0..30, got {handling}")
+        before = {"cutoff_time": wh.cutoff_time.strftime("%H:%M") if wh.cutoff_time else None,
+                  "business_days": wh.business_days, "handling_days": wh.handling_days, "version": wh.version}
+        if int(expected_version) != int(wh.version):
+            raise StaleEdit(f"{where} changed since you loaded it (now version {wh.version}: cut-off "
+                            f"{before['cutoff_time']}, days {wh.business_days}, handling {wh.handling_days}); "
+                            "nothing was saved. Reload and try again.")
+    except (ValidationError, StaleEdit, AccessDenied) as exc:
+        record_refusal(session, message=str(exc), **refusal)
+        raise
+    res = session.execute(update(Warehouse).where(Warehouse.id == wh.id, Warehouse.version == wh.version)
+                          .values(cutoff_time=cut, business_days=days, handling_days=handling,
+                                  version=Warehouse.version + 1)
+                          .execution_options(synchronize_session=False))
+    if res.rowcount != 1:  # type: ignore[attr-defined]
+        race = StaleEdit(f"{where} was changed by someone else while you were saving; nothing was saved.")
+        record_refusal(session, message=str(race), **refusal)
+        raise race
+    new_version = int(wh.version) + 1
+    after = {"cutoff_time": cut.strftime("%H:%M"), "business_days": days, "handling_days": handling,
+             "version": new_version}
+    record(session, actor=viewer.username, action="warehouse_sla.set", entity_kind=SLA_ENTITY,
+           entity_key=warehouse_code, before=before, after=after, why=why, vendor_code=wh.operator_code,
+           vendor_kind="warehouse")
+    return new_version
 
 
 # --- setting thresholds ---------------------------------------------------------------------

@@ -195,13 +195,19 @@ def test_derived_deadlines_and_sla_edit_is_audited(engine: Engine) -> None:
                                  business_days="01234", handling_days=1, expected_version=1, why="peak season")
     assert version == 2
     with transaction(engine) as s:
+        # the write itself rebuilds nothing (no refresh inside a user's write): B is still late
+        unchanged = ful.sla_summary(s, viewer=SYSTEM, by="all").iloc[0]
+    assert int(unchanged["ship_on_time"]) == int(before["ship_on_time"])
+    with transaction(engine) as s:
+        ful.refresh(s)  # what the page does after the write commits
+    with transaction(engine) as s:
         after = ful.sla_summary(s, viewer=SYSTEM, by="all").iloc[0]
         rows = s.scalars(select(Decision).where(Decision.action == "warehouse_sla.set")).all()
         policy = ful.sla_policies(s, viewer=SYSTEM).iloc[0]
     assert (int(after["ship_counted"]), int(after["ship_on_time"])) == (3, 3)  # B now due Monday
     assert len(rows) == 1 and rows[0].outcome == "applied" and rows[0].actor == "maria"
     assert json.loads(rows[0].before)["handling_days"] == 0 and json.loads(rows[0].after)["handling_days"] == 1
-    assert rows[0].vendor_code == "3PL-T" and rows[0].why == "peak season"
+    assert (rows[0].vendor_kind, rows[0].vendor_code, rows[0].why) == ("warehouse", "3PL-T", "peak season")
     assert (policy["handling_days"], policy["version"]) == (1, 2)
 
 

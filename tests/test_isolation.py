@@ -91,8 +91,9 @@ NOT_DATA_FUNCTIONS = {
     "ops.decisions.add_annotation": "write",
     "ops.decisions.apply": "write",
     "ops.decisions.respond": "write",  # tests/test_decisions.py: a vendor's response, never a state change
-    "ops.fulfillment.update_sla": "write",  # tests/test_fulfillment.py
-    "ops.fulfillment.sla.update_sla": "write",  # the same write, in the fulfilment package
+    "ops.fulfillment.update_sla": "write",  # tests/test_fulfillment.py: ops.decisions.set_sla_policy
+    "ops.fulfillment.sla.update_sla": "write",  # the same write, re-exported by the package
+    "ops.decisions.set_sla_policy": "write",  # tests/test_fulfillment.py
     # Accounts and sessions (tests/test_auth.py, tests/test_sessions.py): writes, and the guard every write calls.
     "ops.auth.change_password": "write",
     "ops.auth.start_session": "write",

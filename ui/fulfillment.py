@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any, Final
 
 import altair as alt
@@ -23,6 +24,8 @@ from ui.table import tile
 # Distinct colours for many series (carriers, lanes, warehouses): one hue per series.
 PALETTE: Final = "tableau10"
 # kpi -> (label, kind, higher is better, definition): defined with the KPIs, in ops.
+log = logging.getLogger(__name__)
+
 KPIS = ful.KPIS
 VIEWS = {"On-time by week": "trend", "Delivery by carrier & lane": "lane_weeks", "Click-to-ship": "c2s",
          "Click-to-ship (business h)": "c2s_bus", "Late by how much": "late", "Late heatmap": "heatmap",
@@ -208,9 +211,17 @@ def save_sla(viewer: Viewer, code: str, version: int) -> None:
     except (DecisionError, AccessDenied) as exc:
         st.session_state["fulfillment_sla_flash"] = ("error", str(exc))
         return
+    # the policy is saved; deadlines are derived data, rebuilt after the write in their own transaction
+    try:
+        run_in_transaction(get_engine(), ful.refresh)
+        done = f"Saved the SLA policy of {code}; ship-by deadlines and on-time figures are recomputed."
+    except Exception:  # noqa: BLE001 - the saved policy stands; say the figures lag instead of failing
+        log.exception("refresh after the SLA change of %s failed", code)
+        done = (f"Saved the SLA policy of {code}. Recomputing the deadlines failed; the figures follow the "
+                "old policy until the next refresh (python -m ops refresh).")
     clear_loaders()
     st.session_state[f"{k}_why"] = ""  # the next change needs its own reason
-    st.session_state["fulfillment_sla_flash"] = ("success", f"Saved the SLA policy of {code}.")
+    st.session_state["fulfillment_sla_flash"] = ("success", done)
 
 
 def sla_form(viewer: Viewer, policy: pd.Series) -> None:
