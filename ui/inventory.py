@@ -17,10 +17,14 @@ from ops.access import AccessDenied, Viewer
 from ops.db import read_session, run_in_transaction
 from ops.decisions import (
     STATES,
+    THRESHOLD_ENTITY,
     THRESHOLDS,
+    Change,
+    ChangeSet,
     DecisionError,
+    apply,
     plausibility_question,
-    set_threshold,
+    threshold_key,
     threshold_table,
 )
 from ops.filters import Filters
@@ -186,12 +190,14 @@ def saved_message(changed: dict[str, tuple[float, float, int]]) -> str:
 
 def save_thresholds(viewer: Viewer, changed: dict[str, tuple[float, float, int]], why: str, *,
                     confirm: bool = False) -> str | None:
-    """Store the changed global values in one transaction; returns an error message or None."""
+    """Store the changed global values as one change set through ``ops.decisions.apply`` (the one write
+    path: one transaction, one audit row per value); returns an error message or None."""
+    changes = ChangeSet(changes=tuple(
+        Change(entity_kind=THRESHOLD_ENTITY, key=threshold_key(name), field="value", old=old, new=new,
+               expected_version=version) for name, (old, new, version) in changed.items()), why=why.strip() or None)
 
     def work(s: Any) -> None:
-        for name, (_old, new, version) in changed.items():
-            set_threshold(s, viewer=viewer, name=name, value=new, expected_version=version,
-                          why=why.strip() or None, confirm=confirm)
+        apply(s, changes, viewer=viewer, confirm=confirm)
 
     try:
         run_in_transaction(get_engine(), work)
