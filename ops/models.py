@@ -480,7 +480,7 @@ class AggFulfilBacklog(_FulfilKeys, Base):
 # --- inventory aggregates (derived, rebuilt by ops.inventory) -------------------------------
 # Per SKU x warehouse stock, demand and purchasing figures for the as-of day (the last
 # inventory snapshot day), so the inventory page reads one row per pair instead of the raw
-# order lines and snapshots. Definitions live in ops.inventory and ops.inventory_math.
+# order lines and snapshots. Definitions live in ops.inventory (metrics.py, refresh.py).
 
 
 class AggInventoryPair(Base):

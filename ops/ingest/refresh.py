@@ -17,7 +17,7 @@ Rules
   that changed anything: safe until someone lists what it reads.
 - An import that changed nothing refreshes nothing.
 
-Keep :data:`READS` in step with the refreshers in ``ops/inventory.py`` and ``ops/fulfillment.py``:
+Keep :data:`READS` in step with the refreshers in ``ops/inventory/refresh.py`` and ``ops/fulfillment/refresh.py``:
 a column a refresher starts to read must be added here, or imports changing only that column
 leave the aggregate stale (``tests/test_ingest_refresh.py`` compares with a full refresh).
 """
