@@ -67,7 +67,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
@@ -291,7 +291,60 @@ class ThresholdDef:
     plausible: tuple[float, float] | None = None
 
 
-THRESHOLDS: dict[str, ThresholdDef] = {}
+class _ThresholdRegistry(dict[str, ThresholdDef]):
+    """Threshold definitions by name. Each domain defines its own in its package (ops.domain);
+    reading the registry imports the domain packages first, so every definition is there."""
+
+    _loading = False
+
+    def _load(self) -> None:
+        if _ThresholdRegistry._loading:
+            return
+        _ThresholdRegistry._loading = True
+        try:
+            from ops.domain import load_domains
+
+            load_domains()
+        finally:
+            _ThresholdRegistry._loading = False
+
+    def __getitem__(self, key: str) -> ThresholdDef:
+        if not dict.__contains__(self, key):
+            self._load()
+        return dict.__getitem__(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if not dict.__contains__(self, key):
+            self._load()
+        return dict.get(self, key, default)
+
+    def __contains__(self, key: object) -> bool:
+        if not dict.__contains__(self, key):
+            self._load()
+        return dict.__contains__(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        self._load()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self._load()
+        return dict.__len__(self)
+
+    def values(self) -> Any:
+        self._load()
+        return dict.values(self)
+
+    def items(self) -> Any:
+        self._load()
+        return dict.items(self)
+
+    def keys(self) -> Any:
+        self._load()
+        return dict.keys(self)
+
+
+THRESHOLDS: dict[str, ThresholdDef] = _ThresholdRegistry()
 
 
 def define_threshold(
@@ -349,38 +402,20 @@ def define_threshold(
             raise ValueError(f"threshold {name!r}: default {default} is outside the plausible {lo:g}..{hi:g}")
         if (d.min is not None and lo < d.min) or (d.max is not None and hi > d.max):
             raise ValueError(f"threshold {name!r}: plausible {lo:g}..{hi:g} is outside the bounds {d.min}..{d.max}")
-    existing = THRESHOLDS.get(name)
+    existing = dict.get(THRESHOLDS, name)
     if existing is not None:
         if existing != d:
             raise ValueError(f"threshold {name!r} is already defined differently: {existing}")
         return existing
-    THRESHOLDS[name] = d
+    dict.__setitem__(THRESHOLDS, name, d)
     return d
 
 
+# Thresholds of built domains are defined in their packages (ops/inventory, ops/fulfillment);
+# these two belong to pages still planned (carrier scorecards, returns).
 # Plausible ranges are what operations teams use in practice (a low-cover warning of a day to a
 # season, a target of at least half the orders on time); outside them a value is more often a
 # typo (99999 for 9) than a decision, so it is saved only after the user confirms it.
-_INV = ("global", "warehouse", "category", "sku")
-define_threshold("cover_warning_days", label="Low-cover warning", unit="days", default=14, scopes=_INV,
-                 page="inventory", help="Flag a SKU when its days of cover fall below this.",
-                 plausible=(1, 180))
-define_threshold("excess_cover_days", label="Excess cover", unit="days", default=120, scopes=_INV,
-                 page="inventory", help="Flag a SKU as overstocked above this many days of cover.",
-                 plausible=(14, 730))
-define_threshold("dead_stock_days", label="Dead stock after", unit="days", default=90, scopes=_INV,
-                 page="inventory", help="Stock with no sale for this many days counts as dead.",
-                 plausible=(14, 730))
-define_threshold("abc_a_cut", label="ABC: A class up to", unit="%", default=80, page="inventory",
-                 help="Cumulative revenue share that makes a SKU class A.", plausible=(50, 95))
-define_threshold("abc_b_cut", label="ABC: B class up to", unit="%", default=95, page="inventory",
-                 help="Cumulative revenue share that makes a SKU class B (the rest is C).", plausible=(70, 99.9))
-define_threshold("on_time_ship_target", label="On-time ship target", unit="%", default=95,
-                 scopes=("global", "warehouse"), page="fulfillment",
-                 help="Share of orders shipped by their ship-by time.", plausible=(50, 100))
-define_threshold("backlog_age_alert_hours", label="Backlog age alert", unit="hours", default=24,
-                 scopes=("global", "warehouse"), page="fulfillment",
-                 help="Alert on unshipped orders older than this.", plausible=(1, 336))
 define_threshold("carrier_on_time_target", label="Carrier on-time target", unit="%", default=95,
                  scopes=("global", "carrier"), page="carriers",
                  help="Share of shipments delivered by the promised date.", plausible=(50, 100))

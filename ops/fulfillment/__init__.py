@@ -57,7 +57,7 @@ small ranges and by the refresher.
 
 from __future__ import annotations
 
-from ops.decisions import define_entity_kind
+from ops.decisions import define_entity_kind, define_threshold
 from ops.domain import Domain, register_domain
 from ops.fulfillment import metrics
 from ops.fulfillment.exports import (
@@ -130,6 +130,14 @@ from ops.fulfillment.queries import (
 from ops.fulfillment.refresh import refresh
 from ops.fulfillment.sla import SLA_COLUMNS, day_names, sla_policies, update_sla
 
+# The domain's thresholds: defaults, plausible ranges (outside them a save needs a confirmation)
+# and plain-words definitions, shown wherever the threshold is.
+define_threshold("on_time_ship_target", label="On-time ship target", unit="%", default=95,
+                 scopes=("global", "warehouse"), page="fulfillment",
+                 help="Share of orders shipped by their ship-by time.", plausible=(50, 100))
+define_threshold("backlog_age_alert_hours", label="Backlog age alert", unit="hours", default=24,
+                 scopes=("global", "warehouse"), page="fulfillment",
+                 help="Alert on unshipped orders older than this.", plausible=(1, 336))
 define_entity_kind(EXCEPTION_KIND, label="Fulfilment exception", owner=exception_owner, page=PAGE)
 
 DOMAIN = register_domain(Domain(

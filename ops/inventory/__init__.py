@@ -13,7 +13,7 @@ Definitions of every number are in :mod:`ops.inventory.page` and :mod:`ops.inven
 
 from __future__ import annotations
 
-from ops.decisions import define_entity_kind
+from ops.decisions import define_entity_kind, define_threshold
 from ops.domain import Domain, register_domain
 from ops.inventory import metrics
 from ops.inventory.exports import (
@@ -47,6 +47,22 @@ from ops.inventory.refresh import refresh_inventory
 # The owner rule's old name (callers outside the package use it).
 _exception_owner = exception_owner
 
+# The domain's thresholds: defaults, plausible ranges (outside them a save needs a confirmation)
+# and plain-words definitions, shown wherever the threshold is.
+_INV = ("global", "warehouse", "category", "sku")
+define_threshold("cover_warning_days", label="Low-cover warning", unit="days", default=14, scopes=_INV,
+                 page="inventory", help="Flag a SKU when its days of cover fall below this.",
+                 plausible=(1, 180))
+define_threshold("excess_cover_days", label="Excess cover", unit="days", default=120, scopes=_INV,
+                 page="inventory", help="Flag a SKU as overstocked above this many days of cover.",
+                 plausible=(14, 730))
+define_threshold("dead_stock_days", label="Dead stock after", unit="days", default=90, scopes=_INV,
+                 page="inventory", help="Stock with no sale for this many days counts as dead.",
+                 plausible=(14, 730))
+define_threshold("abc_a_cut", label="ABC: A class up to", unit="%", default=80, page="inventory",
+                 help="Cumulative revenue share that makes a SKU class A.", plausible=(50, 95))
+define_threshold("abc_b_cut", label="ABC: B class up to", unit="%", default=95, page="inventory",
+                 help="Cumulative revenue share that makes a SKU class B (the rest is C).", plausible=(70, 99.9))
 define_entity_kind(ENTITY_KIND, label="Inventory exception", owner=exception_owner, page="inventory")
 
 DOMAIN = register_domain(Domain(
