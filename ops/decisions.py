@@ -1421,46 +1421,20 @@ def set_entity_state(
             until = None
         if note is not None and len(str(note)) > MAX_NOTE_CHARS:
             raise ValidationError(f"{what}: the note is {len(str(note))} characters; the limit is {MAX_NOTE_CHARS}")
-        row = session.execute(select(EntityState).where(
-            EntityState.entity_kind == entity_kind, EntityState.entity_key == entity_key)
-            .execution_options(populate_existing=True)).scalar_one_or_none()
+        row = _state_row(session, entity_kind, entity_key)
         owner_kind, owner = _owner_for(session, viewer, entity_kind, entity_key, row, vendor_code)
         audit["vendor_code"], audit["vendor_kind"] = owner, owner_kind
     except (DecisionError, AccessDenied) as exc:
         raise _refuse(session, exc, **audit) from None
 
-    before = None if row is None else _state_dict(row)
-    current_version = 0 if row is None else int(row.version)
-    if expected_version is not None and int(expected_version) != current_version:
-        if row is None:
-            stale = StaleEdit(f"{what} was reset since you loaded it; nothing was saved. Reload and try again.")
-        else:
-            stale = StaleEdit(_stale_message(what, row.updated_by, row.updated_at, row.state, int(expected_version)),
-                              changed_by=row.updated_by, changed_at=row.updated_at, current=row.state,
-                              current_version=row.version)
-        raise _refuse(session, stale, before=before, **audit)
+    before, current_version = _refuse_if_stale(session, viewer, what, row, expected_version, audit)
 
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     text_note = None if note is None else str(note)
     values: dict[str, Any] = {"state": state, "note": text_note, "snooze_until": until,
                               "updated_by": viewer.username, "updated_at": now,
                               "vendor_code": owner, "vendor_kind": owner_kind}
-    if row is None:
-        try:
-            with session.begin_nested():
-                session.execute(insert(EntityState).values(entity_kind=entity_kind, entity_key=entity_key,
-                                                           version=1, **values))
-        except IntegrityError:
-            raise _refuse(session, StaleEdit(_RACE.format(what=what)), **audit) from None
-        new_version = 1
-    else:
-        res = session.execute(update(EntityState)
-                              .where(EntityState.id == row.id, EntityState.version == current_version)
-                              .values(version=EntityState.version + 1, **values)
-                              .execution_options(synchronize_session=False))
-        if res.rowcount != 1:  # type: ignore[attr-defined]
-            raise _refuse(session, StaleEdit(_RACE.format(what=what)), before=before, **audit)
-        new_version = current_version + 1
+    new_version = _write_state(session, what, entity_kind, entity_key, row, current_version, before, values, audit)
     after = {"state": state, "note": text_note, "snooze_until": until, "version": new_version}
     _audit(session, viewer=viewer, action="entity_state.set", entity_kind=entity_kind, entity_key=entity_key,
            before=before, after=after, why=why, vendor_code=owner, vendor_kind=owner_kind)
@@ -1469,6 +1443,53 @@ def set_entity_state(
 
 
 _RACE = "{what} was changed by someone else while you were saving; nothing was saved. Reload and try again."
+
+
+def _state_row(session: Session, entity_kind: str, entity_key: str) -> EntityState | None:
+    """The stored state of one entity, read afresh (not from the session's identity map)."""
+    return session.execute(select(EntityState).where(
+        EntityState.entity_kind == entity_kind, EntityState.entity_key == entity_key)
+        .execution_options(populate_existing=True)).scalar_one_or_none()
+
+
+def _refuse_if_stale(session: Session, viewer: Viewer, what: str, row: EntityState | None,
+                     expected_version: int | None, audit: dict[str, Any]) -> tuple[dict[str, Any] | None, int]:
+    """``(before, current_version)`` of ``row``; a stale ``expected_version`` is refused (and audited),
+    naming who changed it as ``viewer`` may read that name."""
+    before = None if row is None else _state_dict(row)
+    current_version = 0 if row is None else int(row.version)
+    if expected_version is not None and int(expected_version) != current_version:
+        if row is None:
+            stale = StaleEdit(f"{what} was reset since you loaded it; nothing was saved. Reload and try again.")
+        else:
+            by = _actor_name(session, viewer, row.updated_by)
+            stale = StaleEdit(_stale_message(what, by, row.updated_at, row.state, int(expected_version)),
+                              changed_by=by, changed_at=row.updated_at, current=row.state,
+                              current_version=row.version)
+        raise _refuse(session, stale, before=before, **audit)
+    return before, current_version
+
+
+def _write_state(session: Session, what: str, entity_kind: str, entity_key: str, row: EntityState | None,
+                 current_version: int, before: dict[str, Any] | None, values: dict[str, Any],
+                 audit: dict[str, Any]) -> int:
+    """Insert the entity's first state or update it at ``current_version``; returns the new version.
+    A concurrent insert or update in between is refused as a race (and audited)."""
+    if row is None:
+        try:
+            with session.begin_nested():
+                session.execute(insert(EntityState).values(entity_kind=entity_kind, entity_key=entity_key,
+                                                           version=1, **values))
+        except IntegrityError:
+            raise _refuse(session, StaleEdit(_RACE.format(what=what)), **audit) from None
+        return 1
+    res = session.execute(update(EntityState)
+                          .where(EntityState.id == row.id, EntityState.version == current_version)
+                          .values(version=EntityState.version + 1, **values)
+                          .execution_options(synchronize_session=False))
+    if res.rowcount != 1:  # type: ignore[attr-defined]
+        raise _refuse(session, StaleEdit(_RACE.format(what=what)), before=before, **audit)
+    return current_version + 1
 
 
 def _check_entity(entity_kind: str, entity_key: str) -> None:
@@ -1522,46 +1543,21 @@ def respond(
         body = None if text is None or _missing(text) else clean_text(text).strip() or None
         if body is not None and len(body) > MAX_NOTE_CHARS:
             raise ValidationError(f"{what}: the response is {len(body)} characters; the limit is {MAX_NOTE_CHARS}")
-        row = session.execute(select(EntityState).where(
-            EntityState.entity_kind == entity_kind, EntityState.entity_key == entity_key)
-            .execution_options(populate_existing=True)).scalar_one_or_none()
+        row = _state_row(session, entity_kind, entity_key)
         owner_kind, owner = _owner_for(session, viewer, entity_kind, entity_key, row, None)
         audit["vendor_code"], audit["vendor_kind"] = owner, owner_kind
     except (DecisionError, AccessDenied) as exc:
         raise _refuse(session, exc, **audit) from None
 
-    before = None if row is None else _state_dict(row)
-    current_version = 0 if row is None else int(row.version)
-    if expected_version is not None and int(expected_version) != current_version:
-        if row is None:
-            stale = StaleEdit(f"{what} was reset since you loaded it; nothing was saved. Reload and try again.")
-        else:
-            by = _actor_name(session, viewer, row.updated_by)
-            stale = StaleEdit(_stale_message(what, by, row.updated_at, row.state, int(expected_version)),
-                              changed_by=by, changed_at=row.updated_at, current=row.state,
-                              current_version=row.version)
-        raise _refuse(session, stale, before=before, **audit)
+    before, current_version = _refuse_if_stale(session, viewer, what, row, expected_version, audit)
 
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     values: dict[str, Any] = {"vendor_note": body, "vendor_note_by": viewer.username if body else None,
                               "vendor_note_at": now if body else None, "updated_by": viewer.username,
                               "updated_at": now, "vendor_code": owner, "vendor_kind": owner_kind}
-    if row is None:
-        try:
-            with session.begin_nested():
-                session.execute(insert(EntityState).values(entity_kind=entity_kind, entity_key=entity_key,
-                                                           state="open", version=1, **values))
-        except IntegrityError:
-            raise _refuse(session, StaleEdit(_RACE.format(what=what)), **audit) from None
-        new_version, state, note, until = 1, "open", None, None
-    else:
-        res = session.execute(update(EntityState)
-                              .where(EntityState.id == row.id, EntityState.version == current_version)
-                              .values(version=EntityState.version + 1, **values)
-                              .execution_options(synchronize_session=False))
-        if res.rowcount != 1:  # type: ignore[attr-defined]
-            raise _refuse(session, StaleEdit(_RACE.format(what=what)), before=before, **audit)
-        new_version, state, note, until = current_version + 1, row.state, row.note, row.snooze_until
+    new_version = _write_state(session, what, entity_kind, entity_key, row, current_version, before,
+                               values if row is not None else {"state": "open", **values}, audit)
+    state, note, until = ("open", None, None) if row is None else (row.state, row.note, row.snooze_until)
     _audit(session, viewer=viewer, action="entity_state.respond", entity_kind=entity_kind, entity_key=entity_key,
            before=before, after={"vendor_note": body, "version": new_version}, why=why, vendor_code=owner,
            vendor_kind=owner_kind)
