@@ -5,6 +5,7 @@ import streamlit as st
 from ui import home
 from ui.cache import get_engine
 from ui.context import filters, require_page
+from ui.nav import headline_domains
 
 viewer = require_page("home")
 flt = filters()
@@ -14,7 +15,7 @@ st.title("Overview")
 st.caption("Headline figures and the exceptions worth acting on first. Open a page for the detail; "
            "acknowledging or flagging a row happens there, so it is recorded in the audit log.")
 
-shown = home.domains_for(viewer)
+shown = headline_domains(viewer)
 if not shown:
     st.info("None of the pages you may open has headline figures yet.", icon=":material/info:")
 for domain in shown:

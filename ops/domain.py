@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import pandas as pd
 from sqlalchemy.orm import Session
@@ -96,7 +95,6 @@ class Domain:
     exports: tuple[str, ...] = ()
     headline: HeadlineFunc | None = None
     order: int = 100  # position among the navigation's pages
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 DOMAINS: dict[str, Domain] = {}

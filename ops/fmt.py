@@ -21,7 +21,6 @@ Conventions
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import os
 from dataclasses import dataclass
@@ -381,10 +380,3 @@ def export_frame(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Col]]:
         out[lab] = s.to_numpy() if not isinstance(s, pd.Series) else s.values
         cols[lab] = spec
     return out.reset_index(drop=True), cols
-
-
-def as_date(value: Any) -> dt.date | None:
-    """A date from a date, datetime, Timestamp or ISO string; None when missing."""
-    if _missing(value):
-        return None
-    return pd.Timestamp(value).date()

@@ -17,11 +17,6 @@ from ui.table import show_table, tile
 TOP = 5
 
 
-def domains_for(viewer: Viewer) -> list[Domain]:
-    """The registered domains with a headline that ``viewer`` may open, in page order."""
-    return [d for d in load_domains().values() if d.headline is not None and viewer.may_open(d.id)]
-
-
 def domain_filters(filters: Filters, domain: Domain) -> Filters:
     """Only the filters the domain reads, so its cached headline is keyed on what matters."""
     return Filters(
@@ -37,7 +32,7 @@ def load_headline(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer, 
                   filters: Filters) -> Headline:
     """One domain's headline for one viewer and filters."""
     domain = load_domains()[domain_id]
-    assert domain.headline is not None  # domains_for() offers only domains with a headline
+    assert domain.headline is not None  # ui.nav.headline_domains offers only domains with one
     with read_session(_engine) as s:
         return domain.headline(s, viewer=viewer, filters=filters)
 

@@ -9,7 +9,7 @@ from typing import Any
 import streamlit as st
 
 from ops.access import Viewer
-from ops.domain import load_domains
+from ops.domain import Domain, load_domains
 
 APP_DIR = Path(__file__).resolve().parents[1]
 
@@ -54,14 +54,18 @@ PAGES: tuple[PageDef, ...] = _all_pages()
 BY_ID = {p.id: p for p in PAGES}
 
 
+def headline_domains(viewer: Viewer) -> list[Domain]:
+    """The registered domains with a headline that ``viewer`` may open, in page order (the Overview's sections)."""
+    return [d for d in load_domains().values() if d.headline is not None and viewer.may_open(d.id)]
+
+
 def filters_for(page_id: str, viewer: Viewer) -> tuple[str, ...]:
     """The sidebar filters page ``page_id`` reads for ``viewer``.
 
     The Overview reads what its sections read: a planner's shows stock only, so no date range.
     """
     if page_id == "home":
-        used = {f for d in load_domains().values() if d.headline is not None and viewer.may_open(d.id)
-                for f in d.filters}
+        used = {f for d in headline_domains(viewer) for f in d.filters}
         return tuple(f for f in FILTER_NAMES if f in used)
     pdef = BY_ID.get(page_id)
     return pdef.filters if pdef else ()
