@@ -32,6 +32,7 @@ def filter_options(session: Session, *, viewer: Viewer) -> dict[str, list[str]]:
 STRAY_GAP_DAYS = 31
 MIN_SETTLED_DAYS = 7  # days a cluster needs to count as the data rather than strays
 _LAST_DAYS = 64  # how many of the latest distinct days are looked at
+_VALUES_PER_DAY = 50  # distinct timestamps read per wanted day when the column is a timestamp
 
 
 def settled_last_day(days_desc: list[dt.date]) -> dt.date | None:
@@ -56,11 +57,14 @@ def settled_last_day(days_desc: list[dt.date]) -> dt.date | None:
     return next(c[0] for c in clusters if len(c) >= need)
 
 
-def last_day(session: Session, column: object, *where: object) -> dt.date | None:
-    """:func:`settled_last_day` of a date or timestamp column (``func.date`` of it), read through its index."""
-    col: Any = column
-    rows = session.scalars(select(col).where(col.is_not(None), *where).distinct()  # type: ignore[arg-type]
-                           .order_by(col.desc()).limit(_LAST_DAYS * 50))
+def last_day(session: Session, column: Any, *where: Any) -> dt.date | None:
+    """:func:`settled_last_day` of a date or timestamp column, read newest first through its index.
+
+    For a timestamp column the distinct values are instants, many per day: up to
+    :data:`_VALUES_PER_DAY` of them per wanted day are read so the latest days are all seen.
+    """
+    rows = session.scalars(select(column).where(column.is_not(None), *where).distinct()
+                           .order_by(column.desc()).limit(_LAST_DAYS * _VALUES_PER_DAY))
     days: list[dt.date] = []
     for v in rows:
         d = _day(v)
