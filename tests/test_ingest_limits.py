@@ -209,4 +209,6 @@ def test_fuzz_every_importer_only_import_errors_escape(templated: Engine, kind: 
             assert exc.errors and all(e.file for e in exc.errors)
             assert not any("database refused" in e.message for e in exc.errors), exc.report()
         else:
-            assert res.rows_in == n
+            # a row whose cells are all blank is skipped as spreadsheets leave them, so it is not read
+            content = sum(1 for r in rows if any(c.strip() for c in r))
+            assert res.rows_in == content + (len(OLIST_FILES) - 1 if kind == "olist" else 0)
