@@ -560,3 +560,19 @@ class AggInventoryPo(Base):
     ordered_on: Mapped[dt.date] = mapped_column(Date)
     expected_on: Mapped[dt.date | None] = mapped_column(Date)
     qty_open: Mapped[int] = mapped_column(Integer)
+
+
+# --- scorecard tables (ops.scorecards; migration 0005) ---------------------------------------
+# (scorecards: add tables above this line)
+
+
+# --- forecast tables (ops.forecast; migration 0006) -------------------------------------------
+# (forecast: add tables above this line)
+
+
+# --- returns tables (ops.returns; migration 0007) ---------------------------------------------
+# (returns: add tables above this line)
+
+
+# --- planner tables (ops.planner; migration 0008) ---------------------------------------------
+# (planner: add tables above this line)
