@@ -143,6 +143,19 @@ COLUMNS: dict[str, Col] = {
     "min": Col("Minimum", "number"), "max": Col("Maximum", "number"),
 }
 
+def define_columns(cols: dict[str, Col]) -> None:
+    """Add a domain's columns to :data:`COLUMNS` (called at import by ``ops/<domain>/``).
+
+    Idempotent for the same definition; a name already defined differently raises, so two domains
+    never show one column name two ways.
+    """
+    for name, c in cols.items():
+        old = COLUMNS.get(name)
+        if old is not None and old != c:
+            raise ValueError(f"column {name!r} is already defined as {old}; pick another name")
+        COLUMNS[name] = c
+
+
 # Suffix rules for columns not in the registry (checked in order).
 _SUFFIX_KINDS = (("_rate", "pct"), ("_share", "pct"), ("_pct", "pct"), ("_pts", "pts"), ("_h", "hours"),
                  ("_hours", "hours"), ("_days", "days"), ("_value", "money"), ("_cost", "money"),
