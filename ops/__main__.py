@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import getpass
+import importlib
+import importlib.util
 import os
 import sys
 import time
@@ -222,7 +224,21 @@ def build_parser() -> argparse.ArgumentParser:
     ur.set_defaults(func=cmd_user)
 
     sub.add_parser("refresh", help="rebuild the derived agg_* tables").set_defaults(func=cmd_refresh)
+    _domain_commands(sub)
     return p
+
+
+def _domain_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Commands a domain adds: ``ops/<domain>/cli.py`` with ``add_commands(sub)`` (e.g. ``forecast``).
+
+    Each ``add_commands`` adds its subparsers and sets ``func`` to a ``(args) -> int`` callable; it
+    raises :class:`CliError` for a clear one-line failure. Heavy imports belong inside the command.
+    """
+    from ops.domain import DOMAIN_PACKAGES
+
+    for pkg in DOMAIN_PACKAGES:
+        if importlib.util.find_spec(f"{pkg}.cli") is not None:
+            importlib.import_module(f"{pkg}.cli").add_commands(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
