@@ -576,3 +576,7 @@ class AggInventoryPo(Base):
 
 # --- planner tables (ops.planner; migration 0008) ---------------------------------------------
 # (planner: add tables above this line)
+
+
+# --- weekly review tables (ops.review; migration 0009) -----------------------------------------
+# (review: add tables above this line)
