@@ -11,7 +11,7 @@ import sqlalchemy as sa  # noqa: F401
 from alembic import op  # noqa: F401
 
 revision = '0009'
-down_revision = '0009'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
