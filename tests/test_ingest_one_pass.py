@@ -87,16 +87,16 @@ def test_orders_row_with_bad_quantity_still_checks_its_sku(engine: Engine, tmp_p
     assert sorted(where(ei.value)) == [("orders.csv", 2, "qty"), ("orders.csv", 2, "sku")]
 
 
-def test_shopify_row_with_bad_quantity_still_checks_its_sku(engine: Engine, tmp_path: Path) -> None:
+def test_shopify_row_with_bad_quantity_still_checks_its_product(engine: Engine, tmp_path: Path) -> None:
     import_templates(engine, upto="products")
     f = write(tmp_path / "orders_export.csv", [
         ["Name", "Created at", "Lineitem quantity", "Lineitem price", "Lineitem sku", "Lineitem name"],
-        ["#1", "2024-03-01 10:00:00 -0400", "0", "5", "GHOST", "Ghost tee"],
+        ["#1", "2024-03-01 10:00:00 -0400", "0", "5", "", ""],  # an empty SKU and title: no product
     ])
     with pytest.raises(ImportError_) as ei:
         run_import(engine, kind="shopify", paths=[f], viewer=SYSTEM)
     assert where(ei.value) == [("orders_export.csv", 2, "Lineitem quantity"),
-                               ("orders_export.csv", 2, "Lineitem sku")]
+                               ("orders_export.csv", 2, "Lineitem name")]
 
 
 # --- 2. defaults that matter are named ---------------------------------------------------------

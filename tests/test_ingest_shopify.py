@@ -104,7 +104,7 @@ def test_shopify_problems_are_refused_by_line_and_column(engine: Engine, tmp_pat
     import_templates(engine, upto="products")
     f = export(tmp_path / "orders_export.csv", [
         order("#2001"),                                   # line 2
-        line("#2001", **{"Lineitem sku": "GIFT-CARD"}),   # line 3: unknown SKU
+        line("#2001", **{"Lineitem sku": "", "Lineitem name": ""}),  # line 3: names no product
         order("#2002", **{"Created at": ""}),             # line 4: no Created at on the first row
         order("#2003", **{"Lineitem quantity": "-1"}),    # line 5: negative quantity
         order("#2004", **{"Paid at": "yesterday"}),       # line 6: bad date-time
@@ -114,13 +114,13 @@ def test_shopify_problems_are_refused_by_line_and_column(engine: Engine, tmp_pat
     with pytest.raises(ImportError_) as ei:
         run_import(engine, kind="shopify", paths=[f], viewer=SYSTEM)
     got = sorted((e.line, e.column) for e in ei.value.errors)
-    assert got == [(3, "Lineitem sku"), (4, "Created at"), (5, "Lineitem quantity"), (6, "Paid at"), (7, "Name")]
+    assert got == [(3, "Lineitem name"), (4, "Created at"), (5, "Lineitem quantity"), (6, "Paid at"), (7, "Name")]
     assert counts(engine) == before
 
 
 def test_shopify_missing_required_column(engine: Engine, tmp_path: Path) -> None:
     p = tmp_path / "x.csv"
-    p.write_text("Name,Created at,Lineitem quantity,Lineitem price\n#1,2024-01-01,1,2\n")
+    p.write_text("Name,Created at,Lineitem quantity,Lineitem price,Lineitem sku\n#1,2024-01-01,1,2,A\n")
     with pytest.raises(ImportError_) as ei:
         run_import(engine, kind="shopify", paths=[p], viewer=SYSTEM)
-    assert [(e.line, e.column) for e in ei.value.errors] == [(1, "Lineitem sku")]
+    assert [(e.line, e.column) for e in ei.value.errors] == [(1, "Lineitem name")]

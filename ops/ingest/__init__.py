@@ -42,8 +42,10 @@ from ops.ingest.reader import (
     read_csv,
     refuse,
     sha256_of,
+    source_tz,
+    zone,
 )
-from ops.ingest.refresh import refresh_touched
+from ops.ingest.refresh import needed, refresh_touched
 from ops.ingest.shopify import import_shopify
 from ops.ingest.store import Counts
 from ops.models import ImportRun
@@ -88,18 +90,25 @@ class ImportResult:
     run_id: int = 0
     warnings: tuple[str, ...] = ()  # where a default stood in for a value that matters
     refreshed: tuple[str, ...] = ()  # the aggregates rebuilt because of this import
+    dry_run: bool = False  # checked and written in a transaction that was rolled back: nothing changed
 
     def summary(self) -> str:
         """Human-readable lines: totals, warnings, inserted/updated per table, how files were read."""
-        lines = [f"import {self.kind}: {self.rows_in:,} rows read, {self.rows_changed:,} rows changed"
-                 + (" (nothing new)" if self.rows_changed == 0 else "")]
+        if self.dry_run:
+            lines = [f"dry run of import {self.kind}: {self.rows_in:,} rows read, {self.rows_changed:,} rows would "
+                     "change" + (" (nothing new)" if self.rows_changed == 0 else "") + "; nothing was changed"]
+        else:
+            lines = [f"import {self.kind}: {self.rows_in:,} rows read, {self.rows_changed:,} rows changed"
+                     + (" (nothing new)" if self.rows_changed == 0 else "")]
         lines += [f"  warning: {w}" for w in self.warnings]
+        verb = ("would be inserted", "would be updated") if self.dry_run else ("inserted", "updated")
         for t in sorted(set(self.inserted) | set(self.updated)):
             ins, upd = self.inserted.get(t, 0), self.updated.get(t, 0)
             if ins or upd:
-                lines.append(f"  {t:24s} {ins:>8,d} inserted {upd:>8,d} updated")
+                lines.append(f"  {t:24s} {ins:>8,d} {verb[0]} {upd:>8,d} {verb[1]}")
         lines += [f"  read {f}" for f in self.files]
-        lines.append("  aggregates refreshed: " + (", ".join(self.refreshed) or "none needed"))
+        lines.append(("  aggregates that would be refreshed: " if self.dry_run else "  aggregates refreshed: ")
+                     + (", ".join(self.refreshed) or "none needed"))
         return "\n".join(lines)
 
 
@@ -142,8 +151,14 @@ def _record_refusal(engine: Engine, *, kind: str, source: str, actor: str, start
                         started_at=started, finished_at=None, rows_in=rows_in, rows_changed=0, status=REFUSED))
 
 
+class _RolledBack(Exception):  # noqa: N818 - control flow of a dry run, never seen outside this module
+    def __init__(self, result: ImportResult) -> None:
+        self.result = result
+
+
 def run_import(engine: Engine, *, kind: str, paths: Sequence[Path | str], viewer: Viewer,
-               progress: Progress | None = None, source: str | None = None) -> ImportResult:
+               progress: Progress | None = None, source: str | None = None, tz: str | None = None,
+               dry_run: bool = False) -> ImportResult:
     """Validate and import ``paths`` as ``kind``, all or nothing.
 
     Parameters
@@ -154,6 +169,11 @@ def run_import(engine: Engine, *, kind: str, paths: Sequence[Path | str], viewer
     viewer : who imports; admins and managers only (``AccessDenied`` otherwise).
     progress : optional ``callback(done_rows, total_rows)``, called while validating and loading.
     source : what to record as the import's source (default: the paths), e.g. the names of uploaded files.
+    tz : the operation's IANA time zone (``--tz``): times written with a UTC offset are converted to it;
+        times without one are read as its local time. None (the default) keeps every time as written.
+    dry_run : check and write everything in a transaction that is then rolled back: the result says what
+        would be inserted and updated and which aggregates would be refreshed; nothing is changed and
+        nothing is recorded in ``import_runs`` (a refusal raises as usual, unrecorded).
 
     Returns
     -------
@@ -164,6 +184,10 @@ def run_import(engine: Engine, *, kind: str, paths: Sequence[Path | str], viewer
     ImportError_ when any file or row has a problem; ``.errors`` lists them; nothing is written.
     """
     require_role(viewer, *IMPORT_ROLES)
+    try:
+        tzinfo = zone(tz) if tz else None
+    except ValueError as exc:
+        raise refuse("--tz", str(exc)) from None
     if kind not in KINDS:
         raise refuse(kind, f"unknown import kind {kind!r}; choose one of {', '.join(KINDS)}")
     files_in = [Path(p) for p in paths]
@@ -175,9 +199,12 @@ def run_import(engine: Engine, *, kind: str, paths: Sequence[Path | str], viewer
     try:
         problems = Problems()
         files = _read_files(kind, files_in, problems)
-        result = _load(engine, kind=kind, files=files, files_in=files_in, problems=problems, viewer=viewer,
-                       progress=progress, source=source_text, started=started)
+        with source_tz(tzinfo):
+            result = _load(engine, kind=kind, files=files, files_in=files_in, problems=problems, viewer=viewer,
+                           progress=progress, source=source_text, started=started, dry_run=dry_run)
     except ImportError_ as exc:
+        if dry_run:
+            raise
         _record_refusal(engine, kind=kind, source=source_text, actor=viewer.username, started=started,
                         rows_in=sum(f.n_records for f in files), digest=_digest(files_in), problems=exc.total)
         raise
@@ -187,8 +214,12 @@ def run_import(engine: Engine, *, kind: str, paths: Sequence[Path | str], viewer
 
 
 def _load(engine: Engine, *, kind: str, files: list[CsvFile], files_in: list[Path], problems: Problems,
-          viewer: Viewer, progress: Progress | None, source: str, started: dt.datetime) -> ImportResult:
-    """Validate and write in one transaction; raise ImportError_ (nothing written) on any problem."""
+          viewer: Viewer, progress: Progress | None, source: str, started: dt.datetime,
+          dry_run: bool = False) -> ImportResult:
+    """Validate and write in one transaction; raise ImportError_ (nothing written) on any problem.
+
+    A dry run does the same writes, then rolls the transaction back (refreshing nothing).
+    """
     counts = Counts()
     warnings: list[str] = []
     try:
@@ -196,18 +227,27 @@ def _load(engine: Engine, *, kind: str, files: list[CsvFile], files_in: list[Pat
             if kind == "olist":
                 rows_in = import_olist(s, files=files, problems=problems, counts=counts, progress=progress)
             elif kind == "shopify":
-                rows_in = import_shopify(s, files=files, problems=problems, counts=counts, progress=progress)
+                rows_in = import_shopify(s, files=files, problems=problems, counts=counts, progress=progress,
+                                         warnings=warnings)
             else:
                 rows_in = import_csv(s, table=kind.removeprefix("csv-"), files=files, problems=problems,
                                      counts=counts, actor=viewer.username, progress=progress, warnings=warnings)
             problems.raise_if_any()  # rolls the (still unwritten) transaction back
             digest = sha256_of([f.path for f in files])
+            if dry_run:
+                raise _RolledBack(ImportResult(
+                    kind=kind, sources=tuple(str(p) for p in files_in), sha256=digest, rows_in=rows_in,
+                    rows_changed=counts.changed, inserted=dict(counts.inserted), updated=dict(counts.updated),
+                    files=tuple(f.describe() for f in files), warnings=tuple(warnings),
+                    refreshed=tuple(needed(counts)), dry_run=True))
             run = ImportRun(kind=kind, source=source, sha256=digest, actor=viewer.username, started_at=started,
                             rows_in=rows_in, rows_changed=counts.changed, status="ok", finished_at=_now())
             s.add(run)
             s.flush()
             refreshed = refresh_touched(s, counts)
             run_id = run.id
+    except _RolledBack as done:
+        return done.result
     except (IntegrityError, DataError) as exc:
         # Validation should catch every bad value first; this keeps any miss an import error.
         raise refuse(", ".join(p.name for p in files_in), f"the database refused the rows: {exc.orig}") from exc

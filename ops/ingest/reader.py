@@ -12,6 +12,10 @@ Reading rules (the same for canonical CSVs, Shopify exports and the Olist files)
   next record's number on by three.
 - The delimiter is sniffed from the header line: ``,``, ``;`` or tab (whichever occurs most).
 - Values stay strings until a column spec parses them, so ids such as ``00123`` keep their zeros.
+- Numbers: in a comma- or tab-separated file ``6,562.50`` (thousands separators) reads 6562.5; in a
+  semicolon-separated file the comma is the decimal mark (``12,5`` reads 12.5).
+- Date-times with a UTC offset are converted to the import's time zone when one is set
+  (:func:`localize`, ``--tz``); without an offset they are the source's local time.
 - Python's csv field-size limit (:data:`FIELD_SIZE_LIMIT`, 131,072 characters) is kept; a longer
   field is refused with its line number.
 
@@ -42,9 +46,12 @@ import hashlib
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MAX_FILE_BYTES = 200 * 1024 * 1024  # refuse larger files before reading them
 FIELD_SIZE_LIMIT = 131_072  # Python's csv default, kept on purpose (FACTS.md)
@@ -468,6 +475,7 @@ def check_columns(f: CsvFile, *, required: Iterable[str], known: Iterable[str] |
 _INT = re.compile(r"[+-]?[0-9]+")
 _FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+")
+_THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")  # 6,562.50 as reports write it
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 _TRUE = {"true", "t", "yes", "y", "1"}
@@ -482,7 +490,9 @@ def _shown(s: str) -> str:
     return repr(s) if len(s) <= 40 else repr(s[:37] + "...")
 
 
-def parse_int(s: str) -> int:
+def parse_int(s: str, *, decimal_comma: bool = False) -> int:
+    if not decimal_comma and _THOUSANDS.fullmatch(s) and "." not in s:
+        s = s.replace(",", "")
     if not _INT.fullmatch(s):
         raise Bad(f"not a whole number: {_shown(s)}")
     if len(s.lstrip("+-")) > MAX_DIGITS:
@@ -493,6 +503,8 @@ def parse_int(s: str) -> int:
 def parse_float(s: str, *, decimal_comma: bool = False) -> float:
     if decimal_comma and _DECIMAL_COMMA.fullmatch(s):
         s = s.replace(",", ".")
+    elif not decimal_comma and _THOUSANDS.fullmatch(s):
+        s = s.replace(",", "")
     if not _FLOAT.fullmatch(s):
         raise Bad(f"not a number: {_shown(s)}")
     if len(s) > 2 * MAX_DIGITS:
@@ -512,11 +524,51 @@ def parse_date(s: str) -> dt.date:
     raise Bad(f"not a date: {_shown(s)} (expected YYYY-MM-DD)")
 
 
+SOURCE_TZ: ContextVar[ZoneInfo | None] = ContextVar("SOURCE_TZ", default=None)
+"""The operation's time zone for this import (``--tz``); None keeps every time as written."""
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name`` (e.g. ``Europe/Berlin``); ValueError naming it when unknown."""
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin or "
+                         "America/New_York)") from None
+
+
+@contextmanager
+def source_tz(tz: ZoneInfo | None) -> Iterator[None]:
+    """Within the block, date-times carrying a UTC offset are converted to ``tz`` (see :func:`localize`)."""
+    token = SOURCE_TZ.set(tz)
+    try:
+        yield
+    finally:
+        SOURCE_TZ.reset(token)
+
+
+def localize(v: dt.datetime) -> dt.datetime:
+    """The naive local time stored for ``v``.
+
+    Timestamps are naive local times throughout (see ops.models). A time without an offset is
+    in the source's time zone and kept as written. A time with an offset (Shopify's
+    ``-0400``/``-0500`` changing with DST inside one file, Amazon's ``+00:00``) is converted to
+    the import's time zone (``--tz``, :data:`SOURCE_TZ`) when one is set, so one instant is one
+    stored time whatever offset it was written with; without a setting its wall-clock time is
+    kept (for Shopify that is the shop's own time zone).
+    """
+    if v.tzinfo is None:
+        return v
+    tz = SOURCE_TZ.get()
+    if tz is not None:
+        v = v.astimezone(tz)
+    return v.replace(tzinfo=None)
+
+
 def parse_datetime(s: str) -> dt.datetime:
     """ISO date-times (``T`` or space; seconds optional; a date alone is midnight).
 
-    A UTC offset (``+02:00``, ``-0400`` as Shopify writes it) is dropped, keeping the wall-clock
-    time: timestamps are naive local time throughout (see ops.models).
+    A UTC offset (``+02:00``, ``-0400`` as Shopify writes it) is applied by :func:`localize`.
     """
     t = s.strip()
     v: dt.datetime | None = None
@@ -531,7 +583,7 @@ def parse_datetime(s: str) -> dt.datetime:
                 continue
     if v is None or not _DATE.match(t):
         raise Bad(f"not a date-time: {_shown(s)} (expected YYYY-MM-DD HH:MM[:SS])")
-    return v.replace(tzinfo=None)
+    return localize(v)
 
 
 def parse_time(s: str) -> dt.time:
@@ -599,7 +651,7 @@ def parse_cell(col: Col, raw: str, *, decimal_comma: bool = False) -> Any:
             raise Bad(f"{s!r} is not one of {', '.join(col.choices)}")
         return v
     if col.kind == "int":
-        v = parse_int(s)
+        v = parse_int(s, decimal_comma=decimal_comma)
     elif col.kind == "float":
         v = parse_float(s, decimal_comma=decimal_comma)
     elif col.kind == "date":
