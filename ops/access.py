@@ -37,8 +37,8 @@ from ops.models import (
 # fulfilment, ...) come from each domain's registration (ops.domain): its ``roles`` and
 # ``vendor_kinds``. PAGES_BY_ROLE / VENDOR_PAGES below are the union, read at call time.
 STATIC_PAGES_BY_ROLE: dict[str, tuple[str, ...]] = {
-    "admin": ("home", "carriers", "returns", "planner", "audit", "imports", "users"),
-    "manager": ("home", "carriers", "returns", "planner", "audit"),
+    "admin": ("home", "carriers", "planner", "audit", "imports", "users"),
+    "manager": ("home", "carriers", "planner", "audit"),
     "planner": ("home", "planner"),
     "vendor": (),
 }

@@ -30,7 +30,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 # The one list of domain packages; everything else is read from their registrations.
-DOMAIN_PACKAGES: tuple[str, ...] = ("ops.inventory", "ops.fulfillment")
+DOMAIN_PACKAGES: tuple[str, ...] = ("ops.inventory", "ops.fulfillment", "ops.review", "ops.returns")
 
 HEADLINE_EXCEPTION_COLUMNS = ["subject", "kind", "detail", "value_at_risk"]
 

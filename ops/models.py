@@ -346,7 +346,12 @@ class EntityState(Base):
 
 
 class Annotation(Base):
-    """A note pinned to a day on a page's time charts."""
+    """A note pinned to a day (or a date range) on a page's time charts, optionally scoped.
+
+    ``day`` is the first day and ``end_day`` the last (None: the one day); ``scope_kind`` /
+    ``scope_key`` name what it concerns ("carrier"/"UPS", "lane"/"WH-EAST>NY"; None: everything
+    on the page). Added by migration 0009 (weekly review).
+    """
 
     __tablename__ = "annotations"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -355,6 +360,9 @@ class Annotation(Base):
     text: Mapped[str] = mapped_column(Text)
     author: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    end_day: Mapped[dt.date | None] = mapped_column(Date)
+    scope_kind: Mapped[str | None] = mapped_column(String(16))
+    scope_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class Decision(Base):
@@ -563,20 +571,350 @@ class AggInventoryPo(Base):
 
 
 # --- scorecard tables (ops.scorecards; migration 0005) ---------------------------------------
+# Weekly carrier and supplier figures (definitions: ops.scorecards.metrics). Rows keep the vendor
+# codes, so vendor scoping stays in SQL. A shipment or PO line excluded by an accepted dispute is
+# left out at refresh and subtracted in the same transaction as the acceptance.
+
+
+class AggScorecardCalendar(Base):
+    """Carrier business days (Mon-Fri less global holidays): business days before each day, and its week."""
+
+    __tablename__ = "agg_scorecard_calendar"
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    week: Mapped[dt.date] = mapped_column(Date)  # the Monday of the day's week
+    n_before: Mapped[int] = mapped_column(Integer)  # business days before this day
+
+
+class AggScorecardCarrier(Base):
+    """Shipments per week shipped x carrier x service x lane with their outcome counts."""
+
+    __tablename__ = "agg_scorecard_carrier"
+    __table_args__ = (Index("ix_agg_scorecard_carrier_keys", "week", "carrier", "lane"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    week: Mapped[dt.date] = mapped_column(Date)
+    carrier_id: Mapped[int | None] = mapped_column(Integer)
+    carrier: Mapped[str] = mapped_column(String(64))  # carrier code
+    service: Mapped[str] = mapped_column(String(64))  # service code ('' when unknown)
+    lane: Mapped[str] = mapped_column(String(64))  # '' when unknown
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    attempted: Mapped[int] = mapped_column(Integer, default=0)  # with an attempt day and a promise
+    on_time: Mapped[int] = mapped_column(Integer, default=0)
+    delivered: Mapped[int] = mapped_column(Integer, default=0)
+    first_attempt_ok: Mapped[int] = mapped_column(Integer, default=0)
+    lost: Mapped[int] = mapped_column(Integer, default=0)
+    damaged: Mapped[int] = mapped_column(Integer, default=0)
+    returned: Mapped[int] = mapped_column(Integer, default=0)
+    cost_sum: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class AggScorecardTransit(Base):
+    """Histogram of transit business days (ship day to attempt day) per week x carrier x service x lane."""
+
+    __tablename__ = "agg_scorecard_transit"
+    __table_args__ = (Index("ix_agg_scorecard_transit_keys", "week", "carrier", "lane"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    week: Mapped[dt.date] = mapped_column(Date)
+    carrier: Mapped[str] = mapped_column(String(64))
+    service: Mapped[str] = mapped_column(String(64))
+    lane: Mapped[str] = mapped_column(String(64))
+    bdays: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AggScorecardSupplier(Base):
+    """Purchase-order lines per week expected x supplier: on time, in full, OTIF, units."""
+
+    __tablename__ = "agg_scorecard_supplier"
+    __table_args__ = (Index("ix_agg_scorecard_supplier_keys", "week", "supplier"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    week: Mapped[dt.date] = mapped_column(Date)
+    supplier: Mapped[str] = mapped_column(String(64))  # supplier code
+    lines: Mapped[int] = mapped_column(Integer, default=0)
+    on_time: Mapped[int] = mapped_column(Integer, default=0)
+    in_full: Mapped[int] = mapped_column(Integer, default=0)
+    otif: Mapped[int] = mapped_column(Integer, default=0)
+    qty_ordered: Mapped[int] = mapped_column(Integer, default=0)
+    qty_received: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ScorecardDispute(Base):
+    """A vendor's comment on or dispute of a week or a shipment / PO line, and the manager's answer."""
+
+    __tablename__ = "scorecard_disputes"
+    __table_args__ = (Index("ix_scorecard_disputes_vendor", "vendor_kind", "vendor_code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vendor_kind: Mapped[str] = mapped_column(String(16))
+    vendor_code: Mapped[str] = mapped_column(String(64))
+    subject_kind: Mapped[str] = mapped_column(String(16))  # shipment / po_line / week
+    subject_key: Mapped[str] = mapped_column(String(200))  # tracking number, PO number:line id, week
+    week: Mapped[dt.date | None] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open / accepted / rejected
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    raised_by: Mapped[str] = mapped_column(String(100))
+    raised_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
 # (scorecards: add tables above this line)
 
 
 # --- forecast tables (ops.forecast; migration 0006) -------------------------------------------
+# One row per forecast run; per SKU of a run its chosen model with backtest scores, each model's
+# backtest scores, and the weekly forecast (the Monday of each week, units over all warehouses).
+# Pages read the latest run with status "succeeded" (ops.forecast.queries).
+
+
+class ForecastRun(Base):
+    """One run of ``python -m ops forecast``: parameters (JSON), status and progress counts."""
+
+    __tablename__ = "forecast_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    parameters: Mapped[str] = mapped_column(Text)  # JSON: horizon, origins, skus, jobs...
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running / succeeded / failed
+    n_skus: Mapped[int] = mapped_column(Integer, default=0)  # SKUs in the run
+    n_done: Mapped[int] = mapped_column(Integer, default=0)  # SKUs stored so far
+    n_fallback: Mapped[int] = mapped_column(Integer, default=0)  # of which on the baseline by fallback
+    error: Mapped[str | None] = mapped_column(Text)
+    as_of: Mapped[dt.date | None] = mapped_column(Date)  # last complete week's Sunday of the history
+    pid: Mapped[int | None] = mapped_column(Integer)  # the process running it (for the page)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class ForecastChoice(Base):
+    """The model chosen for one SKU in one run, with its backtest scores (fractions; units for sigma)."""
+
+    __tablename__ = "forecast_choices"
+    run_id: Mapped[int] = mapped_column(ForeignKey("forecast_runs.id"), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(32))
+    pattern: Mapped[str] = mapped_column(String(16))  # smooth / erratic / intermittent / lumpy
+    wape: Mapped[float | None] = mapped_column(Float)
+    mase: Mapped[float | None] = mapped_column(Float)
+    bias: Mapped[float | None] = mapped_column(Float)
+    sigma_week: Mapped[float | None] = mapped_column(Float)
+    baseline_wape: Mapped[float | None] = mapped_column(Float)
+    fallback_reason: Mapped[str | None] = mapped_column(Text)
+    censored_days: Mapped[int] = mapped_column(Integer, default=0)
+    history_weeks: Mapped[int] = mapped_column(Integer, default=0)
+    chunk: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ForecastScore(Base):
+    """Backtest totals of one model on one SKU in one run (every model that ran, chosen or not)."""
+
+    __tablename__ = "forecast_scores"
+    run_id: Mapped[int] = mapped_column(ForeignKey("forecast_runs.id"), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(32), primary_key=True)
+    abs_error: Mapped[float] = mapped_column(Float)  # sum |forecast - actual| over origins and weeks
+    error: Mapped[float] = mapped_column(Float)  # sum (forecast - actual)
+    actual: Mapped[float] = mapped_column(Float)  # sum actual
+    scale: Mapped[float | None] = mapped_column(Float)  # mean |one-step naive change| (MASE scale)
+    n: Mapped[int] = mapped_column(Integer)  # scored weeks
+    fit_seconds: Mapped[float] = mapped_column(Float, default=0.0)  # this SKU's share of the model's time
+    failed: Mapped[str | None] = mapped_column(Text)
+
+
+class ForecastWeek(Base):
+    """One SKU's forecast for one week (``week`` = the Monday) in one run, with 80 % and 95 % intervals."""
+
+    __tablename__ = "forecast_weeks"
+    run_id: Mapped[int] = mapped_column(ForeignKey("forecast_runs.id"), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    week: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    model: Mapped[str] = mapped_column(String(32))
+    yhat: Mapped[float] = mapped_column(Float)
+    lo80: Mapped[float] = mapped_column(Float)
+    hi80: Mapped[float] = mapped_column(Float)
+    lo95: Mapped[float] = mapped_column(Float)
+    hi95: Mapped[float] = mapped_column(Float)
+
+
 # (forecast: add tables above this line)
 
 
 # --- returns tables (ops.returns; migration 0007) ---------------------------------------------
+# Returns are attributed to the week their order line was SOLD (``sale_week``: the Monday of the
+# order's placed day), so a late return still counts against its sale. Every row carries the SKU's
+# supplier code, the key supplier vendors are scoped on. Definitions: ops.returns.
+
+
+class AggReturnsDim(Base):
+    """Sales and returns per sale week, supplier and one breakdown (``dim``: total, category, size,
+    channel, warehouse, carrier; ``member``: the category name, size, or channel/warehouse/carrier code)."""
+
+    __tablename__ = "agg_returns_dim"
+    __table_args__ = (Index("ix_agg_returns_dim_dim_week", "dim", "sale_week"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sale_week: Mapped[dt.date] = mapped_column(Date)
+    supplier: Mapped[str | None] = mapped_column(String(64))
+    dim: Mapped[str] = mapped_column(String(16))
+    member: Mapped[str] = mapped_column(String(100))
+    units_sold: Mapped[int] = mapped_column(Integer, default=0)
+    lines_sold: Mapped[int] = mapped_column(Integer, default=0)
+    shipped_lines: Mapped[int] = mapped_column(Integer, default=0)
+    sales_value: Mapped[float] = mapped_column(Float, default=0.0)
+    units_returned: Mapped[int] = mapped_column(Integer, default=0)
+    return_lines: Mapped[int] = mapped_column(Integer, default=0)
+    returned_value: Mapped[float] = mapped_column(Float, default=0.0)
+    refund_value: Mapped[float] = mapped_column(Float, default=0.0)
+    defect_units: Mapped[int] = mapped_column(Integer, default=0)
+    wrong_item_lines: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AggReturnsSku(Base):
+    """Sales and returns per sale week and SKU (with the SKU's category, size and supplier copied in)."""
+
+    __tablename__ = "agg_returns_sku"
+    __table_args__ = (Index("ix_agg_returns_sku_week", "sale_week"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sale_week: Mapped[dt.date] = mapped_column(Date)
+    product_id: Mapped[int] = mapped_column(Integer)
+    sku: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(100))
+    size: Mapped[str | None] = mapped_column(String(32))
+    supplier: Mapped[str | None] = mapped_column(String(64))
+    units_sold: Mapped[int] = mapped_column(Integer, default=0)
+    sales_value: Mapped[float] = mapped_column(Float, default=0.0)
+    units_returned: Mapped[int] = mapped_column(Integer, default=0)
+    return_lines: Mapped[int] = mapped_column(Integer, default=0)
+    returned_value: Mapped[float] = mapped_column(Float, default=0.0)
+    refund_value: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class AggReturnsReason(Base):
+    """Returns per sale week, supplier, category, size, reason code and disposition (with their costs)."""
+
+    __tablename__ = "agg_returns_reason"
+    __table_args__ = (Index("ix_agg_returns_reason_week", "sale_week"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sale_week: Mapped[dt.date] = mapped_column(Date)
+    supplier: Mapped[str | None] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(100))
+    size: Mapped[str | None] = mapped_column(String(32))
+    reason_code: Mapped[str] = mapped_column(String(32))
+    disposition: Mapped[str | None] = mapped_column(String(16))
+    return_lines: Mapped[int] = mapped_column(Integer, default=0)
+    units_returned: Mapped[int] = mapped_column(Integer, default=0)
+    returned_value: Mapped[float] = mapped_column(Float, default=0.0)
+    refund_value: Mapped[float] = mapped_column(Float, default=0.0)
+    cost_value: Mapped[float] = mapped_column(Float, default=0.0)  # units x the SKU's unit cost
+
+
+class ReturnThemeRun(Base):
+    """One comment-theme mining job (``python -m ops returns themes``): its progress and outcome."""
+
+    __tablename__ = "return_theme_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # running / done / failed
+    progress: Mapped[float] = mapped_column(Float, default=0.0)  # fraction 0..1
+    message: Mapped[str | None] = mapped_column(Text)
+    n_docs: Mapped[int] = mapped_column(Integer, default=0)
+    n_themes: Mapped[int] = mapped_column(Integer, default=0)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    started_by: Mapped[str | None] = mapped_column(String(100))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class ReturnTheme(Base):
+    """One theme of a run: its top terms and how many comments it holds."""
+
+    __tablename__ = "return_themes"
+    __table_args__ = (UniqueConstraint("run_id", "theme_no"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("return_theme_runs.id"))
+    theme_no: Mapped[int] = mapped_column(Integer)
+    top_terms: Mapped[str] = mapped_column(Text)  # comma-separated, strongest first
+    n_docs: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReturnThemeDoc(Base):
+    """A comment's theme in a run (its strongest NMF component), with the supplier for scoping."""
+
+    __tablename__ = "return_theme_docs"
+    __table_args__ = (Index("ix_return_theme_docs_run_theme", "run_id", "theme_no"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("return_theme_runs.id"))
+    return_id: Mapped[int] = mapped_column(Integer)
+    theme_no: Mapped[int] = mapped_column(Integer)
+    weight: Mapped[float] = mapped_column(Float, default=0.0)
+    supplier: Mapped[str | None] = mapped_column(String(64))
+
+
 # (returns: add tables above this line)
 
 
 # --- planner tables (ops.planner; migration 0008) ---------------------------------------------
+class PlannerScenario(Base):
+    """A what-if saved by name (ops.planner.scenarios): its parameters as JSON, who saved it, its version."""
+
+    __tablename__ = "planner_scenarios"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    params: Mapped[str] = mapped_column(Text)  # JSON of ops.planner.scenarios.Scenario
+    created_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class PlannerApproval(Base):
+    """One approval of suggested orders: the idempotency key makes a second press a no-op."""
+
+    __tablename__ = "planner_approvals"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    plan_token: Mapped[str] = mapped_column(String(64))  # hash of the quantities the planner was shown
+    approved_by: Mapped[str] = mapped_column(String(100))
+    approved_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    po_numbers: Mapped[str] = mapped_column(Text)  # JSON list of the purchase orders written
+    lines: Mapped[int] = mapped_column(Integer, default=0)
+    order_value: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class PlannerSharedDraft(Base):
+    """A draft PO line a manager shared with its supplier (the only planner rows a supplier reads)."""
+
+    __tablename__ = "planner_shared_drafts"
+    __table_args__ = (UniqueConstraint("share_key", "product_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    share_key: Mapped[str] = mapped_column(String(100), index=True)  # supplier code | warehouse code
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"), index=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    qty: Mapped[int] = mapped_column(Integer)
+    unit_cost: Mapped[float] = mapped_column(Float, default=0.0)
+    expected_on: Mapped[dt.date | None] = mapped_column(Date)
+    shared_by: Mapped[str] = mapped_column(String(100))
+    shared_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+
 # (planner: add tables above this line)
 
 
 # --- weekly review tables (ops.review; migration 0009) -----------------------------------------
+class ReviewItem(Base):
+    """The weekly review inbox's state of one exception: status, who owns it, version for stale edits.
+
+    ``item_key`` is ``<domain>|<kind>|<subject>`` (:func:`ops.review.inbox.item_key`); an item
+    with no row is *new*. Written only by ``ops.review.inbox.set_status`` (audited through
+    ``ops.decisions.record``).
+    """
+
+    __tablename__ = "review_items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_key: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16))  # new / acknowledged / assigned / resolved
+    assignee: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_by: Mapped[str | None] = mapped_column(String(100))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+
 # (review: add tables above this line)

@@ -44,8 +44,10 @@ def test_policy_covers_every_page_and_role() -> None:
     assert granted <= ids, f"policy names pages that do not exist: {granted - ids}"
     assert all((ROOT / "app_pages" / f"{p}.py").is_file() for p in ids)
     # Vendors never see the operations overview, the audit log, imports or users.
-    assert not {"home", "carriers", "returns", "planner", "audit", "imports", "users"} & {
+    assert not {"home", "carriers", "planner", "audit", "imports", "users"} & {
         p for v in VENDOR_PAGES.values() for p in v}
+    # Returns: suppliers see the returns of their own SKUs; carriers and 3PLs do not see the page.
+    assert "returns" in VENDOR_PAGES["supplier"] and "returns" not in VENDOR_PAGES["warehouse"]
     assert VENDOR_PAGES["carrier"] == ("scorecard",)
     assert set(PAGES_BY_ROLE["admin"]) >= set(PAGES_BY_ROLE["manager"]) >= set(PAGES_BY_ROLE["planner"])
 

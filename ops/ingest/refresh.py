@@ -52,6 +52,17 @@ READS: dict[str, dict[str, frozenset[str] | None]] = {
         "warehouses": frozenset({"business_days", "cutoff_time", "handling_days"}),
         "holidays": ANY,
     },
+    "returns": {
+        "orders": frozenset({"status", "placed_at", "channel_id", "warehouse_id"}),
+        "order_lines": ANY,
+        "shipments": frozenset({"order_id", "carrier_id", "shipped_at"}),
+        "returns": ANY,
+        "products": frozenset({"sku", "category", "size", "unit_cost", "supplier_id"}),
+        "suppliers": frozenset({"code"}),
+        "channels": frozenset({"code"}),
+        "warehouses": frozenset({"code"}),
+        "carriers": frozenset({"code"}),
+    },
 }
 LOOKUP_TABLES = frozenset({"products", "suppliers", "warehouses", "carriers", "carrier_services", "channels"})
 

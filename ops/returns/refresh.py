@@ -1,0 +1,191 @@
+"""Rebuild the ``agg_returns_*`` tables from the fact tables, aggregating in SQL (SQLite and PostgreSQL).
+
+Three steps, all ``INSERT ... SELECT``; no order line or return passes through Python:
+
+1. ``tmp_ret_ship``: per order, its first carrier and whether any shipment left;
+   ``tmp_ret_ret``: per order line, its returns summed (units, lines, refunds, defect units,
+   wrong-item lines; definitions in :mod:`ops.returns.metrics`).
+2. ``tmp_ret_line``: one row per order line of an order not cancelled or unavailable, with its
+   sale week (the Monday of the order's placed day), SKU attributes, supplier code, channel,
+   warehouse and carrier codes, and its returns joined on, so a return that arrives weeks later
+   counts against the week of its sale.
+3. ``agg_returns_sku`` (sale week x SKU), ``agg_returns_dim`` (sale week x supplier x one breakdown)
+   and ``agg_returns_reason`` (sale week x supplier x category x size x reason x disposition) are
+   ``GROUP BY`` reads of those.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Date,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
+from sqlalchemy.orm import Session
+
+from ops.aggregates import refresher
+from ops.models import (
+    AggReturnsDim,
+    AggReturnsReason,
+    AggReturnsSku,
+    Carrier,
+    Channel,
+    Order,
+    OrderLine,
+    Product,
+    Return,
+    Shipment,
+    Supplier,
+    Warehouse,
+)
+from ops.returns.metrics import DEFECT_REASONS, DIMS, NONE_MEMBER, WRONG_ITEM_REASONS
+
+EXCLUDED_STATUSES = ("cancelled", "unavailable")
+AGG_TABLES = (AggReturnsDim, AggReturnsSku, AggReturnsReason)
+
+_TMP = MetaData()
+TMP_SHIP = Table("tmp_ret_ship", _TMP, Column("order_id", Integer, primary_key=True), Column("carrier_id", Integer),
+                 Column("shipped", Integer), prefixes=["TEMPORARY"])
+TMP_RET = Table("tmp_ret_ret", _TMP, Column("order_line_id", Integer, primary_key=True),
+                Column("units", Integer), Column("lines", Integer), Column("refund", Float),
+                Column("defect_units", Integer), Column("wrong_lines", Integer), prefixes=["TEMPORARY"])
+TMP_LINE = Table(
+    "tmp_ret_line", _TMP,
+    Column("line_id", Integer, primary_key=True), Column("sale_week", Date), Column("product_id", Integer),
+    Column("sku", String(64)), Column("category", String(100)), Column("size", String(32)),
+    Column("unit_cost", Float), Column("unit_price", Float), Column("supplier", String(64)),
+    Column("channel", String(64)), Column("warehouse", String(32)), Column("carrier", String(64)),
+    Column("qty", Integer), Column("value", Float), Column("shipped", Integer),
+    Column("units_returned", Integer), Column("return_lines", Integer), Column("returned_value", Float),
+    Column("refund", Float), Column("defect_units", Integer), Column("wrong_lines", Integer),
+    prefixes=["TEMPORARY"])
+
+
+def sale_week_expr(dialect: str, ts: Any) -> ColumnElement[Any]:
+    """The Monday of the timestamp's day, as a date (the sale-week key)."""
+    if dialect == "postgresql":
+        return cast(func.date_trunc("week", ts), Date)
+    # SQLite: forward to the coming Sunday (the day itself when a Sunday), then back six days.
+    return func.date(ts, "weekday 0", "-6 days")
+
+
+def _flag(cond: ColumnElement[bool]) -> ColumnElement[Any]:
+    return case((cond, 1), else_=0)
+
+
+def _create_temp(session: Session) -> None:
+    conn = session.connection()
+    for t in (TMP_LINE, TMP_RET, TMP_SHIP):
+        t.drop(conn, checkfirst=True)
+    for t in (TMP_SHIP, TMP_RET, TMP_LINE):
+        t.create(conn)
+
+
+def _drop_temp(session: Session) -> None:
+    conn = session.connection()
+    for t in (TMP_LINE, TMP_RET, TMP_SHIP):
+        t.drop(conn, checkfirst=True)
+
+
+def _fill(session: Session, dialect: str) -> None:
+    session.execute(insert(TMP_SHIP).from_select(
+        ["order_id", "carrier_id", "shipped"],
+        select(Shipment.order_id, func.min(Shipment.carrier_id),
+               case((func.count(Shipment.shipped_at) > 0, 1), else_=0)).group_by(Shipment.order_id)))
+    session.execute(insert(TMP_RET).from_select(
+        ["order_line_id", "units", "lines", "refund", "defect_units", "wrong_lines"],
+        select(Return.order_line_id, func.sum(Return.qty), func.count(), func.sum(Return.refund_amount),
+               func.sum(case((Return.reason_code.in_(DEFECT_REASONS), Return.qty), else_=0)),
+               func.sum(_flag(Return.reason_code.in_(WRONG_ITEM_REASONS))))
+        .group_by(Return.order_line_id)))
+    r, sh = TMP_RET.c, TMP_SHIP.c
+    units_ret = func.coalesce(r.units, 0)
+    cols: dict[str, Any] = {
+        "line_id": OrderLine.id, "sale_week": sale_week_expr(dialect, Order.placed_at),
+        "product_id": OrderLine.product_id, "sku": Product.sku, "category": Product.category,
+        "size": Product.size, "unit_cost": func.coalesce(Product.unit_cost, 0.0),
+        "unit_price": OrderLine.unit_price, "supplier": Supplier.code, "channel": Channel.code,
+        "warehouse": Warehouse.code, "carrier": Carrier.code, "qty": OrderLine.qty,
+        "value": OrderLine.qty * OrderLine.unit_price, "shipped": func.coalesce(sh.shipped, 0),
+        "units_returned": units_ret, "return_lines": func.coalesce(r.lines, 0),
+        "returned_value": units_ret * OrderLine.unit_price, "refund": func.coalesce(r.refund, 0.0),
+        "defect_units": func.coalesce(r.defect_units, 0), "wrong_lines": func.coalesce(r.wrong_lines, 0),
+    }
+    stmt = (select(*[c.label(k) for k, c in cols.items()])
+            .select_from(OrderLine).join(Order, Order.id == OrderLine.order_id)
+            .join(Product, Product.id == OrderLine.product_id)
+            .outerjoin(Supplier, Supplier.id == Product.supplier_id)
+            .outerjoin(Channel, Channel.id == Order.channel_id)
+            .outerjoin(Warehouse, Warehouse.id == Order.warehouse_id)
+            .outerjoin(TMP_SHIP, sh.order_id == Order.id)
+            .outerjoin(Carrier, Carrier.id == sh.carrier_id)
+            .outerjoin(TMP_RET, r.order_line_id == OrderLine.id)
+            .where(Order.status.not_in(EXCLUDED_STATUSES)))
+    session.execute(insert(TMP_LINE).from_select(list(cols), stmt))
+
+
+def _sums() -> dict[str, Any]:
+    t = TMP_LINE.c
+    return {"units_sold": func.sum(t.qty), "sales_value": func.sum(t.value),
+            "units_returned": func.sum(t.units_returned), "return_lines": func.sum(t.return_lines),
+            "returned_value": func.sum(t.returned_value), "refund_value": func.sum(t.refund)}
+
+
+def _aggregate(session: Session) -> None:
+    t = TMP_LINE.c
+    sku_keys = [t.sale_week, t.product_id, t.sku, t.category, t.size, t.supplier]
+    sums = _sums()
+    session.execute(insert(AggReturnsSku).from_select(
+        [k.name for k in sku_keys] + list(sums),
+        select(*sku_keys, *[v.label(k) for k, v in sums.items()]).group_by(*sku_keys)))
+
+    dim_sums = {**sums, "lines_sold": func.count(), "shipped_lines": func.sum(t.shipped),
+                "defect_units": func.sum(t.defect_units),
+                # wrong-item returns count against accuracy only on lines that were shipped
+                "wrong_item_lines": func.sum(case((t.shipped == 1, t.wrong_lines), else_=0))}
+    members: dict[str, Any] = {"total": literal(""), "category": t.category, "size": t.size,
+                               "channel": t.channel, "warehouse": t.warehouse, "carrier": t.carrier}
+    for dim in DIMS:
+        member = func.coalesce(members[dim], NONE_MEMBER) if dim != "total" else members[dim]
+        stmt = (select(t.sale_week, t.supplier, literal(dim, String(16)).label("dim"), member.label("member"),
+                       *[v.label(k) for k, v in dim_sums.items()])
+                .group_by(t.sale_week, t.supplier, *([members[dim]] if dim != "total" else [])))
+        session.execute(insert(AggReturnsDim).from_select(
+            ["sale_week", "supplier", "dim", "member", *dim_sums], stmt))
+
+    r = Return
+    keys = [t.sale_week, t.supplier, t.category, t.size, r.reason_code, r.disposition]
+    stmt = (select(*keys, func.count().label("return_lines"), func.sum(r.qty).label("units_returned"),
+                   func.sum(r.qty * t.unit_price).label("returned_value"),
+                   func.sum(r.refund_amount).label("refund_value"),
+                   func.sum(r.qty * t.unit_cost).label("cost_value"))
+            .select_from(r).join(TMP_LINE, t.line_id == r.order_line_id).group_by(*keys))
+    session.execute(insert(AggReturnsReason).from_select(
+        ["sale_week", "supplier", "category", "size", "reason_code", "disposition", "return_lines",
+         "units_returned", "returned_value", "refund_value", "cost_value"], stmt))
+
+
+@refresher("returns")
+def refresh(session: Session) -> None:
+    """Rebuild every ``agg_returns_*`` table from the fact tables (inside the caller's transaction)."""
+    for tbl in AGG_TABLES:
+        session.execute(delete(tbl))
+    dialect = session.get_bind().dialect.name
+    _create_temp(session)
+    _fill(session, dialect)
+    _aggregate(session)
+    _drop_temp(session)
