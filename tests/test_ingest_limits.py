@@ -146,7 +146,7 @@ HEADERS: dict[str, list[str]] = {k: SPECS[k.removeprefix("csv-")].names for k in
 HEADERS["shopify"] = ["Name", "Created at", "Paid at", "Financial Status", "Fulfillment Status", "Fulfilled at",
                       "Cancelled at", "Shipping Province", "Shipping", "Lineitem quantity", "Lineitem price",
                       "Lineitem sku", "Lineitem name"]
-OLIST_FUZZED = "olist_order_items_dataset.csv"
+OLIST_FUZZED = "order_items"  # a role of ops.ingest.olist.FILES
 HEADERS["olist"] = [c.name for c in OLIST_FILES[OLIST_FUZZED]]
 assert set(HEADERS) == set(KINDS)  # every importer is fuzzed
 
@@ -174,16 +174,16 @@ def olist_folder(d: Path, rows: list[list[str]]) -> Path:
     folder = d / "olist"
     folder.mkdir()
     base = {
-        "olist_orders_dataset.csv": ["o1", "c1", "delivered", "2017-10-02 10:56:33", "", "", "", ""],
-        "olist_customers_dataset.csv": ["c1", "SP"],
-        "olist_products_dataset.csv": ["p1", "perfumaria"],
-        "olist_sellers_dataset.csv": ["s1", "campinas", "SP"],
-        "olist_order_reviews_dataset.csv": ["r1", "o1", "4", "", "", "2017-10-10 00:00:00"],
-        "product_category_name_translation.csv": ["perfumaria", "perfumery"],
+        "orders": ["o1", "c1", "delivered", "2017-10-02 10:56:33", "", "", "", ""],
+        "customers": ["c1", "SP"],
+        "products": ["p1", "perfumaria"],
+        "sellers": ["s1", "campinas", "SP"],
+        "reviews": ["r1", "o1", "4", "", "", "2017-10-10 00:00:00"],
+        "translation": ["perfumaria", "perfumery"],
     }
     for name, cols in OLIST_FILES.items():
         header = [c.name for c in cols]
-        write_rows(folder / name, header, rows if name == OLIST_FUZZED else [base[name]])
+        write_rows(folder / f"olist_{name}.csv", header, rows if name == OLIST_FUZZED else [base[name]])
     return folder
 
 

@@ -71,7 +71,8 @@ def kinds() -> dict[str, str]:
     """Every import kind with a one-line description (for the page's picker and the CLI help)."""
     out = {f"csv-{name}": SPECS[name].doc for name in TABLE_ORDER}
     out["shopify"] = "Shopify orders export (orders_export.csv): orders, lines, fulfilled shipments."
-    out["olist"] = "Olist folder (Kaggle CSV files): sellers, products, orders, lines, shipments, reviews."
+    out["olist"] = ("Olist files or their folder, recognised by header: orders, items, products, customers; "
+                    "sellers, reviews and the category translation optional.")
     return out
 
 
@@ -115,9 +116,7 @@ class ImportResult:
 def _read_files(kind: str, paths: Sequence[Path], problems: Problems) -> list[CsvFile]:
     """Read every file; a file refused as a whole is reported and the others are still read and checked."""
     if kind == "olist":
-        if len(paths) != 1:
-            raise refuse("olist", "olist import takes one folder")
-        return read_folder(paths[0], problems=problems)
+        return read_folder(paths[0] if len(paths) == 1 else list(paths), problems=problems)
     files = []
     for p in paths:
         try:
@@ -225,7 +224,8 @@ def _load(engine: Engine, *, kind: str, files: list[CsvFile], files_in: list[Pat
     try:
         with transaction(engine) as s:
             if kind == "olist":
-                rows_in = import_olist(s, files=files, problems=problems, counts=counts, progress=progress)
+                rows_in = import_olist(s, files=files, problems=problems, counts=counts, progress=progress,
+                                       warnings=warnings)
             elif kind == "shopify":
                 rows_in = import_shopify(s, files=files, problems=problems, counts=counts, progress=progress,
                                          warnings=warnings)

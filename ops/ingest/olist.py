@@ -1,10 +1,26 @@
-"""Olist Brazilian e-commerce data (a folder of the Kaggle CSV files) -> OpsDeck tables.
+"""Olist Brazilian e-commerce data (a folder of the Kaggle CSV files, or the files) -> OpsDeck tables.
+
+Files are recognised by their header, never by their name (``orders.csv`` or
+``olist_orders_dataset.csv`` alike; see :data:`SIGNATURES`). The orders, order items, products
+and customers files are required. Sellers, reviews and the category translation are optional;
+what a missing one costs is said once, as a warning on the result:
+
+- no sellers file: sellers are created from the order items with no city or state, so every
+  shipment's lane and every seller's region are unknown (an existing seller's city and state are
+  left as they are);
+- no reviews file: no review scores (satisfaction against lateness stays empty);
+- no translation file: categories keep their Portuguese names.
+
+The payments and geolocation files are recognised and not read (nothing uses them). Any other
+CSV file among the ones given is refused by name, so a file from another export is never
+silently left out.
 
 Mapping
 -------
 - Channel ``olist`` ("Olist marketplace"); every order has ``source`` olist and no warehouse.
 - sellers -> ``suppliers``: code = seller_id, name = "Olist seller <first 8 of id>", city =
-  seller_city, region = seller_state, country "BR". Every row of the sellers file is imported.
+  seller_city, region = seller_state, country "BR". Every row of the sellers file is imported
+  (without it: every seller of an order item, with no city or state).
 - products -> ``products``: sku = product_id, category = the English name from
   product_category_name_translation.csv, else the Portuguese name, else "unknown";
   name = "<category> <first 8 of id>"; unit_cost 0; price = mean item price over its order
@@ -46,6 +62,7 @@ from ops.ingest.reader import (
     PLAN,
     Col,
     CsvFile,
+    ImportError_,
     Problems,
     Progress,
     check_columns,
@@ -63,71 +80,132 @@ STATUS = {
     "processing": "processing", "invoiced": "processing", "created": "pending", "approved": "pending",
 }
 FILES: dict[str, tuple[Col, ...]] = {
-    "olist_orders_dataset.csv": (
+    "orders": (
         Col("order_id", required=True, max_len=64), Col("customer_id", required=True, max_len=64),
         Col("order_status", required=True, choices=tuple(STATUS)),
         Col("order_purchase_timestamp", "datetime", required=True), Col("order_approved_at", "datetime"),
         Col("order_delivered_carrier_date", "datetime"), Col("order_delivered_customer_date", "datetime"),
         Col("order_estimated_delivery_date", "datetime", horizon=PLAN),
     ),
-    "olist_order_items_dataset.csv": (
+    "order_items": (
         Col("order_id", required=True, max_len=64), Col("order_item_id", "int", required=True, min=1, max=MAX_LINE_NO),
         Col("product_id", required=True, max_len=64), Col("seller_id", required=True, max_len=64),
         Col("shipping_limit_date", "datetime", horizon=PLAN), Col("price", "float", required=True, min=0),
         Col("freight_value", "float", min=0),
     ),
-    "olist_customers_dataset.csv": (
+    "customers": (
         Col("customer_id", required=True, max_len=64), Col("customer_state", max_len=50),
     ),
-    "olist_products_dataset.csv": (
+    "products": (
         Col("product_id", required=True, max_len=64), Col("product_category_name", max_len=90),
     ),
-    "olist_sellers_dataset.csv": (
+    "sellers": (
         Col("seller_id", required=True, max_len=64), Col("seller_city", max_len=100), Col("seller_state", max_len=50),
     ),
-    "olist_order_reviews_dataset.csv": (
+    "reviews": (
         Col("review_id", required=True, max_len=64), Col("order_id", required=True, max_len=64),
         Col("review_score", "int", required=True, min=1, max=5), Col("review_comment_title", max_len=200),
         Col("review_comment_message", multiline=True), Col("review_creation_date", "datetime"),
     ),
-    "product_category_name_translation.csv": (
+    "translation": (
         Col("product_category_name", required=True), Col("product_category_name_english", max_len=100),
     ),
 }
 # (file, natural key columns) checked for duplicates
 KEYS = {
-    "olist_orders_dataset.csv": ("order_id",),
-    "olist_order_items_dataset.csv": ("order_id", "order_item_id"),
-    "olist_customers_dataset.csv": ("customer_id",),
-    "olist_products_dataset.csv": ("product_id",),
-    "olist_sellers_dataset.csv": ("seller_id",),
-    "olist_order_reviews_dataset.csv": ("review_id", "order_id"),
-    "product_category_name_translation.csv": ("product_category_name",),
+    "orders": ("order_id",),
+    "order_items": ("order_id", "order_item_id"),
+    "customers": ("customer_id",),
+    "products": ("product_id",),
+    "sellers": ("seller_id",),
+    "reviews": ("review_id", "order_id"),
+    "translation": ("product_category_name",),
 }
 
 Rows = list[tuple[int, dict[str, Any]]]
 
 
-def read_folder(folder: Path, *, problems: Problems) -> list[CsvFile]:
-    """Read the Olist files of ``folder`` (the payments file is not read). Missing files are refused."""
-    if not folder.is_dir():
-        raise refuse(folder.name or str(folder), "olist import needs the folder holding the Olist CSV files")
-    missing = [n for n in FILES if not (folder / n).is_file()]
-    if missing:
-        raise refuse(folder.name, f"missing Olist file(s): {', '.join(missing)}")
-    return [read_csv(folder / n, problems=problems) for n in FILES]
+# role -> columns whose presence identifies the file (a file matching several takes the largest set)
+SIGNATURES: dict[str, frozenset[str]] = {
+    "orders": frozenset({"order_id", "customer_id", "order_status", "order_purchase_timestamp"}),
+    "order_items": frozenset({"order_id", "order_item_id", "product_id", "seller_id"}),
+    "customers": frozenset({"customer_id", "customer_state"}),
+    "products": frozenset({"product_id", "product_category_name"}),
+    "sellers": frozenset({"seller_id", "seller_state"}),
+    "reviews": frozenset({"review_id", "order_id", "review_score"}),
+    "translation": frozenset({"product_category_name", "product_category_name_english"}),
+    "payments": frozenset({"order_id", "payment_sequential", "payment_type"}),
+    "geolocation": frozenset({"geolocation_zip_code_prefix", "geolocation_lat"}),
+}
+REQUIRED_ROLES = ("orders", "order_items", "products", "customers")
+NOT_READ = ("payments", "geolocation")  # recognised, not used
+ABSENT_COSTS = {
+    "sellers": "seller state unknown: no sellers file (shipments have no lane, sellers no city or state)",
+    "reviews": "no review scores: no reviews file (satisfaction against lateness stays empty)",
+    "translation": "categories keep their Portuguese names: no category translation file",
+}
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+
+
+def role_of(header: Sequence[str]) -> str | None:
+    """The Olist file ``header`` belongs to (a key of :data:`SIGNATURES`), or None."""
+    cols = set(header)
+    fits = [r for r, sig in SIGNATURES.items() if sig <= cols]
+    return max(fits, key=lambda r: len(SIGNATURES[r])) if fits else None
+
+
+def olist_paths(paths: Sequence[Path]) -> list[Path]:
+    """The files to consider: the CSV files of a folder (one level), or the files given."""
+    if len(paths) == 1 and paths[0].is_dir():
+        return sorted(p for p in paths[0].iterdir() if p.is_file() and p.suffix.lower() in CSV_SUFFIXES)
+    return list(paths)
+
+
+def read_folder(folder: Path | Sequence[Path], *, problems: Problems) -> list[CsvFile]:
+    """Read the Olist files of a folder, or the files given, recognising each by its header.
+
+    Returns the files to import in :data:`FILES` order (payments and geolocation are recognised
+    and left out). A required file missing, two files of one kind, or a CSV that is no Olist
+    file are added to ``problems`` (the other files are still read and checked).
+    """
+    given = [folder] if isinstance(folder, Path) else list(folder)
+    if len(given) == 1 and not given[0].exists():
+        raise refuse(given[0].name or str(given[0]), "olist import needs the folder holding the Olist CSV files")
+    where = given[0].name if len(given) == 1 else "olist"
+    by_role: dict[str, CsvFile] = {}
+    for p in olist_paths(given):
+        try:
+            f = read_csv(p, problems=problems)
+        except ImportError_ as exc:
+            problems.extend(exc.errors)
+            continue
+        role = role_of(f.header)
+        if role is None:
+            problems.add(f.name, 1, "", "not an Olist file: its header matches none of the Olist files (orders, "
+                         "order items, products, customers, sellers, reviews, payments, category translation)")
+        elif role in by_role:
+            problems.add(f.name, 1, "", f"a second Olist {role.replace('_', ' ')} file (the first is "
+                         f"{by_role[role].name}); import one of them at a time")
+        else:
+            by_role[role] = f
+    for r in REQUIRED_ROLES:
+        if r not in by_role:
+            problems.add(where, 0, "", f"no Olist {r.replace('_', ' ')} file (a CSV with the columns "
+                         f"{', '.join(sorted(SIGNATURES[r]))})")
+    return [by_role[r] for r in FILES if r in by_role]
 
 
 def _parse(files: Sequence[CsvFile], problems: Problems, progress: Progress | None, total: int) -> dict[str, Rows]:
     out: dict[str, Rows] = {}
     done = 0
     for f in files:
-        cols = FILES[f.name]
+        role = role_of(f.header) or ""
+        cols = FILES[role]
         rows: Rows = []
-        out[f.name] = rows
+        out[role] = rows
         check_columns(f, required=[c.name for c in cols], known=None, problems=problems)
         seen: dict[tuple[Any, ...], int] = {}
-        key = KEYS[f.name]
+        key = KEYS[role]
         for line, raw in f.dicts():
             done += 1
             if progress and done % 2000 == 0:
@@ -145,16 +223,17 @@ def _parse(files: Sequence[CsvFile], problems: Problems, progress: Progress | No
     return out
 
 
-def _check_refs(data: dict[str, Rows], problems: Problems, headers: dict[str, dict[str, bool]]) -> None:
+def _check_refs(data: dict[str, Rows], problems: Problems, headers: dict[str, dict[str, bool]],
+                names: dict[str, str]) -> None:
     def ids(file: str, col: str) -> set[Any]:
         return {v[col] for _, v in data[file] if v.get(col) is not None}
 
     checks = [
-        ("olist_orders_dataset.csv", "customer_id", "olist_customers_dataset.csv", "customer_id", "customer"),
-        ("olist_order_items_dataset.csv", "order_id", "olist_orders_dataset.csv", "order_id", "order"),
-        ("olist_order_items_dataset.csv", "product_id", "olist_products_dataset.csv", "product_id", "product"),
-        ("olist_order_items_dataset.csv", "seller_id", "olist_sellers_dataset.csv", "seller_id", "seller"),
-        ("olist_order_reviews_dataset.csv", "order_id", "olist_orders_dataset.csv", "order_id", "order"),
+        ("orders", "customer_id", "customers", "customer_id", "customer"),
+        ("order_items", "order_id", "orders", "order_id", "order"),
+        ("order_items", "product_id", "products", "product_id", "product"),
+        ("order_items", "seller_id", "sellers", "seller_id", "seller"),
+        ("reviews", "order_id", "orders", "order_id", "order"),
     ]
     for file, col, target, tcol, what in checks:
         if not headers.get(file, {}).get(col) or not headers.get(target, {}).get(tcol):
@@ -162,30 +241,40 @@ def _check_refs(data: dict[str, Rows], problems: Problems, headers: dict[str, di
         known = ids(target, tcol)
         for line, v in data[file]:
             if v.get(col) is not None and v[col] not in known:
-                problems.add(file, line, col, f"unknown {what} {v[col]!r} (not in {target})")
+                problems.add(names[file], line, col, f"unknown {what} {v[col]!r} (not in {names[target]})")
 
 
 def import_olist(session: Session, *, files: Sequence[CsvFile], problems: Problems, counts: Counts,
-                 progress: Progress | None = None) -> int:
+                 progress: Progress | None = None, warnings: list[str] | None = None) -> int:
     """Validate and upsert the Olist files (from :func:`read_folder`); return rows read."""
     total = sum(f.n_records for f in files)
+    names = {role_of(f.header) or "": f.name for f in files}
+    if any(r not in names for r in REQUIRED_ROLES):
+        return total  # read_folder reported the missing file
     data = _parse(files, problems, progress, total)
-    _check_refs(data, problems, {f.name: dict.fromkeys(f.header, True) for f in files})
-    first = {v["order_id"]: line for line, v in data["olist_orders_dataset.csv"] if v.get("order_id") is not None}
+    for role in FILES:
+        data.setdefault(role, [])
+    _check_refs(data, problems, {role_of(f.header) or "": dict.fromkeys(f.header, True) for f in files}, names)
+    first = {v["order_id"]: line for line, v in data["orders"] if v.get("order_id") is not None}
     for number, src in other_source_orders(session, list(first), SOURCE).items():
-        problems.add("olist_orders_dataset.csv", first[number], "order_id",
+        problems.add(names["orders"], first[number], "order_id",
                      f"order {number!r} already exists from source {src!r}; an Olist import does not change "
                      "another source's order (rename one of them)")
     if problems:
         return total
 
-    orders = {v["order_id"]: v for _, v in data["olist_orders_dataset.csv"]}
-    items = sorted((v for _, v in data["olist_order_items_dataset.csv"]),
+    orders = {v["order_id"]: v for _, v in data["orders"]}
+    items = sorted((v for _, v in data["order_items"]),
                    key=lambda v: (orders[v["order_id"]]["order_purchase_timestamp"], v["order_id"], v["order_item_id"]))
-    sellers = {v["seller_id"]: v for _, v in data["olist_sellers_dataset.csv"]}
-    state_of = {v["customer_id"]: v.get("customer_state") for _, v in data["olist_customers_dataset.csv"]}
+    has_sellers = "sellers" in names
+    sellers = {v["seller_id"]: v for _, v in data["sellers"]}
+    for v in items:  # without a sellers file: the sellers of the order items, city and state unknown
+        sellers.setdefault(v["seller_id"], {})
+    if warnings is not None:
+        warnings.extend(cost for role, cost in ABSENT_COSTS.items() if role not in names)
+    state_of = {v["customer_id"]: v.get("customer_state") for _, v in data["customers"]}
     english = {v["product_category_name"]: v.get("product_category_name_english")
-               for _, v in data["product_category_name_translation.csv"]}
+               for _, v in data["translation"]}
 
     ch = Channel.__table__
     counts.add("channels", *upsert(session, ch, [{"code": CHANNEL[0], "name": CHANNEL[1]}], key=("code",),
@@ -196,7 +285,7 @@ def import_olist(session: Session, *, files: Sequence[CsvFile], problems: Proble
                  "region": v.get("seller_state"), "country": "BR", "lead_time_days": None}
                 for s, v in sellers.items()]
     counts.add("suppliers", *upsert(session, Supplier.__table__, sup_rows, key=("code",),
-                                    update_cols=["name", "city", "region", "country"]))
+                                    update_cols=["name", "city", "region", "country"] if has_sellers else []))
     sup_id = id_map(session, Supplier.__table__, ("code",), [(s,) for s in sellers])
 
     first_seller: dict[str, str] = {}
@@ -205,7 +294,7 @@ def import_olist(session: Session, *, files: Sequence[CsvFile], problems: Proble
         first_seller.setdefault(v["product_id"], v["seller_id"])
         prices.setdefault(v["product_id"], []).append(v["price"])
     prod_rows = []
-    for _, v in data["olist_products_dataset.csv"]:
+    for _, v in data["products"]:
         pid, pt = v["product_id"], v.get("product_category_name")
         cat = (english.get(pt) or pt) if pt else None
         cat = cat or "unknown"
@@ -273,7 +362,7 @@ def import_olist(session: Session, *, files: Sequence[CsvFile], problems: Proble
         "review_key": f"{v['review_id']}:{v['order_id']}", "order_id": order_id[(v["order_id"],)],
         "score": v["review_score"], "title": v.get("review_comment_title"),
         "comment": v.get("review_comment_message"), "created_at": v.get("review_creation_date"),
-    } for _, v in data["olist_order_reviews_dataset.csv"]]
+    } for _, v in data["reviews"]]
     counts.add("reviews", *upsert(session, Review.__table__, review_rows, key=("review_key",),
                                   update_cols=["order_id", "score", "title", "comment", "created_at"]))
     return total
