@@ -1,0 +1,312 @@
+"""The forecast job: backtest and choose a model per SKU, forecast, store everything in tables.
+
+``run_forecast(engine, ...)`` (``python -m ops forecast``):
+
+1. records a ``forecast_runs`` row (status ``running``, parameters as JSON, pid) or, with
+   ``resume``, takes an unfinished run and its stored parameters;
+2. reads weekly demand (:func:`ops.forecast.data.load_weekly`, censored weeks corrected);
+3. fits the global gradient-boosting model twice in this process: on target weeks before the
+   earliest backtest origin (for the backtest) and on all weeks (for the forecast);
+4. splits the SKUs into chunks of ``chunk_size`` and runs them in ``jobs`` worker processes
+   (joblib); each chunk backtests every model, chooses per SKU (:mod:`ops.forecast.backtest`) and
+   forecasts ``horizon`` weeks with the chosen model;
+5. stores each finished chunk (choices, every model's scores, weekly forecasts) and the progress
+   count in one transaction, so a killed run resumes (``resume=RUN_ID``) without redoing them;
+6. marks the run ``succeeded`` (or ``failed`` with the error; the exception propagates).
+
+Prophet runs only on eligible series (:func:`ops.forecast.models.prophet_eligible`), at most
+``prophet_max`` of them (the highest-volume first); ``prophet_max=0`` (the default) leaves it out:
+see BENCHMARKS.md for the measurement behind that default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Engine
+
+from ops.db import read_session, run_in_transaction
+from ops.forecast import backtest as bt
+from ops.forecast.data import event_flags, load_weekly
+from ops.forecast.models import (
+    ETS,
+    TSB,
+    Context,
+    Croston,
+    GlobalGBM,
+    Model,
+    ProphetModel,
+    SeasonalNaive,
+    demand_pattern,
+    intervals,
+    prophet_eligible,
+)
+from ops.models import ForecastChoice, ForecastRun, ForecastScore, ForecastWeek, Product
+
+
+class ForecastError(RuntimeError):
+    """A forecast run could not be done; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class Params:
+    horizon: int = 13
+    origins: int = 6
+    step: int = 2
+    chunk_size: int = 250
+    jobs: int = 1
+    prophet_max: int = 0
+    skus: tuple[str, ...] | None = None
+    as_of: str | None = None  # ISO day: cut the history (for holdout evaluation)
+    seed: int = 0
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["skus"] = list(self.skus) if self.skus else None
+        return json.dumps(d, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Params:
+        d = json.loads(text)
+        d["skus"] = tuple(d["skus"]) if d.get("skus") else None
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def chunk_result(payload: dict[str, Any]) -> dict[str, Any]:
+    """Backtest, choose and forecast one chunk of SKUs (runs in a worker process)."""
+    y, observed, censored = payload["y"], payload["observed"], payload["censored"]
+    h, p = payload["h"], payload["params"]
+    weeks, event, promo = payload["weeks"], payload["event"], payload["promo"]
+    pattern_bt, pattern = payload["pattern_bt"], payload["pattern"]
+    skus, censored_days = payload["skus"], payload["censored_days"]
+    prophet_rows = payload["prophet_rows"]
+    models: list[Model] = [SeasonalNaive(), ETS(), Croston(), TSB()]
+    if prophet_rows.any():
+        models.append(ProphetModel())
+    ctx_bt = Context(weeks=weeks, promo=promo, event=event, pattern=pattern_bt)
+    res = bt.run_backtest(y, observed, censored, models, ctx_bt, h=h, n_origins=p["origins"], step=p["step"],
+                          gbm=payload["gbm_bt"], prophet_rows=prophet_rows)
+    n, t = y.shape
+    hist_weeks = (~np.isnan(y)).sum(axis=1)
+    choices = [bt.choose(res, i, str(pattern[i]), int(hist_weeks[i])) for i in range(n)]
+    chosen = np.array([c.model for c in choices], dtype=object)
+    final: dict[str, Model] = {m.name: m for m in models}
+    final["gbm"] = payload["gbm_final"]
+    mean = np.zeros((n, h))
+    sigma = np.zeros((n, h))
+    used = chosen.copy()
+    for name in sorted(set(chosen)):
+        rows = np.nonzero(chosen == name)[0]
+        sub = Context(weeks=weeks, promo=promo[rows], event=event, pattern=pattern[rows])
+        try:
+            pred = final[name].predict(y[rows], h, sub)
+            bad = pred.failed if pred.failed is not None else np.zeros(rows.size, dtype=bool)
+        except Exception:  # noqa: BLE001 - fall back to the baseline for these SKUs
+            bad = np.ones(rows.size, dtype=bool)
+            pred = None
+        if pred is not None:
+            mean[rows], sigma[rows] = pred.mean, pred.sigma
+        if bad.any():
+            fb = rows[bad]
+            base = SeasonalNaive().predict(y[fb], h, Context(weeks=weeks, promo=promo[fb], event=event,
+                                                              pattern=pattern[fb]))
+            mean[fb], sigma[fb] = base.mean, base.sigma
+            for i in fb:
+                c = choices[i]
+                choices[i] = bt.Choice(model=bt.BASELINE, wape=c.baseline_wape, mase=None, bias=None,
+                                       sigma_week=None, baseline_wape=c.baseline_wape,
+                                       fallback_reason=f"{name} failed on the full history")
+                used[i] = bt.BASELINE
+    iv = intervals(mean, sigma)
+    future = weeks[t:t + h]
+    week_rows = [{"sku": skus[i], "week": future[k].date(), "model": str(used[i]),
+                  **{key: float(v[i, k]) for key, v in iv.items()}} for i in range(n) for k in range(h)]
+    choice_rows = [{"sku": skus[i], "model": c.model, "pattern": str(pattern[i]), "wape": c.wape, "mase": c.mase,
+                    "bias": c.bias, "sigma_week": c.sigma_week, "baseline_wape": c.baseline_wape,
+                    "fallback_reason": c.fallback_reason, "censored_days": int(censored_days[i]),
+                    "history_weeks": int(hist_weeks[i])} for i, c in enumerate(choices)]
+    score_rows = []
+    for name, s in res.scores.items():
+        per = s.seconds / max(1, n if name != "prophet" else int(prophet_rows.sum()))
+        for i in range(n):
+            if name == "prophet" and not prophet_rows[i]:
+                continue
+            score_rows.append({"sku": skus[i], "model": name, "abs_error": float(s.abs_error[i]),
+                               "error": float(s.error[i]), "actual": float(s.actual[i]),
+                               "scale": None if not np.isfinite(res.scale[i]) else float(res.scale[i]),
+                               "n": int(s.n[i]), "fit_seconds": per,
+                               "failed": (s.reason or "failed") if s.failed is not None and s.failed[i] else None})
+    return {"chunk": payload["chunk"], "weeks": week_rows, "choices": choice_rows, "scores": score_rows}
+
+
+def _start(engine: Engine, params: Params) -> int:
+    def work(s: Any) -> int:
+        rid = s.execute(insert(ForecastRun).values(started_at=_now(), parameters=params.to_json(), status="running",
+                                                   n_skus=0, n_done=0, n_fallback=0, pid=os.getpid(),
+                                                   heartbeat_at=_now()).returning(ForecastRun.id)).scalar_one()
+        return int(rid)
+    return run_in_transaction(engine, work)
+
+
+def _resume(engine: Engine, run_id: int) -> Params:
+    with read_session(engine) as s:
+        row = s.execute(select(ForecastRun.status, ForecastRun.parameters).where(ForecastRun.id == run_id)).first()
+    if row is None:
+        raise ForecastError(f"forecast run {run_id} does not exist")
+    if row[0] == "succeeded":
+        raise ForecastError(f"forecast run {run_id} already finished; nothing to resume")
+    run_in_transaction(engine, lambda s: s.execute(update(ForecastRun).where(ForecastRun.id == run_id).values(
+        status="running", error=None, pid=os.getpid(), heartbeat_at=_now(), finished_at=None)))
+    return Params.from_json(row[1])
+
+
+def _done_skus(engine: Engine, run_id: int) -> set[str]:
+    with read_session(engine) as s:
+        return set(s.execute(select(ForecastChoice.sku).where(ForecastChoice.run_id == run_id)).scalars())
+
+
+def _store(engine: Engine, run_id: int, result: dict[str, Any]) -> None:
+    def work(s: Any) -> None:
+        skus = [c["sku"] for c in result["choices"]]
+        # idempotent: a chunk half-written by a killed run is replaced as a whole
+        for table in (ForecastWeek, ForecastScore, ForecastChoice):
+            s.execute(delete(table).where(table.run_id == run_id, table.sku.in_(skus)))
+        chunk = result["chunk"]
+        s.execute(insert(ForecastChoice), [{**c, "run_id": run_id, "chunk": chunk} for c in result["choices"]])
+        if result["scores"]:
+            s.execute(insert(ForecastScore), [{**c, "run_id": run_id} for c in result["scores"]])
+        if result["weeks"]:
+            s.execute(insert(ForecastWeek), [{**c, "run_id": run_id} for c in result["weeks"]])
+        done = s.execute(select(func.count()).select_from(ForecastChoice)
+                         .where(ForecastChoice.run_id == run_id)).scalar_one()
+        fb = s.execute(select(func.count()).select_from(ForecastChoice).where(
+            ForecastChoice.run_id == run_id, ForecastChoice.fallback_reason.is_not(None))).scalar_one()
+        s.execute(update(ForecastRun).where(ForecastRun.id == run_id).values(n_done=done, n_fallback=fb,
+                                                                              heartbeat_at=_now()))
+    run_in_transaction(engine, work)
+
+
+def _fail(engine: Engine, run_id: int, message: str) -> None:
+    run_in_transaction(engine, lambda s: s.execute(update(ForecastRun).where(ForecastRun.id == run_id).values(
+        status="failed", error=message[:2000], finished_at=_now())))
+
+
+def _progress(total: int, initial: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="SKU", desc="forecast", file=sys.stderr, dynamic_ncols=True)
+
+
+def run_forecast(engine: Engine, *, skus: Sequence[str] | None = None, jobs: int = 1, resume: int | None = None,
+                 horizon: int = 13, origins: int = 6, step: int = 2, chunk_size: int = 250, prophet_max: int = 0,
+                 as_of: dt.date | None = None, progress: bool = False,
+                 on_chunk: Callable[[int], None] | None = None) -> int:
+    """Run (or resume) a forecast; returns the run id. See the module docstring."""
+    if resume is not None:
+        params = _resume(engine, resume)
+        run_id = resume
+        params = Params(**{**asdict(params), "jobs": jobs})
+    else:
+        if horizon < 1 or origins < 1 or step < 1 or chunk_size < 1 or jobs < 1:
+            raise ForecastError("horizon, origins, step, chunk size and jobs must be at least 1")
+        params = Params(horizon=horizon, origins=origins, step=step, chunk_size=chunk_size, jobs=jobs,
+                        prophet_max=prophet_max, skus=tuple(skus) if skus else None,
+                        as_of=as_of.isoformat() if as_of else None)
+        run_id = _start(engine, params)
+    try:
+        _execute(engine, run_id, params, progress=progress, on_chunk=on_chunk)
+    except BaseException as exc:
+        msg = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ForecastError) else str(exc)
+        if isinstance(exc, KeyboardInterrupt):
+            msg = f"interrupted; resume with: python -m ops forecast --resume {run_id}"
+        _fail(engine, run_id, msg)
+        raise
+    return run_id
+
+
+def _execute(engine: Engine, run_id: int, p: Params, *, progress: bool,
+             on_chunk: Callable[[int], None] | None) -> None:
+    as_of = dt.date.fromisoformat(p.as_of) if p.as_of else None
+    with read_session(engine) as s:
+        if p.skus:
+            known = set(s.execute(select(Product.sku).where(Product.sku.in_(list(p.skus)))).scalars())
+            unknown = [k for k in p.skus if k not in known]
+            if unknown:
+                raise ForecastError(f"unknown SKU(s): {', '.join(unknown[:10])}")
+        data = load_weekly(s, skus=p.skus, as_of=as_of)
+    n, t = data.y.shape
+    run_in_transaction(engine, lambda s: s.execute(update(ForecastRun).where(ForecastRun.id == run_id).values(
+        n_skus=n, as_of=data.as_of)))
+    if t == 0:
+        raise ForecastError("no complete week of order lines to forecast from (import or seed data first)")
+    h = p.horizon
+    weeks = data.weeks.append(pd.date_range(data.weeks[-1] + pd.Timedelta(days=7), periods=h, freq="W-MON"))
+    event = event_flags(weeks, [])
+    event[:t] = np.maximum(event[:t], data.event)
+    promo = np.hstack([data.promo, np.zeros((n, h))])  # no promotions are planned ahead in the data
+    pattern = demand_pattern(data.y)
+    orgs = bt.origins_for(t, h, p.origins, p.step)
+    first = orgs[0] if orgs else t
+    pattern_bt = demand_pattern(data.y[:, :first])
+    ctx_bt = Context(weeks=weeks, promo=promo, event=event, pattern=pattern_bt)
+    ctx = Context(weeks=weeks, promo=promo, event=event, pattern=pattern)
+    gbm_bt: GlobalGBM | None = None
+    gbm_final: GlobalGBM | None = None
+    if orgs and first > GlobalGBM.MIN_ORIGIN + 1:
+        try:
+            gbm_bt = GlobalGBM(seed=p.seed).fit(data.y, first, h, ctx_bt)
+            gbm_final = GlobalGBM(seed=p.seed).fit(data.y, t, h, ctx)
+        except Exception:  # noqa: BLE001 - without the global model the others still run
+            gbm_bt = gbm_final = None
+    prophet_rows = np.zeros(n, dtype=bool)
+    if p.prophet_max > 0:
+        elig = np.nonzero(prophet_eligible(data.y, pattern))[0]
+        vol = np.nansum(data.y[elig], axis=1)
+        prophet_rows[elig[np.argsort(-vol)][:p.prophet_max]] = True
+    done = _done_skus(engine, run_id)
+    todo = np.array([i for i, sku in enumerate(data.skus) if sku not in done], dtype=int)
+    chunks = [todo[i:i + p.chunk_size] for i in range(0, todo.size, p.chunk_size)]
+    bar = _progress(n, n - todo.size, progress)
+
+    def payloads() -> Iterable[dict[str, Any]]:
+        for ci, rows in enumerate(chunks):
+            yield {"chunk": ci, "y": data.y[rows], "observed": data.observed[rows], "censored": data.censored[rows],
+                   "promo": promo[rows], "weeks": weeks, "event": event, "pattern_bt": pattern_bt[rows],
+                   "pattern": pattern[rows], "skus": [data.skus[i] for i in rows],
+                   "censored_days": data.censored_days[rows], "prophet_rows": prophet_rows[rows], "h": h,
+                   "params": asdict(p), "gbm_bt": gbm_bt, "gbm_final": gbm_final}
+
+    results: Iterable[dict[str, Any]]
+    if p.jobs > 1 and len(chunks) > 1:
+        from joblib import Parallel, delayed
+
+        results = Parallel(n_jobs=p.jobs, return_as="generator_unordered")(
+            delayed(chunk_result)(pl) for pl in payloads())
+    else:
+        results = (chunk_result(pl) for pl in payloads())
+    for res in results:
+        _store(engine, run_id, res)
+        if bar is not None:
+            bar.update(len(res["choices"]))
+        if on_chunk is not None:
+            on_chunk(res["chunk"])
+    if bar is not None:
+        bar.close()
+    run_in_transaction(engine, lambda s: s.execute(update(ForecastRun).where(ForecastRun.id == run_id).values(
+        status="succeeded", finished_at=_now(), heartbeat_at=_now())))
+
