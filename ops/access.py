@@ -37,9 +37,9 @@ from ops.models import (
 # fulfilment, ...) come from each domain's registration (ops.domain): its ``roles`` and
 # ``vendor_kinds``. PAGES_BY_ROLE / VENDOR_PAGES below are the union, read at call time.
 STATIC_PAGES_BY_ROLE: dict[str, tuple[str, ...]] = {
-    "admin": ("home", "carriers", "planner", "audit", "imports", "users"),
-    "manager": ("home", "carriers", "planner", "audit"),
-    "planner": ("home", "planner"),
+    "admin": ("home", "carriers", "audit", "imports", "users"),
+    "manager": ("home", "carriers", "audit"),
+    "planner": ("home",),
     "vendor": (),
 }
 STATIC_VENDOR_PAGES: dict[str, tuple[str, ...]] = {

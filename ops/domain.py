@@ -30,7 +30,8 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 # The one list of domain packages; everything else is read from their registrations.
-DOMAIN_PACKAGES: tuple[str, ...] = ("ops.inventory", "ops.fulfillment", "ops.review", "ops.returns")
+DOMAIN_PACKAGES: tuple[str, ...] = ("ops.inventory", "ops.fulfillment", "ops.review", "ops.returns",
+                                     "ops.planner")
 
 HEADLINE_EXCEPTION_COLUMNS = ["subject", "kind", "detail", "value_at_risk"]
 

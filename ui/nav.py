@@ -34,7 +34,6 @@ class PageDef:
 STATIC_PAGES: tuple[PageDef, ...] = (
     PageDef("home", "Overview", ":material/home:", "Operations", ALL_FILTERS, 10),
     PageDef("carriers", "Carrier scorecards", ":material/leaderboard:", "Operations", (), 40),
-    PageDef("planner", "Forecast & reorder", ":material/query_stats:", "Planning", (), 60),
     PageDef("scorecard", "My scorecard", ":material/leaderboard:", "Vendor", (), 70),
     PageDef("audit", "Thresholds & audit log", ":material/fact_check:", "Admin", (), 80),
     PageDef("imports", "Imports", ":material/upload_file:", "Admin", (), 90),
