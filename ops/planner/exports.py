@@ -53,7 +53,9 @@ def export_lines(session: Session, *, viewer: Viewer, filters: Filters) -> pd.Da
 @register("planner_plan", title="Replenishment plan, every SKU x warehouse", page=PAGE)
 @data_function
 def export_plan(session: Session, *, viewer: Viewer, filters: Filters) -> pd.DataFrame:
-    return planner_page(session, viewer=viewer, filters=filters).plan[PLAN_EXPORT_COLUMNS]
+    out = planner_page(session, viewer=viewer, filters=filters).plan[PLAN_EXPORT_COLUMNS].copy()
+    out.attrs = {}
+    return out
 
 
 @register("planner_drafts", title="Draft purchase orders", page=PAGE)

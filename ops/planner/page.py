@@ -81,7 +81,9 @@ def suggested_lines(plan: pd.DataFrame) -> pd.DataFrame:
     lines = plan[(plan["suggested_qty"] > 0) | (plan["urgency"] == "critical")]
     lines = lines.sort_values(["urgency_rank", "lost_revenue", "sku"], ascending=[False, False, True],
                               kind="mergesort")
-    return lines[LINE_COLUMNS].reset_index(drop=True)
+    out = lines[LINE_COLUMNS].reset_index(drop=True)
+    out.attrs = {}  # the plan's as-of day and budget note stay with the plan, not with shown tables
+    return out
 
 
 @data_function

@@ -259,9 +259,12 @@ def compute_plan(inputs: pd.DataFrame, open_pos: pd.DataFrame, *, policy: Policy
     value = qty * unit_cost
     # Priority for the budget: urgency first, then the revenue at risk.
     priority = urgency_rank * 1e12 + np.minimum(lost_revenue, 1e11)
-    cut = rm.apply_budget(value, priority, p.budget)
-    cut_by_budget = (~cut.keep) & (qty > 0)
-    qty = np.where(cut.keep, qty, 0.0)
+    ordered = qty > 0  # only lines with something to order compete for the budget
+    cut = rm.apply_budget(value[ordered], priority[ordered], p.budget)
+    keep = np.ones(n, dtype=bool)
+    keep[ordered] = cut.keep
+    cut_by_budget = ~keep
+    qty = np.where(keep, qty, 0.0)
     value = qty * unit_cost
 
     out = pd.DataFrame({
@@ -316,7 +319,9 @@ def draft_pos(plan: pd.DataFrame, *, min_order_value: float = 0.0) -> pd.DataFra
     base = pd.Timestamp(as_of) if as_of else pd.NaT
     out["expected_on"] = base + pd.to_timedelta(np.ceil(out["lt"].to_numpy()), unit="D")
     out = out.sort_values(["rank", "order_value"], ascending=[False, False], kind="mergesort", ignore_index=True)
-    return out[DRAFT_COLUMNS].astype({"lines": "int64", "order_units": "int64"})
+    out = out[DRAFT_COLUMNS].astype({"lines": "int64", "order_units": "int64"})
+    out.attrs = {}
+    return out
 
 
 def plan_token(lines: pd.DataFrame, policy: Policy, as_of: dt.date | None) -> str:
