@@ -12,8 +12,9 @@ flt = filters()
 engine = get_engine()
 
 st.title("Overview")
-st.caption("Headline figures and the exceptions worth acting on first. Open a page for the detail; "
-           "acknowledging or flagging a row happens there, so it is recorded in the audit log.")
+st.caption("The exceptions worth acting on first, then each page's headline figures. Open a page for the detail.")
+
+home.inbox_section(engine, viewer, flt)
 
 shown = headline_domains(viewer)
 if not shown:

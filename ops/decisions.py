@@ -1653,9 +1653,16 @@ def entity_states(session: Session, *, viewer: Viewer, entity_kind: str | None =
 ANNOTATION_ROLES = ("admin", "manager", "planner")
 
 
-def add_annotation(session: Session, *, viewer: Viewer, page: str, day: dt.date | str, text: str) -> int:
-    """Pin a note to ``day`` on ``page``'s charts; returns its id. One audit row; vendors may not.
+ANNOTATION_SCOPE_KINDS = ("warehouse", "carrier", "lane", "channel", "supplier", "category", "sku")
 
+
+def add_annotation(session: Session, *, viewer: Viewer, page: str, day: dt.date | str, text: str,
+                   end_day: dt.date | str | None = None, scope_kind: str | None = None,
+                   scope_key: str | None = None) -> int:
+    """Pin a note to ``day`` (through ``end_day``, inclusive) on ``page``'s charts; returns its id.
+
+    One audit row; vendors may not. ``scope_kind``/``scope_key`` optionally say what it concerns
+    (one of :data:`ANNOTATION_SCOPE_KINDS` and a code, e.g. carrier UPS); both or neither.
     ``text`` is stored through :func:`clean_text` (and trimmed).
     """
     require_viewer(viewer)
@@ -1677,12 +1684,29 @@ def add_annotation(session: Session, *, viewer: Viewer, page: str, day: dt.date 
             raise ValidationError(f"annotation on {page} {when}: the text is empty")
         if len(body) > MAX_NOTE_CHARS:
             raise ValidationError(f"annotation on {page} {when}: {len(body)} characters; the limit is {MAX_NOTE_CHARS}")
+        until = _parse_day(end_day, f"annotation on {page} end day")
+        if until is not None and until < when:
+            raise ValidationError(f"annotation on {page}: the end day {until} is before the first day {when}")
+        skind = str(scope_kind or "").strip() or None
+        skey = clean_text(str(scope_key or "")).strip() or None
+        if (skind is None) != (skey is None):
+            raise ValidationError(f"annotation on {page} {when}: give both a scope kind and its code, or neither")
+        if skind is not None and skind not in ANNOTATION_SCOPE_KINDS:
+            raise ValidationError(f"annotation on {page} {when}: scope {skind!r} is not one of "
+                                  f"{', '.join(ANNOTATION_SCOPE_KINDS)}")
+        if skey is not None and len(skey) > 64:
+            raise ValidationError(f"annotation on {page} {when}: the scope code is longer than 64 characters")
     except (DecisionError, AccessDenied) as exc:
         raise _refuse(session, exc, **audit) from None
-    new_id = session.execute(insert(Annotation).values(page=page, day=when, text=body, author=viewer.username)
-                             .returning(Annotation.id)).scalar_one()
+    extra: dict[str, Any] = {}
+    if until is not None and until != when:
+        extra["end_day"] = until
+    if skind is not None:
+        extra.update(scope_kind=skind, scope_key=skey)
+    new_id = session.execute(insert(Annotation).values(page=page, day=when, text=body, author=viewer.username,
+                                                       **extra).returning(Annotation.id)).scalar_one()
     _audit(session, viewer=viewer, action="annotation.add", entity_kind="annotation", entity_key=str(new_id),
-           before=None, after={"page": page, "day": when, "text": body}, why=None, vendor_code=None)
+           before=None, after={"page": page, "day": when, "text": body, **extra}, why=None, vendor_code=None)
     return int(new_id)
 
 
@@ -1696,15 +1720,18 @@ def annotations(
     Returns
     -------
     DataFrame
-        id (int64), page (str), day (date), text (str), author (str), created_at (datetime64[ns]).
+        id (int64), page (str), day (date), text (str), author (str), created_at (datetime64[ns]),
+        end_day (date or None: the one day), scope_kind (str or None), scope_key (str or None).
     """
     require_viewer(viewer)
     stmt = select(Annotation.id, Annotation.page, Annotation.day, Annotation.text, Annotation.author,
-                  Annotation.created_at).where(false() if viewer.is_vendor else true())
+                  Annotation.created_at, Annotation.end_day, Annotation.scope_kind, Annotation.scope_key,
+                  ).where(false() if viewer.is_vendor else true())
     if page:
         stmt = stmt.where(Annotation.page == page)
     df = pd.DataFrame(session.execute(stmt.order_by(Annotation.day, Annotation.id)).all(),
-                      columns=["id", "page", "day", "text", "author", "created_at"])
+                      columns=["id", "page", "day", "text", "author", "created_at", "end_day", "scope_kind",
+                               "scope_key"])
     df["id"] = df["id"].astype("int64")
     df["created_at"] = pd.to_datetime(df["created_at"])
     return df

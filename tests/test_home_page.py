@@ -31,8 +31,9 @@ def test_manager_sees_the_planted_stockout_first_and_fulfilment(seeded_engine: E
     a = anomalies("small", 7)
     at = _overview(seeded_engine, Viewer(username="meg", role="manager"), monkeypatch)
     headers = [h.value for h in at.main.subheader]
-    assert headers == ["Inventory health", "Fulfilment SLA"]
-    inv = at.dataframe[0].value
+    assert headers[0] == "Exceptions inbox"
+    assert headers.index("Inventory health") < headers.index("Fulfilment SLA")
+    inv = at.dataframe[1 + 0].value  # after the inbox
     assert (inv.iloc[0]["subject"], inv.iloc[0]["kind"]) == (
         f"{a.stockout_sku} @ {a.stockout_warehouse}", "stockout")
     assert len(inv) <= 5
@@ -42,8 +43,10 @@ def test_manager_sees_the_planted_stockout_first_and_fulfilment(seeded_engine: E
 
 def test_planner_sees_inventory_only(seeded_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     at = _overview(seeded_engine, Viewer(username="pat", role="planner"), monkeypatch)
-    assert [h.value for h in at.main.subheader] == ["Inventory health"]
+    headers = [h.value for h in at.main.subheader]
+    assert headers[:2] == ["Exceptions inbox", "Inventory health"] and "Fulfilment SLA" not in headers
     assert "On-time ship" not in [m.label for m in at.metric]
+    assert "fulfillment" not in set(at.dataframe[0].value["link"].str.split("?").str[0].str.strip("/"))
 
 
 def test_supplier_is_refused_the_overview(seeded_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,7 +73,7 @@ def test_overview_uses_peoples_formats(seeded_engine: Engine, monkeypatch: pytes
     assert "," in tiles["Inventory value"].value
     for m in at.metric:
         assert "-0.0" not in (m.proto.delta or "") and m.value not in ("None", "nan")
-    config = json.loads(at.dataframe[0].proto.columns)
+    config = json.loads(at.dataframe[1].proto.columns)
     assert config["value_at_risk"]["label"] == "Value at risk"
     assert config["value_at_risk"]["type_config"]["format"] == "$%,.0f"
     assert config["subject"]["label"] == "Subject"

@@ -17,6 +17,20 @@ from ui.table import show_table, tile
 TOP = 5
 
 
+def inbox_section(engine: Engine, viewer: Viewer, filters: Filters) -> None:
+    """The exceptions inbox: every breached threshold of every page the viewer may open, one list."""
+    from ui import review
+
+    df = review.load_inbox(engine, viewer.cache_key, viewer, filters)
+    open_items = df[df["status"] != "resolved"]
+    st.subheader("Exceptions inbox")
+    st.caption(f"{fmt.count(len(open_items))} open of {fmt.count(len(df))}: each page's top breached thresholds. "
+               "Open a row's page to see the filtered view that explains it; a status change is recorded in the "
+               "audit log.")
+    review.inbox_table(df, key="home_inbox")
+    review.status_form(engine, viewer, df, key="home_inbox")
+
+
 def domain_filters(filters: Filters, domain: Domain) -> Filters:
     """Only the filters the domain reads, so its cached headline is keyed on what matters."""
     return Filters(

@@ -1,0 +1,251 @@
+"""The weekly report: the manager's, and one per vendor holding only that vendor's data.
+
+A report is built for one viewer and one ISO week (:func:`build`): the KPIs with their change
+and target, the exceptions inbox with status and owner, the week's top return reasons, review
+scores against lateness, the decisions taken that week (the audit log as the viewer may read
+it) and a chart of the weekly KPIs over 13 weeks with the annotations that touch it. It is
+written as HTML (one self-contained file: the chart is an inline SVG drawn offline with
+matplotlib, no script, no network) and as XLSX (one sheet per table, formula-safe, through
+``ops.exports``). Numbers are formatted for people by ``ops.fmt`` only.
+
+:func:`export_week` writes the manager's report and one pair of files per vendor (supplier,
+carrier, 3PL operator), each built with that vendor's viewer, so a vendor's file can hold only
+what that vendor may see. Files are written to a temporary name and renamed when complete, so a
+failure leaves nothing partial.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import io
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from ops import fmt
+from ops.access import Viewer, data_function, require_viewer
+from ops.db import read_session
+from ops.filters import Filters
+from ops.models import Carrier, Supplier, Warehouse
+from ops.review.annotations import chart_annotations
+from ops.review.inbox import inbox
+from ops.review.kpis import resolve_week, return_reasons, review_kpis, satisfaction_vs_lateness
+from ops.review.trend import kpi_trend
+from ops.review.week import Week
+
+REPORT_KPI_COLUMNS = ["label", "value", "previous", "change", "target", "meets", "definition", "target_from"]
+INBOX_REPORT_COLUMNS = ["domain", "kind", "subject", "detail", "value_at_risk", "status", "owner", "link"]
+DECISION_COLUMNS = ["at", "actor", "action", "entity_kind", "entity_key", "outcome", "why"]
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything one report shows, for one viewer and week (frames as the ``ops`` functions return them)."""
+
+    week: Week
+    title: str
+    kpis: pd.DataFrame
+    inbox: pd.DataFrame
+    reasons: pd.DataFrame
+    satisfaction: pd.DataFrame
+    decisions: pd.DataFrame
+    trend: pd.DataFrame
+    annotations: pd.DataFrame
+
+
+@data_function
+def build(session: Session, *, viewer: Viewer, week: str | Week | None = None, filters: Filters | None = None,
+          title: str | None = None) -> Report:
+    """The report of ``week`` (default: the last full week of the viewer's data) for ``viewer``."""
+    from ops.decisions import audit_log
+
+    require_viewer(viewer)
+    f = filters or Filters()
+    w = resolve_week(session, viewer=viewer, week=week)
+    wf = Filters(date_from=w.start, date_to=w.end, warehouses=f.warehouses, channels=f.channels)
+    trend = kpi_trend(session, viewer=viewer, week=w, filters=f)
+    start = trend["ds"].min().date() if len(trend) else w.start
+    who = f"{viewer.vendor_kind} {viewer.vendor_code}" if viewer.is_vendor else "operations"
+    return Report(
+        week=w,
+        title=title or f"Weekly review {w.label} ({w.start:%d %b} to {w.end:%d %b %Y}), {who}",
+        kpis=review_kpis(session, viewer=viewer, week=w, filters=f),
+        inbox=inbox(session, viewer=viewer, filters=wf),
+        reasons=return_reasons(session, viewer=viewer, week=w, filters=f),
+        satisfaction=satisfaction_vs_lateness(session, viewer=viewer, date_to=w.end, filters=f),
+        decisions=audit_log(session, viewer=viewer, date_from=w.start, date_to=w.end, limit=500)[DECISION_COLUMNS],
+        trend=trend,
+        annotations=chart_annotations(session, viewer=viewer, page="review", start=start, end=w.end),
+    )
+
+
+# --- people's text for each table ------------------------------------------------------------
+
+
+def kpi_text(kpis: pd.DataFrame) -> pd.DataFrame:
+    """The KPI table as people read it: each value in its own kind (ops.fmt), change and target too."""
+    rows = []
+    for r in kpis.itertuples(index=False):
+        meets = {True: "yes", False: "no"}.get(r.meets, fmt.MISSING) if r.meets is not None else fmt.MISSING
+        rows.append({"label": r.label, "value": fmt.value(r.value, r.kind), "previous": fmt.value(r.previous, r.kind),
+                     "change": fmt.delta(r.change, r.kind) or fmt.MISSING,
+                     "target": fmt.value(r.target, r.kind), "meets": meets, "definition": r.definition,
+                     "target_from": r.target_from})
+    return pd.DataFrame(rows, columns=REPORT_KPI_COLUMNS)
+
+
+def _table_html(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "<p class='empty'>Nothing this week.</p>"
+    view, _cols = fmt.export_frame(df)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in view.columns)
+    body = []
+    for row in view.itertuples(index=False):
+        cells = []
+        for v in row:
+            text = fmt.MISSING if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+            cells.append(f"<td>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def trend_svg(trend: pd.DataFrame, annotations: pd.DataFrame) -> str:
+    """The weekly KPI chart as an inline SVG (matplotlib, offline), annotation bands included."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=100)
+    try:
+        for label, g in trend.groupby("label", sort=False):
+            ax.plot(g["ds"], g["value"] * 100.0, marker="o", markersize=3, label=str(label))
+        for a in annotations.itertuples(index=False):
+            first = pd.Timestamp(a.start)
+            last = pd.Timestamp(a.end) + pd.Timedelta(days=1)
+            ax.axvspan(first, last, color="#f2b134", alpha=0.25)
+            ax.annotate(str(a.text)[:40], (first, 1.0), xycoords=("data", "axes fraction"), fontsize=7,
+                        va="top", rotation=90)
+        ax.set_ylabel("%")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left")
+        fig.autofmt_xdate()
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    svg = buf.getvalue()
+    return svg[svg.index("<svg"):]
+
+
+_CSS = ("body{font-family:Helvetica,Arial,sans-serif;margin:24px;color:#222}"
+        "table{border-collapse:collapse;font-size:12px;margin:8px 0 20px}"
+        "th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}"
+        "th{background:#f3f3f3}h1{font-size:20px}h2{font-size:16px;margin-top:24px}.empty{color:#777}")
+
+
+def to_html(rep: Report) -> str:
+    """The report as one self-contained HTML document."""
+    sat = rep.satisfaction
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(rep.title)}</title>"
+             f"<style>{_CSS}</style></head><body>",
+             f"<h1>{html.escape(rep.title)}</h1>",
+             f"<p>Compared with {html.escape(rep.week.previous().label)}. Generated "
+             f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.</p>",
+             "<h2>KPIs</h2>", _table_html(kpi_text(rep.kpis)),
+             "<h2>Weekly trend</h2>", trend_svg(rep.trend, rep.annotations),
+             "<h2>Exceptions</h2>", _table_html(rep.inbox[INBOX_REPORT_COLUMNS]),
+             "<h2>Top return reasons</h2>", _table_html(rep.reasons),
+             "<h2>Review scores and late deliveries (all reviews to the week's end)</h2>", _table_html(sat),
+             "<h2>Decisions taken this week</h2>", _table_html(rep.decisions),
+             "<h2>Annotations</h2>", _table_html(rep.annotations.drop(columns=["id"])),
+             "</body></html>"]
+    return "\n".join(parts)
+
+
+def to_xlsx(rep: Report) -> bytes:
+    """The report as an XLSX workbook: one formula-safe sheet per table, numbers kept as numbers."""
+    import openpyxl
+
+    from ops.exports import to_bytes
+
+    sheets = {"KPIs": rep.kpis.drop(columns=["key", "higher_is_better"]), "Exceptions": rep.inbox,
+              "Return reasons": rep.reasons, "Reviews vs lateness": rep.satisfaction,
+              "Decisions": rep.decisions, "Trend": rep.trend, "Annotations": rep.annotations}
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, df in sheets.items():
+        part = openpyxl.load_workbook(io.BytesIO(to_bytes(df, "xlsx", sheet=name)))
+        src = part.active
+        dst = book.create_sheet(name)
+        for row in src.iter_rows():
+            for c in row:
+                cell = dst.cell(row=c.row, column=c.column, value=c.value)
+                cell.number_format = c.number_format
+                if c.data_type == "s":
+                    cell.data_type = "s"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+# --- writing the week's files ------------------------------------------------------------------
+
+
+def vendors(session: Session) -> list[tuple[str, str]]:
+    """Every vendor a report goes to: ``(kind, code)`` of suppliers, carriers and 3PL operators."""
+    out = [("supplier", c) for c in session.scalars(select(Supplier.code).order_by(Supplier.code))]
+    out += [("carrier", c) for c in session.scalars(select(Carrier.code).order_by(Carrier.code))]
+    ops_codes = session.scalars(select(Warehouse.operator_code).where(Warehouse.operator_code.is_not(None))
+                                .distinct().order_by(Warehouse.operator_code))
+    out += [("warehouse", str(c)) for c in ops_codes if c]
+    return out
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "vendor"
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+# The manager's report is what a manager sees; the command line runs as an operator with full rights.
+REPORT_VIEWER = Viewer(username="weekly-report", role="manager")
+
+
+def export_week(engine: Engine, *, week: str | Week, out_dir: str | Path, filters: Filters | None = None,
+                vendor_files: bool = True) -> list[Path]:
+    """Write the week's manager report (HTML + XLSX) and, with ``vendor_files``, one pair per vendor.
+
+    Everything is built first and written after, each file through a temporary name, so an error
+    leaves no partial file. Returns the paths written: ``review-<week>.html/.xlsx`` and
+    ``review-<week>-<kind>-<code>.html/.xlsx``, each vendor's built with that vendor's viewer.
+    """
+    viewer = REPORT_VIEWER
+    out = Path(out_dir)
+    files: dict[Path, bytes] = {}
+    with read_session(engine) as s:
+        rep = build(s, viewer=viewer, week=week, filters=filters)
+        stem = f"review-{rep.week.label}"
+        files[out / f"{stem}.html"] = to_html(rep).encode("utf-8")
+        files[out / f"{stem}.xlsx"] = to_xlsx(rep)
+        if vendor_files and not viewer.is_vendor:
+            for kind, code in vendors(s):
+                v = Viewer(username=f"report-{kind}-{code}", role="vendor", vendor_kind=kind, vendor_code=code)
+                vrep = build(s, viewer=v, week=rep.week, filters=filters)
+                vstem = f"{stem}-{kind}-{_safe_name(code)}"
+                files[out / f"{vstem}.html"] = to_html(vrep).encode("utf-8")
+                files[out / f"{vstem}.xlsx"] = to_xlsx(vrep)
+    out.mkdir(parents=True, exist_ok=True)
+    for path, data in files.items():
+        _write(path, data)
+    return list(files)
