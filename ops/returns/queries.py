@@ -95,6 +95,7 @@ def _as_date(v: Any) -> dt.date | None:
     return dt.date.fromisoformat(str(v)[:10])
 
 
+@data_function
 def thresholds(session: Session, *, viewer: Viewer) -> dict[str, float]:
     """The returns thresholds in force (global values), by name."""
     from ops.decisions import threshold
@@ -161,14 +162,14 @@ def return_rates(session: Session, *, viewer: Viewer, filters: Filters = ALL, by
 
 
 @data_function
-def supplier_return_rates(session: Session, *, viewer: Viewer, start: dt.date | None,
-                          end: dt.date | None) -> pd.DataFrame:
+def supplier_return_rates(session: Session, *, viewer: Viewer, start: dt.date | None = None,
+                          end: dt.date | None = None) -> pd.DataFrame:
     """Return and defect rates per supplier of the SKUs sold in ``start``..``end`` (the scorecards' input).
 
     Returns are attributed to the week of the SALE (sale weeks whose Monday lies between the
     Monday of ``start``'s week and ``end``), so a return arriving after ``end`` still counts
-    against a sale inside it. Defect = the reason codes in :data:`ops.returns.metrics.DEFECT_REASONS`.
-    A supplier sees only its own row.
+    against a sale inside it (None: unbounded). Defect = the reason codes in
+    :data:`ops.returns.metrics.DEFECT_REASONS`. A supplier sees only its own row.
 
     Returns
     -------
@@ -231,7 +232,8 @@ def _sku_weeks(session: Session, viewer: Viewer, product_ids: list[int], lo: dt.
     return df
 
 
-def last_week(session: Session, *, viewer: Viewer, filters: Filters) -> dt.date | None:
+@data_function
+def last_week(session: Session, *, viewer: Viewer, filters: Filters = ALL) -> dt.date | None:
     """The last *settled* sale week (Monday) of the range holding sales the viewer may see.
 
     Settled: at least :data:`~ops.returns.metrics.SETTLE_WEEKS` weeks before the last sale week
