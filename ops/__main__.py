@@ -88,24 +88,32 @@ def _demo_accounts(engine: Engine) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from ops.ingest import ImportError_, run_import
+    from ops.ingest import KINDS, ImportError_, run_imports
+    from ops.ingest.detect import detect
 
     engine = _engine(args)
     viewer = _viewer(engine, args.as_user)
+    given = list(args.files)
+    progress = None if args.quiet else (
+        lambda done, total: print(f"\r{done:,}/{total:,} rows", end="", file=sys.stderr, flush=True))
     try:
-        result = run_import(
-            engine,
-            kind=args.kind,
-            paths=[Path(p) for p in args.files],
-            viewer=viewer,
-            progress=lambda done, total: print(f"\r{done:,}/{total:,} rows", end="", file=sys.stderr, flush=True),
-        )
+        if given[0] in KINDS:  # the explicit form: import KIND FILE...
+            if len(given) < 2:
+                raise CliError(f"{given[0]}: name the files to import")
+            groups = [(given[0], [Path(p) for p in given[1:]])]
+        else:  # import FILE_OR_DIR...: the format is recognised from each header
+            groups = [(k, list(ps)) for k, ps in detect([Path(p) for p in given])]
+            for kind, paths in groups:
+                print(f"recognised {kind}: {', '.join(p.name for p in paths)}", file=sys.stderr)
+        results = run_imports(engine, groups=[(k, list(ps)) for k, ps in groups], viewer=viewer,
+                              progress=progress, tz=args.tz, dry_run=args.dry_run)
     except ImportError_ as exc:
         print(file=sys.stderr)
         print(exc.report(), file=sys.stderr)
         return 2
     print(file=sys.stderr)
-    print(result.summary())
+    for result in results:
+        print(result.summary())
     return 0
 
 
@@ -192,9 +200,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--if-empty", action="store_true", help="do nothing when the database already holds data")
     s.set_defaults(func=cmd_seed)
 
-    i = sub.add_parser("import", help="import files (all-or-nothing, idempotent)")
-    i.add_argument("kind", help="csv-TABLE (e.g. csv-products), shopify, or olist")
-    i.add_argument("files", nargs="+", help="files, or a folder for olist")
+    i = sub.add_parser("import", help="import files (all-or-nothing, idempotent); the format is recognised "
+                       "from the header", description="python -m ops import FILE_OR_DIR ... recognises each "
+                       "file's format from its header; python -m ops import KIND FILE ... names it (csv-TABLE, "
+                       "shopify, olist, online-retail, ...).")
+    i.add_argument("files", nargs="+", metavar="[KIND] FILE_OR_DIR",
+                   help="files or folders; optionally preceded by the kind")
+    i.add_argument("--dry-run", action="store_true",
+                   help="check everything and report what would be created or updated; change nothing")
+    i.add_argument("--tz", help="the operation's time zone (IANA, e.g. Europe/Berlin): times with a UTC offset "
+                   "are converted to it, times without one are read in it (default: every time as written)")
+    i.add_argument("--quiet", action="store_true", help="no progress counter")
     i.add_argument("--as", dest="as_user", help="record the import as this user")
     i.set_defaults(func=cmd_import)
 

@@ -27,6 +27,7 @@ from ops.access import SYSTEM
 from ops.db import make_engine
 from ops.ingest import KINDS, ImportError_, run_import
 from ops.ingest.csv_tables import SPECS
+from ops.ingest.formats import FORMATS
 from ops.ingest.olist import FILES as OLIST_FILES
 from ops.ingest.reader import FIELD_SIZE_LIMIT, read_csv
 from ops.models import Base
@@ -45,6 +46,8 @@ from ops.models import Base
 p, bad = Path(sys.argv[1]), sys.argv[2] == "bad"
 eng = make_engine(f"sqlite:///{tempfile.mkdtemp()}/ops.db")
 Base.metadata.create_all(eng)
+from ops.ingest.refresh import _load_refreshers
+_load_refreshers()  # the domain modules' own import (statistics libraries) is not the import's memory
 tracemalloc.start()
 try:
     res = run_import(eng, kind="csv-products", paths=[p], viewer=SYSTEM)
@@ -148,6 +151,9 @@ HEADERS["shopify"] = ["Name", "Created at", "Paid at", "Financial Status", "Fulf
                       "Lineitem sku", "Lineitem name"]
 OLIST_FUZZED = "order_items"  # a role of ops.ingest.olist.FILES
 HEADERS["olist"] = [c.name for c in OLIST_FILES[OLIST_FUZZED]]
+HEADERS.update({k: sorted(f.signature) for k, f in FORMATS.items()})
+HEADERS["online-retail"] = ["", "InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
+                            "CustomerID", "Country"]
 assert set(HEADERS) == set(KINDS)  # every importer is fuzzed
 
 

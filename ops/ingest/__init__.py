@@ -20,16 +20,19 @@ matters (a new product without a price), the import goes ahead and the result sa
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm import Session
 
 from ops.access import Viewer, require_role
 from ops.db import transaction
 from ops.ingest.csv_tables import SPECS, TABLE_ORDER, import_csv
+from ops.ingest.formats import FORMATS
 from ops.ingest.olist import import_olist, read_folder
 from ops.ingest.reader import (
     MAX_ERRORS,
@@ -64,7 +67,7 @@ __all__ = [
 IMPORT_ROLES = ("admin",)  # the Imports page and the CLI alike: admins load data
 REFUSED = "refused"  # import_runs.status of a refused import
 REFUSED_NOTE = " (refused: {n:,} problem{s})"  # appended to import_runs.source; history reads it back
-KINDS = tuple(f"csv-{t}" for t in TABLE_ORDER) + ("shopify", "olist")
+KINDS = tuple(f"csv-{t}" for t in TABLE_ORDER) + ("shopify", "olist") + tuple(FORMATS)
 
 
 def kinds() -> dict[str, str]:
@@ -73,6 +76,7 @@ def kinds() -> dict[str, str]:
     out["shopify"] = "Shopify orders export (orders_export.csv): orders, lines, fulfilled shipments."
     out["olist"] = ("Olist files or their folder, recognised by header: orders, items, products, customers; "
                     "sellers, reviews and the category translation optional.")
+    out.update({k: f.doc for k, f in FORMATS.items()})
     return out
 
 
@@ -151,8 +155,8 @@ def _record_refusal(engine: Engine, *, kind: str, source: str, actor: str, start
 
 
 class _RolledBack(Exception):  # noqa: N818 - control flow of a dry run, never seen outside this module
-    def __init__(self, result: ImportResult) -> None:
-        self.result = result
+    def __init__(self, results: list[ImportResult]) -> None:
+        self.results = results
 
 
 def run_import(engine: Engine, *, kind: str, paths: Sequence[Path | str], viewer: Viewer,
@@ -163,7 +167,7 @@ def run_import(engine: Engine, *, kind: str, paths: Sequence[Path | str], viewer
     Parameters
     ----------
     engine : the database.
-    kind : ``csv-<table>`` (see :data:`KINDS`), ``shopify``, or ``olist`` (one folder).
+    kind : ``csv-<table>`` (see :data:`KINDS`), ``shopify``, ``olist`` (a folder or its files), ...
     paths : the files (or, for olist, the folder).
     viewer : who imports; admins and managers only (``AccessDenied`` otherwise).
     progress : optional ``callback(done_rows, total_rows)``, called while validating and loading.
@@ -182,76 +186,127 @@ def run_import(engine: Engine, *, kind: str, paths: Sequence[Path | str], viewer
     ------
     ImportError_ when any file or row has a problem; ``.errors`` lists them; nothing is written.
     """
+    return run_imports(engine, groups=[(kind, paths)], viewer=viewer, progress=progress, source=source, tz=tz,
+                       dry_run=dry_run)[0]
+
+
+def run_imports(engine: Engine, *, groups: Sequence[tuple[str, Sequence[Path | str]]], viewer: Viewer,
+                progress: Progress | None = None, source: str | None = None, tz: str | None = None,
+                dry_run: bool = False) -> list[ImportResult]:
+    """Import several ``(kind, paths)`` groups in ONE transaction, in the order given: all or nothing.
+
+    Used when files of several formats arrive together (``python -m ops import FILE ...``): a
+    products file is written before the orders that name its SKUs, and a refusal of any group
+    leaves every group unwritten. Each group is recorded as its own ``import_runs`` row; the
+    aggregates are refreshed once, for everything the groups changed. Arguments as :func:`run_import`.
+    """
     require_role(viewer, *IMPORT_ROLES)
     try:
         tzinfo = zone(tz) if tz else None
     except ValueError as exc:
         raise refuse("--tz", str(exc)) from None
-    if kind not in KINDS:
-        raise refuse(kind, f"unknown import kind {kind!r}; choose one of {', '.join(KINDS)}")
-    files_in = [Path(p) for p in paths]
-    if not files_in:
-        raise refuse(kind, "no files given")
-    source_text = (source or ", ".join(str(p) for p in files_in))[:500]
+    if not groups:
+        raise refuse("import", "no files given")
+    plan: list[tuple[str, list[Path]]] = []
+    for kind, paths in groups:
+        if kind not in KINDS:
+            raise refuse(kind, f"unknown import kind {kind!r}; choose one of {', '.join(KINDS)}")
+        files_in = [Path(p) for p in paths]
+        if not files_in:
+            raise refuse(kind, "no files given")
+        plan.append((kind, files_in))
+    all_in = [p for _, ps in plan for p in ps]
+    source_text = (source or ", ".join(str(p) for p in all_in))[:500]
+    kinds_text = "+".join(k for k, _ in plan)[:32]
     started = _now()
-    files: list[CsvFile] = []
+    read: list[list[CsvFile]] = []
     try:
         problems = Problems()
-        files = _read_files(kind, files_in, problems)
+        for kind, files_in in plan:
+            read.append(_read_files(kind, files_in, problems))
         with source_tz(tzinfo):
-            result = _load(engine, kind=kind, files=files, files_in=files_in, problems=problems, viewer=viewer,
-                           progress=progress, source=source_text, started=started, dry_run=dry_run)
+            results = _load(engine, plan=plan, read=read, problems=problems, viewer=viewer, progress=progress,
+                            source=source_text, started=started, dry_run=dry_run)
     except ImportError_ as exc:
         if dry_run:
             raise
-        _record_refusal(engine, kind=kind, source=source_text, actor=viewer.username, started=started,
-                        rows_in=sum(f.n_records for f in files), digest=_digest(files_in), problems=exc.total)
+        _record_refusal(engine, kind=kinds_text, source=source_text, actor=viewer.username, started=started,
+                        rows_in=sum(f.n_records for fs in read for f in fs), digest=_digest(all_in),
+                        problems=exc.total)
         raise
     if progress:
-        progress(result.rows_in, result.rows_in)
-    return result
+        n = sum(r.rows_in for r in results)
+        progress(n, n)
+    return results
 
 
-def _load(engine: Engine, *, kind: str, files: list[CsvFile], files_in: list[Path], problems: Problems,
+Importer = Callable[..., int]
+
+
+def _importer(kind: str) -> Importer:
+    """The function that checks and writes ``kind``: ``(session, files=, problems=, counts=, progress=,
+    warnings=, actor=) -> rows read``; it writes nothing when ``problems`` holds any."""
+    if kind == "olist":
+        return import_olist
+    if kind == "shopify":
+        return import_shopify
+    if kind in FORMATS:
+        return FORMATS[kind].load
+    table = kind.removeprefix("csv-")
+
+    def canonical(session: Session, **kw: Any) -> int:
+        return import_csv(session, table=table, **kw)
+
+    return canonical
+
+
+def _load(engine: Engine, *, plan: list[tuple[str, list[Path]]], read: list[list[CsvFile]], problems: Problems,
           viewer: Viewer, progress: Progress | None, source: str, started: dt.datetime,
-          dry_run: bool = False) -> ImportResult:
-    """Validate and write in one transaction; raise ImportError_ (nothing written) on any problem.
+          dry_run: bool = False) -> list[ImportResult]:
+    """Validate and write every group in one transaction; raise ImportError_ (nothing written) on any problem.
 
-    A dry run does the same writes, then rolls the transaction back (refreshing nothing).
+    A group is checked against what the groups before it wrote (in the same transaction); a group
+    with a problem stops the import there. A dry run does the same writes, then rolls back.
     """
-    counts = Counts()
-    warnings: list[str] = []
+    total = Counts()
+    results: list[ImportResult] = []
+    runs: list[ImportRun] = []
     try:
         with transaction(engine) as s:
-            if kind == "olist":
-                rows_in = import_olist(s, files=files, problems=problems, counts=counts, progress=progress,
-                                       warnings=warnings)
-            elif kind == "shopify":
-                rows_in = import_shopify(s, files=files, problems=problems, counts=counts, progress=progress,
-                                         warnings=warnings)
-            else:
-                rows_in = import_csv(s, table=kind.removeprefix("csv-"), files=files, problems=problems,
-                                     counts=counts, actor=viewer.username, progress=progress, warnings=warnings)
-            problems.raise_if_any()  # rolls the (still unwritten) transaction back
-            digest = sha256_of([f.path for f in files])
-            if dry_run:
-                raise _RolledBack(ImportResult(
+            for (kind, files_in), files in zip(plan, read, strict=True):
+                counts = Counts()
+                warnings: list[str] = []
+                kw: dict[str, Any] = {"files": files, "problems": problems, "counts": counts, "progress": progress,
+                                      "warnings": warnings}
+                if kind.startswith("csv-") or kind in FORMATS:
+                    kw["actor"] = viewer.username
+                rows_in = _importer(kind)(s, **kw)
+                problems.raise_if_any()  # rolls the (still unwritten) transaction back
+                for t, n in counts.inserted.items():
+                    total.add(t, n, counts.updated.get(t, 0), counts.columns.get(t, ()))
+                for t, n in counts.updated.items():
+                    if t not in counts.inserted:
+                        total.add(t, 0, n, counts.columns.get(t, ()))
+                digest = sha256_of([f.path for f in files])
+                results.append(ImportResult(
                     kind=kind, sources=tuple(str(p) for p in files_in), sha256=digest, rows_in=rows_in,
                     rows_changed=counts.changed, inserted=dict(counts.inserted), updated=dict(counts.updated),
-                    files=tuple(f.describe() for f in files), warnings=tuple(warnings),
-                    refreshed=tuple(needed(counts)), dry_run=True))
-            run = ImportRun(kind=kind, source=source, sha256=digest, actor=viewer.username, started_at=started,
-                            rows_in=rows_in, rows_changed=counts.changed, status="ok", finished_at=_now())
-            s.add(run)
+                    files=tuple(f.describe() for f in files), warnings=tuple(warnings), dry_run=dry_run))
+                if not dry_run:
+                    run = ImportRun(kind=kind, source=source, sha256=digest, actor=viewer.username,
+                                    started_at=started, rows_in=rows_in, rows_changed=counts.changed, status="ok",
+                                    finished_at=_now())
+                    s.add(run)
+                    runs.append(run)
+            if dry_run:
+                would = tuple(needed(total))
+                raise _RolledBack([replace(r, refreshed=would) for r in results])
             s.flush()
-            refreshed = refresh_touched(s, counts)
-            run_id = run.id
+            refreshed = tuple(refresh_touched(s, total))
     except _RolledBack as done:
-        return done.result
+        return done.results
     except (IntegrityError, DataError) as exc:
         # Validation should catch every bad value first; this keeps any miss an import error.
-        raise refuse(", ".join(p.name for p in files_in), f"the database refused the rows: {exc.orig}") from exc
-    return ImportResult(kind=kind, sources=tuple(str(p) for p in files_in), sha256=digest, rows_in=rows_in,
-                        rows_changed=counts.changed, inserted=dict(counts.inserted), updated=dict(counts.updated),
-                        files=tuple(f.describe() for f in files), run_id=run_id, warnings=tuple(warnings),
-                        refreshed=tuple(refreshed))
+        names = ", ".join(p.name for _, ps in plan for p in ps)
+        raise refuse(names, f"the database refused the rows: {exc.orig}") from exc
+    return [replace(r, run_id=run.id, refreshed=refreshed) for r, run in zip(results, runs, strict=True)]

@@ -11,6 +11,8 @@ Reading rules (the same for canonical CSVs, Shopify exports and the Olist files)
   physical lines in the file: the header is line 1, and a record spanning three lines moves the
   next record's number on by three.
 - The delimiter is sniffed from the header line: ``,``, ``;`` or tab (whichever occurs most).
+- An unnamed first column (the row numbers R's ``write.csv`` and pandas write) is named
+  :data:`ROW_INDEX`; any other unnamed column is refused.
 - Values stay strings until a column spec parses them, so ids such as ``00123`` keep their zeros.
 - Numbers: in a comma- or tab-separated file ``6,562.50`` (thousands separators) reads 6562.5; in a
   semicolon-separated file the comma is the decimal mark (``12,5`` reads 12.5).
@@ -438,10 +440,16 @@ def read_csv(path: Path, *, max_bytes: int = MAX_FILE_BYTES, problems: Problems 
                    header=header, n_records=n, stamp=stamp)
 
 
+ROW_INDEX = "(row number)"  # the name given to an unnamed first column
+
+
 def _check_header(name: str, header: list[str]) -> None:
     seen: dict[str, int] = {}
     errors: list[RowError] = []
     for i, h in enumerate(header, start=1):
+        if not h and i == 1 and len(header) > 1:
+            header[0] = ROW_INDEX  # R's write.csv and pandas' to_csv write the row numbers under no name
+            continue
         if not h:
             errors.append(RowError(name, 1, f"#{i}", f"column {i} of the header has no name"))
         elif h in seen:
