@@ -25,9 +25,9 @@ class Format:
 
 
 def _formats() -> dict[str, Format]:
-    from ops.ingest import uci
+    from ops.ingest import amazon, uci
 
-    return {f.kind: f for f in (uci.FORMAT,)}
+    return {f.kind: f for f in (uci.FORMAT, amazon.ORDERS_FORMAT, amazon.RETURNS_FORMAT)}
 
 
 FORMATS: dict[str, Format] = _formats()
