@@ -37,15 +37,15 @@ from ops.models import (
 # fulfilment, ...) come from each domain's registration (ops.domain): its ``roles`` and
 # ``vendor_kinds``. PAGES_BY_ROLE / VENDOR_PAGES below are the union, read at call time.
 STATIC_PAGES_BY_ROLE: dict[str, tuple[str, ...]] = {
-    "admin": ("home", "carriers", "audit", "imports", "users"),
-    "manager": ("home", "carriers", "audit"),
+    "admin": ("home", "audit", "imports", "users"),
+    "manager": ("home", "audit"),
     "planner": ("home",),
     "vendor": (),
 }
 STATIC_VENDOR_PAGES: dict[str, tuple[str, ...]] = {
-    "supplier": ("scorecard",),
-    "carrier": ("scorecard",),
-    "warehouse": ("scorecard",),
+    "supplier": (),
+    "carrier": (),
+    "warehouse": (),
 }
 
 

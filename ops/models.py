@@ -596,6 +596,7 @@ class AggScorecardCarrier(Base):
     carrier: Mapped[str] = mapped_column(String(64))  # carrier code
     service: Mapped[str] = mapped_column(String(64))  # service code ('' when unknown)
     lane: Mapped[str] = mapped_column(String(64))  # '' when unknown
+    warehouse: Mapped[str] = mapped_column(String(32))  # origin warehouse code ('' when unknown): 3PL scope
     n: Mapped[int] = mapped_column(Integer, default=0)
     attempted: Mapped[int] = mapped_column(Integer, default=0)  # with an attempt day and a promise
     on_time: Mapped[int] = mapped_column(Integer, default=0)
@@ -617,6 +618,7 @@ class AggScorecardTransit(Base):
     carrier: Mapped[str] = mapped_column(String(64))
     service: Mapped[str] = mapped_column(String(64))
     lane: Mapped[str] = mapped_column(String(64))
+    warehouse: Mapped[str] = mapped_column(String(32))
     bdays: Mapped[int] = mapped_column(Integer)
     n: Mapped[int] = mapped_column(Integer, default=0)
 

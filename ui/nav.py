@@ -33,8 +33,6 @@ class PageDef:
 # registrations in ops.domain, which give the same fields; a registered domain replaces an entry here.
 STATIC_PAGES: tuple[PageDef, ...] = (
     PageDef("home", "Overview", ":material/home:", "Operations", ALL_FILTERS, 10),
-    PageDef("carriers", "Carrier scorecards", ":material/leaderboard:", "Operations", (), 40),
-    PageDef("scorecard", "My scorecard", ":material/leaderboard:", "Vendor", (), 70),
     PageDef("audit", "Thresholds & audit log", ":material/fact_check:", "Admin", (), 80),
     PageDef("imports", "Imports", ":material/upload_file:", "Admin", (), 90),
     PageDef("users", "Users", ":material/group:", "Admin", (), 100),

@@ -33,7 +33,7 @@ def days_between(dialect: str, start: Any, end: Any) -> ColumnElement[Any]:
     return cast(func.round(func.julianday(end) - func.julianday(start)), Integer)
 
 
-def supplier_scope(viewer: Viewer) -> ColumnElement[bool]:
+def _supplier_scope(viewer: Viewer) -> ColumnElement[bool]:
     """Suppliers the viewer may see by code: internal users all, a supplier itself, other vendors none."""
     require_viewer(viewer)
     if not viewer.is_vendor:
@@ -64,7 +64,7 @@ def lead_time_stats(session: Session, *, viewer: Viewer,
     require_viewer(viewer)
     dialect = session.get_bind().dialect.name
     days = days_between(dialect, PurchaseOrder.ordered_on, PurchaseOrderLine.received_on)
-    where = [supplier_scope(viewer)]
+    where = [_supplier_scope(viewer)]
     if supplier_codes is not None:
         where.append(Supplier.code.in_([str(c) for c in supplier_codes]))
     hist = (select(Supplier.code, days.label("days"), func.count().label("n"))

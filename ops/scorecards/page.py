@@ -1,0 +1,199 @@
+"""What the scorecard pages show, assembled in one call per page load, and the Overview's headline.
+
+The managers' page ("carriers", *Scorecards*) and a vendor's landing page ("scorecard", *My
+scorecard*) load the same :class:`ScorecardPage`; every frame in it is scoped to the viewer in
+``queries``, so a vendor's page holds only its own rows plus the anonymous lane benchmark.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from ops import fmt
+from ops.access import Viewer, data_function, require_viewer
+from ops.domain import HEADLINE_EXCEPTION_COLUMNS, Headline, Kpi
+from ops.filters import ALL, Filters
+from ops.scorecards import queries as q
+from ops.scorecards.disputes import disputes
+from ops.scorecards.metrics import TREND_WEEKS, rate
+from ops.scorecards.thresholds import CRITERIA
+
+RETURNS_PENDING = ("Return and defect rates of your SKUs arrive with the returns page; they are not shown here "
+                   "until it exists (no estimate is made in the meantime).")
+DEFINITIONS: dict[str, str] = {
+    "Shipments": "Parcels you shipped for us in the period (by ship week). Shipments excluded by an accepted "
+                 "dispute are left out and counted separately.",
+    "On-time delivery": "Share of parcels whose first delivery attempt was on or before the promised day. A "
+                        "parcel tried on time but delivered at the second try is on time.",
+    "First-attempt delivery": "Share of delivered parcels delivered at the first attempt.",
+    "Transit (business days)": "Business days (Mon-Fri, public holidays excluded) from the ship day to the first "
+                               "attempt: the median, and the 90th and 95th percentiles.",
+    "Lost / damaged / returned": "Share of parcels that were lost, damaged, or returned to sender.",
+    "Arrived intact": "1 minus the three rates above.",
+    "Cost per package": "Average label cost per parcel. (Per kg is not shown: parcel weights are not recorded.)",
+    "Weighted score": "The weighted mean of on-time, first-attempt and arrived-intact rates, with the weights "
+                      "shown; bands are score thresholds.",
+    "Lane benchmark": "The median on-time rate of all carriers with enough volume on the same lane: no names, "
+                      "no ranks.",
+    "Minimum volume": "Lanes with fewer parcels than the minimum are shown but not ranked, flagged or "
+                      "benchmarked.",
+    "PO lines on time / in full / OTIF": "Purchase-order lines due in the period received by the expected date; "
+                                         "received in full; both.",
+    "Fill rate": "Units received / units ordered on those lines.",
+    "Lead time": "Calendar days from order to receipt over all received lines: mean, spread (standard "
+                 "deviation) and 90th percentile, beside the lead time you stated.",
+}
+
+
+@dataclass(frozen=True)
+class ScorecardPage:
+    """Every table of the scorecard pages (see ``queries`` for each frame's columns)."""
+
+    period: str
+    week: str
+    carriers: pd.DataFrame
+    trend: pd.DataFrame
+    lane_weeks: pd.DataFrame
+    late_lanes: pd.DataFrame
+    transit: pd.DataFrame
+    suppliers: pd.DataFrame
+    supplier_trend: pd.DataFrame
+    tpl: pd.DataFrame
+    disputes: pd.DataFrame
+    weights: pd.DataFrame
+    weights_problem: str | None
+    returns_note: str | None
+    empty_reason: str | None = None
+
+
+def _supplier_returns(session: Session, viewer: Viewer, p: q.Period) -> pd.DataFrame | None:
+    """``ops.returns.queries.supplier_return_rates`` for the period, or None while the returns page does not exist."""
+    try:
+        mod = importlib.import_module("ops.returns.queries")
+    except ImportError:
+        return None
+    func = getattr(mod, "supplier_return_rates", None)
+    if func is None:
+        return None
+    out: pd.DataFrame = func(session, viewer=viewer, start=p.start, end=p.end + dt.timedelta(days=6))
+    return out
+
+
+def weights_frame(s: q.Settings) -> pd.DataFrame:
+    """``criterion`` (str), ``weight_pct`` (float64, percent points as stored), ``measure`` (str)."""
+    labels = {"on_time": "On-time delivery", "first_attempt": "First-attempt delivery", "intact": "Arrived intact"}
+    return pd.DataFrame({"criterion": [labels[k] for k in CRITERIA],
+                         "weight_pct": [float(s.weights[k]) for k in CRITERIA],
+                         "threshold": [CRITERIA[k][0] for k in CRITERIA]})
+
+
+def weights_problem(weights: dict[str, float]) -> str | None:
+    """A plain-words message when the weights do not sum to 100 % (None when they do)."""
+    total = float(sum(weights.values()))
+    if abs(total - 100.0) < 1e-6:
+        return None
+    parts = ", ".join(f"{k.replace('_', ' ')} {v:g} %" for k, v in weights.items())
+    return (f"The score weights sum to {total:g} % ({parts}); they must sum to 100 %. No score is shown until "
+            "they do.")
+
+
+@data_function
+def suppliers_with_returns(session: Session, *, viewer: Viewer, week: Any = None,
+                           weeks: int = TREND_WEEKS) -> tuple[pd.DataFrame, str | None]:
+    """:func:`queries.supplier_scorecard` with ``return_rate`` and ``defect_rate`` (float64) from the
+    returns page's ``supplier_return_rates`` when it exists; else the frame as it is and the note saying so."""
+    suppliers = q.supplier_scorecard(session, viewer=viewer, week=week, weeks=weeks)
+    p = q.period(session, week=week, weeks=weeks)
+    returns = _supplier_returns(session, viewer, p) if p is not None else None
+    if returns is None:
+        return suppliers, RETURNS_PENDING
+    out = suppliers.merge(returns[["supplier", "return_rate", "defect_rate"]], on="supplier", how="left")
+    return out, None
+
+
+@data_function
+def scorecard_page(session: Session, *, viewer: Viewer, week: Any = None, weeks: int = TREND_WEEKS,
+                   by: str = "lane") -> ScorecardPage:
+    """One load of a scorecard page: the period's carrier, supplier and 3PL scorecards, trends and disputes."""
+    require_viewer(viewer)
+    p = q.period(session, week=week, weeks=weeks)
+    s = q.settings(session, viewer=viewer)
+    empty = pd.DataFrame()
+    if p is None:
+        return ScorecardPage(period="", week="", carriers=empty, trend=empty, lane_weeks=empty, late_lanes=empty,
+                             transit=empty, suppliers=empty, supplier_trend=empty, tpl=empty,
+                             disputes=disputes(session, viewer=viewer), weights=weights_frame(s),
+                             weights_problem=weights_problem(s.weights), returns_note=None,
+                             empty_reason="No shipments or purchase orders yet: import or seed data first.")
+    kw: dict[str, Any] = {"viewer": viewer, "week": p.end, "weeks": p.weeks}
+    lw = q.lane_weeks(session, **kw)
+    suppliers, note = suppliers_with_returns(session, **kw)
+    show_suppliers = not viewer.is_vendor or viewer.vendor_kind == "supplier"
+    return ScorecardPage(
+        period=p.label, week=q.week_label(p.end),
+        carriers=q.carrier_scorecard(session, by=by, **kw), trend=q.carrier_trend(session, **kw),
+        lane_weeks=lw, late_lanes=lw[lw["flagged"].astype(bool)].reset_index(drop=True),
+        transit=q.transit_distribution(session, **kw), suppliers=suppliers,
+        supplier_trend=q.supplier_trend(session, **kw), tpl=q.tpl_scorecard(session, **kw),
+        disputes=disputes(session, viewer=viewer), weights=weights_frame(s),
+        weights_problem=weights_problem(s.weights), returns_note=note if show_suppliers else None)
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None or pd.isna(v) else float(v)
+
+
+@data_function
+def headline(session: Session, *, viewer: Viewer, filters: Filters = ALL) -> Headline:
+    """The scorecards in brief: on-time delivery and OTIF of the last 4 weeks against the 4 before, late lanes."""
+    require_viewer(viewer)
+    end = filters.date_to if filters.date_to else None
+    p = q.period(session, week=end, weeks=8)
+    empty_ex = pd.DataFrame(columns=HEADLINE_EXCEPTION_COLUMNS)
+    if p is None:
+        return Headline(kpis=(), exceptions=empty_ex, empty_reason="No shipments or purchase orders yet.")
+    recent, before = dt.timedelta(weeks=4), p.start
+    trend = q.carrier_trend(session, viewer=viewer, week=p.end, weeks=8)
+    sup = q.supplier_trend(session, viewer=viewer, week=p.end, weeks=8)
+    lw = q.lane_weeks(session, viewer=viewer, week=p.end, weeks=4)
+
+    def split(df: pd.DataFrame, num: str, den: str) -> tuple[float | None, float | None]:
+        if df.empty:
+            return None, None
+        cut = pd.Timestamp(p.end - recent + dt.timedelta(weeks=1))
+        now, prev = df[df["week"] >= cut], df[(df["week"] < cut) & (df["week"] >= pd.Timestamp(before))]
+        return (_num(rate((now[num] * now[den]).sum(), now[den].sum())) if len(now) else None,
+                _num(rate((prev[num] * prev[den]).sum(), prev[den].sum())) if len(prev) else None)
+
+    ot_now, ot_prev = split(trend, "on_time_rate", "shipments")
+    otif_now, otif_prev = split(sup, "otif_rate", "po_lines")
+    kpis: list[Kpi] = []
+    if viewer.vendor_kind in (None, "carrier"):
+        kpis.append(Kpi(key="carrier_on_time", label="Carrier on-time delivery", kind="pct", value=ot_now,
+                        previous=ot_prev, help="First attempts on or before the promised day, last 4 weeks."))
+    if viewer.vendor_kind in (None, "supplier"):
+        kpis.append(Kpi(key="supplier_otif", label="Supplier OTIF", kind="pct", value=otif_now, previous=otif_prev,
+                        help="PO lines received on time and in full, last 4 weeks."))
+    flagged = lw[lw["flagged"].astype(bool)] if not lw.empty else lw
+    ex = pd.DataFrame({
+        "subject": [f"{r.carrier} {r.lane}" for r in flagged.itertuples()],
+        "kind": ["late lane"] * len(flagged),
+        "detail": [f"{r.week_label}: on time {fmt.pct(r.on_time_rate, 0)} of {fmt.count(r.attempted)} shipments"
+                   for r in flagged.itertuples()],
+        "value_at_risk": pd.Series(np.nan, index=range(len(flagged)), dtype="float64"),
+    }, columns=HEADLINE_EXCEPTION_COLUMNS)
+    return Headline(kpis=tuple(kpis), exceptions=ex.head(5), note=f"4 weeks to {q.week_label(p.end)}")
+
+
+def page_frames(page: ScorecardPage) -> dict[str, pd.DataFrame]:
+    """The page's frames by field name (for exports and the per-vendor files)."""
+    return {f.name: getattr(page, f.name) for f in dataclasses.fields(page)
+            if isinstance(getattr(page, f.name), pd.DataFrame)}
