@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 # The one list of domain packages; everything else is read from their registrations.
 DOMAIN_PACKAGES: tuple[str, ...] = ("ops.inventory", "ops.fulfillment", "ops.review", "ops.returns",
-                                     "ops.planner", "ops.scorecards")
+                                     "ops.planner", "ops.scorecards", "ops.forecast")
 
 HEADLINE_EXCEPTION_COLUMNS = ["subject", "kind", "detail", "value_at_risk"]
 

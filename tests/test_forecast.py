@@ -307,6 +307,13 @@ def test_run_stores_a_forecast_per_sku_and_reads_are_scoped(small: Engine) -> No
         fc_car, ch_car = latest_forecast(s, viewer=car), latest_choices(s, viewer=car)
         some = sorted(own)[:2]
         fc_two = latest_forecast(s, viewer=SYSTEM, skus=some)
+        tpl_code = s.execute(text("SELECT operator_code FROM warehouses WHERE operator_code IS NOT NULL")).scalar()
+        tpl = Viewer(username="w", role="vendor", vendor_kind="warehouse", vendor_code=tpl_code)
+        fc_tpl = latest_forecast(s, viewer=tpl)
+        from ops.filters import Filters
+        from ops.forecast.exports import export_choices, export_weeks
+
+        ex_weeks, ex_choices = export_weeks(s, viewer=sup, filters=Filters()), export_choices(s, viewer=sup)
     assert list(fc.columns) == FORECAST_COLUMNS and list(ch.columns) == CHOICE_COLUMNS
     assert len(fc) == 50 * 13 and fc.groupby("sku").size().eq(13).all()
     assert all(w.weekday() == 0 for w in fc["week"]) and isinstance(fc["week"].iloc[0], dt.date)
@@ -319,6 +326,8 @@ def test_run_stores_a_forecast_per_sku_and_reads_are_scoped(small: Engine) -> No
     assert ch["censored_days"].dtype == np.int64
     assert set(fc_sup["sku"]) == own and set(ch_sup["sku"]) == own
     assert fc_car.empty and ch_car.empty and list(fc_car.columns) == FORECAST_COLUMNS
+    assert tpl_code is None or fc_tpl.empty
+    assert set(ex_weeks["sku"]) == own and set(ex_choices["sku"]) == own
     assert set(fc_two["sku"]) == set(some)
 
 

@@ -113,7 +113,8 @@ def _empty_choices() -> pd.DataFrame:
 def model_scores(session: Session, *, viewer: Viewer, skus: Sequence[str] | None = None) -> pd.DataFrame:
     """Every model's backtest totals per SKU in the latest successful run, with WAPE, bias and MASE."""
     require_viewer(viewer)
-    cols = ["sku", "model", "wape", "bias", "mase", "abs_error", "actual", "n", "fit_seconds", "failed"]
+    cols = ["sku", "model", "wape", "bias", "mase", "abs_error", "actual", "scored_weeks", "fit_seconds",
+            "model_failed"]
     rid = latest_run_id(session)
     if rid is None or (skus is not None and not len(skus)):
         return pd.DataFrame(columns=cols)
@@ -132,6 +133,7 @@ def model_scores(session: Session, *, viewer: Viewer, skus: Sequence[str] | None
     df["bias"] = np.where(act > 0, df["error"] / act.where(act > 0), np.nan)
     denom = df["n"].astype(float) * df["scale"].astype(float)
     df["mase"] = np.where(denom > 0, df["abs_error"] / denom.where(denom > 0), np.nan)
+    df = df.rename(columns={"n": "scored_weeks", "failed": "model_failed"})
     return df[cols]
 
 
@@ -140,7 +142,7 @@ def pattern_summary(session: Session, *, viewer: Viewer) -> pd.DataFrame:
     """Per demand pattern (and all SKUs): SKUs, WAPE of the chosen models and of the seasonal-naive
     baseline (volume-weighted: sum of absolute errors / sum of actuals), their ratio, fallbacks."""
     require_viewer(viewer)
-    cols = ["pattern", "skus", "chosen_wape", "naive_wape", "ratio", "fallbacks"]
+    cols = ["pattern", "skus", "chosen_wape", "naive_wape", "wape_ratio", "fallbacks"]
     rid = latest_run_id(session)
     if rid is None:
         return pd.DataFrame(columns=cols)
@@ -164,7 +166,7 @@ def pattern_summary(session: Session, *, viewer: Viewer) -> pd.DataFrame:
     df = pd.concat([df, tot], ignore_index=True)
     df["chosen_wape"] = df["ae"] / df["act"].where(df["act"] > 0)
     df["naive_wape"] = df["nae"] / df["nact"].where(df["nact"] > 0)
-    df["ratio"] = df["chosen_wape"] / df["naive_wape"].where(df["naive_wape"] > 0)
+    df["wape_ratio"] = df["chosen_wape"] / df["naive_wape"].where(df["naive_wape"] > 0)
     return df[cols].astype({"skus": "int64", "fallbacks": "int64"})
 
 
@@ -186,7 +188,7 @@ def runs(session: Session, *, viewer: Viewer, limit: int = 10) -> pd.DataFrame:
 
 
 @data_function
-def weekly_history(session: Session, *, viewer: Viewer, sku: str, weeks: int = 104) -> pd.DataFrame:
+def weekly_history(session: Session, *, viewer: Viewer, sku: str = "", weeks: int = 104) -> pd.DataFrame:
     """Units sold per week (Monday) of one SKU over all warehouses, up to the latest run's ``as_of``:
     ``week`` (date), ``units`` (float64). Same demand definition as the forecast
     (:mod:`ops.forecast.data`); empty when the SKU is out of the viewer's scope."""
