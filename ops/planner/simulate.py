@@ -84,7 +84,9 @@ def simulate(x: SimInput, *, n_paths: int = DEFAULT_PATHS, horizon: int = DEFAUL
     on_order = np.full(n_paths, float(sum(q for d, q in x.open_pos)))
     net = np.full(n_paths, float(x.on_hand))
     rows = np.arange(n_paths)
-    demand = np.maximum(rng.normal(x.demand_mean, x.demand_sd, size=(horizon, n_paths)), 0.0)
+    # float32 draws: half the time of float64 and far below the Monte Carlo error
+    demand = rng.standard_normal(size=(horizon, n_paths), dtype=np.float32)
+    demand = np.maximum(demand * np.float32(x.demand_sd) + np.float32(x.demand_mean), np.float32(0.0))
     n_reviews = (horizon + r - 1) // r
     lt_draw = np.maximum(np.rint(rng.normal(x.lead_time_mean, x.lead_time_sd, size=(n_reviews, n_paths))), 0)
     lt_draw = np.minimum(lt_draw, max_lt).astype(np.int64)
@@ -92,7 +94,7 @@ def simulate(x: SimInput, *, n_paths: int = DEFAULT_PATHS, horizon: int = DEFAUL
     cycle_short = np.zeros(n_paths, dtype=bool)
     cycles = cycles_short = 0
     served_total = demanded_total = 0.0
-    hist: npt.NDArray[np.float64] | None = np.empty((horizon, n_paths)) if fan else None
+    hist: npt.NDArray[np.float32] | None = np.empty((horizon, n_paths), dtype=np.float32) if fan else None
     pack, moq = float(x.case_pack), float(x.moq)
     for t in range(horizon):
         got = arrivals[:, t]
@@ -107,7 +109,7 @@ def simulate(x: SimInput, *, n_paths: int = DEFAULT_PATHS, horizon: int = DEFAUL
             q = np.where(q > 0, np.ceil(np.maximum(q, moq) / pack - 1e-9) * pack, 0.0)
             arrivals[rows, t + lt_draw[t // r]] += q
             on_order += q
-        d = demand[t]
+        d = demand[t].astype(np.float64)
         available = np.maximum(net, 0.0)
         served = np.minimum(d, available)
         short = d > available + 1e-12
@@ -122,9 +124,14 @@ def simulate(x: SimInput, *, n_paths: int = DEFAULT_PATHS, horizon: int = DEFAUL
     fill = served_total / demanded_total if demanded_total > 0 else 1.0
     csl = 1.0 - cycles_short / cycles if cycles else float("nan")
     if hist is not None:
-        qs = np.quantile(hist, FAN_QUANTILES, axis=1)
+        # Order statistics by one partition per day ("lower" quantiles: the k-th smallest path with
+        # k = floor(q (n - 1))), a third of the time of interpolated quantiles; at 10,000 paths the
+        # two differ by less than one path's spacing.
+        ks = [int(q * (n_paths - 1)) for q in FAN_QUANTILES]
+        part = np.partition(hist, ks, axis=1)
         fan_df = pd.DataFrame({"day": np.arange(horizon, dtype="int64"),
-                               **{f"q{int(q * 100):02d}": qs[i] for i, q in enumerate(FAN_QUANTILES)}})
+                               **{f"q{int(q * 100):02d}": part[:, k].astype("float64")
+                                  for q, k in zip(FAN_QUANTILES, ks, strict=True)}})
     else:
         fan_df = pd.DataFrame(columns=["day", "q05", "q25", "q50", "q75", "q95"])
     return SimResult(float(short_any.mean()), float(fill), float(csl), fan_df)
