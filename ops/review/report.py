@@ -79,7 +79,8 @@ def build(session: Session, *, viewer: Viewer, week: str | Week | None = None, f
         inbox=inbox(session, viewer=viewer, filters=wf),
         reasons=return_reasons(session, viewer=viewer, week=w, filters=f),
         satisfaction=satisfaction_vs_lateness(session, viewer=viewer, date_to=w.end, filters=f),
-        decisions=audit_log(session, viewer=viewer, date_from=w.start, date_to=w.end, limit=500)[DECISION_COLUMNS],
+        # the decisions taken since the week began: the review meeting follows the week it reviews
+        decisions=audit_log(session, viewer=viewer, date_from=w.start, limit=500)[DECISION_COLUMNS],
         trend=trend,
         annotations=chart_annotations(session, viewer=viewer, page="review", start=start, end=w.end),
     )
@@ -100,10 +101,12 @@ def kpi_text(kpis: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=REPORT_KPI_COLUMNS)
 
 
-def _table_html(df: pd.DataFrame) -> str:
+def _table_html(df: pd.DataFrame, *, formatted: bool = False) -> str:
+    """An HTML table of ``df`` as people read it (``formatted``: the cells are already people's text)."""
     if df.empty:
         return "<p class='empty'>Nothing this week.</p>"
-    view, _cols = fmt.export_frame(df)
+    view = df.rename(columns=dict(zip(df.columns, KPI_SHEET_HEADER, strict=False))) if formatted else \
+        fmt.export_frame(df)[0]
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in view.columns)
     body = []
     for row in view.itertuples(index=False):
@@ -158,12 +161,12 @@ def to_html(rep: Report) -> str:
              f"<h1>{html.escape(rep.title)}</h1>",
              f"<p>Compared with {html.escape(rep.week.previous().label)}. Generated "
              f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.</p>",
-             "<h2>KPIs</h2>", _table_html(kpi_text(rep.kpis)),
+             "<h2>KPIs</h2>", _table_html(kpi_text(rep.kpis), formatted=True),
              "<h2>Weekly trend</h2>", trend_svg(rep.trend, rep.annotations),
              "<h2>Exceptions</h2>", _table_html(rep.inbox[INBOX_REPORT_COLUMNS]),
              "<h2>Top return reasons</h2>", _table_html(rep.reasons),
              "<h2>Review scores and late deliveries (all reviews to the week's end)</h2>", _table_html(sat),
-             "<h2>Decisions taken this week</h2>", _table_html(rep.decisions),
+             "<h2>Decisions taken since the week began</h2>", _table_html(rep.decisions),
              "<h2>Annotations</h2>", _table_html(rep.annotations.drop(columns=["id"])),
              "</body></html>"]
     return "\n".join(parts)
@@ -175,11 +178,12 @@ def to_xlsx(rep: Report) -> bytes:
 
     from ops.exports import to_bytes
 
-    sheets = {"KPIs": rep.kpis.drop(columns=["key", "higher_is_better"]), "Exceptions": rep.inbox,
+    sheets = {"Exceptions": rep.inbox,
               "Return reasons": rep.reasons, "Reviews vs lateness": rep.satisfaction,
               "Decisions": rep.decisions, "Trend": rep.trend, "Annotations": rep.annotations}
     book = openpyxl.Workbook()
     book.remove(book.active)
+    _kpi_sheet(book, rep.kpis)
     for name, df in sheets.items():
         part = openpyxl.load_workbook(io.BytesIO(to_bytes(df, "xlsx", sheet=name)))
         src = part.active
@@ -193,6 +197,29 @@ def to_xlsx(rep: Report) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+KPI_SHEET_HEADER = ["KPI", "This week", "Previous", "Change", "Target", "Met", "Definition", "Threshold and its source",
+                    "Data", "Week", "Compared with"]
+
+
+def _kpi_sheet(book: object, kpis: pd.DataFrame) -> None:
+    """The KPIs as numbers, each row in its own kind's number format and decimals (a rate stays a fraction)."""
+    from ops.exports import neutralise
+
+    ws = book.create_sheet("KPIs")  # type: ignore[attr-defined]
+    ws.append(KPI_SHEET_HEADER)
+    for r in kpis.itertuples(index=False):
+        places = fmt.DECIMALS.get(r.kind, 2) + (2 if r.kind in ("pct", "pts") else 0)
+        nums = [None if pd.isna(v) else round(float(v), places) for v in (r.value, r.previous, r.change, r.target)]
+        met = {True: "yes", False: "no"}.get(r.meets) if r.meets is not None else None
+        ws.append([neutralise(r.label), *nums, met, neutralise(r.definition), neutralise(r.target_from),
+                   neutralise(r.source), r.week, r.previous_week])
+        row = ws.max_row
+        number_format = fmt.XLSX_FORMATS.get(r.kind, "General")
+        for col in (2, 3, 5):
+            ws.cell(row=row, column=col).number_format = number_format
+        ws.cell(row=row, column=4).number_format = fmt.XLSX_FORMATS["pts"] if r.kind == "pct" else number_format
 
 
 # --- writing the week's files ------------------------------------------------------------------
