@@ -66,9 +66,9 @@ def kind_of(header: Sequence[str]) -> list[str]:
         return ["shopify"]
     if role_of(header) is not None:
         return ["olist"]
-    fits = [k for k, f in FORMATS.items() if f.signature <= cols]
+    fits = {k: f.fits(cols) for k, f in FORMATS.items() if f.fits(cols)}
     if fits:
-        return [max(fits, key=lambda k: len(FORMATS[k].signature))]
+        return [max(fits, key=lambda k: fits[k])]
     return [f"csv-{t}" for t in TABLE_ORDER
             if set(SPECS[t].required) <= cols and cols <= set(SPECS[t].names)]
 

@@ -22,12 +22,17 @@ class Format:
     signature: frozenset[str]  # header columns that identify a file of this format
     load: Callable[..., int]
     rank: int = 8  # import order when several formats arrive together (the canonical tables' order: orders = 8)
+    also: tuple[frozenset[str], ...] = ()  # the signatures of its other layouts
+
+    def fits(self, header: set[str]) -> int:
+        """The size of the largest signature ``header`` holds (0: none)."""
+        return max((len(sig) for sig in (self.signature, *self.also) if sig <= header), default=0)
 
 
 def _formats() -> dict[str, Format]:
-    from ops.ingest import amazon, uci
+    from ops.ingest import amazon, shipstation, uci
 
-    return {f.kind: f for f in (uci.FORMAT, amazon.ORDERS_FORMAT, amazon.RETURNS_FORMAT)}
+    return {f.kind: f for f in (uci.FORMAT, amazon.ORDERS_FORMAT, amazon.RETURNS_FORMAT, shipstation.FORMAT)}
 
 
 FORMATS: dict[str, Format] = _formats()

@@ -15,7 +15,8 @@ Reading rules (the same for canonical CSVs, Shopify exports and the Olist files)
   :data:`ROW_INDEX`; any other unnamed column is refused.
 - Values stay strings until a column spec parses them, so ids such as ``00123`` keep their zeros.
 - Numbers: in a comma- or tab-separated file ``6,562.50`` (thousands separators) reads 6562.5; in a
-  semicolon-separated file the comma is the decimal mark (``12,5`` reads 12.5).
+  semicolon-separated file the comma is the decimal mark (``12,5`` reads 12.5). A leading ``$``,
+  ``£`` or ``€`` on an amount (``$219.40`` in grid exports) is dropped.
 - Date-times with a UTC offset are converted to the import's time zone when one is set
   (:func:`localize`, ``--tz``); without an offset they are the source's local time.
 - Python's csv field-size limit (:data:`FIELD_SIZE_LIMIT`, 131,072 characters) is kept; a longer
@@ -483,6 +484,7 @@ def check_columns(f: CsvFile, *, required: Iterable[str], known: Iterable[str] |
 _INT = re.compile(r"[+-]?[0-9]+")
 _FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+")
+_CURRENCY_SIGNS = ("$", "£", "€")
 _THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")  # 6,562.50 as reports write it
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
@@ -509,6 +511,8 @@ def parse_int(s: str, *, decimal_comma: bool = False) -> int:
 
 
 def parse_float(s: str, *, decimal_comma: bool = False) -> float:
+    if s[:1] in _CURRENCY_SIGNS:  # $219.40 as grid exports write money
+        s = s[1:]
     if decimal_comma and _DECIMAL_COMMA.fullmatch(s):
         s = s.replace(",", ".")
     elif not decimal_comma and _THOUSANDS.fullmatch(s):
@@ -594,6 +598,30 @@ def parse_datetime(s: str) -> dt.datetime:
     return localize(v)
 
 
+_US_DATETIME = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})(?:,? (\d{1,2}):(\d{2})(?::(\d{2}))?(?: ?([AaPp][Mm]))?)?")
+
+
+def parse_us_datetime(s: str) -> dt.datetime:
+    """``M/D/YYYY[ H:MM[:SS][ AM|PM]]`` as US-locale tools write it (UCI, ShipStation, WooCommerce); raises Bad.
+
+    No offset: the time is the source's local time (the import's time zone, ``--tz``).
+    """
+    m = _US_DATETIME.fullmatch(s.strip())
+    if m is None:
+        raise Bad(f"not a date-time: {_shown(s)} (expected M/D/YYYY H:MM, e.g. 12/1/2010 8:26 or 4/1/2026 4:42:06 AM)")
+    hour = int(m[4] or 0)
+    if m[7]:
+        if not 1 <= hour <= 12:
+            raise Bad(f"not a date-time: {_shown(s)} (hour {hour} with {m[7].upper()})")
+        hour = hour % 12 + (12 if m[7].lower() == "pm" else 0)
+    try:
+        v = dt.datetime(int(m[3]), int(m[1]), int(m[2]), hour, int(m[5] or 0), int(m[6] or 0))
+    except ValueError:
+        raise Bad(f"not a date-time: {_shown(s)} (month/day/year or time out of range)") from None
+    _check_date(Col("date"), v.date())
+    return v
+
+
 def parse_time(s: str) -> dt.time:
     m = _TIME.fullmatch(s)
     if m:
@@ -622,7 +650,8 @@ def parse_weekdays(s: str) -> str:
 class Col:
     """One column of an input file: how to parse it and what is allowed.
 
-    ``kind``: str, int, float, date, datetime, time, bool or weekdays. ``min`` and ``max`` bound
+    ``kind``: str, int, float, date, datetime, us_datetime (``M/D/YYYY H:MM[ AM]``), time, bool or
+    weekdays. ``min`` and ``max`` bound
     numbers (``min=0`` refuses negative quantities; without ``max`` a whole number is bounded by
     :data:`INT32_MAX` and a decimal by :data:`MAX_MONEY`). ``max_len`` bounds strings (the
     database column's length); ``multiline`` keeps tab and newline in them. ``horizon`` is
@@ -666,6 +695,8 @@ def parse_cell(col: Col, raw: str, *, decimal_comma: bool = False) -> Any:
         v = parse_date(s)
     elif col.kind == "datetime":
         v = parse_datetime(s)
+    elif col.kind == "us_datetime":
+        v = parse_us_datetime(s)
     elif col.kind == "time":
         v = parse_time(s)
     elif col.kind == "bool":
@@ -676,7 +707,7 @@ def parse_cell(col: Col, raw: str, *, decimal_comma: bool = False) -> Any:
         raise AssertionError(col.kind)
     if col.kind in ("int", "float"):
         _check_range(col, v, s)
-    elif col.kind in ("date", "datetime"):
+    elif col.kind in ("date", "datetime", "us_datetime"):
         _check_date(col, v if col.kind == "date" else v.date())
     return v
 
