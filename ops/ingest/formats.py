@@ -30,9 +30,10 @@ class Format:
 
 
 def _formats() -> dict[str, Format]:
-    from ops.ingest import amazon, shipstation, uci
+    from ops.ingest import amazon, shipstation, uci, woocommerce
 
-    return {f.kind: f for f in (uci.FORMAT, amazon.ORDERS_FORMAT, amazon.RETURNS_FORMAT, shipstation.FORMAT)}
+    return {f.kind: f for f in (uci.FORMAT, amazon.ORDERS_FORMAT, amazon.RETURNS_FORMAT, shipstation.FORMAT,
+                                woocommerce.FORMAT)}
 
 
 FORMATS: dict[str, Format] = _formats()

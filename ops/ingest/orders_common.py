@@ -43,6 +43,7 @@ class OrderIn:
     region: str | None = None
     currency: str | None = None
     currency_line: int = 0
+    shipping: float = 0.0  # the order's shipping charge: its first line's freight
     lines: list[LineIn] = field(default_factory=list)
 
 
