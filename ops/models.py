@@ -769,11 +769,38 @@ class AggReturnsDim(Base):
     wrong_item_lines: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class AggReturnsSku(Base):
-    """Sales and returns per sale week and SKU (with the SKU's category, size and supplier copied in)."""
+class AggReturnsDimAll(Base):
+    """``agg_returns_dim`` summed over suppliers, for internal viewers (who may see every supplier): a
+    page load reads a few hundred rows instead of every supplier's."""
 
-    __tablename__ = "agg_returns_sku"
-    __table_args__ = (Index("ix_agg_returns_sku_week", "sale_week"),)
+    __tablename__ = "agg_returns_dim_all"
+    __table_args__ = (Index("ix_agg_returns_dim_all_week", "sale_week"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sale_week: Mapped[dt.date] = mapped_column(Date)
+    dim: Mapped[str] = mapped_column(String(16))
+    member: Mapped[str] = mapped_column(String(100))
+    units_sold: Mapped[int] = mapped_column(Integer, default=0)
+    lines_sold: Mapped[int] = mapped_column(Integer, default=0)
+    shipped_lines: Mapped[int] = mapped_column(Integer, default=0)
+    sales_value: Mapped[float] = mapped_column(Float, default=0.0)
+    units_returned: Mapped[int] = mapped_column(Integer, default=0)
+    return_lines: Mapped[int] = mapped_column(Integer, default=0)
+    returned_value: Mapped[float] = mapped_column(Float, default=0.0)
+    refund_value: Mapped[float] = mapped_column(Float, default=0.0)
+    defect_units: Mapped[int] = mapped_column(Integer, default=0)
+    wrong_item_lines: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AggReturnsSkuCum(Base):
+    """Per SKU and sale week, its sales and returns summed from its first sale week up to this one.
+
+    Dense: one row for every week from the SKU's first sale week to the last sale week of the data,
+    so the totals of any run of weeks are two rows' difference (the last week's minus the one
+    before the first), read by index instead of summing every SKU-week of the range.
+    """
+
+    __tablename__ = "agg_returns_sku_cum"
+    __table_args__ = (Index("ix_agg_returns_sku_cum_week", "sale_week", "product_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     sale_week: Mapped[dt.date] = mapped_column(Date)
     product_id: Mapped[int] = mapped_column(Integer)
@@ -784,7 +811,6 @@ class AggReturnsSku(Base):
     units_sold: Mapped[int] = mapped_column(Integer, default=0)
     sales_value: Mapped[float] = mapped_column(Float, default=0.0)
     units_returned: Mapped[int] = mapped_column(Integer, default=0)
-    return_lines: Mapped[int] = mapped_column(Integer, default=0)
     returned_value: Mapped[float] = mapped_column(Float, default=0.0)
     refund_value: Mapped[float] = mapped_column(Float, default=0.0)
 

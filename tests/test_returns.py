@@ -212,6 +212,20 @@ def test_cost_of_returns_equals_pandas(seeded_engine: Engine, raw: pd.DataFrame)
     np.testing.assert_allclose(got.loc[g.index, "net_cost"], net, rtol=1e-9)
     np.testing.assert_allclose(got.loc[g.index, "refund_value"], g["refund"], rtol=1e-9)
     np.testing.assert_allclose(got.loc["total", "net_cost"], net.sum(), rtol=1e-9)
+    # The KPI tile: the last settled sale week (4 weeks before the newest) and the week before, by hand.
+    newest = max(raw["sale_week"])
+    week = max(w for w in raw["sale_week"] if w <= min(newest - dt.timedelta(weeks=4), f.date_to))
+    every = raw.attrs["returns"]
+
+    def week_cost(w: dt.date) -> float:
+        x = every[every["sale_week"] == w]
+        loss = x["disposition"].map(DEFAULTS["loss"]).fillna(0)
+        return float((DEFAULTS["ship"] + x["rqty"] * DEFAULTS["handling"] + x["rqty"] * x["unit_cost"] * loss).sum())
+
+    with transaction(seeded_engine) as s:
+        k = ret.kpis(s, viewer=SYSTEM, filters=f).set_index("kpi")
+    assert k.loc["net_cost", "value"] == pytest.approx(week_cost(week))
+    assert k.loc["net_cost", "previous"] == pytest.approx(week_cost(week - dt.timedelta(weeks=1)))
 
 
 # --- hand-worked cases: late returns, minimum volume, settled weeks --------------------------------

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from ops.access import Viewer, data_function, require_viewer
 from ops.domain import HEADLINE_EXCEPTION_COLUMNS, Headline, Kpi
 from ops.filters import ALL, Filters
-from ops.models import AggReturnsDim
 from ops.returns import metrics as m
 from ops.returns.actions import ACTION_COLUMNS, _with_actions
 from ops.returns.metrics import ACCURACY_TARGET_THRESHOLD, MIN_UNITS_THRESHOLD, RATE_ALERT_THRESHOLD
@@ -24,10 +23,13 @@ from ops.returns.queries import (
     _finish_rates,
     _frame,
     _reason_rows,
+    _run,
     cost_frame,
+    dim_table,
     fulfilment_accuracy,
     heat_frame,
     last_week,
+    net_cost,
     priority_list,
     return_rates,
     thresholds,
@@ -72,28 +74,24 @@ class ReturnsPage:
     empty_reason: str | None = None
 
 
-def _week_filters(week: dt.date) -> Filters:
-    return Filters(date_from=week, date_to=week + dt.timedelta(days=6))
-
-
 def _dims(session: Session, viewer: Viewer, filters: Filters) -> pd.DataFrame:
-    t = AggReturnsDim
+    t = dim_table(viewer)
     lo, hi = week_bounds(filters)
     sums = ("units_sold", "sales_value", "units_returned", "returned_value", "refund_value", "shipped_lines",
             "wrong_item_lines")
     stmt = (select(t.dim, t.member, *[func.sum(getattr(t, c)) for c in sums])
             .where(*_conds(viewer, t, lo, hi)).group_by(t.dim, t.member))
-    return _frame(session.execute(stmt).all(), ["dim", "group", *sums], sums)
+    return _frame(_run(session, stmt).all(), ["dim", "group", *sums], sums)
 
 
 def _weekly(session: Session, viewer: Viewer, filters: Filters, min_units: float) -> pd.DataFrame:
-    t = AggReturnsDim
+    t = dim_table(viewer)
     lo, hi = week_bounds(filters)
     sums = ("units_sold", "sales_value", "units_returned", "returned_value", "refund_value", "shipped_lines",
             "wrong_item_lines")
     stmt = (select(t.sale_week, *[func.sum(getattr(t, c)) for c in sums])
             .where(*_conds(viewer, t, lo, hi), t.dim == "total").group_by(t.sale_week).order_by(t.sale_week))
-    df = _frame(session.execute(stmt).all(), ["group", *sums], sums)
+    df = _frame(_run(session, stmt).all(), ["group", *sums], sums)
     df["group"] = pd.to_datetime(df["group"]).dt.date
     df = _finish_rates(df, min_units)
     df["fulfilment_accuracy"] = m.fulfilment_accuracy(df["wrong_item_lines"], df["shipped_lines"])
@@ -169,9 +167,11 @@ def returns_page(session: Session, *, viewer: Viewer, filters: Filters = ALL, by
     week = last_week(session, viewer=viewer, filters=filters)
     cost_by_week: dict[dt.date, float] = {}
     if week is not None:
-        for w in (week, week - dt.timedelta(weeks=1)):
-            c = cost_frame(_reason_rows(session, viewer, _week_filters(w)), th)
-            cost_by_week[w] = float(c["net_cost"].iloc[-1]) if len(c) else 0.0
+        prev = week - dt.timedelta(weeks=1)
+        two = _reason_rows(session, viewer, Filters(date_from=prev, date_to=week + dt.timedelta(days=6)),
+                           weekly=True)
+        for w in (week, prev):
+            cost_by_week[w] = net_cost(two[two["sale_week"] == w], th)
     kpi_df = _kpis(weekly, week, cost_by_week)
     if priority_limit:
         prio = priority_list(session, viewer=viewer, filters=filters, limit=priority_limit, min_units=min_units)
@@ -191,8 +191,8 @@ def priority_list_columns() -> list[str]:
 
 
 def _empty_reason(session: Session, viewer: Viewer, filters: Filters) -> str:
-    t = AggReturnsDim
-    first, last = session.execute(select(func.min(t.sale_week), func.max(t.sale_week)).where(
+    t = dim_table(viewer)
+    first, last = _run(session, select(func.min(t.sale_week), func.max(t.sale_week)).where(
         *_conds(viewer, t, None, None), t.dim == "total")).one()
     if first is not None:
         return (f"No sales in the sale weeks of {filters.date_from or 'the start'} to {filters.date_to or 'the end'}."

@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from ops import access
 from ops.access import Viewer, data_function, require_viewer
 from ops.filters import ALL, Filters
-from ops.models import AggReturnsDim, AggReturnsReason, AggReturnsSku
+from ops.models import AggReturnsDim, AggReturnsDimAll, AggReturnsReason, AggReturnsSkuCum
 from ops.returns import metrics as m
 from ops.returns.metrics import (
     ACCURACY_TARGET_THRESHOLD,
@@ -61,13 +61,29 @@ def week_bounds(filters: Filters) -> tuple[dt.date | None, dt.date | None]:
     return lo, hi
 
 
+def dim_table(viewer: Viewer) -> Any:
+    """The breakdown aggregate to read: keyed by supplier for vendors, summed over suppliers for the rest."""
+    return AggReturnsDim if viewer.is_vendor else AggReturnsDimAll
+
+
 def _conds(viewer: Viewer, t: Any, lo: dt.date | None, hi: dt.date | None) -> list[ColumnElement[bool]]:
-    conds: list[ColumnElement[bool]] = [access.product_by_supplier_code(viewer, t.supplier)]
+    if t is AggReturnsDimAll:
+        # Summed over suppliers: only for viewers who may see every supplier (fail closed otherwise).
+        if viewer.is_vendor:
+            raise access.AccessDenied(f"{viewer.username}: vendors read the supplier-keyed aggregate only")
+        conds: list[ColumnElement[bool]] = []
+    else:
+        conds = [access.product_by_supplier_code(viewer, t.supplier)]
     if lo is not None:
         conds.append(t.sale_week >= lo)
     if hi is not None:
         conds.append(t.sale_week <= hi)
     return conds
+
+
+def _run(session: Session, stmt: Any) -> Any:
+    """Execute a read on the session's connection (Core rows: no ORM result processing on big reads)."""
+    return session.connection().execute(stmt)
 
 
 def _frame(rows: Any, cols: list[str], numeric: tuple[str, ...]) -> pd.DataFrame:
@@ -140,16 +156,14 @@ def return_rates(session: Session, *, viewer: Viewer, filters: Filters = ALL, by
     lo, hi = week_bounds(filters)
     sums = ("units_sold", "sales_value", "units_returned", "returned_value", "refund_value")
     if by == "sku":
-        t: Any = AggReturnsSku
-        key: Any = t.sku
-        where = _conds(viewer, t, lo, hi)
+        df = _sku_totals(session, viewer, lo, hi).rename(columns={"sku": "group"})[["group", *sums]]
     else:
-        t = AggReturnsDim
+        t = AggReturnsDim if by == "supplier" else dim_table(viewer)
         dim = by if by in DIMS else "total"
-        key = {"supplier": t.supplier, "week": t.sale_week}.get(by, t.member)
+        key = t.supplier if by == "supplier" else t.sale_week if by == "week" else t.member
         where = [*_conds(viewer, t, lo, hi), t.dim == dim]
-    stmt = select(key.label("group"), *[func.sum(getattr(t, c)).label(c) for c in sums]).where(*where).group_by(key)
-    df = _frame(session.execute(stmt).all(), ["group", *sums], sums)
+        stmt = select(key.label("group"), *[func.sum(getattr(t, c)).label(c) for c in sums]).where(*where).group_by(key)
+        df = _frame(_run(session, stmt).all(), ["group", *sums], sums)
     df = _finish_rates(df, float(min_units))
     if by == "week":
         df["group"] = df["group"].map(_as_date)
@@ -185,7 +199,7 @@ def supplier_return_rates(session: Session, *, viewer: Viewer, start: dt.date | 
     stmt = (select(t.supplier, *[func.sum(getattr(t, c)).label(c) for c in sums])
             .where(*_conds(viewer, t, lo, hi), t.dim == "total", t.supplier.is_not(None))
             .group_by(t.supplier).order_by(t.supplier))
-    df = _frame(session.execute(stmt).all(), ["supplier", *sums], sums)
+    df = _frame(_run(session, stmt).all(), ["supplier", *sums], sums)
     df = _ints(df, sums)
     df["return_rate"] = m.return_rate(df["units_returned"], df["units_sold"])
     df["defect_rate"] = m.ratio(df["defect_units"], df["units_sold"])
@@ -196,40 +210,91 @@ def supplier_return_rates(session: Session, *, viewer: Viewer, start: dt.date | 
 # --- priority --------------------------------------------------------------------------------
 
 
-def _sku_totals(session: Session, viewer: Viewer, lo: dt.date | None, hi: dt.date | None) -> pd.DataFrame:
-    t = AggReturnsSku
-    sums = ("units_sold", "sales_value", "units_returned", "returned_value", "refund_value")
-    stmt = (select(t.product_id, func.min(t.sku), func.min(t.category), func.min(t.size), func.min(t.supplier),
-                   *[func.sum(getattr(t, c)) for c in sums])
-            .where(*_conds(viewer, t, lo, hi)).group_by(t.product_id))
-    return _frame(session.execute(stmt).all(), ["product_id", "sku", "category", "size", "supplier", *sums], sums)
+CUM_SUMS = ("units_sold", "sales_value", "units_returned", "returned_value", "refund_value")
+
+
+def _cum_diff(session: Session, viewer: Viewer, end: dt.date, before: dt.date | None, *, attrs: bool = True,
+              min_units: float | None = None, product_ids: list[int] | None = None) -> pd.DataFrame:
+    """Per SKU, the running sums at sale week ``end`` minus those at ``before`` (None: nothing before).
+
+    One indexed read: the ``end`` rows joined to the ``before`` rows of the same SKU. SKUs selling
+    nothing in between are left out; ``min_units`` keeps only SKUs selling at least that many and
+    returning some (the priority list's candidates).
+    """
+    hi = AggReturnsSkuCum.__table__.alias("hi")
+    lo = AggReturnsSkuCum.__table__.alias("lo")
+    join_on = and_(lo.c.product_id == hi.c.product_id, lo.c.sale_week == before)
+    diff = {c: (hi.c[c] - func.coalesce(lo.c[c], 0) if before is not None else hi.c[c] + 0).label(c)
+            for c in CUM_SUMS}
+    stmt = (select(hi.c.product_id, *([hi.c.sku, hi.c.category, hi.c.size, hi.c.supplier] if attrs else []),
+                   *diff.values())
+            .select_from(hi.outerjoin(lo, join_on) if before is not None else hi)
+            .where(access.product_by_supplier_code(viewer, hi.c.supplier), hi.c.sale_week == end))
+    if before is not None and product_ids is None:
+        stmt = stmt.where(diff["units_sold"].element != 0)
+    if product_ids is not None:
+        stmt = stmt.where(hi.c.product_id.in_(product_ids))
+    if min_units is not None:
+        stmt = stmt.where(diff["units_sold"].element >= min_units, diff["units_returned"].element > 0)
+    names = ["product_id", *(["sku", "category", "size", "supplier"] if attrs else []), *CUM_SUMS]
+    return _frame(_run(session, stmt).all(), names, CUM_SUMS)
+
+
+def _cum_bounds(session: Session, viewer: Viewer) -> tuple[dt.date | None, dt.date | None]:
+    t = AggReturnsSkuCum
+    # ORDER BY ... LIMIT 1 walks the (sale_week, product_id) index from one end; SQLite plans MIN() and
+    # MAX() together with a WHERE clause as a scan of the whole table.
+    scope = access.product_by_supplier_code(viewer, t.supplier)
+    lo = session.scalar(select(t.sale_week).where(scope).order_by(t.sale_week).limit(1))
+    hi = session.scalar(select(t.sale_week).where(scope).order_by(t.sale_week.desc()).limit(1))
+    return _as_date(lo), _as_date(hi)
+
+
+def _sku_totals(session: Session, viewer: Viewer, lo: dt.date | None, hi: dt.date | None,
+                min_units: float | None = None) -> pd.DataFrame:
+    """Per SKU, its sums over the sale weeks ``lo``..``hi``: the running sums at ``hi`` minus those before ``lo``."""
+    first, last = _cum_bounds(session, viewer)
+    cols = ["product_id", "sku", "category", "size", "supplier", *CUM_SUMS]
+    if last is None or first is None:
+        return pd.DataFrame(columns=cols)
+    end = last if hi is None else min(hi, last)
+    if lo is not None and lo > end:
+        return pd.DataFrame(columns=cols)
+    before = lo - dt.timedelta(weeks=1) if lo is not None and lo - dt.timedelta(weeks=1) >= first else None
+    df = _cum_diff(session, viewer, end, before, min_units=min_units)
+    return df[df["units_sold"] != 0].reset_index(drop=True)[cols]
 
 
 def _category_totals(session: Session, viewer: Viewer, lo: dt.date | None, hi: dt.date | None) -> pd.DataFrame:
-    t = AggReturnsDim
+    t = dim_table(viewer)
     stmt = (select(t.member, func.sum(t.units_sold), func.sum(t.units_returned))
             .where(*_conds(viewer, t, lo, hi), t.dim == "category").group_by(t.member))
-    df = _frame(session.execute(stmt).all(), ["category", "units_sold", "units_returned"],
+    df = _frame(_run(session, stmt).all(), ["category", "units_sold", "units_returned"],
                 ("units_sold", "units_returned"))
     df["category_rate"] = m.return_rate(df["units_returned"], df["units_sold"])
     return df
 
 
-def _sku_weeks(session: Session, viewer: Viewer, product_ids: list[int], lo: dt.date | None,
-               hi: dt.date) -> pd.DataFrame:
-    t = AggReturnsSku
+def _trend_windows(session: Session, viewer: Viewer, product_ids: list[int], last: dt.date) -> pd.DataFrame:
+    """Per SKU, units sold and returned in the :data:`TREND_WEEKS` sale weeks up to ``last`` and the ones before."""
+    cols = ["recent_sold", "recent_returned", "prior_sold", "prior_returned"]
     if not product_ids:
-        return pd.DataFrame(columns=["product_id", "sale_week", "units_sold", "units_returned"])
-    first = hi - dt.timedelta(weeks=2 * TREND_WEEKS - 1)
-    if lo is not None:
-        first = max(first, lo) if lo > first else first
-    stmt = (select(t.product_id, t.sale_week, func.sum(t.units_sold), func.sum(t.units_returned))
-            .where(*_conds(viewer, t, first, hi), t.product_id.in_(product_ids))
-            .group_by(t.product_id, t.sale_week))
-    df = _frame(session.execute(stmt).all(), ["product_id", "sale_week", "units_sold", "units_returned"],
-                ("units_sold", "units_returned"))
-    df["sale_week"] = df["sale_week"].map(_as_date)
-    return df
+        return pd.DataFrame(columns=cols)
+    step = dt.timedelta(weeks=TREND_WEEKS)
+    first, _ = _cum_bounds(session, viewer)
+    weeks = [w if first is not None and w >= first else None for w in (last, last - step, last - 2 * step)]
+    if weeks[0] is None:
+        return pd.DataFrame(columns=cols)
+    recent = _cum_diff(session, viewer, weeks[0], weeks[1], attrs=False, product_ids=product_ids)
+    recent = recent.set_index("product_id").reindex(product_ids).fillna(0)
+    if weeks[1] is not None:
+        prior = _cum_diff(session, viewer, weeks[1], weeks[2], attrs=False, product_ids=product_ids)
+        prior = prior.set_index("product_id").reindex(product_ids).fillna(0)
+    else:
+        prior = recent * 0
+    return pd.DataFrame({"recent_sold": recent["units_sold"], "recent_returned": recent["units_returned"],
+                         "prior_sold": prior["units_sold"], "prior_returned": prior["units_returned"]},
+                        index=product_ids)
 
 
 @data_function
@@ -240,7 +305,7 @@ def last_week(session: Session, *, viewer: Viewer, filters: Filters = ALL) -> dt
     of all the viewer's data, so most of its returns have arrived (a fresher week looks better
     than it is only because its returns are still on their way).
     """
-    t = AggReturnsDim
+    t = dim_table(viewer)
     lo, hi = week_bounds(filters)
     newest = _as_date(session.scalar(select(func.max(t.sale_week)).where(*_conds(viewer, t, None, None),
                                                                          t.dim == "total")))
@@ -252,9 +317,9 @@ def last_week(session: Session, *, viewer: Viewer, filters: Filters = ALL) -> dt
                                                                        t.dim == "total")))
 
 
-def priority_frame(skus: pd.DataFrame, cats: pd.DataFrame, weeks: pd.DataFrame | None, last: dt.date | None,
-                   min_units: float, limit: int | None) -> pd.DataFrame:
-    """The priority list from per-SKU totals, category totals and per-SKU weekly rows (pure pandas)."""
+def priority_frame(skus: pd.DataFrame, cats: pd.DataFrame, trend: pd.DataFrame | None, min_units: float,
+                   limit: int | None) -> pd.DataFrame:
+    """The priority list from per-SKU totals, category totals and per-SKU trend windows (pure pandas)."""
     df = skus.merge(cats[["category", "category_rate"]], on="category", how="left")
     df = _ints(df, ("units_sold", "units_returned"))
     df["return_rate"] = m.return_rate(df["units_returned"], df["units_sold"])
@@ -269,15 +334,9 @@ def priority_frame(skus: pd.DataFrame, cats: pd.DataFrame, weeks: pd.DataFrame |
     df["rank"] = np.arange(1, len(df) + 1, dtype="int64")
     df["recent_rate"] = np.nan
     df["prior_rate"] = np.nan
-    if weeks is not None and last is not None and len(df) and len(weeks):
-        recent_from = last - dt.timedelta(weeks=TREND_WEEKS - 1)
-        prior_from = recent_from - dt.timedelta(weeks=TREND_WEEKS)
-        w = weeks[weeks["product_id"].isin(df["product_id"])]
-        rec = w[w["sale_week"] >= recent_from].groupby("product_id")[["units_sold", "units_returned"]].sum()
-        pri = w[(w["sale_week"] >= prior_from) & (w["sale_week"] < recent_from)].groupby("product_id")[
-            ["units_sold", "units_returned"]].sum()
-        df["recent_rate"] = df["product_id"].map(m.return_rate(rec["units_returned"], rec["units_sold"]))
-        df["prior_rate"] = df["product_id"].map(m.return_rate(pri["units_returned"], pri["units_sold"]))
+    if trend is not None and len(df) and len(trend):
+        df["recent_rate"] = df["product_id"].map(m.return_rate(trend["recent_returned"], trend["recent_sold"]))
+        df["prior_rate"] = df["product_id"].map(m.return_rate(trend["prior_returned"], trend["prior_sold"]))
     df["trend_pts"] = df["recent_rate"] - df["prior_rate"]
     df["size"] = df["size"].where(df["size"].notna(), None)
     df = df.astype(dict.fromkeys(("return_rate", "category_rate", "excess_rate", "priority", "value_at_risk",
@@ -293,8 +352,8 @@ def priority_list(session: Session, *, viewer: Viewer, filters: Filters = ALL, l
     Only SKUs selling at least ``min_units`` (default: the ``returns_min_units`` threshold) in the
     range and returning more than their category are listed. ``recent_rate`` / ``prior_rate`` are
     the SKU's return rate over the last 4 settled sale weeks of the range (:func:`last_week`) and the 4
-    before; ``trend_pts``
-    their difference (a fraction; shown in points). ``value_at_risk`` = priority x the SKU's
+    weeks before those (which may start before the range); ``trend_pts`` their difference (a fraction;
+    shown in points). ``value_at_risk`` = priority x the SKU's
     average selling price.
 
     Returns
@@ -308,19 +367,24 @@ def priority_list(session: Session, *, viewer: Viewer, filters: Filters = ALL, l
     if min_units is None:
         min_units = thresholds(session, viewer=viewer)[MIN_UNITS_THRESHOLD]
     lo, hi = week_bounds(filters)
-    skus = _sku_totals(session, viewer, lo, hi)
+    # Only SKUs at the minimum volume with some returns can be listed: the read keeps just those.
+    skus = _sku_totals(session, viewer, lo, hi, min_units=float(min_units))
     cats = _category_totals(session, viewer, lo, hi)
     last = last_week(session, viewer=viewer, filters=filters)
-    pre = priority_frame(skus, cats, None, None, float(min_units), limit)
-    weeks = _sku_weeks(session, viewer, [int(x) for x in pre["product_id"]], lo, last) if last else None
-    return priority_frame(skus, cats, weeks, last, float(min_units), limit)
+    df = priority_frame(skus, cats, None, float(min_units), limit)
+    if last is not None and len(df):
+        trend = _trend_windows(session, viewer, [int(x) for x in df["product_id"]], last)
+        df["recent_rate"] = df["product_id"].map(m.return_rate(trend["recent_returned"], trend["recent_sold"]))
+        df["prior_rate"] = df["product_id"].map(m.return_rate(trend["prior_returned"], trend["prior_sold"]))
+        df["trend_pts"] = df["recent_rate"] - df["prior_rate"]
+    return df.astype({"recent_rate": "float64", "prior_rate": "float64", "trend_pts": "float64"})
 
 
 # --- reasons -----------------------------------------------------------------------------------
 
 
 def _reason_rows(session: Session, viewer: Viewer, filters: Filters, category: str | None = None,
-                 size: str | None = None, supplier: str | None = None) -> pd.DataFrame:
+                 size: str | None = None, supplier: str | None = None, weekly: bool = False) -> pd.DataFrame:
     t = AggReturnsReason
     lo, hi = week_bounds(filters)
     conds = _conds(viewer, t, lo, hi)
@@ -331,9 +395,12 @@ def _reason_rows(session: Session, viewer: Viewer, filters: Filters, category: s
     if supplier:
         conds.append(t.supplier == supplier)
     sums = ("return_lines", "units_returned", "returned_value", "refund_value", "cost_value")
-    keys = [t.category, t.size, t.reason_code, t.disposition]
+    keys = [t.category, t.size, t.reason_code, t.disposition, *([t.sale_week] if weekly else [])]
     stmt = select(*keys, *[func.sum(getattr(t, c)) for c in sums]).where(*conds).group_by(*keys)
-    df = _frame(session.execute(stmt).all(), ["category", "size", "reason_code", "disposition", *sums], sums)
+    names = ["category", "size", "reason_code", "disposition", *(["sale_week"] if weekly else []), *sums]
+    df = _frame(_run(session, stmt).all(), names, sums)
+    if weekly:
+        df["sale_week"] = df["sale_week"].map(_as_date)
     df["size"] = df["size"].fillna(m.NONE_MEMBER)
     return df
 
@@ -368,11 +435,11 @@ def heat_frame(rows: pd.DataFrame, sold: pd.DataFrame, by: str) -> pd.DataFrame:
 
 
 def _sold_by(session: Session, viewer: Viewer, filters: Filters, dim: str) -> pd.DataFrame:
-    t = AggReturnsDim
+    t = dim_table(viewer)
     lo, hi = week_bounds(filters)
     stmt = (select(t.member, func.sum(t.units_sold)).where(*_conds(viewer, t, lo, hi), t.dim == dim)
             .group_by(t.member))
-    return _frame(session.execute(stmt).all(), ["member", "units_sold"], ("units_sold",))
+    return _frame(_run(session, stmt).all(), ["member", "units_sold"], ("units_sold",))
 
 
 @data_function
@@ -395,12 +462,9 @@ def reason_heatmap(session: Session, *, viewer: Viewer, filters: Filters = ALL, 
         raise ValueError(f"heatmap by {by!r}: use category or size")
     rows = _reason_rows(session, viewer, filters, category=category)
     if category and by == "size":
-        t = AggReturnsSku
-        lo, hi = week_bounds(filters)
-        stmt = (select(func.coalesce(t.size, m.NONE_MEMBER), func.sum(t.units_sold))
-                .where(*_conds(viewer, t, lo, hi), t.category == category)
-                .group_by(func.coalesce(t.size, m.NONE_MEMBER)))
-        sold = _frame(session.execute(stmt).all(), ["member", "units_sold"], ("units_sold",))
+        skus = _sku_totals(session, viewer, *week_bounds(filters))
+        skus = skus[skus["category"] == category].assign(member=skus["size"].fillna(m.NONE_MEMBER))
+        sold = skus.groupby("member", as_index=False)["units_sold"].sum()
     else:
         sold = _sold_by(session, viewer, filters, by)
     return heat_frame(rows, sold, by)
@@ -432,6 +496,13 @@ def cost_frame(rows: pd.DataFrame, th: dict[str, float]) -> pd.DataFrame:
     out = pd.concat([g[COST_COLUMNS], total], ignore_index=True) if len(g) else g[COST_COLUMNS]
     return _ints(out, ("return_lines", "units_returned")).astype(
         dict.fromkeys(COST_COLUMNS[3:], "float64"))
+
+
+def net_cost(rows: pd.DataFrame, th: dict[str, float]) -> float:
+    """The total of :func:`cost_frame`'s ``net_cost`` column, computed straight from the reason rows."""
+    loss = rows["disposition"].map({k: th[v] / 100.0 for k, v in LOSS_THRESHOLDS.items()}).fillna(0.0)
+    return float((rows["return_lines"] * th[SHIP_COST_THRESHOLD] + rows["units_returned"] * th[HANDLING_COST_THRESHOLD]
+                  + rows["cost_value"] * loss).sum())
 
 
 @data_function
@@ -473,11 +544,11 @@ def fulfilment_accuracy(session: Session, *, viewer: Viewer, filters: Filters = 
     (float64 fractions), ``below_target`` (bool).
     """
     require_viewer(viewer)
-    t = AggReturnsDim
+    t = dim_table(viewer)
     lo, hi = week_bounds(filters)
     stmt = (select(t.sale_week, t.member, func.sum(t.shipped_lines), func.sum(t.wrong_item_lines))
             .where(*_conds(viewer, t, lo, hi), t.dim == "warehouse").group_by(t.sale_week, t.member))
-    df = _frame(session.execute(stmt).all(), ["sale_week", "warehouse", "shipped_lines", "wrong_item_lines"],
+    df = _frame(_run(session, stmt).all(), ["sale_week", "warehouse", "shipped_lines", "wrong_item_lines"],
                 ("shipped_lines", "wrong_item_lines"))
     df["sale_week"] = df["sale_week"].map(_as_date)
     target = thresholds(session, viewer=viewer)[ACCURACY_TARGET_THRESHOLD]

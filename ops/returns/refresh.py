@@ -16,6 +16,7 @@ Three steps, all ``INSERT ... SELECT``; no order line or return passes through P
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +28,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    and_,
     case,
     cast,
     delete,
@@ -40,8 +42,9 @@ from sqlalchemy.orm import Session
 from ops.aggregates import refresher
 from ops.models import (
     AggReturnsDim,
+    AggReturnsDimAll,
     AggReturnsReason,
-    AggReturnsSku,
+    AggReturnsSkuCum,
     Carrier,
     Channel,
     Order,
@@ -55,7 +58,7 @@ from ops.models import (
 from ops.returns.metrics import DEFECT_REASONS, DIMS, NONE_MEMBER, WRONG_ITEM_REASONS
 
 EXCLUDED_STATUSES = ("cancelled", "unavailable")
-AGG_TABLES = (AggReturnsDim, AggReturnsSku, AggReturnsReason)
+AGG_TABLES = (AggReturnsDim, AggReturnsDimAll, AggReturnsSkuCum, AggReturnsReason)
 
 _TMP = MetaData()
 TMP_SHIP = Table("tmp_ret_ship", _TMP, Column("order_id", Integer, primary_key=True), Column("carrier_id", Integer),
@@ -73,6 +76,17 @@ TMP_LINE = Table(
     Column("units_returned", Integer), Column("return_lines", Integer), Column("returned_value", Float),
     Column("refund", Float), Column("defect_units", Integer), Column("wrong_lines", Integer),
     prefixes=["TEMPORARY"])
+# Per SKU: its attributes and first sale week; per SKU and week: its sums; every sale week of the data.
+TMP_SKU = Table("tmp_ret_sku", _TMP, Column("product_id", Integer, primary_key=True), Column("first_week", Date),
+                Column("sku", String(64)), Column("category", String(100)), Column("size", String(32)),
+                Column("supplier", String(64)), prefixes=["TEMPORARY"])
+TMP_SKU_WEEK = Table(
+    "tmp_ret_sku_week", _TMP, Column("product_id", Integer, primary_key=True),
+    Column("sale_week", Date, primary_key=True), Column("units_sold", Integer), Column("sales_value", Float),
+    Column("units_returned", Integer), Column("returned_value", Float), Column("refund_value", Float),
+    prefixes=["TEMPORARY"])
+TMP_WEEKS = Table("tmp_ret_weeks", _TMP, Column("sale_week", Date, primary_key=True), prefixes=["TEMPORARY"])
+_TEMPS = (TMP_SHIP, TMP_RET, TMP_LINE, TMP_SKU, TMP_SKU_WEEK, TMP_WEEKS)
 
 
 def sale_week_expr(dialect: str, ts: Any) -> ColumnElement[Any]:
@@ -89,15 +103,15 @@ def _flag(cond: ColumnElement[bool]) -> ColumnElement[Any]:
 
 def _create_temp(session: Session) -> None:
     conn = session.connection()
-    for t in (TMP_LINE, TMP_RET, TMP_SHIP):
+    for t in reversed(_TEMPS):
         t.drop(conn, checkfirst=True)
-    for t in (TMP_SHIP, TMP_RET, TMP_LINE):
+    for t in _TEMPS:
         t.create(conn)
 
 
 def _drop_temp(session: Session) -> None:
     conn = session.connection()
-    for t in (TMP_LINE, TMP_RET, TMP_SHIP):
+    for t in reversed(_TEMPS):
         t.drop(conn, checkfirst=True)
 
 
@@ -147,11 +161,8 @@ def _sums() -> dict[str, Any]:
 
 def _aggregate(session: Session) -> None:
     t = TMP_LINE.c
-    sku_keys = [t.sale_week, t.product_id, t.sku, t.category, t.size, t.supplier]
     sums = _sums()
-    session.execute(insert(AggReturnsSku).from_select(
-        [k.name for k in sku_keys] + list(sums),
-        select(*sku_keys, *[v.label(k) for k, v in sums.items()]).group_by(*sku_keys)))
+    _sku_cumulative(session)
 
     dim_sums = {**sums, "lines_sold": func.count(), "shipped_lines": func.sum(t.shipped),
                 "defect_units": func.sum(t.defect_units),
@@ -166,6 +177,11 @@ def _aggregate(session: Session) -> None:
                 .group_by(t.sale_week, t.supplier, *([members[dim]] if dim != "total" else [])))
         session.execute(insert(AggReturnsDim).from_select(
             ["sale_week", "supplier", "dim", "member", *dim_sums], stmt))
+    d = AggReturnsDim
+    session.execute(insert(AggReturnsDimAll).from_select(
+        ["sale_week", "dim", "member", *dim_sums],
+        select(d.sale_week, d.dim, d.member, *[func.sum(getattr(d, c)) for c in dim_sums])
+        .group_by(d.sale_week, d.dim, d.member)))
 
     r = Return
     keys = [t.sale_week, t.supplier, t.category, t.size, r.reason_code, r.disposition]
@@ -177,6 +193,45 @@ def _aggregate(session: Session) -> None:
     session.execute(insert(AggReturnsReason).from_select(
         ["sale_week", "supplier", "category", "size", "reason_code", "disposition", "return_lines",
          "units_returned", "returned_value", "refund_value", "cost_value"], stmt))
+
+
+CUM_SUMS = ("units_sold", "sales_value", "units_returned", "returned_value", "refund_value")
+
+
+def _sku_cumulative(session: Session) -> None:
+    """``agg_returns_sku_cum``: every SKU x every sale week from its first one, with running sums (a window SUM)."""
+    t = TMP_LINE.c
+    session.execute(insert(TMP_SKU_WEEK).from_select(
+        ["product_id", "sale_week", *CUM_SUMS],
+        select(t.product_id, t.sale_week,
+               func.sum(t.qty), func.sum(t.value), func.sum(t.units_returned), func.sum(t.returned_value),
+               func.sum(t.refund)).group_by(t.product_id, t.sale_week)))
+    session.execute(insert(TMP_SKU).from_select(
+        ["product_id", "first_week", "sku", "category", "size", "supplier"],
+        select(t.product_id, func.min(t.sale_week), func.min(t.sku), func.min(t.category), func.min(t.size),
+               func.min(t.supplier)).group_by(t.product_id)))
+    first, last = session.execute(select(func.min(t.sale_week), func.max(t.sale_week))).one()
+    if first is None:
+        return
+    start, end = _as_date(first), _as_date(last)
+    weeks = [{"sale_week": start + dt.timedelta(weeks=i)} for i in range((end - start).days // 7 + 1)]
+    session.execute(insert(TMP_WEEKS), weeks)
+    k, w, pw = TMP_SKU.c, TMP_WEEKS.c, TMP_SKU_WEEK.c
+    running = [func.sum(func.coalesce(getattr(pw, c), 0)).over(partition_by=k.product_id, order_by=w.sale_week)
+               for c in CUM_SUMS]
+    stmt = (select(w.sale_week, k.product_id, k.sku, k.category, k.size, k.supplier, *running)
+            .select_from(TMP_SKU).join(TMP_WEEKS, w.sale_week >= k.first_week)
+            .outerjoin(TMP_SKU_WEEK, and_(pw.product_id == k.product_id, pw.sale_week == w.sale_week)))
+    session.execute(insert(AggReturnsSkuCum).from_select(
+        ["sale_week", "product_id", "sku", "category", "size", "supplier", *CUM_SUMS], stmt))
+
+
+def _as_date(v: Any) -> dt.date:
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    return dt.date.fromisoformat(str(v)[:10])
 
 
 @refresher("returns")

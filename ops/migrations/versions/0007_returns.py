@@ -37,7 +37,26 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('agg_returns_dim', schema=None) as batch_op:
         batch_op.create_index('ix_agg_returns_dim_dim_week', ['dim', 'sale_week'], unique=False)
-    op.create_table('agg_returns_sku',
+    op.create_table('agg_returns_dim_all',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('sale_week', sa.Date(), nullable=False),
+    sa.Column('dim', sa.String(length=16), nullable=False),
+    sa.Column('member', sa.String(length=100), nullable=False),
+    sa.Column('units_sold', sa.Integer(), nullable=False),
+    sa.Column('lines_sold', sa.Integer(), nullable=False),
+    sa.Column('shipped_lines', sa.Integer(), nullable=False),
+    sa.Column('sales_value', sa.Float(), nullable=False),
+    sa.Column('units_returned', sa.Integer(), nullable=False),
+    sa.Column('return_lines', sa.Integer(), nullable=False),
+    sa.Column('returned_value', sa.Float(), nullable=False),
+    sa.Column('refund_value', sa.Float(), nullable=False),
+    sa.Column('defect_units', sa.Integer(), nullable=False),
+    sa.Column('wrong_item_lines', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_agg_returns_dim_all')),
+    )
+    with op.batch_alter_table('agg_returns_dim_all', schema=None) as batch_op:
+        batch_op.create_index('ix_agg_returns_dim_all_week', ['sale_week'], unique=False)
+    op.create_table('agg_returns_sku_cum',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('sale_week', sa.Date(), nullable=False),
     sa.Column('product_id', sa.Integer(), nullable=False),
@@ -48,13 +67,12 @@ def upgrade() -> None:
     sa.Column('units_sold', sa.Integer(), nullable=False),
     sa.Column('sales_value', sa.Float(), nullable=False),
     sa.Column('units_returned', sa.Integer(), nullable=False),
-    sa.Column('return_lines', sa.Integer(), nullable=False),
     sa.Column('returned_value', sa.Float(), nullable=False),
     sa.Column('refund_value', sa.Float(), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_agg_returns_sku')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_agg_returns_sku_cum')),
     )
-    with op.batch_alter_table('agg_returns_sku', schema=None) as batch_op:
-        batch_op.create_index('ix_agg_returns_sku_week', ['sale_week'], unique=False)
+    with op.batch_alter_table('agg_returns_sku_cum', schema=None) as batch_op:
+        batch_op.create_index('ix_agg_returns_sku_cum_week', ['sale_week', 'product_id'], unique=False)
     op.create_table('agg_returns_reason',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('sale_week', sa.Date(), nullable=False),
@@ -91,7 +109,8 @@ def upgrade() -> None:
     sa.Column('theme_no', sa.Integer(), nullable=False),
     sa.Column('top_terms', sa.Text(), nullable=False),
     sa.Column('n_docs', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['run_id'], ['return_theme_runs.id'], name=op.f('fk_return_themes_run_id_return_theme_runs')),
+    sa.ForeignKeyConstraint(['run_id'], ['return_theme_runs.id'],
+                            name=op.f('fk_return_themes_run_id_return_theme_runs')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_return_themes')),
     sa.UniqueConstraint('run_id', 'theme_no', name=op.f('uq_return_themes_run_id')),
     )
@@ -102,7 +121,8 @@ def upgrade() -> None:
     sa.Column('theme_no', sa.Integer(), nullable=False),
     sa.Column('weight', sa.Float(), nullable=False),
     sa.Column('supplier', sa.String(length=64), nullable=True),
-    sa.ForeignKeyConstraint(['run_id'], ['return_theme_runs.id'], name=op.f('fk_return_theme_docs_run_id_return_theme_runs')),
+    sa.ForeignKeyConstraint(['run_id'], ['return_theme_runs.id'],
+                            name=op.f('fk_return_theme_docs_run_id_return_theme_runs')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_return_theme_docs')),
     )
     with op.batch_alter_table('return_theme_docs', schema=None) as batch_op:
@@ -118,9 +138,12 @@ def downgrade() -> None:
     with op.batch_alter_table('agg_returns_reason', schema=None) as batch_op:
         batch_op.drop_index('ix_agg_returns_reason_week')
     op.drop_table('agg_returns_reason')
-    with op.batch_alter_table('agg_returns_sku', schema=None) as batch_op:
-        batch_op.drop_index('ix_agg_returns_sku_week')
-    op.drop_table('agg_returns_sku')
+    with op.batch_alter_table('agg_returns_sku_cum', schema=None) as batch_op:
+        batch_op.drop_index('ix_agg_returns_sku_cum_week')
+    op.drop_table('agg_returns_sku_cum')
+    with op.batch_alter_table('agg_returns_dim_all', schema=None) as batch_op:
+        batch_op.drop_index('ix_agg_returns_dim_all_week')
+    op.drop_table('agg_returns_dim_all')
     with op.batch_alter_table('agg_returns_dim', schema=None) as batch_op:
         batch_op.drop_index('ix_agg_returns_dim_dim_week')
     op.drop_table('agg_returns_dim')
