@@ -230,6 +230,10 @@ def test_approve_writes_open_pos_and_audit_rows_and_the_inventory_sees_them(seed
         pair_t = pd.read_sql(text("SELECT product_id, warehouse_id, on_order, next_po FROM agg_inventory_pair "
                                   "ORDER BY product_id, warehouse_id"), s.connection())
     assert set(res.po_numbers) <= set(targeted["po_number"])
+    from ops.inventory.queries import read_open_pos
+
+    with read_session(seeded) as s:  # what the Inventory page's "Open POs" table reads
+        assert set(res.po_numbers) <= set(read_open_pos(s, viewer=MEG)["po_number"])
     run_in_transaction(seeded, refresh_inventory)
     with read_session(seeded) as s:
         full = pd.read_sql(text(f"SELECT {cols} FROM agg_inventory_po ORDER BY po_number, product_id"),  # noqa: S608
@@ -448,3 +452,39 @@ def test_the_export_registry_holds_every_planner_table() -> None:
     assert set(pl.EXPORTS) <= set(reg)
     assert {reg[n].page for n in pl.EXPORTS} == {"planner", "any"}
 
+
+
+# --- sources: the forecast when there is one, stated lead times when nothing is measured ----------
+
+
+def test_forecast_demand_replaces_history_split_by_warehouse_share(seeded_engine: Engine) -> None:
+    with read_session(seeded_engine) as s:
+        inputs = queries.planning_inputs(s, viewer=PAT)
+        open_pos = queries.open_po_lines(s, viewer=PAT)
+    two = inputs[inputs.groupby("sku")["sku"].transform("size") == 2]
+    sku = str(two[two["sku_wk_units"] > 0]["sku"].iloc[0])
+    fc = pd.DataFrame({"sku": [sku], "fc_week_mean": [70.0], "fc_sigma_week": [14.0], "fc_model": ["ets"]})
+    plan = pl.compute_plan(inputs, open_pos, forecast=fc)
+    rows = plan[plan["sku"] == sku]
+    src = inputs[inputs["sku"] == sku]
+    share = (src["wk_units"] / src["sku_wk_units"]).to_numpy()
+    np.testing.assert_allclose(rows["demand_per_day"], share * 70.0 / 7.0)
+    np.testing.assert_allclose(rows["demand_sd_per_day"], share * 14.0 / math.sqrt(7.0))
+    assert set(rows["demand_source"]) == {"forecast"}
+    assert set(plan.loc[plan["sku"] != sku, "demand_source"]) == {"history"}
+    assert "forecast" in " ".join(pl.explain(plan, sku))
+
+
+def test_without_the_scorecard_module_stated_lead_times_are_used_and_said(
+        seeded_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = queries.module_available
+    monkeypatch.setattr(queries, "module_available", lambda name: False if name == queries.LEADTIME_MODULE
+                        else real(name))
+    with read_session(seeded_engine) as s:
+        page = pl.planner_page(s, viewer=PAT)
+        stated = pd.read_sql(text("SELECT product_id, warehouse_id, lead_time_days FROM agg_inventory_pair"),
+                             s.connection())
+    got = page.plan.merge(stated, on=["product_id", "warehouse_id"], suffixes=("", "_raw"))
+    assert set(page.plan["lead_time_source"]) == {"stated"} and (page.plan["lead_time_sd_days"] == 0).all()
+    assert (got["lead_time_days"] == got["lead_time_days_raw"]).all()
+    assert any("No measured lead times yet" in n for n in page.notes)

@@ -106,3 +106,42 @@ def test_approving_from_the_page_writes_open_pos_and_audit_rows(engine: Engine,
     n_groups = ordered.groupby(["supplier", "warehouse"]).ngroups
     assert pos == before + n_groups and audit == n_groups
     assert qty is not None and qty >= edited
+
+
+def test_a_what_if_saved_from_the_form_is_stored_audited_and_compared(engine: Engine,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from ops.demo import seed
+    from ops.models import PlannerScenario
+
+    seed(engine, size="small", seed=7)
+    at = _page(engine, monkeypatch, INTERNAL["planner"], view="Scenarios")
+    assert not at.exception, at.exception
+    level = next(n for n in at.number_input if n.label == "Target (%)")
+    level.set_value(99.0)
+    at.text_input(key="planner_scenario_name").input("Safer")
+    next(b for b in at.button if b.label == "Apply").click().run()
+    assert not at.exception, at.exception
+    assert any("Scenario “Safer” saved" in m.value for m in at.success)
+    with read_session(engine) as s:
+        stored = s.execute(select(PlannerScenario.params)).one()
+        audit = s.scalar(select(func.count()).select_from(Decision).where(
+            Decision.action == "planner.scenario.save", Decision.entity_key == "Safer"))
+    assert pl.Policy.from_json(stored.params).service_level == pytest.approx(0.99) and audit == 1
+    assert at.session_state["planner_policy_json"] == stored.params  # the page now plans with it
+    at.run()
+    table = at.dataframe[0].value
+    assert list(table.columns)[:3] == ["Measure", "Baseline", "Safer"]
+
+
+def test_an_impossible_what_if_is_refused_naming_the_field(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ops.demo import seed
+
+    seed(engine, size="small", seed=7)
+    at = _page(engine, monkeypatch, INTERNAL["planner"])
+    next(n for n in at.number_input if n.label == "MOQ multiplier")  # present
+    next(n for n in at.number_input if n.label == "Days added").set_value(-60.0)
+    sup = next(s for s in at.selectbox if s.label == "Lead time change: supplier")
+    sup.set_value(sup.options[1])
+    next(b for b in at.button if b.label == "Apply").click().run()
+    assert not at.exception, at.exception
+    assert any(e.value.startswith("lead_time_days:") for e in at.error), [e.value for e in at.error]

@@ -25,6 +25,7 @@ FLASH = "planner_flash"
 EDITOR = "planner_editor"
 APPROVAL_KEY = "planner_approval_key"
 POLICY = "planner_policy_json"
+COMPARE = "planner_compare_names"
 
 
 @st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)
@@ -113,13 +114,19 @@ def policy_form(page: pl.PlannerPage, viewer: Viewer) -> None:
         min_value = e4.number_input("Supplier minimum order value", min_value=0.0, value=0.0, step=100.0)
         name = st.text_input("Save as scenario (name)", key="planner_scenario_name")
         go = st.form_submit_button("Apply", type="primary")
-    if not go:
-        return
-    values = {"target": target or "Cycle service level", "level": level, "review": review, "moq_factor": moq_factor,
-              "cat": cat, "cat_pct": cat_pct, "sku": sku, "sku_pct": sku_pct, "sup": sup, "sup_days": sup_days,
-              "budget": budget, "min_value": min_value}
+    if go:
+        values = {"target": target or "Cycle service level", "level": level, "review": review,
+                  "moq_factor": moq_factor, "cat": cat, "cat_pct": cat_pct, "sku": sku, "sku_pct": sku_pct,
+                  "sup": sup, "sup_days": sup_days, "budget": budget, "min_value": min_value}
+        _apply_form(values, name, page, viewer)
+        st.rerun()  # the page above already ran with the old policy: show the new plan and the message
+
+
+def _apply_form(values: dict[str, Any], name: str, page: pl.PlannerPage, viewer: Viewer) -> None:
     try:
         policy = policy_from_form(values)
+        # checked against the catalogue too (a lead time cut below zero for one supplier's SKUs)
+        pl.compute_plan(page.inputs, page.open_pos, policy=policy, lead=page.lead, forecast=page.forecast)
     except rm.InputError as exc:
         st.session_state[FLASH] = ("error", str(exc))
         return
@@ -135,6 +142,8 @@ def policy_form(page: pl.PlannerPage, viewer: Viewer) -> None:
             st.session_state[FLASH] = ("error", str(exc))
             return
         clear_loaders()
+        shown = list(st.session_state.get(COMPARE, []))
+        st.session_state[COMPARE] = shown + [name.strip()] if name.strip() not in shown else shown
         st.session_state[FLASH] = ("success", f"Scenario “{name.strip()}” saved.")
 
 
