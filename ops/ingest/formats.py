@@ -30,10 +30,10 @@ class Format:
 
 
 def _formats() -> dict[str, Format]:
-    from ops.ingest import amazon, shipstation, uci, woocommerce
+    from ops.ingest import amazon, loop, shipstation, uci, woocommerce
 
     return {f.kind: f for f in (uci.FORMAT, amazon.ORDERS_FORMAT, amazon.RETURNS_FORMAT, shipstation.FORMAT,
-                                woocommerce.FORMAT)}
+                                woocommerce.FORMAT, loop.FORMAT)}
 
 
 FORMATS: dict[str, Format] = _formats()
