@@ -21,7 +21,11 @@ try:
 except ValueError as exc:
     st.error(str(exc))
     st.stop()
-page = us.load_page(engine, viewer.cache_key, viewer, week)
+st.session_state.setdefault("carriers_view", "Carriers")
+section = st.segmented_control("Scorecard", ["Carriers", "Suppliers", "3PLs", "Disputes", "Weights & bands"],
+                               key="carriers_view") or "Carriers"
+loads = {"Carriers": ("carriers",), "Suppliers": ("suppliers",), "3PLs": ("tpl",)}.get(section, ())
+page = us.load_page(engine, viewer.cache_key, viewer, week, loads)
 if page.empty_reason:
     st.info(page.empty_reason)
     st.stop()
@@ -29,10 +33,6 @@ st.caption(f"{page.period}. Lanes with fewer shipments than the minimum volume a
 if page.weights_problem:
     st.error(page.weights_problem)
 us.definitions()
-
-st.session_state.setdefault("carriers_view", "Carriers")
-section = st.segmented_control("Scorecard", ["Carriers", "Suppliers", "3PLs", "Disputes", "Weights & bands"],
-                               key="carriers_view") or "Carriers"
 
 if section == "Carriers":
     st.subheader("Late lanes")

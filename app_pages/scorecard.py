@@ -32,7 +32,8 @@ try:
 except ValueError as exc:
     st.error(str(exc))
     st.stop()
-page = us.load_page(engine, viewer.cache_key, viewer, week)
+LOADS = {"carrier": ("carriers",), "supplier": ("suppliers",), "warehouse": ("tpl",)}
+page = us.load_page(engine, viewer.cache_key, viewer, week, LOADS.get(viewer.vendor_kind or "", ()))
 if page.empty_reason:
     st.info(page.empty_reason)
 else:

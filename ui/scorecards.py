@@ -34,10 +34,10 @@ DISPUTE_VIEW = ["id", "vendor_code", "subject_kind", "subject_key", "week", "rea
 
 @st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)
 def load_page(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer, week: str | None,
-              by: str = "lane") -> sc.ScorecardPage:
-    """One load of the scorecard page for ``viewer`` and the week chosen (None: the data's last week)."""
+              sections: tuple[str, ...], by: str = "lane") -> sc.ScorecardPage:
+    """One load of the scorecard page's ``sections`` for ``viewer`` and the week chosen (None: the latest)."""
     with read_session(_engine) as s:
-        return sc.scorecard_page(s, viewer=viewer, week=week, by=by)
+        return sc.scorecard_page(s, viewer=viewer, week=week, by=by, sections=sections)
 
 
 @st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)

@@ -246,9 +246,12 @@ def excluded_shipments(session: Session, *, viewer: Viewer, week: Any = None, we
     if p is None or (viewer.is_vendor and viewer.vendor_kind not in ("carrier", "warehouse")):
         return pd.DataFrame(columns=cols)
     d = ScorecardDispute
-    keys = select(d.subject_key).where(d.subject_kind == "shipment", d.state == "accepted")
+    found = select(d.subject_key).where(d.subject_kind == "shipment", d.state == "accepted")
     if viewer.is_kind("carrier"):
-        keys = keys.where(_scope(viewer))
+        found = found.where(_scope(viewer))
+    keys = list(session.scalars(found))  # few: each one a manager accepted
+    if not keys:
+        return pd.DataFrame(columns=cols)
     f = shipment_facts(session.get_bind().dialect.name).add_columns(Shipment.tracking_number).where(
         Shipment.tracking_number.in_(keys)).subquery()
     stmt = select(f.c.tracking_number, f.c.carrier, f.c.service, f.c.lane, f.c.week).where(
@@ -270,9 +273,13 @@ def excluded_po_lines(session: Session, *, viewer: Viewer, week: Any = None, wee
     if p is None or (viewer.is_vendor and viewer.vendor_kind != "supplier"):
         return pd.DataFrame(columns=cols)
     d = ScorecardDispute
-    keys = select(d.subject_key).where(d.subject_kind == "po_line", d.state == "accepted", _scope(viewer))
+    keys = list(session.scalars(select(d.subject_key).where(d.subject_kind == "po_line", d.state == "accepted",
+                                                           _scope(viewer))))
+    if not keys:
+        return pd.DataFrame(columns=cols)
+    ids = [int(k.rpartition(":")[2]) for k in keys if k.rpartition(":")[2].isdigit()]
     f = supplier_facts(supplier_as_of(session)).add_columns(po_line_key().label("po_line")).where(
-        po_line_key().in_(keys)).subquery()
+        PurchaseOrderLine.id.in_(ids), po_line_key().in_(keys)).subquery()
     df = pd.DataFrame(session.execute(select(f.c.po_line, f.c.supplier, f.c.week)
                                       .where(f.c.week >= p.start, f.c.week <= p.end)).all(), columns=cols)
     df["week"] = pd.to_datetime(df["week"])

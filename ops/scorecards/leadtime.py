@@ -73,7 +73,7 @@ def lead_time_stats(session: Session, *, viewer: Viewer,
             .join(Supplier, Supplier.id == PurchaseOrder.supplier_id)
             .where(and_(*where), PurchaseOrderLine.received_on.is_not(None))
             .group_by(Supplier.code, days))
-    h = pd.DataFrame(session.execute(hist).all(), columns=["supplier", "days", "n"])
+    h = pd.DataFrame(session.connection().execute(hist).all(), columns=["supplier", "days", "n"])
     sup = pd.DataFrame(session.execute(select(Supplier.code, Supplier.lead_time_days).where(and_(*where))
                                        .order_by(Supplier.code)).all(), columns=["supplier", "lt_stated_days"])
     rows = []

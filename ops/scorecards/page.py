@@ -119,32 +119,38 @@ def suppliers_with_returns(session: Session, *, viewer: Viewer, week: Any = None
     return out, None
 
 
+SECTIONS = ("carriers", "suppliers", "tpl")
+
+
 @data_function
 def scorecard_page(session: Session, *, viewer: Viewer, week: Any = None, weeks: int = TREND_WEEKS,
-                   by: str = "lane") -> ScorecardPage:
-    """One load of a scorecard page: the period's carrier, supplier and 3PL scorecards, trends and disputes."""
+                   by: str = "lane", sections: tuple[str, ...] = SECTIONS) -> ScorecardPage:
+    """One load of a scorecard page: the ``sections`` asked for (``carriers``, ``suppliers``, ``tpl``; the
+    others stay empty frames), the disputes and the weights, for the period ending with ``week``."""
     require_viewer(viewer)
+    bad = [x for x in sections if x not in SECTIONS]
+    if bad:
+        raise ValueError(f"unknown scorecard sections {bad}; use {', '.join(SECTIONS)}")
     p = q.period(session, week=week, weeks=weeks)
     s = q.settings(session, viewer=viewer)
     empty = pd.DataFrame()
+    common: dict[str, Any] = {"disputes": disputes(session, viewer=viewer), "weights": weights_frame(s),
+                              "weights_problem": weights_problem(s.weights)}
     if p is None:
         return ScorecardPage(period="", week="", carriers=empty, trend=empty, lane_weeks=empty, late_lanes=empty,
-                             transit=empty, suppliers=empty, supplier_trend=empty, tpl=empty,
-                             disputes=disputes(session, viewer=viewer), weights=weights_frame(s),
-                             weights_problem=weights_problem(s.weights), returns_note=None,
-                             empty_reason="No shipments or purchase orders yet: import or seed data first.")
+                             transit=empty, suppliers=empty, supplier_trend=empty, tpl=empty, returns_note=None,
+                             empty_reason="No shipments or purchase orders yet: import or seed data first.", **common)
     kw: dict[str, Any] = {"viewer": viewer, "week": p.end, "weeks": p.weeks}
-    lw = q.lane_weeks(session, **kw)
-    suppliers, note = suppliers_with_returns(session, **kw)
-    show_suppliers = not viewer.is_vendor or viewer.vendor_kind == "supplier"
+    car = q.carrier_section(session, by=by, **kw) if "carriers" in sections else {}
+    suppliers, note = suppliers_with_returns(session, **kw) if "suppliers" in sections else (empty, None)
+    show_note = "suppliers" in sections and (not viewer.is_vendor or viewer.vendor_kind == "supplier")
     return ScorecardPage(
         period=p.label, week=q.week_label(p.end),
-        carriers=q.carrier_scorecard(session, by=by, **kw), trend=q.carrier_trend(session, **kw),
-        lane_weeks=lw, late_lanes=lw[lw["flagged"].astype(bool)].reset_index(drop=True),
-        transit=q.transit_distribution(session, **kw), suppliers=suppliers,
-        supplier_trend=q.supplier_trend(session, **kw), tpl=q.tpl_scorecard(session, **kw),
-        disputes=disputes(session, viewer=viewer), weights=weights_frame(s),
-        weights_problem=weights_problem(s.weights), returns_note=note if show_suppliers else None)
+        carriers=car.get("carriers", empty), trend=car.get("trend", empty), lane_weeks=car.get("lane_weeks", empty),
+        late_lanes=car.get("late_lanes", empty), transit=car.get("transit", empty), suppliers=suppliers,
+        supplier_trend=q.supplier_trend(session, **kw) if "suppliers" in sections else empty,
+        tpl=q.tpl_scorecard(session, **kw) if "tpl" in sections else empty,
+        returns_note=note if show_note else None, **common)
 
 
 def _num(v: Any) -> float | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, false, func, select, true
+from sqlalchemy import ColumnElement, String, cast, false, func, select, true
 from sqlalchemy.orm import Session
 
 from ops.access import Viewer, data_function, require_viewer
@@ -163,28 +163,54 @@ def settings(session: Session, *, viewer: Viewer) -> Settings:
 # --- carrier measures -------------------------------------------------------------------------------
 
 
-def _carrier_rows(session: Session, viewer: Viewer | None, p: Period) -> pd.DataFrame:
-    """Aggregate rows of the period; ``viewer=None`` reads every carrier (internal use: benchmarks)."""
+def week_text(col: Any) -> Any:
+    """A date column read as ISO text: no per-row date parsing in Python (pandas converts the column at once)."""
+    return cast(col, String)
+
+
+def frame(rows: Any, columns: list[str]) -> pd.DataFrame:
+    """A DataFrame of result rows, built column by column (pandas is slow turning many Row objects into rows)."""
+    data = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+    return pd.DataFrame({c: pd.Series(list(v) if v else [], dtype=object if not v else None)
+                         for c, v in zip(columns, data, strict=True)}, columns=columns)
+
+
+def _to_weeks(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values.astype(str).str.slice(0, 10), format="%Y-%m-%d")
+
+
+def _carrier_rows(session: Session, viewer: Viewer | None, p: Period, lanes: list[str] | None = None,
+                  services: bool = False) -> pd.DataFrame:
+    """The period's counts per week, carrier and lane (and service when ``services``), summed in SQL.
+
+    ``viewer=None`` reads every carrier: only for the anonymous benchmark, which reduces them to medians.
+    """
     a = AggScorecardCarrier
-    stmt = select(a.week, a.carrier, a.service, a.lane, *[getattr(a, c) for c in CARRIER_COUNTS], a.cost_sum).where(
-        a.week >= p.start, a.week <= p.end)
+    keys = [a.week, a.carrier, *([a.service] if services else []), a.lane]
+    stmt = (select(week_text(a.week), *keys[1:], *[func.sum(getattr(a, c)) for c in CARRIER_COUNTS],
+                   func.sum(a.cost_sum))
+            .where(a.week >= p.start, a.week <= p.end).group_by(*keys))
     if viewer is not None:
         stmt = stmt.where(_carrier_scope(viewer, a))
-    df = pd.DataFrame(session.execute(stmt).all(), columns=["week", "carrier", "service", "lane", *CARRIER_COUNTS,
-                                                            "cost_sum"])
-    df["week"] = pd.to_datetime(df["week"])
+    if lanes is not None:
+        stmt = stmt.where(a.lane.in_(lanes))
+    cols = ["week", "carrier", *(["service"] if services else []), "lane", *CARRIER_COUNTS, "cost_sum"]
+    df = frame(session.connection().execute(stmt).all(), cols)
+    df["week"] = _to_weeks(df["week"]) if len(df) else pd.Series(dtype="datetime64[ns]")
     for c in CARRIER_COUNTS:
         df[c] = df[c].astype("int64")
     df["cost_sum"] = df["cost_sum"].astype("float64")
     return df
 
 
-def _transit_rows(session: Session, viewer: Viewer, p: Period) -> pd.DataFrame:
+def _transit_hist(session: Session, viewer: Viewer, p: Period, keys: list[str]) -> pd.DataFrame:
+    """Transit histogram summed over the period in SQL, per ``keys`` (columns of the aggregate) and ``bdays``."""
     h = AggScorecardTransit
-    stmt = select(h.week, h.carrier, h.service, h.lane, h.bdays, h.n).where(
-        h.week >= p.start, h.week <= p.end, _carrier_scope(viewer, h), h.n > 0)
-    df = pd.DataFrame(session.execute(stmt).all(), columns=["week", "carrier", "service", "lane", "bdays", "n"])
-    df["week"] = pd.to_datetime(df["week"])
+    cols = [getattr(h, k) for k in keys]
+    stmt = (select(*cols, h.bdays, func.sum(h.n))
+            .where(h.week >= p.start, h.week <= p.end, _carrier_scope(viewer, h), h.n > 0)
+            .group_by(*cols, h.bdays))
+    df = frame(session.connection().execute(stmt).all(), [*keys, "bdays", "n"])
     df["bdays"] = df["bdays"].astype("int64")
     df["n"] = df["n"].astype("int64")
     return df
@@ -196,31 +222,30 @@ def group_quantiles(hist: pd.DataFrame, keys: list[str], qs: tuple[float, ...], 
 
     Returns one row per group: the keys and one float64 column ``q<100*q>`` per quantile.
     """
+    names = [f"q{int(round(q * 100))}" for q in qs]
     if hist.empty:
-        return pd.DataFrame(columns=[*keys, *[f"q{int(round(q * 100))}" for q in qs]])
+        return pd.DataFrame(columns=[*keys, *names])
     h = hist.groupby([*keys, value], as_index=False, sort=True)[count].sum()
     h = h[h[count] > 0].reset_index(drop=True)
     cum = h[count].cumsum().to_numpy()
-    g = h.groupby(keys, sort=False)
-    first = g.cumcount().to_numpy() == 0
-    group_id = np.cumsum(first) - 1
+    first = (h[keys].ne(h[keys].shift())).any(axis=1).to_numpy()
     starts = np.flatnonzero(first)
-    totals = g[count].sum().to_numpy()
-    offsets = np.concatenate([[0], cum[starts[1:] - 1]]) if len(starts) > 1 else np.array([0])
+    ends = np.append(starts[1:], len(h))
+    offsets = np.where(starts > 0, cum[np.maximum(starts - 1, 0)], 0)
+    totals = cum[ends - 1] - offsets
     vals = h[value].to_numpy(dtype="float64")
     out = h.loc[starts, keys].reset_index(drop=True)
-    del group_id
-    for q in qs:
+    for q, name in zip(qs, names, strict=True):
         pos = (totals - 1) * q
         lo = np.floor(pos).astype("int64")
         hi = np.minimum(lo + 1, totals - 1)
         v_lo = vals[np.searchsorted(cum, offsets + lo, side="right")]
         v_hi = vals[np.searchsorted(cum, offsets + hi, side="right")]
-        out[f"q{int(round(q * 100))}"] = v_lo + (pos - lo) * (v_hi - v_lo)
+        out[name] = v_lo + (pos - lo) * (v_hi - v_lo)
     return out
 
 
-def measures(counts: pd.DataFrame, hist: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+def measures(counts: pd.DataFrame, hist: pd.DataFrame | None, keys: list[str]) -> pd.DataFrame:
     """Sum counts over ``keys`` and turn them into the scorecard's measures (see :mod:`.metrics`)."""
     sums = counts.groupby(keys, as_index=False, sort=True)[[*CARRIER_COUNTS, "cost_sum"]].sum()
     out = sums[keys].copy()
@@ -232,8 +257,8 @@ def measures(counts: pd.DataFrame, hist: pd.DataFrame, keys: list[str]) -> pd.Da
     out["rts_rate"] = rates(sums["returned"], sums["n"])
     out["intact_rate"] = 1.0 - rates(sums["lost"] + sums["damaged"] + sums["returned"], sums["n"])
     out["cost_per_package"] = (sums["cost_sum"] / sums["n"].where(sums["n"] > 0)).astype("float64")
-    q = group_quantiles(hist, keys, (0.5, 0.9, 0.95))
-    out = out.merge(q, on=keys, how="left") if not q.empty else out.assign(q50=np.nan, q90=np.nan, q95=np.nan)
+    q = group_quantiles(hist, keys, (0.5, 0.9, 0.95)) if hist is not None else pd.DataFrame()
+    out = out.assign(q50=np.nan, q90=np.nan, q95=np.nan) if q.empty else out.merge(q, on=keys, how="left")
     out = out.rename(columns={"q50": "transit_p50_bdays", "q90": "transit_p90_bdays", "q95": "transit_p95_bdays"})
     for c in ("transit_p50_bdays", "transit_p90_bdays", "transit_p95_bdays"):
         out[c] = out[c].astype("float64")
@@ -259,26 +284,128 @@ def score_frame(m: pd.DataFrame, s: Settings) -> pd.DataFrame:
     return out
 
 
-def _benchmark(session: Session, p: Period, lanes: list[str], s: Settings) -> pd.DataFrame:
-    """Median on-time rate per lane over carriers with at least the minimum volume there (the period's)."""
-    if not lanes:
-        return pd.DataFrame({"lane": pd.Series(dtype=object), "benchmark_on_time_rate": pd.Series(dtype="float64")})
-    a = AggScorecardCarrier
-    stmt = (select(a.lane, a.carrier, func.sum(a.n), func.sum(a.attempted), func.sum(a.on_time))
-            .where(a.week >= p.start, a.week <= p.end, a.lane.in_(lanes)).group_by(a.lane, a.carrier))
-    df = pd.DataFrame(session.execute(stmt).all(), columns=["lane", "carrier", "n", "attempted", "on_time"])
-    df = df[df["n"] >= s.min_volume]
-    df["rate"] = rates(df["on_time"], df["attempted"])
-    out = df.groupby("lane", as_index=False)["rate"].median().rename(columns={"rate": "benchmark_on_time_rate"})
-    out["benchmark_on_time_rate"] = out["benchmark_on_time_rate"].astype("float64")
-    return out
-
-
 def _targets(session: Session, viewer: Viewer, carriers: pd.Series) -> pd.Series:
     rows = thresholds_for(session, viewer=viewer, name=TARGET_THRESHOLD)
     frame = pd.DataFrame({"carrier": carriers})
     return (resolve_frame(rows, frame, name=TARGET_THRESHOLD, columns={"carrier": "carrier"})["value"]
             / 100.0).astype("float64")
+
+
+@dataclass(frozen=True)
+class _CarrierData:
+    """One read of the period's carrier aggregates for a viewer, shared by the carrier tables."""
+
+    p: Period
+    s: Settings
+    counts: pd.DataFrame  # the viewer's rows
+    peers: pd.DataFrame  # every carrier's rows on the viewer's lanes: only ever reduced to medians
+    excluded: pd.DataFrame
+    hists: dict[tuple[str, ...], pd.DataFrame]  # transit histograms read so far, by keys
+
+
+def _hist(session: Session, viewer: Viewer, cd: _CarrierData, keys: list[str]) -> pd.DataFrame:
+    if tuple(keys) not in cd.hists:
+        cd.hists[tuple(keys)] = _transit_hist(session, viewer, cd.p, keys)
+    return cd.hists[tuple(keys)]
+
+
+def _carrier_data(session: Session, viewer: Viewer, week: Any, weeks: int) -> _CarrierData | None:
+    from ops.scorecards.disputes import excluded_shipments  # a cycle: disputes reads the period from here
+
+    require_viewer(viewer)
+    p = period(session, week=week, weeks=weeks)
+    if p is None:
+        return None
+    counts = _carrier_rows(session, viewer, p)
+    if counts.empty:
+        return None
+    lanes = sorted(counts["lane"].unique())
+    peers = counts if not viewer.is_vendor else _carrier_rows(session, None, p, lanes)
+    return _CarrierData(p=p, s=settings(session, viewer=viewer), counts=counts, peers=peers,
+                        excluded=excluded_shipments(session, viewer=viewer, week=p.end, weeks=p.weeks), hists={})
+
+
+def _benchmarks(cd: _CarrierData, weekly: bool) -> pd.DataFrame:
+    """Median on-time rate per lane (and week) over carriers with at least the minimum volume there."""
+    keys = ["lane", "week"] if weekly else ["lane"]
+    g = cd.peers.groupby([*keys, "carrier"], as_index=False)[["n", "attempted", "on_time"]].sum()
+    g = g[g["n"] >= cd.s.min_volume]
+    g["rate"] = rates(g["on_time"], g["attempted"])
+    out = g.groupby(keys, as_index=False)["rate"].median().rename(columns={"rate": "benchmark_on_time_rate"})
+    out["benchmark_on_time_rate"] = out["benchmark_on_time_rate"].astype("float64")
+    return out
+
+
+CARD_EXTRA = ["score", "band", "ranked", "target_on_time_rate", "benchmark_on_time_rate", "excluded"]
+
+
+def _scorecard_from(session: Session, viewer: Viewer, cd: _CarrierData | None, by: str) -> pd.DataFrame:
+    if by not in GROUPINGS:
+        raise ValueError(f"by={by!r}: use one of {', '.join(GROUPINGS)}")
+    keys = GROUPINGS[by]
+    if cd is None:
+        return pd.DataFrame(columns=[*keys, *MEASURE_COLUMNS, "attempted", "delivered", *CARD_EXTRA])
+    counts = cd.counts if "service" not in keys else _carrier_rows(session, viewer, cd.p, services=True)
+    m = score_frame(measures(counts, _hist(session, viewer, cd, keys), keys), cd.s)
+    m["ranked"] = m["shipments"] >= cd.s.min_volume
+    if not viewer.is_vendor:
+        m["score_rank"] = m["score"].where(m["ranked"]).rank(ascending=False, method="min")
+    m["target_on_time_rate"] = _targets(session, viewer, m["carrier"])
+    if "lane" in keys:
+        m = m.merge(_benchmarks(cd, weekly=False), on="lane", how="left")
+    else:
+        m["benchmark_on_time_rate"] = np.nan
+    if cd.excluded.empty:
+        m["excluded"] = 0
+    else:
+        n_exc = cd.excluded.groupby(keys).size().rename("excluded").reset_index()
+        m = m.merge(n_exc, on=keys, how="left")
+        m["excluded"] = m["excluded"].fillna(0)
+    m["excluded"] = m["excluded"].astype("int64")
+    return m.sort_values([*keys]).reset_index(drop=True)
+
+
+TREND_COLUMNS = ["carrier", "week", "week_label", "shipments", "on_time_rate", "first_attempt_rate", "intact_rate",
+                 "score", "band"]
+
+
+def _trend_from(cd: _CarrierData | None) -> pd.DataFrame:
+    if cd is None:
+        return pd.DataFrame(columns=TREND_COLUMNS)
+    m = score_frame(measures(cd.counts, None, ["carrier", "week"]), cd.s)
+    m["week_label"] = m["week"].dt.strftime("%G-W%V")
+    return m[TREND_COLUMNS].sort_values(["carrier", "week"]).reset_index(drop=True)
+
+
+LANE_WEEK_COLUMNS = ["carrier", "lane", "week", "week_label", "shipments", "attempted", "on_time_rate", "ranked",
+                     "flagged", "benchmark_on_time_rate"]
+
+
+def _lane_weeks_from(cd: _CarrierData | None) -> pd.DataFrame:
+    if cd is None:
+        return pd.DataFrame(columns=LANE_WEEK_COLUMNS)
+    g = cd.counts.groupby(["carrier", "lane", "week"], as_index=False)[["n", "attempted", "on_time"]].sum()
+    g["on_time_rate"] = rates(g["on_time"], g["attempted"])
+    g["ranked"] = g["n"] >= cd.s.min_volume
+    g["flagged"] = g["ranked"] & (g["on_time_rate"] < cd.s.late_below)
+    g = g.rename(columns={"n": "shipments"}).merge(_benchmarks(cd, weekly=True), on=["lane", "week"], how="left")
+    g["benchmark_on_time_rate"] = g["benchmark_on_time_rate"].astype("float64")
+    g["week_label"] = g["week"].dt.strftime("%G-W%V")
+    for c in ("shipments", "attempted"):
+        g[c] = g[c].astype("int64")
+    return g[LANE_WEEK_COLUMNS].sort_values(["carrier", "lane", "week"]).reset_index(drop=True)
+
+
+TRANSIT_COLUMNS = ["carrier", "lane", "bdays", "shipments", "transit_share"]
+
+
+def _transit_from(session: Session, viewer: Viewer, cd: _CarrierData | None) -> pd.DataFrame:
+    if cd is None:
+        return pd.DataFrame(columns=TRANSIT_COLUMNS)
+    g = _hist(session, viewer, cd, ["carrier", "lane"]).rename(columns={"n": "shipments"})
+    total = g.groupby(["carrier", "lane"])["shipments"].transform("sum")
+    g["transit_share"] = (g["shipments"] / total).astype("float64")
+    return g[TRANSIT_COLUMNS].reset_index(drop=True)
 
 
 @data_function
@@ -305,68 +432,17 @@ def carrier_scorecard(session: Session, *, viewer: Viewer, week: Any = None, wee
         (float64; for ``lane`` groupings: median on-time rate of every carrier with the minimum
         volume on the lane, anonymous), ``excluded`` (int64: shipments excluded by accepted disputes).
     """
-    require_viewer(viewer)
     if by not in GROUPINGS:
         raise ValueError(f"by={by!r}: use one of {', '.join(GROUPINGS)}")
-    keys = GROUPINGS[by]
-    p = period(session, week=week, weeks=weeks)
-    empty = pd.DataFrame(columns=[*keys, *MEASURE_COLUMNS, "attempted", "delivered", "score", "band", "ranked",
-                                  "target_on_time_rate", "benchmark_on_time_rate", "excluded"])
-    if p is None:
-        return empty
-    counts = _carrier_rows(session, viewer, p)
-    if counts.empty:
-        return empty
-    s = settings(session, viewer=viewer)
-    m = score_frame(measures(counts, _transit_rows(session, viewer, p), keys), s)
-    m["ranked"] = m["shipments"] >= s.min_volume
-    if not viewer.is_vendor:
-        m["score_rank"] = m["score"].where(m["ranked"]).rank(ascending=False, method="min")
-    m["target_on_time_rate"] = _targets(session, viewer, m["carrier"])
-    if "lane" in keys:
-        m = m.merge(_benchmark(session, p, sorted(m["lane"].unique()), s), on="lane", how="left")
-    else:
-        m["benchmark_on_time_rate"] = np.nan
-    from ops.scorecards.disputes import excluded_shipments  # a cycle: disputes reads the period from here
-
-    exc = excluded_shipments(session, viewer=viewer, week=p.end, weeks=p.weeks)
-    if exc.empty:
-        m["excluded"] = 0
-    else:
-        n_exc = exc.groupby(keys).size().rename("excluded").reset_index()
-        m = m.merge(n_exc, on=keys, how="left")
-        m["excluded"] = m["excluded"].fillna(0)
-    m["excluded"] = m["excluded"].astype("int64")
-    return m.sort_values([*keys]).reset_index(drop=True)
+    return _scorecard_from(session, viewer, _carrier_data(session, viewer, week, weeks), by)
 
 
 @data_function
 def carrier_trend(session: Session, *, viewer: Viewer, week: Any = None, weeks: int = TREND_WEEKS) -> pd.DataFrame:
-    """Per carrier and week of the period: shipments, on-time rate, weighted score and band.
-
-    Returns
-    -------
-    DataFrame
-        ``carrier`` (str), ``week`` (datetime64, the Monday), ``week_label`` (str, ISO week),
-        ``shipments`` (int64), ``on_time_rate``, ``first_attempt_rate``, ``intact_rate``,
-        ``score`` (float64), ``band`` (str); for a vendor also ``benchmark_on_time_rate``
-        (median over carriers with the minimum volume on the vendor's lanes that week).
-    """
-    require_viewer(viewer)
-    p = period(session, week=week, weeks=weeks)
-    cols = ["carrier", "week", "week_label", "shipments", "on_time_rate", "first_attempt_rate", "intact_rate",
-            "score", "band"]
-    if p is None:
-        return pd.DataFrame(columns=cols)
-    counts = _carrier_rows(session, viewer, p)
-    if counts.empty:
-        return pd.DataFrame(columns=cols)
-    s = settings(session, viewer=viewer)
-    no_hist = pd.DataFrame({"carrier": pd.Series(dtype=object), "week": pd.Series(dtype="datetime64[ns]"),
-                            "bdays": pd.Series(dtype="int64"), "n": pd.Series(dtype="int64")})
-    m = score_frame(measures(counts, no_hist, ["carrier", "week"]), s)
-    m["week_label"] = m["week"].map(week_label)
-    return m[cols].sort_values(["carrier", "week"]).reset_index(drop=True)
+    """Per carrier and week of the period: ``carrier`` (str), ``week`` (datetime64, the Monday),
+    ``week_label`` (str, ISO week), ``shipments`` (int64), ``on_time_rate``, ``first_attempt_rate``,
+    ``intact_rate``, ``score`` (float64), ``band`` (str)."""
+    return _trend_from(_carrier_data(session, viewer, week, weeks))
 
 
 @data_function
@@ -381,39 +457,7 @@ def lane_weeks(session: Session, *, viewer: Viewer, week: Any = None, weeks: int
         volume), ``flagged`` (bool: ranked and on-time below the late-lane threshold),
         ``benchmark_on_time_rate`` (float64, anonymous lane median that week).
     """
-    require_viewer(viewer)
-    p = period(session, week=week, weeks=weeks)
-    cols = ["carrier", "lane", "week", "week_label", "shipments", "attempted", "on_time_rate", "ranked", "flagged",
-            "benchmark_on_time_rate"]
-    if p is None:
-        return pd.DataFrame(columns=cols)
-    counts = _carrier_rows(session, viewer, p)
-    if counts.empty:
-        return pd.DataFrame(columns=cols)
-    s = settings(session, viewer=viewer)
-    g = counts.groupby(["carrier", "lane", "week"], as_index=False)[["n", "attempted", "on_time"]].sum()
-    g["on_time_rate"] = rates(g["on_time"], g["attempted"])
-    g["ranked"] = g["n"] >= s.min_volume
-    g["flagged"] = g["ranked"] & (g["on_time_rate"] < s.late_below)
-    g = g.rename(columns={"n": "shipments"})
-    # the anonymous benchmark: all carriers' rows of the viewer's lanes, reduced to a median per lane and week
-    a = AggScorecardCarrier
-    lanes = sorted(g["lane"].unique())
-    every = pd.DataFrame(session.execute(
-        select(a.lane, a.week, a.carrier, func.sum(a.n), func.sum(a.attempted), func.sum(a.on_time))
-        .where(a.week >= p.start, a.week <= p.end, a.lane.in_(lanes)).group_by(a.lane, a.week, a.carrier)).all(),
-        columns=["lane", "week", "carrier", "n", "attempted", "on_time"])
-    every = every[every["n"] >= s.min_volume]
-    every["rate"] = rates(every["on_time"], every["attempted"])
-    every["week"] = pd.to_datetime(every["week"])
-    bench = (every.groupby(["lane", "week"], as_index=False)["rate"].median()
-             .rename(columns={"rate": "benchmark_on_time_rate"}))
-    g = g.merge(bench, on=["lane", "week"], how="left")
-    g["benchmark_on_time_rate"] = g["benchmark_on_time_rate"].astype("float64")
-    g["week_label"] = g["week"].map(week_label)
-    for c in ("shipments", "attempted"):
-        g[c] = g[c].astype("int64")
-    return g[cols].sort_values(["carrier", "lane", "week"]).reset_index(drop=True)
+    return _lane_weeks_from(_carrier_data(session, viewer, week, weeks))
 
 
 @data_function
@@ -435,16 +479,19 @@ def transit_distribution(session: Session, *, viewer: Viewer, week: Any = None,
         ``carrier``, ``lane`` (str), ``bdays`` (int64), ``shipments`` (int64), ``transit_share`` (float64,
         of the carrier-lane's shipments with an attempt).
     """
-    require_viewer(viewer)
-    p = period(session, week=week, weeks=weeks)
-    if p is None:
-        return pd.DataFrame(columns=["carrier", "lane", "bdays", "shipments", "transit_share"])
-    h = _transit_rows(session, viewer, p)
-    g = h.groupby(["carrier", "lane", "bdays"], as_index=False)["n"].sum().rename(columns={"n": "shipments"})
-    total = g.groupby(["carrier", "lane"])["shipments"].transform("sum")
-    g["transit_share"] = (g["shipments"] / total).astype("float64")
-    g["shipments"] = g["shipments"].astype("int64")
-    return g.reset_index(drop=True)
+    return _transit_from(session, viewer, _carrier_data(session, viewer, week, weeks))
+
+
+@data_function
+def carrier_section(session: Session, *, viewer: Viewer, week: Any = None, weeks: int = TREND_WEEKS,
+                    by: str = "lane") -> dict[str, pd.DataFrame]:
+    """The carrier tables of a page load from one read: ``carriers`` (:func:`carrier_scorecard`),
+    ``trend``, ``lane_weeks``, ``late_lanes`` and ``transit`` (as the functions of those names)."""
+    cd = _carrier_data(session, viewer, week, weeks)
+    lw = _lane_weeks_from(cd)
+    late = lw[lw["flagged"].astype(bool)].sort_values(["on_time_rate", "carrier", "lane", "week"])
+    return {"carriers": _scorecard_from(session, viewer, cd, by), "trend": _trend_from(cd), "lane_weeks": lw,
+            "late_lanes": late.reset_index(drop=True), "transit": _transit_from(session, viewer, cd)}
 
 
 # --- suppliers --------------------------------------------------------------------------------------
@@ -474,7 +521,7 @@ def supplier_scorecard(session: Session, *, viewer: Viewer, week: Any = None,
     if p is None:
         return pd.DataFrame(columns=cols)
     a = AggScorecardSupplier
-    df = pd.DataFrame(session.execute(
+    df = pd.DataFrame(session.connection().execute(
         select(a.supplier, *[func.sum(getattr(a, c)) for c in SUPPLIER_COUNTS])
         .where(a.week >= p.start, a.week <= p.end, _supplier_scope(viewer, a.supplier))
         .group_by(a.supplier)).all(), columns=["supplier", *SUPPLIER_COUNTS])
@@ -503,12 +550,12 @@ def supplier_trend(session: Session, *, viewer: Viewer, week: Any = None, weeks:
     if p is None:
         return pd.DataFrame(columns=cols)
     a = AggScorecardSupplier
-    df = pd.DataFrame(session.execute(
+    df = pd.DataFrame(session.connection().execute(
         select(a.supplier, a.week, func.sum(a.lines), func.sum(a.otif), func.sum(a.on_time), func.sum(a.in_full))
         .where(a.week >= p.start, a.week <= p.end, _supplier_scope(viewer, a.supplier))
         .group_by(a.supplier, a.week)).all(), columns=["supplier", "week", "po_lines", "otif", "on_time", "in_full"])
     df["week"] = pd.to_datetime(df["week"])
-    df["week_label"] = df["week"].map(week_label)
+    df["week_label"] = df["week"].dt.strftime("%G-W%V")
     df["po_lines"] = df["po_lines"].astype("int64")
     for c in ("otif", "on_time", "in_full"):
         df[f"{c}_rate"] = rates(df[c], df["po_lines"])
