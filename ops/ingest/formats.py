@@ -30,10 +30,11 @@ class Format:
 
 
 def _formats() -> dict[str, Format]:
-    from ops.ingest import amazon, loop, shipstation, uci, woocommerce
+    from ops.ingest import amazon, loop, shipstation, shopify_catalog, uci, woocommerce
 
     return {f.kind: f for f in (uci.FORMAT, amazon.ORDERS_FORMAT, amazon.RETURNS_FORMAT, shipstation.FORMAT,
-                                woocommerce.FORMAT, loop.FORMAT)}
+                                woocommerce.FORMAT, loop.FORMAT, shopify_catalog.PRODUCTS_FORMAT,
+                                shopify_catalog.INVENTORY_FORMAT)}
 
 
 FORMATS: dict[str, Format] = _formats()
