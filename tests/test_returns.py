@@ -385,3 +385,24 @@ def test_actions_go_through_decisions_and_stale_edits_are_refused(engine: Engine
                                    expected_version=0), viewer=manager)
     with pytest.raises(ValidationError, match="not one of"):
         ret.action_change(sku="TEE-S", action="burn_it", owner="x", status="open", expected_version=1)
+
+
+@pytest.mark.slow
+def test_planted_runs_small_tops_the_default_seed(sqlite_engine: Engine) -> None:
+    """The default demo (seed 42): the planted "runs small" SKU is the top priority row over its spike's
+    window, on the right SKU and size, and size S stands out for runs_small in the reason x size heatmap."""
+    from ops.demo import anomalies, seed
+
+    seed(sqlite_engine, size="default", seed=42)
+    a = anomalies("default", 42)
+    with transaction(sqlite_engine) as s:
+        prio = ret.priority_list(s, viewer=SYSTEM, filters=Filters(date_from=a.runs_small_since), limit=5)
+        every = ret.priority_list(s, viewer=SYSTEM, filters=Filters(), limit=5)
+        heat = ret.reason_heatmap(s, viewer=SYSTEM, filters=Filters(date_from=a.runs_small_since), by="size")
+        sku_size = s.scalar(select(Product.size).where(Product.sku == a.runs_small_sku))
+    assert sku_size == "S"
+    for p in (prio, every):
+        assert p["sku"].iloc[0] == a.runs_small_sku and p["size"].iloc[0] == "S"
+        assert p["priority"].iloc[0] > 3 * p["priority"].iloc[1]
+    rs = heat[heat["reason_code"] == "runs_small"].set_index("member")["reason_rate"].sort_values(ascending=False)
+    assert rs.index[0] == "S" and rs.iloc[0] > 2 * rs.iloc[1]

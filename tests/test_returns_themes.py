@@ -125,3 +125,31 @@ def test_a_manager_names_a_theme_and_maps_it_to_a_reason(engine: Engine) -> None
     assert names[["run_id", "theme_no", "name", "reason_code", "version"]].values.tolist() == [
         [3, 1, "Runs small", "runs_small", 1]]
     assert [a.actor for a in audit] == ["maria"]
+
+
+def test_cli_and_page_button_run_the_job_outside_the_page(sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m ops returns themes`` mines in-process; the page's button starts the same command in a
+    subprocess and the run row shows its progress until it is done."""
+    import time
+
+    from ops.__main__ import main
+    from ops.demo import seed
+    from ops.returns.themes import start_job
+
+    seed(sqlite_engine, size="small", seed=7)
+    monkeypatch.setenv("OPS_DATABASE_URL", sqlite_engine.url.render_as_string(hide_password=False))
+    assert main(["returns", "themes", "--themes", "6", "--seed", "3"]) == 0
+    assert "6 themes" in capsys.readouterr().out
+    run_id = start_job(sqlite_engine, started_by="maria", n_themes=5)
+    deadline = time.monotonic() + 240
+    while True:
+        with transaction(sqlite_engine) as s:
+            runs = ret.theme_runs(s, viewer=SYSTEM).set_index("run_id")
+        if runs.loc[run_id, "status"] in ("done", "failed") or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert runs.loc[run_id, "status"] == "done", runs.loc[run_id, "note"]
+    assert runs.loc[run_id, "n_themes"] == 5 and runs.loc[run_id, "started_by"] == "maria"
+    with transaction(sqlite_engine) as s:
+        assert len(ret.theme_table(s, viewer=SYSTEM, run_id=run_id)) == 5
