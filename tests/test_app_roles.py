@@ -48,7 +48,7 @@ def test_policy_covers_every_page_and_role() -> None:
         p for v in VENDOR_PAGES.values() for p in v}
     # Returns: suppliers see the returns of their own SKUs; carriers and 3PLs do not see the page.
     assert "returns" in VENDOR_PAGES["supplier"] and "returns" not in VENDOR_PAGES["warehouse"]
-    assert VENDOR_PAGES["carrier"] == ("scorecard",)
+    assert VENDOR_PAGES["carrier"] == ("scorecard", "review")  # review: their own exceptions and report
     assert set(PAGES_BY_ROLE["admin"]) >= set(PAGES_BY_ROLE["manager"]) >= set(PAGES_BY_ROLE["planner"])
 
 
