@@ -109,3 +109,46 @@ def test_run_upload_clears_cached_loaders(engine: Engine) -> None:
     run_upload(engine, kind="csv-suppliers", viewer=SYSTEM,
                files=[_Upload("suppliers.csv", (TEMPLATES / "suppliers.csv").read_bytes())])
     assert load_import_history(engine, ("t",), SYSTEM)["kind"].tolist() == ["csv-suppliers"]
+
+
+FIX = ROOT / "tests" / "fixtures" / "imports"
+
+
+def test_recognise_dry_run_preview_then_import(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_ingest_csv import counts
+
+    at = page(engine, monkeypatch)
+    assert at.selectbox(key="imports_kind").value == "auto"
+    data = (FIX / "shopify_orders_export.csv").read_bytes()
+    at.file_uploader(key="imports_files").set_value(("orders_export.csv", data, "text/csv"))
+    at.run()
+    assert not at.exception
+    assert at.dataframe[0].value.to_dict("records") == [{"file": "orders_export.csv", "kind": "shopify"}]
+    before = counts(engine)
+    at.button(key="imports_check").click()
+    at.run()
+    assert not at.exception
+    assert at.info and "Dry run of shopify" in at.info[0].value and "Nothing was changed" in at.info[0].value
+    assert counts(engine) == before  # the dry run changed nothing
+    labels = [e.label for e in at.expander]
+    assert "orders (7 new)" in labels and "order_lines (10 new)" in labels
+    orders = next(d.value for d in at.dataframe if "order_number" in d.value.columns and "status" in d.value.columns)
+    assert sorted(orders["order_number"]) == ["#1001", "#1002", "#1003", "#1004", "#1005", "#1006", "#1007"]
+    at.button(key="imports_go").click()
+    at.run()
+    assert not at.exception
+    assert at.success and "Imported shopify" in at.success[0].value
+    assert counts(engine)["orders"] == 7
+
+
+def test_dry_run_of_a_bad_file_lists_its_problem(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = page(engine, monkeypatch)
+    data = (FIX / "shopify_orders_export_bad.csv").read_bytes()
+    at.file_uploader(key="imports_files").set_value(("bad.csv", data, "text/csv"))
+    at.run()
+    at.button(key="imports_check").click()
+    at.run()
+    assert not at.exception
+    assert at.error and "Dry run found 1 problem(s); nothing was changed" in at.error[0].value
+    errors = at.dataframe[1].value  # after the recognised-formats table
+    assert errors[["file", "line", "column"]].values.tolist() == [["bad.csv", 12, "Lineitem quantity"]]

@@ -1,4 +1,5 @@
-"""Streamlit helpers of the Imports page: saving uploads, running an import, the history loader."""
+"""Streamlit helpers of the Imports page: saving uploads, recognising their format, dry runs with a preview of
+the mapped rows, running an import, the history loader."""
 
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ from sqlalchemy import Engine
 from ops.access import Viewer
 from ops.db import read_session
 from ops.exports import to_bytes
-from ops.ingest import ImportError_, ImportResult, run_import
+from ops.ingest import ImportError_, ImportResult, run_imports
+from ops.ingest.detect import detect
 from ops.ingest.history import import_history
 from ui.cache import MAX_ENTRIES, TTL_SECONDS, clear_loaders
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "data" / "templates"
 ERROR_COLUMNS = ["file", "line", "column", "message"]
+AUTO = "auto"  # the kind picker's "recognise each file from its header"
+PREVIEW_ROWS = 20  # mapped rows shown per table after a dry run
 
 
 @dataclass(frozen=True)
@@ -28,10 +32,12 @@ class Outcome:
     """What the last import on this page did: a result, or the refusal's problems."""
 
     kind: str
-    result: ImportResult | None = None
+    result: ImportResult | None = None  # the first group's result (the only one unless several formats came)
     errors: pd.DataFrame | None = None
     total_errors: int = 0
     report: str = ""  # the refusal as plain text, one problem a line
+    results: tuple[ImportResult, ...] = ()  # one per recognised format, in import order
+    dry_run: bool = False
 
     @property
     def more(self) -> int:
@@ -63,29 +69,59 @@ def template_bytes(kind: str) -> bytes | None:
     return p.read_bytes() if p.is_file() else None
 
 
-def run_upload(engine: Engine, *, kind: str, files: Sequence[Any], viewer: Viewer,
-               progress: Callable[[int, int], None] | None = None) -> Outcome:
-    """Save uploaded files under their own names in a temporary folder and import them.
+def _save(files: Sequence[Any], folder: Path) -> list[Path]:
+    paths = []
+    for f in files:
+        p = folder / Path(f.name).name
+        p.write_bytes(f.getvalue())
+        paths.append(p)
+    return paths
 
-    For ``olist`` the folder itself is imported (upload the Olist CSV files together). Every
-    cached loader is cleared afterwards, whatever the outcome (a refusal is recorded in the
-    history too), so the next run shows the new data and the sidebar's "Last import".
+
+def recognise(files: Sequence[Any]) -> tuple[pd.DataFrame, str]:
+    """Each uploaded file's recognised import kind (``file``, ``kind``), or ``("", the problems)`` when refused."""
+    with tempfile.TemporaryDirectory(prefix="opsdeck-detect-") as d:
+        try:
+            groups = detect(_save(files, Path(d)))
+        except ImportError_ as exc:
+            return pd.DataFrame(columns=["file", "kind"]), exc.report()
+    rows = [(p.name, kind) for kind, paths in groups for p in paths]
+    return pd.DataFrame(rows, columns=["file", "kind"]), ""
+
+
+def preview_frames(result: ImportResult) -> dict[str, pd.DataFrame]:
+    """The dry run's sample of mapped rows, one table each (as stored, foreign keys as natural keys)."""
+    return {table: pd.DataFrame(rows) for table, rows in result.preview.items() if rows}
+
+
+def run_upload(engine: Engine, *, kind: str, files: Sequence[Any], viewer: Viewer,
+               progress: Callable[[int, int], None] | None = None, tz: str | None = None,
+               dry_run: bool = False) -> Outcome:
+    """Save uploaded files under their own names in a temporary folder and import them (or dry-run them).
+
+    ``kind`` :data:`AUTO` recognises each file's format from its header and imports every format
+    in one transaction; ``olist`` takes the uploaded files together. A dry run also samples the
+    mapped rows (:data:`PREVIEW_ROWS` per table). Every cached loader is cleared afterwards,
+    whatever the outcome (a refusal is recorded in the history too), so the next run shows the
+    new data and the sidebar's "Last import".
     """
     names = [Path(f.name).name for f in files]
     try:
         with tempfile.TemporaryDirectory(prefix="opsdeck-import-") as d:
-            folder = Path(d)
-            for f, name in zip(files, names, strict=True):
-                (folder / name).write_bytes(f.getvalue())
-            paths = [folder] if kind == "olist" else [folder / n for n in names]
+            paths = _save(files, Path(d))
             try:
-                result = run_import(engine, kind=kind, paths=paths, viewer=viewer, progress=progress,
-                                    source="upload: " + ", ".join(names))
+                groups = detect(paths) if kind == AUTO else [(kind, paths)]
+                results = run_imports(engine, groups=[(k, list(ps)) for k, ps in groups], viewer=viewer,
+                                      progress=progress, source="upload: " + ", ".join(names), tz=tz or None,
+                                      dry_run=dry_run, preview=PREVIEW_ROWS if dry_run else 0)
             except ImportError_ as exc:
-                return Outcome(kind=kind, errors=errors_frame(exc), total_errors=exc.total, report=exc.report())
-        return Outcome(kind=kind, result=result)
+                return Outcome(kind=kind, errors=errors_frame(exc), total_errors=exc.total, report=exc.report(),
+                               dry_run=dry_run)
+        return Outcome(kind="+".join(r.kind for r in results), result=results[0], results=tuple(results),
+                       dry_run=dry_run)
     finally:
-        clear_loaders()
+        if not dry_run:
+            clear_loaders()
 
 
 @st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES, show_spinner=False)

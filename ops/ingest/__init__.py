@@ -34,6 +34,7 @@ from ops.db import transaction
 from ops.ingest.csv_tables import SPECS, TABLE_ORDER, import_csv
 from ops.ingest.formats import FORMATS
 from ops.ingest.olist import import_olist, read_folder
+from ops.ingest.preview import high_water, sample
 from ops.ingest.reader import (
     MAX_ERRORS,
     MAX_FILE_BYTES,
@@ -62,6 +63,7 @@ __all__ = [
     "RowError",
     "kinds",
     "run_import",
+    "run_imports",
 ]
 
 IMPORT_ROLES = ("admin",)  # the Imports page and the CLI alike: admins load data
@@ -96,6 +98,7 @@ class ImportResult:
     warnings: tuple[str, ...] = ()  # where a default stood in for a value that matters
     refreshed: tuple[str, ...] = ()  # the aggregates rebuilt because of this import
     dry_run: bool = False  # checked and written in a transaction that was rolled back: nothing changed
+    preview: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # dry run: rows it would insert
 
     def summary(self) -> str:
         """Human-readable lines: totals, warnings, inserted/updated per table, how files were read."""
@@ -192,13 +195,15 @@ def run_import(engine: Engine, *, kind: str, paths: Sequence[Path | str], viewer
 
 def run_imports(engine: Engine, *, groups: Sequence[tuple[str, Sequence[Path | str]]], viewer: Viewer,
                 progress: Progress | None = None, source: str | None = None, tz: str | None = None,
-                dry_run: bool = False) -> list[ImportResult]:
+                dry_run: bool = False, preview: int = 0) -> list[ImportResult]:
     """Import several ``(kind, paths)`` groups in ONE transaction, in the order given: all or nothing.
 
     Used when files of several formats arrive together (``python -m ops import FILE ...``): a
     products file is written before the orders that name its SKUs, and a refusal of any group
     leaves every group unwritten. Each group is recorded as its own ``import_runs`` row; the
-    aggregates are refreshed once, for everything the groups changed. Arguments as :func:`run_import`.
+    aggregates are refreshed once, for everything the groups changed. Arguments as :func:`run_import`;
+    ``preview`` (dry runs only): up to this many of the rows each table would gain, as mapped
+    (``ImportResult.preview``, see :mod:`ops.ingest.preview`).
     """
     require_role(viewer, *IMPORT_ROLES)
     try:
@@ -226,7 +231,8 @@ def run_imports(engine: Engine, *, groups: Sequence[tuple[str, Sequence[Path | s
             read.append(_read_files(kind, files_in, problems))
         with source_tz(tzinfo):
             results = _load(engine, plan=plan, read=read, problems=problems, viewer=viewer, progress=progress,
-                            source=source_text, started=started, dry_run=dry_run)
+                            source=source_text, started=started, dry_run=dry_run,
+                            preview=preview if dry_run else 0)
     except ImportError_ as exc:
         if dry_run:
             raise
@@ -262,7 +268,7 @@ def _importer(kind: str) -> Importer:
 
 def _load(engine: Engine, *, plan: list[tuple[str, list[Path]]], read: list[list[CsvFile]], problems: Problems,
           viewer: Viewer, progress: Progress | None, source: str, started: dt.datetime,
-          dry_run: bool = False) -> list[ImportResult]:
+          dry_run: bool = False, preview: int = 0) -> list[ImportResult]:
     """Validate and write every group in one transaction; raise ImportError_ (nothing written) on any problem.
 
     A group is checked against what the groups before it wrote (in the same transaction); a group
@@ -280,8 +286,10 @@ def _load(engine: Engine, *, plan: list[tuple[str, list[Path]]], read: list[list
                                       "warnings": warnings}
                 if kind.startswith("csv-") or kind in FORMATS:
                     kw["actor"] = viewer.username
+                marks = high_water(s) if preview else {}
                 rows_in = _importer(kind)(s, **kw)
                 problems.raise_if_any()  # rolls the (still unwritten) transaction back
+                sampled = sample(s, marks, preview) if preview else {}
                 for t, n in counts.inserted.items():
                     total.add(t, n, counts.updated.get(t, 0), counts.columns.get(t, ()))
                 for t, n in counts.updated.items():
@@ -291,7 +299,8 @@ def _load(engine: Engine, *, plan: list[tuple[str, list[Path]]], read: list[list
                 results.append(ImportResult(
                     kind=kind, sources=tuple(str(p) for p in files_in), sha256=digest, rows_in=rows_in,
                     rows_changed=counts.changed, inserted=dict(counts.inserted), updated=dict(counts.updated),
-                    files=tuple(f.describe() for f in files), warnings=tuple(warnings), dry_run=dry_run))
+                    files=tuple(f.describe() for f in files), warnings=tuple(warnings), dry_run=dry_run,
+                    preview=sampled))
                 if not dry_run:
                     run = ImportRun(kind=kind, source=source, sha256=digest, actor=viewer.username,
                                     started_at=started, rows_in=rows_in, rows_changed=counts.changed, status="ok",
