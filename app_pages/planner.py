@@ -51,9 +51,10 @@ if view == "Suggested orders":
     else:
         st.caption("Most urgent first. Edit “Units to order” (0 drops a line), then approve: the lines become "
                    "open purchase orders, one per supplier and warehouse.")
-        edited = st.data_editor(ui_pl.editor_frame(page.lines), key=ui_pl.EDITOR, hide_index=True, width="stretch",
-                                disabled=[c for c in ui_pl.editor_frame(page.lines).columns if c != "order_qty"],
-                                column_config=ui_pl.editor_config())
+        grid = ui_pl.editor_frame(page.lines)
+        edited = st.data_editor(grid, key=ui_pl.EDITOR, hide_index=True, width="stretch",
+                                disabled=[c for c in grid.columns if c != "order_qty"],
+                                column_config=ui_pl.editor_config(grid))
         why = st.text_input("Reason (optional, kept in the audit log)", key="planner_why")
         if st.button("Approve as purchase orders", type="primary", key="planner_approve"):
             ui_pl.approve(edited, page, viewer, why)

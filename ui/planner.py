@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
@@ -209,13 +210,15 @@ def editor_frame(lines: pd.DataFrame) -> pd.DataFrame:
     view = lines[["sku", "name", "supplier", "warehouse", "urgency", "suggested_qty", "on_hand", "on_order",
                   "cover_days", "open_po", "late_po", "moq", "case_pack"]].copy()
     view.insert(6, "order_qty", view["suggested_qty"].astype("int64"))
+    view["cover_days"] = view["cover_days"].replace([np.inf, -np.inf], np.nan)  # no demand: no end of stock
     return view
 
 
-def editor_config() -> dict[str, Any]:
+def editor_config(view: pd.DataFrame) -> dict[str, Any]:
+    """Labels and number formats of every column of :func:`editor_frame`; only the quantity is editable."""
     from ui.table import column_config
 
-    cfg = column_config(pd.DataFrame(columns=["sku", "name", "supplier", "warehouse", "urgency", "suggested_qty"]))
+    cfg = column_config(view.drop(columns=["order_qty"]))
     cfg["order_qty"] = st.column_config.NumberColumn("Units to order", min_value=0, step=1, format="%d",
                                                      help="Edit before approving; 0 drops the line.")
     return cfg
