@@ -157,9 +157,18 @@ def _hours(seconds: str) -> str:
 
 
 def _bucket(col: str) -> str:
-    """The histogram bucket of ``col``: the number of ``HIST_EDGES`` at or below it (as ``metrics.bucket``)."""
-    whens = " ".join(f"WHEN {col} < {edge!r} THEN {i}" for i, edge in enumerate(HIST_EDGES))
-    return f"CASE {whens} ELSE {len(HIST_EDGES)} END"
+    """The histogram bucket of ``col``: the number of ``HIST_EDGES`` at or below it (as ``metrics.bucket``),
+    NULL for NULL; a binary search (five comparisons) rather than one ``WHEN`` per edge."""
+    return f"CASE WHEN {col} IS NULL THEN NULL ELSE {_search(col, 0, len(HIST_EDGES))} END"
+
+
+def _search(col: str, lo: int, hi: int) -> str:
+    """The bucket of ``col`` knowing it is in ``lo..hi``."""
+    if lo == hi:
+        return str(lo)
+    mid = (lo + hi + 1) // 2
+    below, above = _search(col, lo, mid - 1), _search(col, mid, hi)
+    return f"CASE WHEN {col} < {HIST_EDGES[mid - 1]!r} THEN {below} ELSE {above} END"
 
 
 def day_number(day: dt.date) -> int:
