@@ -1,4 +1,5 @@
-"""Vendors' disputes: raised on their own rows only, shown to the manager with a status, audited, stale answers refused."""
+"""Vendors' disputes: raised on their own rows only, shown to the manager with a status, audited; stale answers
+refused."""
 
 from __future__ import annotations
 
