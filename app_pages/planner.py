@@ -4,6 +4,7 @@ import streamlit as st
 
 from ops import planner as pl
 from ops.planner.exports import COMPARE_LABELS
+from ops.planner.math import InputError
 from ui import planner as ui_pl
 from ui.cache import get_engine
 from ui.context import filters, require_page
@@ -16,7 +17,12 @@ f = filters()
 st.session_state.setdefault(ui_pl.POLICY, "")
 
 st.title("Reorder planner")
-page = ui_pl.load_page(engine, viewer.cache_key, viewer, f, st.session_state[ui_pl.POLICY])
+try:
+    page = ui_pl.load_page(engine, viewer.cache_key, viewer, f, st.session_state[ui_pl.POLICY])
+except InputError as exc:  # impossible master data (an MOQ of 0, a case pack not dividing the MOQ)
+    st.error(f"The plan cannot be computed: {exc}. Correct it in the product data and import again.")
+    st.session_state[ui_pl.POLICY] = ""
+    st.stop()
 ui_pl.show_flash()
 if page.empty_reason:
     st.info(page.empty_reason)

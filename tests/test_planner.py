@@ -488,3 +488,18 @@ def test_without_the_scorecard_module_stated_lead_times_are_used_and_said(
     assert set(page.plan["lead_time_source"]) == {"stated"} and (page.plan["lead_time_sd_days"] == 0).all()
     assert (got["lead_time_days"] == got["lead_time_days_raw"]).all()
     assert any("No measured lead times yet" in n for n in page.notes)
+
+
+@pytest.mark.parametrize(("moq", "case_pack", "field", "words"), [
+    (0, 1, "moq", "at least 1"),
+    (10, 4, "case_pack", "divide the minimum order quantity"),
+])
+def test_impossible_master_data_is_refused_naming_the_field_and_the_sku(
+        seeded: Engine, moq: int, case_pack: int, field: str, words: str) -> None:
+    with transaction(seeded) as s:
+        sku = s.scalar(select(Product.sku).where(Product.active.is_(True)).order_by(Product.sku).limit(1))
+        s.execute(Product.__table__.update().where(Product.sku == sku).values(moq=moq, case_pack=case_pack))
+    with read_session(seeded) as s, pytest.raises(rm.InputError) as info:
+        pl.planner_page(s, viewer=PAT)
+    assert str(info.value).startswith(f"{field}: ") and f"for {sku} in " in str(info.value)
+    assert words in str(info.value)
