@@ -12,8 +12,8 @@ Definitions (the run, the page and the tests use exactly these)
   least one warehouse (end of day; sales that day were limited by stock). ``censored_days`` counts
   the distinct such days of a SKU inside the history window.
 - **Censored share** of a week = mean over the week's snapshot days of (warehouses at zero /
-  warehouses with a snapshot that day). Snapshots are daily for recent months and weekly (Sundays)
-  before that, so older weeks are judged by their Sunday.
+  warehouses that ever hold a snapshot of the SKU). Snapshots are daily for recent months and
+  weekly (Sundays) before that, so older weeks are judged by their Sunday.
 - **Correction** before fitting: a week with censored share ``c`` in (0, 0.5] has its demand scaled
   up by ``1 / (1 - c)`` (demand over the in-stock share of the week); a week with ``c > 0.5`` is
   masked and replaced by the larger of its observed demand and the mean of the SKU's last eight
@@ -29,11 +29,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from ops.models import Annotation, InventorySnapshot, Order, OrderLine, Product
@@ -94,10 +93,6 @@ def event_flags(weeks: pd.DatetimeIndex, annotation_days: Sequence[dt.date] = ()
     return np.array([1.0 if w.date() in flagged and w.date() in mondays else 0.0 for w in weeks])
 
 
-def _day(col: Any) -> Any:
-    return func.date(col)
-
-
 def load_weekly(session: Session, *, skus: Sequence[str] | None = None, as_of: dt.date | None = None) -> WeeklyData:
     """Read order lines and stockout snapshots and build :class:`WeeklyData` (see the module docstring).
 
@@ -110,26 +105,15 @@ def load_weekly(session: Session, *, skus: Sequence[str] | None = None, as_of: d
     if skus:
         prod = prod.where(Product.sku.in_(list(skus)))
     products = pd.DataFrame(session.execute(prod.order_by(Product.sku)).all(), columns=["product_id", "sku", "price"])
-    day = _day(Order.placed_at)
-    lines = select(OrderLine.product_id, day.label("day"), func.sum(OrderLine.qty).label("units"),
-                   func.sum(case((OrderLine.unit_price < Product.price * (1 - PROMO_DISCOUNT), OrderLine.qty),
-                                 else_=0)).label("promo_units")) \
-        .join(Order, Order.id == OrderLine.order_id).join(Product, Product.id == OrderLine.product_id) \
-        .where(Order.status.not_in(EXCLUDED_STATUSES))
-    if skus:
-        lines = lines.where(Product.sku.in_(list(skus)))
-    if as_of is not None:
-        lines = lines.where(Order.placed_at < dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
-    lines = lines.group_by(OrderLine.product_id, day)
-    daily = pd.DataFrame(session.execute(lines).all(), columns=["product_id", "day", "units", "promo_units"])
+    # Plain reads aggregated here, not GROUP BY in SQL: at 2 M lines SQLite's join + GROUP BY took
+    # 33-45 s against 9 s for reading the two tables (see BENCHMARKS.md, forecasting).
     bounds = session.execute(select(func.min(Order.placed_at), func.max(Order.placed_at))).one()
     ann = [r[0] for r in session.execute(select(Annotation.day)).all()]
-    if daily.empty or bounds[0] is None:
-        weeks = pd.DatetimeIndex([])
-        n = len(products)
-        return WeeklyData(skus=list(products["sku"]), weeks=weeks, y=np.zeros((n, 0)), observed=np.zeros((n, 0)),
-                          censored=np.zeros((n, 0), bool), promo=np.zeros((n, 0)), event=np.zeros(0),
-                          censored_days=np.zeros(n, dtype=int), as_of=None)
+    n = len(products)
+    if bounds[0] is None:
+        return WeeklyData(skus=list(products["sku"]), weeks=pd.DatetimeIndex([]), y=np.zeros((n, 0)),
+                          observed=np.zeros((n, 0)), censored=np.zeros((n, 0), bool), promo=np.zeros((n, 0)),
+                          event=np.zeros(0), censored_days=np.zeros(n, dtype=int), as_of=None)
     first_day = pd.Timestamp(bounds[0]).date()
     last_day = pd.Timestamp(bounds[1]).date()
     if as_of is not None:
@@ -138,39 +122,60 @@ def load_weekly(session: Session, *, skus: Sequence[str] | None = None, as_of: d
     end_sunday = last_day if last_day.weekday() == 6 else monday(last_day) - dt.timedelta(days=1)
     weeks = pd.date_range(start, end_sunday - dt.timedelta(days=6), freq="W-MON")
     t = len(weeks)
-    pid_row = dict(zip(products["product_id"], range(len(products)), strict=True))
-    n = len(products)
+    pid_row = dict(zip(products["product_id"], range(n), strict=True))
     units = np.zeros((n, t))
     promo_u = np.zeros((n, t))
     if t:
-        daily["day"] = pd.to_datetime(daily["day"])
-        wk = ((daily["day"] - pd.Timestamp(start)).dt.days // 7).to_numpy()
-        ok = (wk >= 0) & (wk < t) & daily["product_id"].isin(pid_row).to_numpy()
-        rows = daily.loc[ok, "product_id"].map(pid_row).to_numpy(dtype=int)
-        np.add.at(units, (rows, wk[ok]), daily.loc[ok, "units"].to_numpy(dtype=float))
-        np.add.at(promo_u, (rows, wk[ok]), daily.loc[ok, "promo_units"].fillna(0).to_numpy(dtype=float))
-    # stockouts: per product and day, warehouses at zero / warehouses with a snapshot
+        lo = dt.datetime.combine(start, dt.time())
+        hi = dt.datetime.combine(end_sunday + dt.timedelta(days=1), dt.time())
+        orders = pd.DataFrame(session.execute(
+            select(Order.id, cast(Order.placed_at, String(32)))
+            .where(Order.placed_at >= lo, Order.placed_at < hi, Order.status.not_in(EXCLUDED_STATUSES))).all(),
+            columns=["order_id", "placed"])
+        lq = select(OrderLine.order_id, OrderLine.product_id, OrderLine.qty, OrderLine.unit_price)
+        if skus:
+            lq = lq.where(OrderLine.product_id.in_(list(products["product_id"])))
+        lines = pd.DataFrame(session.execute(lq).all(), columns=["order_id", "product_id", "qty", "unit_price"])
+        if not orders.empty and not lines.empty:
+            day = pd.to_datetime(orders["placed"].str.slice(0, 10))
+            week_of = pd.Series(((day - pd.Timestamp(start)).dt.days // 7).to_numpy(), index=orders["order_id"])
+            wk = lines["order_id"].map(week_of)
+            row = lines["product_id"].map(pid_row)
+            ok = (wk.notna() & row.notna()).to_numpy()
+            wk_i = wk[ok].to_numpy(dtype=int)
+            row_i = row[ok].to_numpy(dtype=int)
+            qty = lines.loc[ok, "qty"].to_numpy(dtype=float)
+            price = products["price"].to_numpy(dtype=float)[row_i]
+            disc = lines.loc[ok, "unit_price"].to_numpy(dtype=float) < price * (1 - PROMO_DISCOUNT)
+            np.add.at(units, (row_i, wk_i), qty)
+            np.add.at(promo_u, (row_i, wk_i), np.where(disc, qty, 0.0))
+    # stockouts: per product and day, warehouses at zero / warehouses stocking the product; the
+    # denominator of a week is its number of snapshot days (daily recently, Sundays before)
     snap_day = InventorySnapshot.day
-    snaps = select(InventorySnapshot.product_id, snap_day,
-                   func.sum(case((InventorySnapshot.on_hand == 0, 1), else_=0)).label("zero"),
-                   func.count().label("n")) \
-        .where(and_(snap_day >= start, snap_day <= end_sunday)) \
+    zq = select(InventorySnapshot.product_id, snap_day, func.count().label("zero")) \
+        .where(InventorySnapshot.on_hand == 0, snap_day >= start, snap_day <= end_sunday) \
         .group_by(InventorySnapshot.product_id, snap_day)
-    if skus:
-        snaps = snaps.where(InventorySnapshot.product_id.in_(list(products["product_id"])))
-    sn = pd.DataFrame(session.execute(snaps).all(), columns=["product_id", "day", "zero", "n"])
+    sn = pd.DataFrame(session.execute(zq).all(), columns=["product_id", "day", "zero"])
+    stocked = dict(session.execute(select(InventorySnapshot.product_id,
+                                          func.count(func.distinct(InventorySnapshot.warehouse_id)))
+                                   .group_by(InventorySnapshot.product_id)).all())
+    days = pd.to_datetime(pd.Series(list(session.execute(select(snap_day).distinct().where(
+        snap_day >= start, snap_day <= end_sunday)).scalars()), dtype=object))
+    week_days = np.zeros(t)
+    if len(days):
+        np.add.at(week_days, ((days - pd.Timestamp(start)).dt.days // 7).to_numpy(dtype=int), 1.0)
     share_sum = np.zeros((n, t))
-    snap_days = np.zeros((n, t))
     censored_days = np.zeros(n, dtype=int)
     if not sn.empty and t:
         sn["day"] = pd.to_datetime(sn["day"])
         sn = sn[sn["product_id"].isin(pid_row)]
         wk = ((sn["day"] - pd.Timestamp(start)).dt.days // 7).to_numpy()
         rows = sn["product_id"].map(pid_row).to_numpy(dtype=int)
-        share = sn["zero"].to_numpy(float) / np.maximum(sn["n"].to_numpy(float), 1)
+        n_wh = sn["product_id"].map(stocked).fillna(1).to_numpy(float)
+        share = np.minimum(sn["zero"].to_numpy(float) / np.maximum(n_wh, 1), 1.0)
         np.add.at(share_sum, (rows, wk), share)
-        np.add.at(snap_days, (rows, wk), 1.0)
-        np.add.at(censored_days, rows, (sn["zero"].to_numpy() > 0).astype(int))
+        np.add.at(censored_days, rows, 1)
+    snap_days = np.broadcast_to(week_days, (n, t))
     cshare = np.divide(share_sum, snap_days, out=np.zeros_like(share_sum), where=snap_days > 0)
     observed = units.copy()
     started = np.cumsum(units > 0, axis=1) > 0
