@@ -503,3 +503,39 @@ def test_impossible_master_data_is_refused_naming_the_field_and_the_sku(
         pl.planner_page(s, viewer=PAT)
     assert str(info.value).startswith(f"{field}: ") and f"for {sku} in " in str(info.value)
     assert words in str(info.value)
+
+
+def test_two_concurrent_presses_write_one_set_of_pos_and_the_erp_file_holds_it(seeded: Engine) -> None:
+    import threading
+
+    from ops.exports import to_bytes
+    from ops.filters import Filters
+    from ops.planner.exports import export_erp_pos
+
+    with read_session(seeded) as s:
+        lines = _lines(_plan(s, policy=BUSY))
+    results: list[object] = []
+
+    def press() -> None:
+        try:
+            results.append(run_in_transaction(seeded, lambda s: pl.approve(
+                s, viewer=PAT, lines=lines, policy=BUSY, idempotency_key="double-click")))
+        except StaleEdit as exc:  # the loser of a race on PostgreSQL is told it was already submitted
+            results.append(exc)
+
+    threads = [threading.Thread(target=press) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    written = [r for r in results if isinstance(r, pl.ApprovalResult) and r.created]
+    assert len(results) == 2 and len(written) == 1
+    assert _count(seeded, PlannerApproval) == 1
+    with read_session(seeded) as s:
+        erp = export_erp_pos(s, viewer=PAT, filters=Filters())
+        mine = s.scalar(select(func.count()).select_from(PurchaseOrder).where(PurchaseOrder.created_by == "pat"))
+    assert mine == len(written[0].po_numbers) and sorted(set(erp["po_number"])) == sorted(written[0].po_numbers)
+    assert int(erp["qty"].sum()) == int(lines["qty"].sum())
+    assert erp["line_value"].sum() == pytest.approx(written[0].order_value)
+    csv = to_bytes(erp, "csv").decode("utf-8-sig")
+    assert all(po in csv for po in written[0].po_numbers)
