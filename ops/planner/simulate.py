@@ -78,9 +78,9 @@ def simulate(x: SimInput, *, n_paths: int = DEFAULT_PATHS, horizon: int = DEFAUL
     rng = np.random.default_rng(seed)
     r = int(x.review_days)
     max_lt = int(np.ceil(x.lead_time_mean + 6 * x.lead_time_sd)) + 1
-    arrivals = np.zeros((n_paths, horizon + max_lt + 1))
+    arrivals = np.zeros((horizon + max_lt + 1, n_paths))  # day x path: one contiguous row per day
     for day, qty in x.open_pos:
-        arrivals[:, min(max(int(day), 0), horizon + max_lt)] += float(qty)
+        arrivals[min(max(int(day), 0), horizon + max_lt)] += float(qty)
     on_order = np.full(n_paths, float(sum(q for d, q in x.open_pos)))
     net = np.full(n_paths, float(x.on_hand))
     rows = np.arange(n_paths)
@@ -97,7 +97,7 @@ def simulate(x: SimInput, *, n_paths: int = DEFAULT_PATHS, horizon: int = DEFAUL
     hist: npt.NDArray[np.float32] | None = np.empty((horizon, n_paths), dtype=np.float32) if fan else None
     pack, moq = float(x.case_pack), float(x.moq)
     for t in range(horizon):
-        got = arrivals[:, t]
+        got = arrivals[t]
         net += got
         on_order -= got
         if t % r == 0:
@@ -107,7 +107,7 @@ def simulate(x: SimInput, *, n_paths: int = DEFAULT_PATHS, horizon: int = DEFAUL
             cycle_short[:] = False
             q = x.order_up_to - (net + on_order)
             q = np.where(q > 0, np.ceil(np.maximum(q, moq) / pack - 1e-9) * pack, 0.0)
-            arrivals[rows, t + lt_draw[t // r]] += q
+            arrivals[t + lt_draw[t // r], rows] += q
             on_order += q
         d = demand[t].astype(np.float64)
         available = np.maximum(net, 0.0)
