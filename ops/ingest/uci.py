@@ -34,7 +34,6 @@ earliest. Re-importing the file changes nothing; a newer file updates in place.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,15 +42,11 @@ from sqlalchemy.orm import Session
 from ops.ingest.formats import Format
 from ops.ingest.reader import (
     MAX_UNITS,
-    Bad,
     Col,
     CsvFile,
     Problems,
     Progress,
-    _check_date,
     check_columns,
-    clean_text,
-    localize,
     parse_partial,
 )
 from ops.ingest.store import Counts, id_map, lookup, other_source_orders, upsert
@@ -70,24 +65,8 @@ COLS = (
     Col("CustomerID", max_len=32),
     Col("Country", max_len=50),
 )
-DATE = Col("InvoiceDate", "datetime", required=True)
+DATE = Col("InvoiceDate", "us_datetime", required=True)
 REQUIRED = ("InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice")
-_US_DATETIME = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})(?: (\d{1,2}):(\d{2})(?::(\d{2}))?)?")
-
-
-def parse_us_datetime(s: str) -> dt.datetime:
-    """``M/D/YYYY H:MM[:SS]`` (or a date alone) as written by US-locale tools; raises Bad."""
-    m = _US_DATETIME.fullmatch(s.strip())
-    if m is None:
-        raise Bad(f"not a date-time: {s!r} (expected M/D/YYYY H:MM, e.g. 12/1/2010 8:26)")
-    try:
-        v = dt.datetime(int(m[3]), int(m[1]), int(m[2]), int(m[4] or 0), int(m[5] or 0), int(m[6] or 0))
-    except ValueError:
-        raise Bad(f"not a date-time: {s!r} (month/day/year out of range)") from None
-    _check_date(DATE, v.date())
-    return localize(v)
-
-
 def _no_customer(v: str | None) -> str | None:
     return None if v in (None, "", "NA", "NaN", "nan") else v
 
@@ -108,12 +87,7 @@ def load(session: Session, *, files: Sequence[CsvFile], problems: Problems, coun
             done += 1
             if progress and done % 2000 == 0:
                 progress(done, total)
-            v, ok = parse_partial(f, line, raw, COLS, problems)
-            try:
-                v["InvoiceDate"] = parse_us_datetime(clean_text(raw["InvoiceDate"]))
-            except Bad as exc:
-                problems.add(f.name, line, "InvoiceDate", str(exc))
-                ok = False
+            v, ok = parse_partial(f, line, raw, (*COLS, DATE), problems)
             inv = v.get("InvoiceNo")
             if inv is None or not ok:
                 continue
