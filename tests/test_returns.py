@@ -305,6 +305,16 @@ def test_late_returns_count_against_the_week_of_the_sale(engine: Engine) -> None
     assert only_w1["units_returned"].tolist() == [10]
     assert acc.loc[MON + dt.timedelta(days=7), "fulfilment_accuracy"] == pytest.approx(1 - 1 / 40)
     assert acc.loc[MON, "fulfilment_accuracy"] == pytest.approx(1.0)
+    assert acc.loc[MON + dt.timedelta(days=7), "below_target"]  # 97.5 % against the global 99.5 %
+    # A warehouse's own target (97 %) replaces the global one for that warehouse.
+    from ops.decisions import set_threshold
+
+    with transaction(engine) as s:
+        set_threshold(s, viewer=Viewer(username="maria", role="manager"), name=ret.ACCURACY_TARGET_THRESHOLD,
+                      value=97, scope_kind="warehouse", scope_key="WH-1", expected_version=0)
+    with transaction(engine) as s:
+        acc = ret.fulfilment_accuracy(s, viewer=SYSTEM, filters=Filters()).set_index("sale_week")
+    assert not acc.loc[MON + dt.timedelta(days=7), "below_target"]
 
 
 def test_minimum_volume_keeps_a_sku_sold_twice_off_the_top(engine: Engine) -> None:

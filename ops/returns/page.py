@@ -11,6 +11,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ops import fmt
 from ops.access import Viewer, data_function, require_viewer
 from ops.domain import HEADLINE_EXCEPTION_COLUMNS, Headline, Kpi
 from ops.filters import ALL, Filters
@@ -223,7 +224,7 @@ def headline(session: Session, *, viewer: Viewer, filters: Filters = ALL) -> Hea
     require_viewer(viewer)
     page = returns_page(session, viewer=viewer, filters=filters, priority_limit=HEADLINE_TOP)
     top = page.priority.head(HEADLINE_TOP)
-    detail = [f"returns {r:.0%} of units sold vs {c:.0%} for {cat}; {p:,.0f} excess units"
+    detail = [f"returns {fmt.pct(r)} of units sold vs {fmt.pct(c)} for {cat}; {fmt.count(p)} excess units"
               for r, c, cat, p in zip(top["return_rate"], top["category_rate"], top["category"], top["priority"],
                                       strict=True)]
     ex = pd.DataFrame({"subject": top["sku"].astype(object), "kind": ["return rate"] * len(top),

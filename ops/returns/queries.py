@@ -522,12 +522,17 @@ def cost_of_returns(session: Session, *, viewer: Viewer, filters: Filters = ALL)
     return cost_frame(_reason_rows(session, viewer, filters), thresholds(session, viewer=viewer))
 
 
-def accuracy_frame(rows: pd.DataFrame, target_pct: float) -> pd.DataFrame:
-    """Fulfilment accuracy cells (sale week x warehouse) from their shipped and wrong-item line counts."""
+def accuracy_frame(rows: pd.DataFrame, target_pct: float | dict[str, float]) -> pd.DataFrame:
+    """Fulfilment accuracy cells (sale week x warehouse) from their shipped and wrong-item line counts.
+
+    ``target_pct``: the target in % for every warehouse, or per warehouse code.
+    """
     df = _ints(rows.copy(), ("shipped_lines", "wrong_item_lines"))
     df["mispick_rate"] = m.mispick_rate(df["wrong_item_lines"], df["shipped_lines"])
     df["fulfilment_accuracy"] = m.fulfilment_accuracy(df["wrong_item_lines"], df["shipped_lines"])
-    df["below_target"] = df["fulfilment_accuracy"] < target_pct / 100.0
+    target = (df["warehouse"].map(target_pct).astype("float64") if isinstance(target_pct, dict)
+              else pd.Series(float(target_pct), index=df.index))
+    df["below_target"] = (df["fulfilment_accuracy"] < target / 100.0).astype(bool)
     return df.sort_values(["sale_week", "warehouse"], ignore_index=True)[ACCURACY_COLUMNS]
 
 
@@ -535,7 +540,8 @@ def accuracy_frame(rows: pd.DataFrame, target_pct: float) -> pd.DataFrame:
 def fulfilment_accuracy(session: Session, *, viewer: Viewer, filters: Filters = ALL) -> pd.DataFrame:
     """Fulfilment accuracy by sale week and warehouse: 1 - wrong-item (mis-pick) return lines / shipped lines.
 
-    ``below_target`` compares with the ``fulfilment_accuracy_target`` threshold (in %).
+    ``below_target`` compares with the ``fulfilment_accuracy_target`` threshold (in %) in force for
+    the warehouse (its own override, else the global value).
 
     Returns
     -------
@@ -551,5 +557,9 @@ def fulfilment_accuracy(session: Session, *, viewer: Viewer, filters: Filters = 
     df = _frame(_run(session, stmt).all(), ["sale_week", "warehouse", "shipped_lines", "wrong_item_lines"],
                 ("shipped_lines", "wrong_item_lines"))
     df["sale_week"] = df["sale_week"].map(_as_date)
-    target = thresholds(session, viewer=viewer)[ACCURACY_TARGET_THRESHOLD]
-    return accuracy_frame(df, target)
+    from ops.decisions import threshold
+
+    # The target in force per warehouse (a warehouse override, else the global value).
+    targets = {wh: float(threshold(session, viewer=viewer, name=ACCURACY_TARGET_THRESHOLD,
+                                   scope={"warehouse": wh}).value) for wh in df["warehouse"].unique()}
+    return accuracy_frame(df, targets)
