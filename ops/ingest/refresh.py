@@ -63,6 +63,16 @@ READS: dict[str, dict[str, frozenset[str] | None]] = {
         "warehouses": frozenset({"code"}),
         "carriers": frozenset({"code"}),
     },
+    "scorecards": {
+        "shipments": ANY,
+        "carriers": frozenset({"code"}),
+        "carrier_services": frozenset({"code"}),
+        "warehouses": frozenset({"code"}),
+        "holidays": ANY,
+        "purchase_orders": ANY,
+        "purchase_order_lines": ANY,
+        "suppliers": frozenset({"code"}),
+    },
 }
 LOOKUP_TABLES = frozenset({"products", "suppliers", "warehouses", "carriers", "carrier_services", "channels"})
 
