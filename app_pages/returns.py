@@ -89,7 +89,8 @@ if not viewer.is_vendor:
     elif manager:
         st.button("Mine comment themes", key="returns_themes_start", on_click=ur.start_themes, args=(viewer,),
                   help="Runs in the background (python -m ops returns themes); the page only reads the result.")
-    th = ur.load_themes(engine, viewer.cache_key, viewer)
+    done = runs[runs["status"] == "done"]
+    th = ur.load_themes(engine, viewer.cache_key, viewer, int(done["run_id"].iloc[0]) if len(done) else None)
     if th["themes"].empty:
         st.info("No themes mined yet.")
     else:

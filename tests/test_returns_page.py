@@ -129,3 +129,42 @@ def test_action_form_saves_through_decisions(engine: Engine, monkeypatch: pytest
     shown = next(d.value for d in at.dataframe if "priority" in d.value.columns).set_index("sku")
     assert (shown.loc[top, "action"], shown.loc[top, "owner"], shown.loc[top, "status"]) == (
         "Update the size chart", "maria", "In progress")
+
+
+def test_theme_button_mines_in_the_background_and_a_manager_names_a_theme(
+        sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from ops.demo import seed
+
+    seed(sqlite_engine, size="small", seed=7)
+    manager = VIEWERS["manager"]
+    at = _page(sqlite_engine, monkeypatch, manager)
+    assert any("No themes mined yet" in i.value for i in at.info)
+    next(b for b in at.button if b.label == "Mine comment themes").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Theme mining started" in s.value for s in at.success)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:  # the job runs in its own process; the page only reads its row
+        with transaction(sqlite_engine) as s:
+            status = ret.theme_runs(s, viewer=manager)["status"].iloc[0]
+        if status in ("done", "failed"):
+            break
+        time.sleep(1)
+    assert status == "done"
+    at.run()
+    themes = next(d.value for d in at.dataframe if "top_terms" in d.value.columns)
+    assert len(themes) == 8
+    at.selectbox(key="returns_theme_no").set_value(int(themes["theme_no"].iloc[0]))
+    at.text_input(key="returns_theme_name").input("Fit: too small")
+    at.selectbox(key="returns_theme_reason").set_value("runs_small")
+    next(b for b in at.button if b.label == "Save name").click()
+    at.run()
+    assert not at.exception, at.exception
+    shown = next(d.value for d in at.dataframe if "top_terms" in d.value.columns).set_index("theme_no")
+    first = int(themes["theme_no"].iloc[0])
+    assert (shown.loc[first, "theme_name"], shown.loc[first, "reason_code"]) == ("Fit: too small", "runs_small")
+    with transaction(sqlite_engine) as s:
+        audit = s.scalars(select(Decision).where(Decision.entity_kind == ret.THEME_KIND)).all()
+    assert [a.actor for a in audit] == ["maria"]

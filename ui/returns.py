@@ -41,9 +41,13 @@ def load_selection(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer,
 
 
 @st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)
-def load_themes(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer) -> dict[str, pd.DataFrame]:
+def load_themes(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer,
+                run_id: int | None) -> dict[str, pd.DataFrame]:
+    """The themes of finished run ``run_id`` (the newest one: part of the key, so a new run shows at once)."""
     with read_session(_engine) as s:
-        return {"themes": ret.theme_table(s, viewer=viewer), "names": ret.theme_names(s, viewer=viewer)}
+        themes = ret.theme_table(s, viewer=viewer, run_id=run_id) if run_id is not None else ret.theme_table(
+            s, viewer=viewer, run_id=-1)
+        return {"themes": themes, "names": ret.theme_names(s, viewer=viewer)}
 
 
 def load_runs(engine: Engine, viewer: Viewer) -> pd.DataFrame:
