@@ -33,6 +33,9 @@ st.caption(f"{page.period}. Lanes with fewer shipments than the minimum volume a
 if page.weights_problem:
     st.error(page.weights_problem)
 us.definitions()
+st.download_button("Every vendor's scorecard files (zip: one HTML + CSV each, only its own data)",
+                   us.vendor_files_zip(week), file_name=f"scorecards_{page.week}.zip", mime="application/zip",
+                   key="carriers_dl_vendor_files", icon=":material/download:", on_click="ignore")
 
 if section == "Carriers":
     st.subheader("Late lanes")

@@ -86,6 +86,10 @@ else:
         show_table(page.tpl, key="scorecard_tpl", empty="No order lines in your warehouses in the period.")
         download_buttons(page.tpl, name=f"my_scorecard_{page.week}", key="scorecard_dl")
     us.definitions()
+    if viewer.vendor_kind:
+        st.download_button("Download this scorecard (HTML)", us.own_file(viewer, page),
+                           file_name=f"scorecard_{viewer.vendor_code}_{page.week}.html", mime="text/html",
+                           key="scorecard_dl_html", icon=":material/download:", on_click="ignore")
 
     st.subheader("Comments and disputes")
     us.show_flash("scorecard_dispute")

@@ -3,6 +3,11 @@ weights, lane flags), each through ``ops`` in one transaction."""
 
 from __future__ import annotations
 
+import io
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Final
 
 import altair as alt
@@ -15,6 +20,7 @@ from ops import scorecards as sc
 from ops.access import AccessDenied, Viewer
 from ops.db import read_session, run_in_transaction
 from ops.decisions import DecisionError, record_refusal, set_entity_state, threshold_table
+from ops.scorecards.files import render_html, write_vendor_files
 from ops.scorecards.page import DEFINITIONS
 from ops.scorecards.thresholds import CRITERIA
 from ui.cache import MAX_ENTRIES, TTL_SECONDS, clear_loaders, get_engine
@@ -128,6 +134,33 @@ def leadtime_chart(sup: pd.DataFrame) -> alt.LayerChart:
     stated = base.mark_tick(color="red", thickness=3, size=18).encode(x="lt_stated_days:Q", tooltip=tip)
     layered: alt.LayerChart = bars + p90 + stated
     return layered
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+
+def vendor_files_zip(week: str | None) -> Callable[[], bytes]:
+    """The ``python -m ops scorecards export`` files of every vendor, zipped (written when the button is pressed)."""
+
+    def write() -> bytes:
+        with tempfile.TemporaryDirectory() as tmp, read_session(get_engine()) as s:
+            paths = write_vendor_files(s, out_dir=Path(tmp), week=week)
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+                for p in paths:
+                    z.write(p, arcname=p.name)
+            return buf.getvalue()
+
+    return write
+
+
+def own_file(viewer: Viewer, page: sc.ScorecardPage) -> Callable[[], bytes]:
+    """The vendor's own HTML scorecard (the file the review sends them), from the page it is looking at."""
+
+    def write() -> bytes:
+        return render_html(viewer.vendor_kind or "", viewer.vendor_code or "", page).encode("utf-8")
+
+    return write
 
 
 # --- writes --------------------------------------------------------------------------------------

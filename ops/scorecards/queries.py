@@ -60,7 +60,8 @@ class Period:
     @property
     def label(self) -> str:
         y, w, _ = self.end.isocalendar()
-        return f"{self.weeks} weeks to {y}-W{w:02d} ({self.start:%d %b} - {self.end + dt.timedelta(days=6):%d %b %Y})"
+        last = self.end + dt.timedelta(days=6)
+        return f"{self.weeks} weeks to {y}-W{w:02d} ({self.start:%d %b %Y} - {last:%d %b %Y})"
 
 
 def parse_week(value: Any) -> dt.date | None:
