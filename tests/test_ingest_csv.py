@@ -313,4 +313,4 @@ def test_imports_page_shows_recent_imports(engine: Engine, monkeypatch: pytest.M
     hist = at.dataframe[-1].value  # the only table before any upload
     assert hist["kind"].tolist() == ["csv-carriers", "csv-warehouses", "csv-suppliers"]
     assert hist["rows_changed"].tolist() == [2, 2, 2]
-    assert at.selectbox(key="imports_kind").value == "csv-suppliers"
+    assert at.selectbox(key="imports_kind").value == "auto"  # recognise each file from its header
