@@ -323,6 +323,10 @@ def test_bad_quantities_are_refused_naming_the_field(seeded: Engine) -> None:
     with pytest.raises(ValidationError, match=r"^qty: -4 for .* whole number"):
         run_in_transaction(seeded, lambda s: pl.approve(s, viewer=PAT, lines=lines, policy=BUSY,
                                                         idempotency_key="bad-2"))
+    lines.at[0, "qty"] = 0
+    with pytest.raises(ValidationError, match=r"^qty: every quantity is 0"):
+        run_in_transaction(seeded, lambda s: pl.approve(s, viewer=PAT, lines=lines, policy=BUSY,
+                                                        idempotency_key="bad-3"))
     assert _count(seeded, PlannerApproval) == 0
 
 

@@ -52,7 +52,7 @@ from ops.models import (
     Warehouse,
 )
 from ops.planner import queries
-from ops.planner.suggest import Policy, compute_plan
+from ops.planner.suggest import Policy, compute_plan, plan_token
 
 APPROVE_ROLES = ("admin", "manager", "planner")
 ACTION = "planner.po.approve"
@@ -158,7 +158,11 @@ def approve(session: Session, *, viewer: Viewer, lines: pd.DataFrame, policy: Po
         err = ValidationError("qty: an ordered quantity must reach the MOQ and be whole case packs: "
                               + "; ".join(problems[:5]))
         raise _refuse(session, viewer, err, key, attempted)
+    token = plan_token(picked, policy, now_plan.attrs.get("as_of"))  # what was shown, as it checked out
     picked = picked[picked["qty"] > 0]
+    if picked.empty:
+        raise _refuse(session, viewer, ValidationError("qty: every quantity is 0: there is nothing to order"),
+                      key, attempted)
     as_of = now_plan.attrs.get("as_of") or dt.date.today()
 
     approval = PlannerApproval(idempotency_key=key, plan_token="", approved_by=viewer.username[:100],
@@ -199,7 +203,7 @@ def approve(session: Session, *, viewer: Viewer, lines: pd.DataFrame, policy: Po
                              for r in grp.itertuples(index=False)]},
             why=why, vendor_code=sup, vendor_kind="supplier")
     session.execute(update(PlannerApproval).where(PlannerApproval.id == approval.id).values(
-        plan_token=key, po_numbers=json.dumps(numbers), lines=len(pairs), order_value=total))
+        plan_token=token, po_numbers=json.dumps(numbers), lines=len(pairs), order_value=total))
     return ApprovalResult(tuple(numbers), len(pairs), total, created=True, pairs=tuple(pairs))
 
 
