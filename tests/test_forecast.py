@@ -141,7 +141,7 @@ def test_planted_future_spike_is_seen_by_no_origin() -> None:
         return res.forecasts
 
     clean, dirty = forecasts(y), forecasts(spiked)
-    assert set(clean) == {"naive", "ets", "croston", "tsb", "gbm"}
+    assert set(clean) == {"naive", "ets", "croston", "tsb", "gbm", "combo"}
     for name in clean:
         for (o1, f1), (o2, f2) in zip(clean[name], dirty[name], strict=True):
             assert o1 == o2 and o1 <= origins[-1]

@@ -26,6 +26,8 @@ Models
   (the last weeks scaled by the series level, the level, share of weeks with demand, the same week
   a year earlier, the step, the target week's week of year, promotion share and event flag, the
   series' demand pattern) and the target week's demand over the level as target (Poisson loss).
+- ``combo`` (:class:`Combination`): the mean of the ETS, TSB and gradient-boosting forecasts
+  (combinations are robust where single models' backtest wins are noise).
 - ``prophet`` (:class:`ProphetModel`): only on eligible series (:func:`prophet_eligible`).
 """
 
@@ -423,6 +425,26 @@ class GlobalGBM(Model):
         sigma = self.sigma_step[None, :h] * lvl[:, None]
         failed = np.isnan(y).all(axis=1)
         return Prediction(mean=mean, sigma=sigma, failed=failed)
+
+
+# --- combination -----------------------------------------------------------------------------
+
+
+class Combination(Model):
+    """The mean of its members' forecasts (and of their error sigmas, a conservative spread); failed
+    where any member failed. The backtest scores it from the members' own backtest forecasts."""
+
+    name = "combo"
+
+    def __init__(self, members: Sequence[Model]) -> None:
+        self.members = list(members)
+
+    def predict(self, y: np.ndarray, h: int, ctx: Context) -> Prediction:
+        preds = [m.predict(y, h, ctx) for m in self.members]
+        failed = np.any([p.failed if p.failed is not None else np.zeros(y.shape[0], dtype=bool) for p in preds],
+                        axis=0)
+        return Prediction(mean=np.mean([p.mean for p in preds], axis=0),
+                          sigma=np.mean([p.sigma for p in preds], axis=0), failed=failed)
 
 
 # --- Prophet ---------------------------------------------------------------------------------

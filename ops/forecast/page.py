@@ -34,7 +34,8 @@ from ops.models import ForecastRun, Product
 
 PAGE = "forecast"
 MODEL_LABELS = {"naive": "Seasonal naive (baseline)", "ets": "Exponential smoothing", "croston": "Croston",
-                "tsb": "TSB", "gbm": "Gradient boosting (global)", "prophet": "Prophet"}
+                "tsb": "TSB", "gbm": "Gradient boosting (global)", "prophet": "Prophet",
+                "combo": "Combination (ETS, TSB, boosting)"}
 CHOICE_VIEW = ["sku", "name", "forecast_model", "pattern", "wape", "baseline_wape", "mase", "forecast_bias",
                "sigma_week", "censored_days", "fallback_reason"]
 WEEK_VIEW = ["forecast_week", "yhat", "lo80", "hi80", "lo95", "hi95", "override_units", "override_reason",

@@ -40,6 +40,7 @@ from ops.forecast.data import event_flags, load_weekly
 from ops.forecast.models import (
     ETS,
     TSB,
+    Combination,
     Context,
     Croston,
     GlobalGBM,
@@ -104,7 +105,9 @@ def chunk_result(payload: dict[str, Any]) -> dict[str, Any]:
     choices = [bt.choose(res, i, str(pattern[i]), int(hist_weeks[i])) for i in range(n)]
     chosen = np.array([c.model for c in choices], dtype=object)
     final: dict[str, Model] = {m.name: m for m in models}
-    final["gbm"] = payload["gbm_final"]
+    if payload["gbm_final"] is not None:
+        final["gbm"] = payload["gbm_final"]
+        final[bt.COMBO] = Combination([ETS(), TSB(), payload["gbm_final"]])
     mean = np.zeros((n, h))
     sigma = np.zeros((n, h))
     used = chosen.copy()
