@@ -246,25 +246,33 @@ def group_quantiles(hist: pd.DataFrame, keys: list[str], qs: tuple[float, ...], 
     return out
 
 
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` as float64, NaN where ``den`` is 0 (numpy: the page computes thousands of these)."""
+    out = np.full(num.shape, np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
 def measures(counts: pd.DataFrame, hist: pd.DataFrame | None, keys: list[str]) -> pd.DataFrame:
     """Sum counts over ``keys`` and turn them into the scorecard's measures (see :mod:`.metrics`)."""
-    sums = counts.groupby(keys, as_index=False, sort=True)[[*CARRIER_COUNTS, "cost_sum"]].sum()
-    out = sums[keys].copy()
-    out["shipments"] = sums["n"].astype("int64")
-    out["on_time_rate"] = rates(sums["on_time"], sums["attempted"])
-    out["first_attempt_rate"] = rates(sums["first_attempt_ok"], sums["delivered"])
-    out["lost_rate"] = rates(sums["lost"], sums["n"])
-    out["damaged_rate"] = rates(sums["damaged"], sums["n"])
-    out["rts_rate"] = rates(sums["returned"], sums["n"])
-    out["intact_rate"] = 1.0 - rates(sums["lost"] + sums["damaged"] + sums["returned"], sums["n"])
-    out["cost_per_package"] = (sums["cost_sum"] / sums["n"].where(sums["n"] > 0)).astype("float64")
+    sums = counts.groupby(keys, sort=True)[[*CARRIER_COUNTS, "cost_sum"]].sum()
+    v = {c: sums[c].to_numpy(dtype="float64") for c in sums.columns}
+    out = sums.index.to_frame(index=False)
+    n = v["n"]
+    lost, damaged, returned = _ratio(v["lost"], n), _ratio(v["damaged"], n), _ratio(v["returned"], n)
+    out["shipments"] = n.astype("int64")
+    out["on_time_rate"] = _ratio(v["on_time"], v["attempted"])
+    out["first_attempt_rate"] = _ratio(v["first_attempt_ok"], v["delivered"])
+    out["lost_rate"], out["damaged_rate"], out["rts_rate"] = lost, damaged, returned
+    out["intact_rate"] = 1.0 - _ratio(v["lost"] + v["damaged"] + v["returned"], n)
+    out["cost_per_package"] = _ratio(v["cost_sum"], n)
     q = group_quantiles(hist, keys, (0.5, 0.9, 0.95)) if hist is not None else pd.DataFrame()
     out = out.assign(q50=np.nan, q90=np.nan, q95=np.nan) if q.empty else out.merge(q, on=keys, how="left")
     out = out.rename(columns={"q50": "transit_p50_bdays", "q90": "transit_p90_bdays", "q95": "transit_p95_bdays"})
     for c in ("transit_p50_bdays", "transit_p90_bdays", "transit_p95_bdays"):
         out[c] = out[c].astype("float64")
-    out["attempted"] = sums["attempted"].astype("int64").to_numpy()
-    out["delivered"] = sums["delivered"].astype("int64").to_numpy()
+    out["attempted"] = v["attempted"].astype("int64")
+    out["delivered"] = v["delivered"].astype("int64")
     return out[[*keys, *MEASURE_COLUMNS, "attempted", "delivered"]]
 
 
