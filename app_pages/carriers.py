@@ -77,6 +77,17 @@ elif section == "Suppliers":
     download_buttons(page.suppliers, name=f"supplier_scorecard_{page.week}", key="carriers_dl_sup")
     st.markdown("**Lead time: stated (red tick) vs measured mean (bar) and p90 (dot)**")
     st.altair_chart(us.leadtime_chart(page.suppliers.dropna(subset=["lt_mean_days"])), width="stretch")
+    with st.expander("Flag a supplier or record a corrective action"):
+        us.show_flash("carriers_sflag")
+        sup = st.selectbox("Supplier", page.suppliers["supplier"].tolist(), key="carriers_sflag_key")
+        if sup:
+            version, state = us.flag_version(viewer, sc.SUPPLIER_ENTITY, sup)
+            st.caption(f"Now: {state or 'not flagged'}")
+            with st.form("carriers_sflag_form"):
+                st.selectbox("State", ["flagged", "acknowledged", "open"], key="carriers_sflag_state")
+                st.text_area("Corrective action / note", key="carriers_sflag_note")
+                st.form_submit_button("Save", on_click=us.on_flag,
+                                      args=("carriers_sflag", viewer, sc.SUPPLIER_ENTITY, sup, version))
 
 elif section == "3PLs":
     st.caption("Fulfilment SLA figures of the warehouses each 3PL operates, for orders placed in the period.")

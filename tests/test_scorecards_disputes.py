@@ -96,3 +96,23 @@ def test_a_stale_answer_is_refused_and_names_who_answered(engine: Engine) -> Non
         ("ca-user", "scorecard.dispute", "applied"), ("boss", "scorecard.dispute.decide", "applied"),
         ("deputy", "scorecard.dispute.decide", "refused"), ("ca-user", "scorecard.dispute.decide", "refused")]
     assert all(code == "CA" for _, _, _, code, _ in rows)
+
+
+def test_manager_flags_a_lane_with_a_corrective_action_the_carrier_sees_it(engine: Engine) -> None:
+    from ops.decisions import entity_states, set_entity_state
+
+    build(engine)
+    with transaction(engine) as s:
+        rec = set_entity_state(s, viewer=MANAGER, entity_kind=sc.LANE_ENTITY, entity_key="CA|WH-A>NY",
+                               state="flagged", note="daily call until on time is back above 90 %",
+                               expected_version=0)
+    assert (rec.vendor_kind, rec.vendor_code) == ("carrier", "CA")  # the owner comes from the data
+    with pytest.raises(StaleEdit), transaction(engine) as s:
+        set_entity_state(s, viewer=OTHER_MANAGER, entity_kind=sc.LANE_ENTITY, entity_key="CA|WH-A>NY",
+                         state="open", expected_version=0)
+    with Session(engine) as s:
+        mine = entity_states(s, viewer=CA, entity_kind=sc.LANE_ENTITY)
+        theirs = entity_states(s, viewer=CB, entity_kind=sc.LANE_ENTITY)
+    assert mine[["entity_key", "state", "note"]].values.tolist() == [
+        ["CA|WH-A>NY", "flagged", "daily call until on time is back above 90 %"]]
+    assert theirs.empty
