@@ -144,6 +144,36 @@ def test_hist_percentile_by_hand() -> None:
     assert np.isnan(ful.hist_percentile(pd.Series(dtype=float), 0.5))
 
 
+def test_hist_percentiles_for_every_group_at_once_by_hand() -> None:
+    """All groups in one vectorised pass, each figure worked out by hand (HIST_EDGES 0, 1, 2, 3, ...)."""
+    from ops.fulfillment.metrics import HIST_EDGES, hist_percentiles
+
+    rows = pd.DataFrame([
+        # group a, c2s: 10 lines in [0,1), 10 in [1,2) (split over two rows), an empty bucket
+        ("a", "c2s", 1, 10), ("a", "c2s", 2, 4), ("a", "c2s", 2, 6), ("a", "c2s", 3, 0),
+        # group a, c2s_bus: 100 lines below 0 h (bucket 0): every percentile is the first edge, 0 h
+        ("a", "c2s_bus", 0, 100),
+        # group b: only c2s_bus, 99 lines in [2,3) and 1 at or above the last edge (720 h)
+        ("b", "c2s_bus", 3, 99), ("b", "c2s_bus", len(HIST_EDGES), 1),
+        # a measure the percentiles ignore
+        ("b", "late", 5, 50),
+    ], columns=["group", "measure", "bucket", "n"])
+    got = hist_percentiles(rows).set_index("group")
+    assert list(got.index) == ["a", "b"]
+    # a, c2s (20 lines): median rank 10 -> edge 1 h; p90 rank 18 -> 1 + 8/10; p99 rank 19.8 -> 1 + 9.8/10
+    assert got.loc["a", "c2s_median_h"] == pytest.approx(1.0)
+    assert got.loc["a", "c2s_p90_h"] == pytest.approx(1.8)
+    assert got.loc["a", "c2s_p99_h"] == pytest.approx(1.98)
+    assert got.loc["a", ["c2s_bus_median_h", "c2s_bus_p90_h", "c2s_bus_p99_h"]].tolist() == [0.0, 0.0, 0.0]
+    assert got.loc["b", ["c2s_median_h", "c2s_p90_h", "c2s_p99_h"]].isna().all()
+    # b, c2s_bus (100 lines): median rank 50 -> 2 + 50/99; p90 rank 90 -> 2 + 90/99; p99 rank 99 -> 3 h
+    assert got.loc["b", "c2s_bus_median_h"] == pytest.approx(2 + 50 / 99)
+    assert got.loc["b", "c2s_bus_p90_h"] == pytest.approx(2 + 90 / 99)
+    assert got.loc["b", "c2s_bus_p99_h"] == pytest.approx(3.0)
+    empty = hist_percentiles(rows.iloc[0:0])
+    assert empty.empty and list(empty.columns) == list(got.reset_index().columns)
+
+
 # --- a hand-made shop: derived deadlines follow the SLA policy ------------------------------
 
 FRIDAY = dt.datetime(2024, 1, 5)

@@ -114,20 +114,49 @@ def hist_percentile(counts: pd.Series | np.ndarray, q: float) -> float:
     return float(edges[-1])
 
 
+PERCENTILES = {"median": 0.5, "p90": 0.9, "p99": 0.99}
+
+
 def hist_percentiles(h: pd.DataFrame) -> pd.DataFrame:
-    """Histogram percentiles per group from rows ``group``, ``measure``, ``bucket``, ``n``."""
-    qs = {"median": 0.5, "p90": 0.9, "p99": 0.99}
-    rows = []
+    """Histogram percentiles per group from rows ``group``, ``measure``, ``bucket``, ``n``.
+
+    The same figures as :func:`hist_percentile` per group and measure (c2s, c2s_bus), computed
+    for every group at once: cumulative counts per group, the first bucket reaching ``q`` of the
+    group's lines, linear interpolation inside it. One row per group (sorted), columns
+    ``{measure}_{median|p90|p99}_h``; NaN where the group has no line of that measure.
+    """
+    cols = ["group"] + [f"{m}_{n}_h" for m in ("c2s", "c2s_bus") for n in PERCENTILES]
     h = h[h["measure"].isin(("c2s", "c2s_bus"))]
-    for g, part in h.groupby("group"):
-        row: dict[str, Any] = {"group": g}
-        for m in ("c2s", "c2s_bus"):
-            counts = part[part["measure"] == m].groupby("bucket")["n"].sum()
-            for name, q in qs.items():
-                row[f"{m}_{name}_h"] = hist_percentile(counts, q)
-        rows.append(row)
-    cols = ["group"] + [f"{m}_{n}_h" for m in ("c2s", "c2s_bus") for n in qs]
-    return pd.DataFrame(rows, columns=cols)
+    groups = pd.Index(sorted(h["group"].unique()), name="group") if len(h) else pd.Index([], name="group")
+    out = pd.DataFrame(index=groups)
+    edges = np.asarray(HIST_EDGES, dtype=float)
+    for measure in ("c2s", "c2s_bus"):
+        part = h[h["measure"] == measure]
+        c = part.groupby(["group", "bucket"], sort=True)["n"].sum()
+        c = c[c.to_numpy(dtype=float) > 0]
+        g = c.index.get_level_values("group").to_numpy()
+        b = c.index.get_level_values("bucket").to_numpy(dtype="int64")
+        n = c.to_numpy(dtype=float)
+        cum = c.groupby(level="group", sort=False).cumsum().to_numpy(dtype=float)
+        total = c.groupby(level="group", sort=False).transform("sum").to_numpy(dtype=float)
+        # rows are sorted by group: each group is the slice starts[i]:ends[i]
+        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(g) else np.zeros(0, dtype="int64")
+        ends = np.r_[starts[1:], len(g)].astype("int64")
+        for name, q in PERCENTILES.items():
+            target = q * total
+            # the first bucket of each group whose cumulative count reaches q of the group's lines
+            masked = np.where(cum >= target, np.arange(len(g)), len(g))
+            first = np.minimum.reduceat(masked, starts) if len(g) else np.zeros(0, dtype="int64")
+            ok = first < ends
+            fp = np.where(ok, first, starts)
+            bb, nn, before, tt = b[fp], n[fp], (cum - n)[fp], target[fp]
+            lo = edges[np.clip(bb - 1, 0, len(edges) - 1)]
+            hi = edges[np.clip(bb, 0, len(edges) - 1)]
+            inside = lo + (hi - lo) * (tt - before) / nn
+            val = np.where(bb == 0, edges[0], np.where(bb >= len(edges), edges[-1], inside))
+            val = np.where(ok, val, edges[-1])
+            out[f"{measure}_{name}_h"] = pd.Series(val, index=g[starts]).reindex(groups)
+    return out.reset_index().reindex(columns=cols).astype(dict.fromkeys(cols[1:], "float64"))
 
 
 def bucket_label(lo: float, hi: float) -> str:
