@@ -21,12 +21,12 @@ from ops.returns.metrics import ACCURACY_TARGET_THRESHOLD, MIN_UNITS_THRESHOLD, 
 from ops.returns.queries import (
     RATE_COLUMNS,
     _conds,
+    _dim_table,
     _finish_rates,
     _frame,
     _reason_rows,
     _run,
     cost_frame,
-    dim_table,
     fulfilment_accuracy,
     heat_frame,
     last_week,
@@ -76,7 +76,7 @@ class ReturnsPage:
 
 
 def _dims(session: Session, viewer: Viewer, filters: Filters) -> pd.DataFrame:
-    t = dim_table(viewer)
+    t = _dim_table(viewer)
     lo, hi = week_bounds(filters)
     sums = ("units_sold", "sales_value", "units_returned", "returned_value", "refund_value", "shipped_lines",
             "wrong_item_lines")
@@ -86,7 +86,7 @@ def _dims(session: Session, viewer: Viewer, filters: Filters) -> pd.DataFrame:
 
 
 def _weekly(session: Session, viewer: Viewer, filters: Filters, min_units: float) -> pd.DataFrame:
-    t = dim_table(viewer)
+    t = _dim_table(viewer)
     lo, hi = week_bounds(filters)
     sums = ("units_sold", "sales_value", "units_returned", "returned_value", "refund_value", "shipped_lines",
             "wrong_item_lines")
@@ -192,7 +192,7 @@ def priority_list_columns() -> list[str]:
 
 
 def _empty_reason(session: Session, viewer: Viewer, filters: Filters) -> str:
-    t = dim_table(viewer)
+    t = _dim_table(viewer)
     first, last = _run(session, select(func.min(t.sale_week), func.max(t.sale_week)).where(
         *_conds(viewer, t, None, None), t.dim == "total")).one()
     if first is not None:

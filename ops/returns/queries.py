@@ -61,7 +61,7 @@ def week_bounds(filters: Filters) -> tuple[dt.date | None, dt.date | None]:
     return lo, hi
 
 
-def dim_table(viewer: Viewer) -> Any:
+def _dim_table(viewer: Viewer) -> Any:
     """The breakdown aggregate to read: keyed by supplier for vendors, summed over suppliers for the rest."""
     return AggReturnsDim if viewer.is_vendor else AggReturnsDimAll
 
@@ -158,7 +158,7 @@ def return_rates(session: Session, *, viewer: Viewer, filters: Filters = ALL, by
     if by == "sku":
         df = _sku_totals(session, viewer, lo, hi).rename(columns={"sku": "group"})[["group", *sums]]
     else:
-        t = AggReturnsDim if by == "supplier" else dim_table(viewer)
+        t = AggReturnsDim if by == "supplier" else _dim_table(viewer)
         dim = by if by in DIMS else "total"
         key = t.supplier if by == "supplier" else t.sale_week if by == "week" else t.member
         where = [*_conds(viewer, t, lo, hi), t.dim == dim]
@@ -266,7 +266,7 @@ def _sku_totals(session: Session, viewer: Viewer, lo: dt.date | None, hi: dt.dat
 
 
 def _category_totals(session: Session, viewer: Viewer, lo: dt.date | None, hi: dt.date | None) -> pd.DataFrame:
-    t = dim_table(viewer)
+    t = _dim_table(viewer)
     stmt = (select(t.member, func.sum(t.units_sold), func.sum(t.units_returned))
             .where(*_conds(viewer, t, lo, hi), t.dim == "category").group_by(t.member))
     df = _frame(_run(session, stmt).all(), ["category", "units_sold", "units_returned"],
@@ -305,7 +305,7 @@ def last_week(session: Session, *, viewer: Viewer, filters: Filters = ALL) -> dt
     of all the viewer's data, so most of its returns have arrived (a fresher week looks better
     than it is only because its returns are still on their way).
     """
-    t = dim_table(viewer)
+    t = _dim_table(viewer)
     lo, hi = week_bounds(filters)
     newest = _as_date(session.scalar(select(func.max(t.sale_week)).where(*_conds(viewer, t, None, None),
                                                                          t.dim == "total")))
@@ -435,7 +435,7 @@ def heat_frame(rows: pd.DataFrame, sold: pd.DataFrame, by: str) -> pd.DataFrame:
 
 
 def _sold_by(session: Session, viewer: Viewer, filters: Filters, dim: str) -> pd.DataFrame:
-    t = dim_table(viewer)
+    t = _dim_table(viewer)
     lo, hi = week_bounds(filters)
     stmt = (select(t.member, func.sum(t.units_sold)).where(*_conds(viewer, t, lo, hi), t.dim == dim)
             .group_by(t.member))
@@ -550,7 +550,7 @@ def fulfilment_accuracy(session: Session, *, viewer: Viewer, filters: Filters = 
     (float64 fractions), ``below_target`` (bool).
     """
     require_viewer(viewer)
-    t = dim_table(viewer)
+    t = _dim_table(viewer)
     lo, hi = week_bounds(filters)
     stmt = (select(t.sale_week, t.member, func.sum(t.shipped_lines), func.sum(t.wrong_item_lines))
             .where(*_conds(viewer, t, lo, hi), t.dim == "warehouse").group_by(t.sale_week, t.member))
