@@ -126,3 +126,36 @@ def test_a_vendor_dispute_shows_in_the_managers_view(engine: Engine, monkeypatch
 def _submit(at: AppTest, label: str = "Send") -> Any:
     button = next(b for b in at.get("form_submit_button") if b.label == label)
     return button.click().run()
+
+
+def test_weights_must_sum_to_100_and_are_saved_through_decisions(engine: Engine,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from ops.models import Decision, Threshold
+
+    build(engine)
+    at = _app(engine, MANAGER, monkeypatch)
+    at.switch_page("app_pages/carriers.py").run()
+    at.text_input(key="carriers_week").set_value("2026-W10").run()
+    at.segmented_control(key="carriers_view").set_value("Weights & bands").run()
+    at.number_input(key="carriers_weights_scorecard_weight_on_time").set_value(50.0)
+    _submit(at, "Save weights and bands")
+    assert any("sum to 90 %" in e.value and "Nothing was saved" in e.value for e in at.error), at.error
+    with transaction(engine) as s:
+        assert s.scalar(select(Threshold.value).where(Threshold.name == "scorecard_weight_on_time")) is None
+        refused = s.scalars(select(Decision.after).where(Decision.entity_key == "scorecard weights",
+                                                         Decision.outcome == "refused")).all()
+    assert len(refused) == 1 and "must sum to 100" in refused[0]
+    at.number_input(key="carriers_weights_scorecard_weight_first_attempt").set_value(30.0)
+    _submit(at, "Save weights and bands")
+    assert not at.error, [e.value for e in at.error]
+    with transaction(engine) as s:
+        saved = dict(s.execute(select(Threshold.name, Threshold.value)
+                                            .where(Threshold.name.like("scorecard_weight%"))).all())
+        applied = s.scalars(select(Decision.entity_key).where(Decision.action == "threshold.set",
+                                                              Decision.outcome == "applied")).all()
+    assert saved == {"scorecard_weight_on_time": 50.0, "scorecard_weight_first_attempt": 30.0}
+    assert sorted(k for k in applied if "weight" in k) == ["scorecard_weight_first_attempt@global",
+                                                           "scorecard_weight_on_time@global"]
+    with transaction(engine) as s:
+        card = sc.carrier_scorecard(s, viewer=MANAGER, week="2026-W10").set_index("lane").loc["WH-A>NY"]
+    assert card["score"] == pytest.approx(0.5 * 0.5 + 0.3 * 0.75 + 0.2 * 0.8)
