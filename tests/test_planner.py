@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
@@ -543,3 +544,22 @@ def test_two_concurrent_presses_write_one_set_of_pos_and_the_erp_file_holds_it(s
     assert erp["line_value"].sum() == pytest.approx(written[0].order_value)
     csv = to_bytes(erp, "csv").decode("utf-8-sig")
     assert all(po in csv for po in written[0].po_numbers)
+
+
+def test_the_plan_command_prints_the_summary_and_refuses_impossible_targets(
+        seeded_engine: Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        tmp_path: Path) -> None:
+    from ops import fmt
+    from ops.__main__ import main
+
+    monkeypatch.setenv("OPS_DATABASE_URL", seeded_engine.url.render_as_string(hide_password=False))
+    with read_session(seeded_engine) as s:
+        page = pl.planner_page(s, viewer=MEG, policy_json=BUSY.to_json())
+    sku = str(page.lines["sku"].iloc[0])
+    out_csv = tmp_path / "lines.csv"
+    assert main(["plan", "--service-level", "0.99", "--review-days", "28", "--sku", sku, "--csv", str(out_csv)]) == 0
+    out = capsys.readouterr().out
+    assert f"{fmt.count(page.summary['lines'])} lines to order" in out and f"{sku} in " in out
+    assert out_csv.read_text(encoding="utf-8-sig").count("\n") == len(page.lines) + 1
+    assert main(["plan", "--service-level", "1.0"]) == 2
+    assert "service_level: 1: must be below 100 %" in capsys.readouterr().err

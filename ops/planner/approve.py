@@ -37,7 +37,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ops import decisions
+from ops import decisions, fmt
 from ops.access import AccessDenied, Viewer, require_role
 from ops.decisions import StaleEdit, ValidationError
 from ops.models import (
@@ -138,7 +138,8 @@ def approve(session: Session, *, viewer: Viewer, lines: pd.DataFrame, policy: Po
         if (sku, wh) not in idx.index:
             unknown.append(f"{sku} in {wh}")
         elif int(idx.at[(sku, wh), "suggested_qty"]) != want:
-            changed.append(f"{sku} in {wh} ({want:,} shown, {int(idx.at[(sku, wh), 'suggested_qty']):,} now)")
+            now = int(idx.at[(sku, wh), "suggested_qty"])
+            changed.append(f"{sku} in {wh} ({fmt.count(want)} shown, {fmt.count(now)} now)")
     if unknown:
         err = ValidationError(f"sku: {', '.join(unknown[:5])} not in the plan (or not yours to plan)")
         raise _refuse(session, viewer, err, key, attempted)
@@ -153,7 +154,8 @@ def approve(session: Session, *, viewer: Viewer, lines: pd.DataFrame, policy: Po
     problems = []
     for r in picked.itertuples(index=False):
         if r.qty > 0 and (r.qty < r.moq or r.qty % r.case_pack):
-            problems.append(f"{r.sku} in {r.warehouse}: {r.qty:,} (MOQ {r.moq:,}, case pack {r.case_pack:,})")
+            problems.append(f"{r.sku} in {r.warehouse}: {fmt.count(r.qty)} (MOQ {fmt.count(r.moq)}, "
+                            f"case pack {fmt.count(r.case_pack)})")
     if problems:
         err = ValidationError("qty: an ordered quantity must reach the MOQ and be whole case packs: "
                               + "; ".join(problems[:5]))

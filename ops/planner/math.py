@@ -39,6 +39,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special, stats
 
+from ops import fmt
+
 FloatArray = npt.NDArray[np.float64]
 ArrayLike = float | int | Sequence[float] | npt.NDArray[Any]
 
@@ -260,7 +262,8 @@ def apply_budget(value: ArrayLike, priority: ArrayLike, budget: float | None) ->
     keep[order[:first_out]] = True
     cut = int(v.size - first_out)
     kept, cut_v = float(v[keep].sum()), float(v[~keep].sum())
-    msg = "" if cut == 0 else (f"The budget of {budget:,.0f} cuts {cut} of {v.size} lines worth {cut_v:,.0f}, "
+    msg = "" if cut == 0 else (f"The budget of {fmt.money(budget)} cuts {cut} of {v.size} lines worth "
+                               f"{fmt.money(cut_v)}, "
                                "lowest priority first.")
     return BudgetCut(keep, kept, cut_v, cut, msg)
 

@@ -49,6 +49,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from ops import fmt
 from ops.planner import math as rm
 
 URGENCY = ("none", "normal", "high", "critical")  # rank = index
@@ -334,9 +335,7 @@ def plan_token(lines: pd.DataFrame, policy: Policy, as_of: dt.date | None) -> st
 
 
 def _num(x: float, places: int = 1) -> str:
-    if not math.isfinite(x):
-        return "no limit"
-    return f"{x:,.{places}f}"
+    return fmt.number(x, places)
 
 
 def explain(plan: pd.DataFrame, sku: str) -> list[str]:
@@ -361,12 +360,14 @@ def explain(plan: pd.DataFrame, sku: str) -> list[str]:
             f"Safety stock = z {r.z:.2f} x demand spread over those days = {_num(r.safety_stock, 0)} units; "
             f"reorder point = {_num(r.demand_per_day * r.lead_time_days, 0)} expected in the lead time + safety stock "
             f"= {_num(r.reorder_point, 0)}; order-up-to level = {_num(r.order_up_to, 0)}.",
-            f"On hand {r.on_hand:,} + on order {r.on_order:,} = inventory position {_num(r.inventory_position, 0)}; "
+            f"On hand {fmt.count(r.on_hand)} + on order {fmt.count(r.on_order)} = inventory position "
+            f"{_num(r.inventory_position, 0)}; "
             f"need {_num(max(r.need, 0.0), 0)} units.",
         ]
         if r.suggested_qty > 0:
-            steps.append(f"Rounded up to the MOQ of {r.moq:,} and whole case packs of {r.case_pack:,}: order "
-                         f"**{r.suggested_qty:,} units** ({_num(r.order_value, 0)} at cost). Urgency: **{r.urgency}**.")
+            steps.append(f"Rounded up to the MOQ of {fmt.count(r.moq)} and whole case packs of "
+                         f"{fmt.count(r.case_pack)}: order **{fmt.count(r.suggested_qty)} units** "
+                         f"({fmt.money(r.order_value)} at cost). Urgency: **{r.urgency}**.")
         elif r.cut_by_budget:
             steps.append("The budget cap cut this line (lower priority than the lines kept).")
         else:
