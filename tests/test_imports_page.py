@@ -152,3 +152,18 @@ def test_dry_run_of_a_bad_file_lists_its_problem(engine: Engine, monkeypatch: py
     assert at.error and "Dry run found 1 problem(s); nothing was changed" in at.error[0].value
     errors = at.dataframe[1].value  # after the recognised-formats table
     assert errors[["file", "line", "column"]].values.tolist() == [["bad.csv", 12, "Lineitem quantity"]]
+
+
+@pytest.mark.parametrize("viewer", [Viewer(username="meg", role="manager"), Viewer(username="pia", role="planner"),
+                                    Viewer(username="sup", role="vendor", vendor_code="SUP-001",
+                                           vendor_kind="supplier")], ids=["manager", "planner", "vendor"])
+def test_only_admins_import(engine: Engine, monkeypatch: pytest.MonkeyPatch, viewer: Viewer) -> None:
+    monkeypatch.setenv("OPS_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["viewer"] = viewer
+    at.switch_page("app_pages/imports.py")
+    at.run()
+    assert not at.exception
+    assert not at.get("file_uploader")  # no upload
+    assert not [b for b in at.button if b.key in ("imports_check", "imports_go")]  # no dry run, no import
+    assert any("do not have access" in e.value for e in at.error)
