@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, String, cast, false, func, select, true
 from sqlalchemy.orm import Session
 
 from ops.access import Viewer, data_function, require_viewer
-from ops.decisions import resolve, resolve_frame, thresholds_for
+from ops.decisions import THRESHOLDS, resolve_frame, thresholds_for
 from ops.models import (
     AggScorecardCarrier,
     AggScorecardSupplier,
@@ -151,10 +151,13 @@ class Settings:
 def settings(session: Session, *, viewer: Viewer) -> Settings:
     """The thresholds in force: global values only (vendors read the same rules as managers)."""
     rows = thresholds_for(session, viewer=viewer)
-    rows = rows[rows["scope_kind"] == "global"]
+    stored = dict(zip(rows.loc[rows["scope_kind"] == "global", "name"],
+                      rows.loc[rows["scope_kind"] == "global", "value"], strict=True))
 
     def val(name: str) -> float:
-        return float(resolve(rows, name=name).value)
+        # the stored global row, else the registered default: what ``decisions.resolve`` picks for
+        # global-only thresholds, without its per-call frame scan (the page reads eight of them)
+        return float(stored[name]) if name in stored else float(THRESHOLDS[name].default)
 
     return Settings(min_volume=val(MIN_VOLUME_THRESHOLD), late_below=val(LATE_LANE_THRESHOLD) / 100.0,
                     weights={k: val(v[0]) for k, v in CRITERIA.items()},
