@@ -151,3 +151,23 @@ def test_another_currency_is_refused_once(engine: Engine, monkeypatch: pytest.Mo
         run_import(engine, kind="shopify", paths=[EXPORT], viewer=SYSTEM)
     assert [(e.line, e.column) for e in ei.value.errors] == [(2, "Currency")]
     assert "is in USD, but the shop's currency is EUR" in ei.value.errors[0].message
+
+
+def test_a_newer_export_updates_in_place(engine: Engine, tmp_path: Path) -> None:
+    """The same store exported again after #1002 was paid and fulfilled: that order changes, nothing else."""
+    run_import(engine, kind="shopify", paths=[EXPORT], viewer=SYSTEM)
+    before = contents(engine)
+    df = raw()
+    first = df.index[df["Name"] == "#1002"][0]
+    df.loc[first, ["Financial Status", "Paid at", "Fulfillment Status", "Fulfilled at"]] = [
+        "paid", "2024-03-10 01:31:00 -0500", "fulfilled", "2024-03-12 09:00:00 -0400"]
+    newer = tmp_path / "orders_export_2.csv"
+    df.to_csv(newer, index=False)
+    res = run_import(engine, kind="shopify", paths=[newer], viewer=SYSTEM)
+    assert res.updated.get("orders") == 1 and res.inserted.get("shipments") == 1
+    assert res.rows_changed == 2
+    after = contents(engine)
+    assert {t for t in after if after[t] != before[t]} == {"orders", "shipments"}
+    with engine.connect() as c:
+        o = c.execute(select(Order.status, Order.paid_at).where(Order.order_number == "#1002")).one()
+    assert o == ("shipped", dt.datetime(2024, 3, 10, 1, 31))
