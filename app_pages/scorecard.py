@@ -32,7 +32,7 @@ try:
 except ValueError as exc:
     st.error(str(exc))
     st.stop()
-LOADS = {"carrier": ("carriers",), "supplier": ("suppliers",), "warehouse": ("tpl",)}
+LOADS = {"carrier": ("carriers",), "supplier": ("suppliers",), "warehouse": ("tpl", "carriers")}
 page = us.load_page(engine, viewer.cache_key, viewer, week, LOADS.get(viewer.vendor_kind or "", ()))
 if page.empty_reason:
     st.info(page.empty_reason)
@@ -85,6 +85,9 @@ else:
     else:
         show_table(page.tpl, key="scorecard_tpl", empty="No order lines in your warehouses in the period.")
         download_buttons(page.tpl, name=f"my_scorecard_{page.week}", key="scorecard_dl")
+        st.subheader("Carriers leaving your warehouses")
+        show_table(us.view(page.carriers, [c_ for c_ in us.CARRIER_VIEW if c_ != "score_rank"]),
+                   key="scorecard_tpl_carriers", empty="No shipments left your warehouses in the period.")
     us.definitions()
     if viewer.vendor_kind:
         st.download_button("Download this scorecard (HTML)", us.own_file(viewer, page),
