@@ -39,18 +39,34 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, Column, Date, DateTime, Float, Integer, MetaData, String, Table, delete, insert, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from ops.aggregates import refresher
 from ops.business_time import ship_by as derive_ship_by
 from ops.fulfillment.metrics import EXCLUDED_STATUSES, HIST_EDGES, HIST_MEASURES, SHIPPED_STATUSES
 from ops.fulfillment.queries import calendars
-from ops.models import AggFulfilBacklog, AggFulfilDaily, AggFulfilHeat, AggFulfilHist, AggFulfilLane
+from ops.models import AggFulfilBacklog, AggFulfilDaily, AggFulfilHeat, AggFulfilHist, AggFulfilLane, Order
 
 AGG_TABLES = (AggFulfilDaily, AggFulfilHist, AggFulfilHeat, AggFulfilLane, AggFulfilBacklog)
 
@@ -113,7 +129,9 @@ TMP_LINE = Table(
 # Day number -> the placed day, for the grouped rows.
 TMP_DAY = Table("tmp_fulfil_day", _TMP, Column("dn", Integer, primary_key=True), Column("day", Date),
                 prefixes=["TEMPORARY"])
-_TEMPS = (TMP_SHIP, TMP_CAL, TMP_ORDER, TMP_LINE, TMP_DAY)
+# The placed days an incremental refresh rebuilds (day numbers).
+TMP_TOUCH = Table("tmp_fulfil_touch", _TMP, Column("dn", Integer, primary_key=True), prefixes=["TEMPORARY"])
+_TEMPS = (TMP_SHIP, TMP_CAL, TMP_ORDER, TMP_LINE, TMP_DAY, TMP_TOUCH)
 # The packed grain's components, in packing order (the seller's region follows from the seller).
 _PACKED = ("dn", "warehouse_id", "channel_id", "seller_id", "carrier_id")
 _KEY_COLS = "day, warehouse_id, channel_id, seller_id, seller_region, carrier_id"
@@ -197,7 +215,7 @@ def _drop_temp(session: Session) -> None:
         t.drop(conn, checkfirst=True)
 
 
-def _fill_shipments(session: Session, sql: _Sql) -> None:
+def _fill_shipments(session: Session, sql: _Sql, orders: str = "") -> None:
     """The order's shipments summed up. Most orders have one shipment: those are copied as they are
     (grouping every order costs a group per order); only orders with several are grouped."""
     delivered = "delivered_at IS NOT NULL AND promised_at IS NOT NULL"
@@ -207,16 +225,18 @@ def _fill_shipments(session: Session, sql: _Sql) -> None:
                {sql.epoch("delivered_at")}, carrier_id, lane"""
     cols = "order_id, shipped_at, shipped_s, delivered, delivered_on_time, delivered_s, carrier_id, lane"
     other = "SELECT 1 FROM shipments AS s2 WHERE s2.order_id = s.order_id AND s2.id <> s.id"
+    # an incremental refresh: only the shipments of the orders it rebuilds
+    only = f" AND s.order_id IN (SELECT id FROM orders WHERE {orders})" if orders else ""  # noqa: S608
     session.execute(text(f"""
         INSERT INTO tmp_fulfil_ship ({cols})
-        SELECT order_id, {facts} FROM shipments AS s WHERE NOT EXISTS ({other})"""))  # noqa: S608 - SQL from constants and computed integers
+        SELECT order_id, {facts} FROM shipments AS s WHERE NOT EXISTS ({other}){only}"""))  # noqa: S608 - SQL from constants and computed integers
     session.execute(text(f"""
         INSERT INTO tmp_fulfil_ship ({cols})
         SELECT order_id, {facts}
         FROM (SELECT order_id, min(shipped_at) AS shipped_at, min(promised_at) AS promised_at,
                      CASE WHEN count(delivered_at) = count(*) THEN max(delivered_at) END AS delivered_at,
                      min(carrier_id) AS carrier_id, min(lane) AS lane
-              FROM shipments AS s WHERE EXISTS ({other}) GROUP BY order_id) AS m"""))  # noqa: S608 - SQL from constants and computed integers
+              FROM shipments AS s WHERE EXISTS ({other}){only} GROUP BY order_id) AS m"""))  # noqa: S608 - SQL from constants and computed integers
 
 
 def _fill_calendar(session: Session) -> None:
@@ -259,7 +279,7 @@ def _business_seconds(a: str, ca: str, b: str, cb: str) -> str:
             f"+ 86400 * ({cb}.n_before - {ca}.n_before - {ca}.bus) END")
 
 
-def _fill_orders(session: Session, sql: _Sql) -> None:
+def _fill_orders(session: Session, sql: _Sql, orders: str = "") -> None:
     """Per order not excluded: keys, first shipment, derived deadline, click-to-ship, delivery, backlog."""
     # o.paid_x / o.placed_x / s.ship_x: seconds shifted by OFFSET_S (positive), day number = x / 86400.
     ship_x = f"(s.shipped_s + {OFFSET_S})"
@@ -291,7 +311,8 @@ def _fill_orders(session: Session, sql: _Sql) -> None:
         FROM (SELECT id, warehouse_id, channel_id, status, paid_at, ship_by,
                      {sql.epoch("paid_at")} + {OFFSET_S} AS paid_x, {sql.epoch("placed_at")} + {OFFSET_S} AS placed_x,
                      {sql.epoch("ship_by")} AS ship_by_s
-              FROM orders WHERE status NOT IN {_in(EXCLUDED_STATUSES)} {sql.fence}) AS o
+              FROM orders WHERE status NOT IN {_in(EXCLUDED_STATUSES)}{f" AND {orders}" if orders else ""}
+              {sql.fence}) AS o
         LEFT JOIN tmp_fulfil_ship AS s ON s.order_id = o.id
         LEFT JOIN tmp_fulfil_cal AS pc ON pc.ck = {wh_ck} + o.paid_x / 86400
         LEFT JOIN tmp_fulfil_cal AS sc ON sc.ck = {wh_ck} + {ship_x} / 86400 {sql.fence}) AS f"""))  # noqa: S608 - SQL from constants and computed integers
@@ -349,7 +370,7 @@ class _Packing:
         return range(self.lo["dn"], self.lo["dn"] + self.width["dn"] - 1)
 
 
-def _fill_lines(session: Session, sql: _Sql, pk: _Packing) -> None:
+def _fill_lines(session: Session, sql: _Sql, pk: _Packing, *, few: bool = False) -> None:
     """Per order line: the order's facts plus what the line's own ship-by deadline changes, and its seller."""
     deadline = "coalesce(l.ship_by, o.deadline)"
     deadline_s = f"coalesce({sql.epoch('l.ship_by')}, o.deadline_s)"
@@ -357,6 +378,10 @@ def _fill_lines(session: Session, sql: _Sql, pk: _Packing) -> None:
     on_time = f"({counted} AND o.shipped_at <= {deadline})"
     attr = (f"CASE WHEN o.delivered = 0 THEN {ATTR_NONE} WHEN o.delivered_on_time = 1 THEN {ATTR_ON_TIME} "
             f"WHEN NOT {counted} THEN {ATTR_UNKNOWN} WHEN {on_time} THEN {ATTR_CARRIER} ELSE {ATTR_WAREHOUSE} END")
+    # Few orders (an incremental refresh): start from them and reach their lines through the
+    # order_id index, in line id order as a full scan gives them (so sums add up in the same order).
+    source = ("FROM tmp_fulfil_order AS o CROSS JOIN order_lines AS l WHERE l.order_id = o.order_id ORDER BY l.id"
+              if few else "FROM order_lines AS l JOIN tmp_fulfil_order AS o ON o.order_id = l.order_id")
     g = pk.key({"dn": "o.dn", "warehouse_id": "o.warehouse_id", "channel_id": "o.channel_id",
                 "seller_id": "l.seller_id", "carrier_id": "o.carrier_id"})
     session.execute(text(f"""
@@ -371,7 +396,7 @@ def _fill_lines(session: Session, sql: _Sql, pk: _Packing) -> None:
                          AS late_hours,
                      o.c2s_hours, o.c2s_b, o.c2s_bhours, o.bus_b, o.delivered, o.delivered_on_time, o.transit_hours,
                      {attr} AS attr, o.backlog, o.paid_dow, o.paid_hour
-              FROM order_lines AS l JOIN tmp_fulfil_order AS o ON o.order_id = l.order_id {sql.fence}) AS f"""))  # noqa: S608 - SQL from constants and computed integers
+              {source} {sql.fence}) AS f"""))  # noqa: S608 - SQL from constants and computed integers
 
 
 def _fill_days(session: Session, pk: _Packing) -> None:
@@ -464,3 +489,57 @@ def refresh(session: Session) -> None:
     _fill_days(session, pk)
     _aggregate(session, pk)
     _drop_temp(session)
+
+
+def touched_days(session: Session, order_ids: Iterable[int]) -> set[dt.date]:
+    """The placed days of ``order_ids``: what :func:`refresh_days` must rebuild after those orders,
+    their lines or their shipments changed (a late shipment changes the day its order was placed)."""
+    ids = sorted({int(i) for i in order_ids})
+    out: set[dt.date] = set()
+    for i in range(0, len(ids), 5_000):
+        rows = session.execute(select(Order.placed_at).where(Order.id.in_(ids[i:i + 5_000]))).scalars()
+        out |= {v.date() for v in rows if v is not None}
+    return out
+
+
+def refresh_days(session: Session, days: Iterable[dt.date]) -> None:
+    """Rebuild the ``agg_fulfil_*`` rows of the orders placed on ``days`` only, inside the caller's
+    transaction (readers see the old rows until it commits). Equal to a full :func:`refresh` when
+    ``days`` holds every placed day whose orders, lines or shipments changed (:func:`touched_days`)
+    and no calendar, SLA policy or seller region changed (those need the full refresh)."""
+    wanted = sorted(set(days))
+    if not wanted:
+        return
+    for t in AGG_TABLES:
+        for i in range(0, len(wanted), 500):
+            session.execute(delete(t).where(t.day.in_(wanted[i:i + 500])))
+    sql = _Sql(session.get_bind().dialect.name)
+    _create_temp(session)
+    session.execute(insert(TMP_TOUCH), [{"dn": day_number(d)} for d in wanted])
+    lo = dt.datetime.combine(wanted[0], dt.time())
+    hi = dt.datetime.combine(wanted[-1] + dt.timedelta(days=1), dt.time())
+    # the placed_at index narrows to the span; the day numbers pick the days inside it
+    span = session.execute(text("SELECT min(id), max(id) FROM orders WHERE placed_at >= :lo AND placed_at < :hi")
+                           .bindparams(bindparam("lo", type_=DateTime), bindparam("hi", type_=DateTime)),
+                           {"lo": lo, "hi": hi}).one()
+    if span[0] is None:
+        _drop_temp(session)
+        return
+    in_span = f"placed_at >= {_ts(sql, lo)} AND placed_at < {_ts(sql, hi)}"
+    on_days = f"({sql.epoch('placed_at')} + {OFFSET_S}) / 86400 IN (SELECT dn FROM tmp_fulfil_touch)"  # noqa: S608
+    orders = f"id IN (SELECT id FROM orders WHERE {in_span} AND {on_days})"  # noqa: S608 - constants and literals
+    _fill_shipments(session, sql, orders)
+    _fill_calendar(session)
+    _fill_orders(session, sql, orders)
+    pk = _Packing(session)
+    _fill_lines(session, sql, pk, few=True)
+    _fill_days(session, pk)
+    _aggregate(session, pk)
+    _drop_temp(session)
+
+
+def _ts(sql: _Sql, when: dt.datetime) -> str:
+    """A timestamp literal compared with a stored one (SQLite stores SQLAlchemy's ISO text)."""
+    if sql.pg:
+        return f"TIMESTAMP '{when:%Y-%m-%d %H:%M:%S}'"
+    return f"'{when:%Y-%m-%d %H:%M:%S.%f}'"
