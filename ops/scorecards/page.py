@@ -167,9 +167,12 @@ def headline(session: Session, *, viewer: Viewer, filters: Filters = ALL) -> Hea
     if p is None:
         return Headline(kpis=(), exceptions=empty_ex, empty_reason="No shipments or purchase orders yet.")
     recent, before = dt.timedelta(weeks=4), p.start
-    trend = q.carrier_trend(session, viewer=viewer, week=p.end, weeks=8)
+    car = q.carrier_section(session, viewer=viewer, week=p.end, weeks=8)  # one read for trend and flags
+    trend = car["trend"]
     sup = q.supplier_trend(session, viewer=viewer, week=p.end, weeks=8)
-    lw = q.lane_weeks(session, viewer=viewer, week=p.end, weeks=4)
+    lw = car["lane_weeks"]
+    if not lw.empty:
+        lw = lw[lw["week"] > pd.Timestamp(p.end - recent)]
 
     def split(df: pd.DataFrame, num: str, den: str) -> tuple[float | None, float | None]:
         if df.empty:
