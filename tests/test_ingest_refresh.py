@@ -60,7 +60,7 @@ def test_each_import_refreshes_only_what_it_touched_and_matches_a_full_refresh(s
     cases = [
         # (file name, rows, kind, the refreshers expected)
         ("price.csv", [["sku", "name", "category", "price"], [sku, "Renamed", "misc", str(price + 7)]],
-         "csv-products", ("inventory",)),
+         "csv-products", ("inventory", "returns")),  # price: inventory; the category: returns too
         ("moq.csv", [["sku", "name", "category", "moq"], [sku, "Renamed", "misc", "7"]], "csv-products", ()),
         ("new.csv", [["sku", "name", "category", "price"], ["BRAND-NEW", "New", "misc", "3"]], "csv-products", ()),
         ("same.csv", [["sku", "name", "category", "moq"], [sku, "Renamed", "misc", "7"]], "csv-products", ()),
@@ -69,7 +69,7 @@ def test_each_import_refreshes_only_what_it_touched_and_matches_a_full_refresh(s
         ("snap.csv", [["sku", "warehouse_code", "day", "on_hand"], [sku, wh, "2026-11-20", "5"]],
          "csv-inventory_snapshots", ("inventory",)),
         ("ship.csv", [["tracking_number", "order_number", "shipped_at"], ["TRK-NEW-1", order, "2026-11-21 10:00"]],
-         "csv-shipments", ("fulfillment",)),
+         "csv-shipments", ("fulfillment", "returns", "scorecards")),
     ]
     if seller is not None:
         cases.append(("sup.csv", [["code", "name", "region"], [seller, "Renamed seller", "ZZ"]], "csv-suppliers",
@@ -97,7 +97,7 @@ def test_orders_import_refreshes_both_and_matches_a_full_refresh(seeded: Engine,
     res = run_import(seeded, kind="csv-orders", paths=[write(tmp_path / "o.csv", [head, [vals.get(c, "")
                                                                                         for c in head]])],
                      viewer=SYSTEM)
-    assert res.refreshed == ("inventory", "fulfillment")
+    assert res.refreshed == ("inventory", "fulfillment", "returns")
     assert_equals_full_refresh(seeded)
 
 
@@ -108,8 +108,8 @@ def test_orders_import_refreshes_both_and_matches_a_full_refresh(seeded: Engine,
     ({}, {"products": 1}, {"products": {"price"}}, ["inventory"]),
     ({}, {"suppliers": 1}, {"suppliers": {"lead_time_days"}}, ["inventory"]),
     ({}, {"suppliers": 1}, {"suppliers": {"region"}}, ["fulfillment"]),
-    ({"order_lines": 1}, {}, {}, ["inventory", "fulfillment"]),
-    ({"returns": 1}, {}, {}, []),
+    ({"order_lines": 1}, {}, {}, ["inventory", "fulfillment", "returns"]),
+    ({"returns": 1}, {}, {}, ["returns"]),
 ])
 def test_needed_refreshers(inserted: dict[str, int], updated: dict[str, int], columns: dict[str, set[str]],
                            expected: list[str]) -> None:
