@@ -1,4 +1,7 @@
-"""Importers: canonical CSVs (``csv-<table>``), Shopify order exports (``shopify``) and Olist (``olist``).
+"""Importers: canonical CSVs (``csv-<table>``), Shopify order exports (``shopify``), Olist (``olist``) and the
+exports of :data:`ops.ingest.formats.FORMATS` (Shopify products and inventory, Amazon, WooCommerce, ShipStation,
+a returns platform, UCI Online Retail). :mod:`ops.ingest.detect` recognises a file's kind from its header;
+:func:`run_imports` writes several kinds in one transaction; ``dry_run`` rolls everything back.
 
 Every import is validated in full, in one pass, before anything is written: each problem
 becomes a :class:`RowError` naming file, physical line (header = 1), column and what is wrong.
