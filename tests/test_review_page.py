@@ -78,7 +78,7 @@ def test_the_week_in_the_link_is_the_week_shown(seeded_engine: Engine, monkeypat
     kpis = next(f for f in _frames(at) if "definition" in f.columns).set_index("label")
     exp = _expected(_raw(seeded_engine), PREV_MON, MON)
     assert kpis.loc["Late shipment rate (marketplace)", "value"] == fmt.value(exp["late_shipment_rate"], "pct")
-    assert kpis.loc["Cost per order", "value"] == fmt.value(exp["cost_per_order"], "money")
+    assert kpis.loc["Cost per order", "value"] == fmt.value(exp["cost_per_order"], "money", 2)
 
 
 def test_every_inbox_link_opens_the_page_showing_its_row(seeded_engine: Engine,

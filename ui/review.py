@@ -166,7 +166,7 @@ def trend_chart(trend: pd.DataFrame, annotations: pd.DataFrame) -> alt.LayerChar
     """Weekly KPI lines (fractions, shown as %) with the annotations that touch the weeks."""
     lo, hi = trend["ds"].min(), trend["ds"].max() + pd.Timedelta(days=6)
     lines = alt.Chart(trend).mark_line(point=True).encode(
-        x=alt.X("ds:T", title="Week starting"),
+        x=alt.X("ds:T", title="Week starting", axis=alt.Axis(format="%d %b")),
         y=alt.Y("value:Q", title=None, axis=alt.Axis(format="%")),
         color=alt.Color("label:N", title=None, legend=alt.Legend(orient="bottom")),
         tooltip=[alt.Tooltip("week:N", title="Week"), alt.Tooltip("label:N", title="KPI"),

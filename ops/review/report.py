@@ -94,9 +94,12 @@ def kpi_text(kpis: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in kpis.itertuples(index=False):
         meets = {True: "yes", False: "no"}.get(r.meets, fmt.MISSING) if r.meets is not None else fmt.MISSING
-        rows.append({"label": r.label, "value": fmt.value(r.value, r.kind), "previous": fmt.value(r.previous, r.kind),
-                     "change": fmt.delta(r.change, r.kind) or fmt.MISSING,
-                     "target": fmt.value(r.target, r.kind), "meets": meets, "definition": r.definition,
+        # cents matter for a cost per order ($14.26 to $14.68), not for a stock value
+        places = 2 if r.kind == "money" and not pd.isna(r.value) and abs(float(r.value)) < 1000 else None
+        rows.append({"label": r.label, "value": fmt.value(r.value, r.kind, places),
+                     "previous": fmt.value(r.previous, r.kind, places),
+                     "change": fmt.delta(r.change, r.kind, places) or fmt.MISSING,
+                     "target": fmt.value(r.target, r.kind, places), "meets": meets, "definition": r.definition,
                      "target_from": r.target_from})
     return pd.DataFrame(rows, columns=REPORT_KPI_COLUMNS)
 
