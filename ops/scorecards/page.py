@@ -19,12 +19,13 @@ from sqlalchemy.orm import Session
 
 from ops import fmt
 from ops.access import Viewer, data_function, require_viewer
+from ops.decisions import resolve, thresholds_for
 from ops.domain import HEADLINE_EXCEPTION_COLUMNS, Headline, Kpi
 from ops.filters import ALL, Filters
 from ops.scorecards import queries as q
 from ops.scorecards.disputes import disputes
 from ops.scorecards.metrics import TREND_WEEKS, rate
-from ops.scorecards.thresholds import CRITERIA
+from ops.scorecards.thresholds import CRITERIA, TARGET_THRESHOLD
 
 RETURNS_PENDING = ("Return and defect rates of your SKUs arrive with the returns page; they are not shown here "
                    "until it exists (no estimate is made in the meantime).")
@@ -186,8 +187,11 @@ def headline(session: Session, *, viewer: Viewer, filters: Filters = ALL) -> Hea
     otif_now, otif_prev = split(sup, "otif_rate", "po_lines")
     kpis: list[Kpi] = []
     if viewer.vendor_kind in (None, "carrier"):
+        rows = thresholds_for(session, viewer=viewer, name=TARGET_THRESHOLD)
+        target = resolve(rows[rows["scope_kind"] == "global"], name=TARGET_THRESHOLD).value / 100.0
         kpis.append(Kpi(key="carrier_on_time", label="Carrier on-time delivery", kind="pct", value=ot_now,
-                        previous=ot_prev, help="First attempts on or before the promised day, last 4 weeks."))
+                        previous=ot_prev, target=target,
+                        help="First attempts on or before the promised day, last 4 weeks."))
     if viewer.vendor_kind in (None, "supplier"):
         kpis.append(Kpi(key="supplier_otif", label="Supplier OTIF", kind="pct", value=otif_now, previous=otif_prev,
                         help="PO lines received on time and in full, last 4 weeks."))
