@@ -305,6 +305,7 @@ class ETS(Model):
 # --- global gradient boosting ----------------------------------------------------------------
 
 LAGS = (1, 2, 3, 4, 8, 13)
+MAX_RATIO = 50.0  # the global model's target and forecast: at most 50 times the series level
 FEATURES = ["lag1", "lag2", "lag3", "lag4", "lag8", "lag13", "mean4", "mean13", "mean26", "nz13", "log_level",
             "last_year", "step", "woy", "promo", "event", "pattern"]
 
@@ -354,7 +355,7 @@ class GlobalGBM(Model):
     ``>= end`` without refitting (the backtest fits once at its first origin, the run once on all)."""
 
     name = "gbm"
-    MAX_ROWS = 150_000
+    MAX_ROWS = 100_000
     MIN_ORIGIN = 8
 
     def __init__(self, *, seed: int = 0, max_iter: int = 150) -> None:
@@ -395,7 +396,9 @@ class GlobalGBM(Model):
         ym = np.concatenate(ys)
         km = np.concatenate(ks)
         ok = np.isfinite(ym)
-        xm, ym, km = xm[ok], np.maximum(ym[ok], 0.0), km[ok]
+        # demand over the level, capped: a first sale after months of nothing would otherwise dominate
+        # the Poisson fit (and overflow its exp link on sparse data such as Olist's)
+        xm, ym, km = xm[ok], np.clip(ym[ok], 0.0, MAX_RATIO), km[ok]
         # columns with fewer than two distinct values (e.g. last year's week in a one-year history) say nothing
         keep = np.array([np.unique(c[~np.isnan(c)]).size > 1 for c in xm.T])
         self.keep = keep
@@ -405,7 +408,9 @@ class GlobalGBM(Model):
                                               max_leaf_nodes=31, min_samples_leaf=40, random_state=self.seed,
                                               categorical_features=cat)
         model.fit(xm, ym)
-        resid = ym - model.predict(xm)
+        with np.errstate(over="ignore"):
+            resid = ym - np.clip(np.nan_to_num(model.predict(xm), posinf=MAX_RATIO), 0.0, MAX_RATIO)
+        resid = np.where(np.isfinite(resid), resid, 0.0)
         sig = np.array([np.std(resid[km == k]) if (km == k).sum() > 1 else np.std(resid) for k in range(1, h + 1)])
         self.model, self.sigma_step = model, sig
         self.trained_until = end
@@ -420,7 +425,9 @@ class GlobalGBM(Model):
             raise ValueError("the global model was trained on weeks after this origin (look-ahead)")
         rows = np.arange(n)
         x, lvl = _features(y, origin, list(range(1, h + 1)), ctx, rows)
-        p = self.model.predict(x[:, self.keep] if self.keep is not None else x).reshape(h, n).T
+        with np.errstate(over="ignore"):
+            p = self.model.predict(x[:, self.keep] if self.keep is not None else x).reshape(h, n).T
+        p = np.clip(np.nan_to_num(p, nan=0.0, posinf=MAX_RATIO), 0.0, MAX_RATIO)
         mean = p * lvl[:, None]
         sigma = self.sigma_step[None, :h] * lvl[:, None]
         failed = np.isnan(y).all(axis=1)

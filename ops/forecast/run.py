@@ -117,6 +117,7 @@ def chunk_result(payload: dict[str, Any]) -> dict[str, Any]:
         try:
             pred = final[name].predict(y[rows], h, sub)
             bad = pred.failed if pred.failed is not None else np.zeros(rows.size, dtype=bool)
+            bad = bad | ~np.isfinite(pred.mean).all(axis=1) | ~np.isfinite(pred.sigma).all(axis=1)
         except Exception:  # noqa: BLE001 - fall back to the baseline for these SKUs
             bad = np.ones(rows.size, dtype=bool)
             pred = None
@@ -133,7 +134,7 @@ def chunk_result(payload: dict[str, Any]) -> dict[str, Any]:
                                        sigma_week=None, baseline_wape=c.baseline_wape,
                                        fallback_reason=f"{name} failed on the full history")
                 used[i] = bt.BASELINE
-    iv = intervals(mean, sigma)
+    iv = intervals(np.nan_to_num(mean), np.nan_to_num(sigma))
     future = weeks[t:t + h]
     week_rows = [{"sku": skus[i], "week": future[k].date(), "model": str(used[i]),
                   **{key: float(v[i, k]) for key, v in iv.items()}} for i in range(n) for k in range(h)]
