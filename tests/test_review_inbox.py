@@ -81,6 +81,25 @@ def test_a_new_domain_joins_the_inbox_and_the_kpis_without_edits(seeded_engine: 
     assert "fakelanes" not in set(planner["page"])  # a page the role may not open adds nothing
 
 
+def test_a_failing_domain_is_named_and_the_others_still_listed(seeded_engine: Engine,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from ops.review.inbox import inbox
+    from ops.review.kpis import review_kpis
+
+    def broken(session: Session, *, viewer: Viewer, filters: Filters) -> Headline:
+        raise RuntimeError("agg table missing")
+
+    monkeypatch.setitem(DOMAINS, "broken", Domain(id="broken", title="Broken page", icon=":material/error:",
+                                                  section="Operations", roles=("manager",), headline=broken,
+                                                  order=998))
+    with read_session(seeded_engine) as s:
+        df = inbox(s, viewer=MANAGER, filters=WEEK)
+        k = review_kpis(s, viewer=MANAGER, week="2026-W46")
+    assert df.attrs["unavailable"] == ["Broken page"]
+    assert {"inventory", "fulfillment"} <= set(df["page"]) and "broken" not in set(df["page"])
+    assert k["key"].str.startswith("inventory.").any() and not k["key"].str.startswith("broken.").any()
+
+
 def test_vendors_see_only_their_own_items(seeded_engine: Engine) -> None:
     from ops.inventory import headline as inv_headline
     from ops.models import Product, Supplier

@@ -100,6 +100,9 @@ def _week_label(w: Week) -> str:
 
 def inbox_table(df: pd.DataFrame, *, key: str) -> None:
     """The inbox: status, what broke, owner and a link that opens the page filtered to explain it."""
+    for title in df.attrs.get("unavailable", []):
+        st.warning(f"{title}: its exceptions could not be read just now, so none of them is listed. "
+                   "Open the page, or try again later.", icon=":material/warning:")
     view = df.assign(status=df["status"].map(STATUS_ICONS).fillna(df["status"]))
     show_table(view[["status", "domain", "kind", "subject", "detail", "value_at_risk", "owner", "link"]], key=key,
                overrides={"link": st.column_config.LinkColumn("Open", display_text="Open page")},

@@ -19,6 +19,7 @@ audit row through ``ops.decisions.record`` in the caller's transaction, refusals
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,8 @@ from ops.decisions import (
 from ops.filters import Filters
 from ops.models import ReviewItem, User, Warehouse
 
+log = logging.getLogger(__name__)
+
 ENTITY_KIND = "review_item"
 STATUSES = ("new", "acknowledged", "assigned", "resolved")
 OPEN_STATUSES = ("new", "acknowledged", "assigned")
@@ -52,6 +55,25 @@ WRITE_ROLES = ("admin", "manager")
 INBOX_COLUMNS = ["item_key", "domain", "page", "kind", "subject", "detail", "value_at_risk", "status", "owner",
                  "note", "version", "updated_by", "updated_at", "link"]
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+
+
+def headlines(session: Session, viewer: Viewer, filters: Filters) -> tuple[list[tuple[Any, Any]], list[str]]:
+    """``[(domain, headline)]`` of every registered domain with a headline the viewer may open, and the
+    titles of those whose headline failed (logged): one broken page must not blank the whole review."""
+    from ops.domain import load_domains
+
+    out: list[tuple[Any, Any]] = []
+    failed: list[str] = []
+    for d in load_domains().values():
+        if d.headline is None or not viewer.may_open(d.id):
+            continue
+        try:
+            with session.begin_nested():  # a failed read must not spoil the transaction for the next domain
+                out.append((d, d.headline(session, viewer=viewer, filters=filters)))
+        except Exception:  # noqa: BLE001 - the review lists what it could not read instead of failing whole
+            log.exception("weekly review: the %s headline failed", d.id)
+            failed.append(d.title)
+    return out, failed
 
 
 def item_key(domain: str, kind: str, subject: str) -> str:
@@ -102,17 +124,14 @@ def inbox(session: Session, *, viewer: Viewer, filters: Filters | None = None,
         version (int64, 0 = never set), updated_by (str or None, as ``owner``),
         updated_at (datetime64[ns]), link (str: ``/<page>?from=..&to=..&wh=..``).
         Open items first (new, acknowledged, assigned), each group by value at risk.
+        ``attrs["unavailable"]`` lists the pages whose headline could not be read (empty when all were).
     """
     require_viewer(viewer)
-    from ops.domain import load_domains
-
     flt = filters or Filters()
     codes = _warehouse_codes(session, viewer)
     rows: list[dict[str, Any]] = []
-    for d in load_domains().values():
-        if d.headline is None or not viewer.may_open(d.id):
-            continue
-        h = d.headline(session, viewer=viewer, filters=flt)
+    found, failed = headlines(session, viewer, flt)
+    for d, h in found:
         for r in h.exceptions.itertuples(index=False):
             rows.append({"item_key": item_key(d.id, str(r.kind), str(r.subject)), "domain": d.title, "page": d.id,
                          "kind": str(r.kind), "subject": str(r.subject), "detail": str(r.detail),
@@ -132,7 +151,9 @@ def inbox(session: Session, *, viewer: Viewer, filters: Filters | None = None,
     df = df.sort_values(["_o", "_v", "domain", "subject"], kind="stable").drop(columns=["_o", "_v"])
     if not include_resolved:
         df = df[df["status"] != "resolved"]
-    return df[INBOX_COLUMNS].reset_index(drop=True)
+    out = df[INBOX_COLUMNS].reset_index(drop=True)
+    out.attrs["unavailable"] = failed
+    return out
 
 
 def _actor(viewer: Viewer, column: Any) -> Any:

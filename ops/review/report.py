@@ -166,7 +166,10 @@ def to_html(rep: Report) -> str:
              f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.</p>",
              "<h2>KPIs</h2>", _table_html(kpi_text(rep.kpis), formatted=True),
              "<h2>Weekly trend</h2>", trend_svg(rep.trend, rep.annotations),
-             "<h2>Exceptions</h2>", _table_html(rep.inbox[INBOX_REPORT_COLUMNS]),
+             "<h2>Exceptions</h2>",
+             *[f"<p><b>{html.escape(t)}</b>: its exceptions could not be read for this report.</p>"
+               for t in rep.inbox.attrs.get("unavailable", [])],
+             _table_html(rep.inbox[INBOX_REPORT_COLUMNS]),
              "<h2>Top return reasons</h2>", _table_html(rep.reasons),
              "<h2>Review scores and late deliveries (all reviews to the week's end)</h2>", _table_html(sat),
              "<h2>Decisions taken since the week began</h2>", _table_html(rep.decisions),
