@@ -563,3 +563,32 @@ def test_the_plan_command_prints_the_summary_and_refuses_impossible_targets(
     assert out_csv.read_text(encoding="utf-8-sig").count("\n") == len(page.lines) + 1
     assert main(["plan", "--service-level", "1.0"]) == 2
     assert "service_level: 1: must be below 100 %" in capsys.readouterr().err
+
+
+def test_a_real_forecast_run_feeds_the_plan(seeded: Engine) -> None:
+    """The forecast package's own job on three SKUs: those plan from its weekly forecast (first 8
+    weeks' mean, split by warehouse share), every other row from history, and the page says so."""
+    from ops.forecast.run import run_forecast
+
+    skus = ["SKU-00001", "SKU-00002", "SKU-00003"]
+    run_id = run_forecast(seeded, skus=skus, jobs=1)
+    with read_session(seeded) as s:
+        page = pl.planner_page(s, viewer=PAT)
+        weeks = pd.read_sql(text("SELECT sku, week, yhat FROM forecast_weeks WHERE run_id = :r ORDER BY sku, week"),
+                            s.connection(), params={"r": run_id})
+        agg = pd.read_sql(text("SELECT p.sku, w.code AS warehouse, a.wk_units, a.sku_wk_units "
+                               "FROM agg_inventory_pair a JOIN products p ON p.id = a.product_id "
+                               "JOIN warehouses w ON w.id = a.warehouse_id"),
+                          s.connection())
+    week_mean = weeks.groupby("sku").head(8).groupby("sku")["yhat"].mean().clip(lower=0)
+    agg = agg[agg["sku"].isin(skus)]
+    share = np.where(agg["sku_wk_units"] > 0, agg["wk_units"] / agg["sku_wk_units"].where(agg["sku_wk_units"] > 0, 1),
+                     1.0 / agg.groupby("sku")["sku"].transform("size"))
+    want = dict(zip(zip(agg["sku"], agg["warehouse"], strict=True), share * agg["sku"].map(week_mean) / 7.0,
+                    strict=True))
+    rows = page.plan[page.plan["sku"].isin(skus)]
+    assert len(rows) == len(want) > 0 and set(rows["demand_source"]) == {"forecast"}
+    for r in rows.itertuples(index=False):
+        assert r.demand_per_day == pytest.approx(want[(r.sku, r.warehouse)], rel=1e-9)
+    assert set(page.plan.loc[~page.plan["sku"].isin(skus), "demand_source"]) == {"history"}
+    assert any("have no forecast and use their demand history" in n for n in page.notes)
