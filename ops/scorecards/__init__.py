@@ -92,7 +92,7 @@ fmt.define_columns({
     "damaged_rate": Col("Damaged", "pct"),
     "rts_rate": Col("Returned to sender", "pct"),
     "intact_rate": Col("Arrived intact", "pct"),
-    "cost_per_package": Col("Cost per package", "money"),
+    "cost_per_package": Col("Cost per package", "money", decimals=2),
     "score": Col("Score", "pct", help="Weighted mean of the criteria, by the weights in force."),
     "band": Col("Band"),
     "ranked": Col("Ranked", "bool", help="At least the minimum volume: ranked, flagged and benchmarked."),

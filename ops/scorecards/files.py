@@ -66,7 +66,7 @@ def html_table(df: pd.DataFrame) -> str:
         for c in cols:
             kind = specs[c].kind
             v = row[c]
-            text = fmt.value(v, kind) if kind in fmt.KINDS and kind != "text" else (
+            text = fmt.value(v, kind, fmt.decimals(specs[c])) if kind != "text" else (
                 fmt.MISSING if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
             align = ' class="num"' if kind in ("count", "number", "pct", "pts", "money", "hours", "days") else ""
             cells.append(f"<td{align}>{html.escape(text)}</td>")
