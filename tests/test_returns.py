@@ -416,3 +416,24 @@ def test_planted_runs_small_tops_the_default_seed(sqlite_engine: Engine) -> None
         assert p["priority"].iloc[0] > 3 * p["priority"].iloc[1]
     rs = heat[heat["reason_code"] == "runs_small"].set_index("member")["reason_rate"].sort_values(ascending=False)
     assert rs.index[0] == "S" and rs.iloc[0] > 2 * rs.iloc[1]
+
+
+def test_headline_for_the_overview(seeded_engine: Engine, raw: pd.DataFrame) -> None:
+    """The Overview's section: the KPI tiles with targets, and the top priority rows with their value at risk."""
+    f = _range(raw)
+    d = in_weeks(raw, f)
+    sku = d.groupby(["sku", "category"]).agg(units=("qty", "sum"), ret=("units_returned", "sum"),
+                                            sales=("value", "sum")).reset_index()
+    cat = d.groupby("category")[["qty", "units_returned"]].sum()
+    cat_rate = sku["category"].map(cat["units_returned"] / cat["qty"])
+    sku["priority"] = (sku["ret"] / sku["units"] - cat_rate) * sku["units"]
+    want = sku[(sku["units"] >= 30) & (sku["priority"] > 0)].sort_values(["priority", "sku"],
+                                                                          ascending=[False, True]).head(5)
+    with transaction(seeded_engine) as s:
+        h = ret.headline(s, viewer=SYSTEM, filters=f)
+    assert list(h.exceptions["subject"]) == list(want["sku"])
+    np.testing.assert_allclose(h.exceptions["value_at_risk"], want["priority"] * want["sales"] / want["units"],
+                               rtol=1e-9)
+    kpis = {k.key: k for k in h.kpis}
+    assert kpis["return_rate"].target == pytest.approx(0.10) and not kpis["return_rate"].higher_is_better
+    assert kpis["fulfilment_accuracy"].target == pytest.approx(0.995)
