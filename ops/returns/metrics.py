@@ -14,10 +14,13 @@ import pandas as pd
 
 PAGE = "returns"
 
-# Reason codes meaning the product itself was faulty or arrived broken (the supplier's defect rate).
-DEFECT_REASONS: tuple[str, ...] = ("defective", "damaged", "damaged_in_transit", "broken", "faulty", "not_working")
+# Reason codes (compared lower-cased, so imported codes such as Amazon's "DEFECTIVE" match) meaning the
+# product itself was faulty or arrived broken: the supplier's defect rate.
+DEFECT_REASONS: tuple[str, ...] = ("defective", "damaged", "damaged_in_transit", "broken", "faulty", "not_working",
+                                   "damaged_by_carrier", "damaged_by_fc", "quality_unacceptable", "missing_parts")
 # Reason codes meaning the warehouse sent the wrong thing (fulfilment accuracy).
-WRONG_ITEM_REASONS: tuple[str, ...] = ("wrong_item", "mis_pick", "mispick", "wrong_size_sent", "wrong_colour_sent")
+WRONG_ITEM_REASONS: tuple[str, ...] = ("wrong_item", "mis_pick", "mispick", "wrong_size_sent", "wrong_colour_sent",
+                                       "wrong_item_sent")
 FIT_REASONS: tuple[str, ...] = ("runs_small", "runs_large")
 
 # The breakdowns the aggregates keep (agg_returns_dim.dim); "total" has one member, "".

@@ -126,8 +126,8 @@ def _fill(session: Session, dialect: str) -> None:
     session.execute(insert(TMP_RET).from_select(
         ["order_line_id", "units", "lines", "refund", "defect_units", "wrong_lines"],
         select(Return.order_line_id, func.sum(Return.qty), func.count(), func.sum(Return.refund_amount),
-               func.sum(case((Return.reason_code.in_(DEFECT_REASONS), Return.qty), else_=0)),
-               func.sum(_flag(Return.reason_code.in_(WRONG_ITEM_REASONS))))
+               func.sum(case((func.lower(Return.reason_code).in_(DEFECT_REASONS), Return.qty), else_=0)),
+               func.sum(_flag(func.lower(Return.reason_code).in_(WRONG_ITEM_REASONS))))
         .group_by(Return.order_line_id)))
     r, sh = TMP_RET.c, TMP_SHIP.c
     units_ret = func.coalesce(r.units, 0)
