@@ -31,7 +31,8 @@ st.altair_chart(review.trend_chart(trend, notes), width="stretch")
 review.annotation_form(engine, viewer, week)
 
 st.subheader("Exceptions")
-items = review.load_inbox(engine, viewer.cache_key, viewer, flt)
+st.caption("Breached thresholds over the four weeks ending with the review week.")
+items = review.load_inbox(engine, viewer.cache_key, viewer, review.inbox_filters(week, flt))
 review.inbox_table(items, key="review_inbox")
 review.status_form(engine, viewer, items, key="review_inbox")
 

@@ -58,6 +58,9 @@ def test_manager_report_holds_the_planted_anomalies_of_the_week(written: tuple[E
     found = {(r[kind], r[subj]) for r in rows}
     assert ("stockout", f"{a.stockout_sku} @ {a.stockout_warehouse}") in found
     assert ("warehouse", a.monday_cutoff_warehouse) in found  # the Monday cut-off misses: below target
+    # the pages registered beside this one raise the other two: the late lane and the runs-small SKU
+    assert any(a.late_lane_carrier in str(s) and a.late_lane in str(s) for k, s in found), found
+    assert any(str(s) == a.runs_small_sku for k, s in found if k == "return rate"), found
     assert f"{a.stockout_sku} @ {a.stockout_warehouse}" in html
     assert re.search(rf"<td>warehouse</td><td>{a.monday_cutoff_warehouse}</td>", html)
     status, owner = head.index("Status"), head.index("Owner")

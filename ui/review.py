@@ -18,6 +18,7 @@ from ops.filters import Filters
 from ops.review import inbox as ib
 from ops.review import kpis as rk
 from ops.review import report
+from ops.review.inbox import exception_window
 from ops.review.trend import kpi_trend
 from ops.review.week import Week, parse_week
 from ui.annotations import annotation_layer, load_chart_annotations
@@ -68,6 +69,11 @@ def load_assignable(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer
         return []
     with read_session(_engine) as s:
         return ib.assignable_users(s)
+
+
+def inbox_filters(week: Week, filters: Filters) -> Filters:
+    """The inbox's filters on the review page: the four weeks ending with the review week (as the report)."""
+    return exception_window(week, filters)
 
 
 def week_picker(engine: Engine, viewer: Viewer) -> Week:

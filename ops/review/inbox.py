@@ -76,6 +76,17 @@ def headlines(session: Session, viewer: Viewer, filters: Filters) -> tuple[list[
     return out, failed
 
 
+EXCEPTION_WEEKS = 4  # a return or on-time rate needs volume: one week of a long-tail SKU says little
+
+
+def exception_window(week: Any, filters: Filters | None = None) -> Filters:
+    """The filters the review reads exceptions with: the :data:`EXCEPTION_WEEKS` weeks ending with
+    ``week`` (an ``ops.review.week.Week``), with the warehouse and channel filters kept."""
+    f = filters or Filters()
+    return Filters(date_from=week.end - dt.timedelta(days=7 * EXCEPTION_WEEKS - 1), date_to=week.end,
+                   warehouses=f.warehouses, channels=f.channels)
+
+
 def item_key(domain: str, kind: str, subject: str) -> str:
     """The inbox key of one exception: ``<domain>|<kind>|<subject>`` (at most 200 characters)."""
     return f"{domain}|{kind}|{subject}"[:200]

@@ -1,7 +1,8 @@
 """The weekly report: the manager's, and one per vendor holding only that vendor's data.
 
 A report is built for one viewer and one ISO week (:func:`build`): the KPIs with their change
-and target, the exceptions inbox with status and owner, the week's top return reasons, review
+and target, the exceptions inbox with status and owner (read over the four weeks ending with the
+week, ``ops.review.inbox.exception_window``), the week's top return reasons, review
 scores against lateness, the decisions taken that week (the audit log as the viewer may read
 it) and a chart of the weekly KPIs over 13 weeks with the annotations that touch it. It is
 written as HTML (one self-contained file: the chart is an inline SVG drawn offline with
@@ -34,7 +35,7 @@ from ops.db import read_session
 from ops.filters import Filters
 from ops.models import Carrier, Supplier, Warehouse
 from ops.review.annotations import chart_annotations
-from ops.review.inbox import inbox
+from ops.review.inbox import exception_window, inbox
 from ops.review.kpis import resolve_week, return_reasons, review_kpis, satisfaction_vs_lateness
 from ops.review.trend import kpi_trend
 from ops.review.week import Week
@@ -68,7 +69,7 @@ def build(session: Session, *, viewer: Viewer, week: str | Week | None = None, f
     require_viewer(viewer)
     f = filters or Filters()
     w = resolve_week(session, viewer=viewer, week=week)
-    wf = Filters(date_from=w.start, date_to=w.end, warehouses=f.warehouses, channels=f.channels)
+    wf = exception_window(w, f)
     trend = kpi_trend(session, viewer=viewer, week=w, filters=f)
     start = trend["ds"].min().date() if len(trend) else w.start
     who = f"{viewer.vendor_kind} {viewer.vendor_code}" if viewer.is_vendor else "operations"
