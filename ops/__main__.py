@@ -240,11 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
     ur.set_defaults(func=cmd_user)
 
     sub.add_parser("refresh", help="rebuild the derived agg_* tables").set_defaults(func=cmd_refresh)
+    from ops.backup import add_commands as backup_commands
+
+    backup_commands(sub)  # backup FILE, restore FILE [--force]
     _domain_commands(sub)
     return p
 
 
-def _domain_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _domain_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands a domain adds: ``ops/<domain>/cli.py`` with ``add_commands(sub)`` (e.g. ``forecast``).
 
     Each ``add_commands`` adds its subparsers and sets ``func`` to a ``(args) -> int`` callable; it

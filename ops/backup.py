@@ -172,13 +172,13 @@ def restore(src: str | os.PathLike[str], url: str | None = None, *, force: bool 
 
 
 def _cmd_backup(args: argparse.Namespace) -> int:
-    res = backup(args.file, args.db)
+    res = backup(args.file, getattr(args, "db", None))
     print(f"backup: {res.path} ({res.bytes:,} bytes, {res.backend})")
     return 0
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
-    restore(args.file, args.db, force=args.force)
+    restore(args.file, getattr(args, "db", None), force=args.force)
     print(f"restored {args.file}")
     return 0
 
@@ -187,11 +187,11 @@ def add_commands(sub: Any) -> None:
     """``backup FILE`` and ``restore FILE [--force]`` (``--db URL``: another database than the app's)."""
     b = sub.add_parser("backup", help="write a consistent copy of the database to FILE (safe while the app runs)")
     b.add_argument("file")
-    b.add_argument("--db", help="database URL (default: OPS_DATABASE_URL or data/ops.db)")
+    b.add_argument("--db", default=argparse.SUPPRESS, help="database URL (default: OPS_DATABASE_URL or data/ops.db)")
     b.set_defaults(func=_cmd_backup)
     r = sub.add_parser("restore", help="replace the database with the backup FILE")
     r.add_argument("file")
-    r.add_argument("--db", help="database URL (default: OPS_DATABASE_URL or data/ops.db)")
+    r.add_argument("--db", default=argparse.SUPPRESS, help="database URL (default: OPS_DATABASE_URL or data/ops.db)")
     r.add_argument("--force", action="store_true", help="replace a database that already holds decisions or orders")
     r.set_defaults(func=_cmd_restore)
 

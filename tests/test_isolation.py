@@ -94,6 +94,10 @@ NOT_DATA_FUNCTIONS = {
     "ops.fulfillment.update_sla": "write",  # tests/test_fulfillment.py: ops.decisions.set_sla_policy
     "ops.fulfillment.sla.update_sla": "write",  # the same write, re-exported by the package
     "ops.decisions.set_sla_policy": "write",  # tests/test_fulfillment.py
+    "ops.ingest.run_imports": "write",  # tests/test_ingest_detect.py: several files in one all-or-nothing import
+    "ops.planner.approve.approve": "write",  # tests/test_planner.py: one transaction, stale and repeat refused
+    "ops.planner.approve.share_draft": "write",  # tests/test_planner.py
+    "ops.planner.scenarios.save_scenario": "write",  # tests/test_planner.py: versioned, audited
     # Accounts and sessions (tests/test_auth.py, tests/test_sessions.py): writes, and the guard every write calls.
     "ops.auth.change_password": "write",
     "ops.auth.start_session": "write",
