@@ -98,6 +98,9 @@ NOT_DATA_FUNCTIONS = {
     "ops.planner.approve.approve": "write",  # tests/test_planner.py: one transaction, stale and repeat refused
     "ops.planner.approve.share_draft": "write",  # tests/test_planner.py
     "ops.planner.scenarios.save_scenario": "write",  # tests/test_planner.py: versioned, audited
+    "ops.review.inbox.set_status": "write",  # tests/test_review_inbox.py: versioned, audited
+    # Calls each registered domain's headline() (each a scoped read tested in its domain) in a savepoint.
+    "ops.review.inbox.headlines": "dispatcher over the domains' headline()",
     # Accounts and sessions (tests/test_auth.py, tests/test_sessions.py): writes, and the guard every write calls.
     "ops.auth.change_password": "write",
     "ops.auth.start_session": "write",
