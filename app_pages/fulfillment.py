@@ -5,6 +5,7 @@ import streamlit as st
 from ops import fulfillment as ful
 from ops.decisions import STATES, THRESHOLD_ENTITY
 from ui import fulfillment as uf
+from ui.annotations import load_chart_annotations
 from ui.cache import get_engine
 from ui.context import filters, require_page
 from ui.downloads import download_buttons
@@ -54,13 +55,14 @@ else:
     st.session_state.setdefault("fulfillment_view", "On-time by week")
     view_label = st.segmented_control("Chart", list(uf.VIEWS), key="fulfillment_view") or "On-time by week"
     view = uf.VIEWS[view_label]
+    notes = load_chart_annotations(engine, viewer.cache_key, viewer, "fulfillment", flt.date_from, flt.date_to)
     if view == "attribution":
         st.altair_chart(uf.attribution_chart(summary), width="stretch")
         view_df = summary[uf.ATTRIBUTION_VIEW]
         show_table(view_df, key="fulfillment_attribution", overrides=group_col)
     elif view == "trend":  # the weekly trend came with the overview; other views load on demand
         view_df = data["trend"]
-        st.altair_chart(uf.trend_chart(view_df, target), width="stretch")
+        st.altair_chart(uf.trend_chart(view_df, target, notes), width="stretch")
     else:
         view_df = uf.load_view(engine, viewer.cache_key, viewer, flt, view, by)
         if view == "heatmap":
@@ -74,7 +76,7 @@ else:
             for text in findings["finding"].head(3):
                 st.warning(text, icon=":material/schedule:")
         elif view == "lane_weeks":
-            st.altair_chart(uf.lane_weeks_chart(view_df), width="stretch")
+            st.altair_chart(uf.lane_weeks_chart(view_df, notes), width="stretch")
             st.caption("On-time delivery per week of the lanes with the worst weeks (dashed: all lanes). "
                        "The worst lane-weeks:")
             show_table(ful.worst_lane_weeks(view_df), key="fulfillment_worst_weeks", hide=["rank", "series"],

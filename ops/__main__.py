@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from ops.access import SYSTEM, AccessDenied, Viewer
+from ops.cli_error import CliError
 from ops.db import make_engine, read_session, transaction
 from ops.filters import Filters
 
@@ -26,9 +27,6 @@ from ops.filters import Filters
 def _engine(args: argparse.Namespace) -> Engine:
     return make_engine(args.db) if args.db else make_engine()
 
-
-class CliError(Exception):
-    """A problem the command line reports in one line and exits 2 for."""
 
 
 def _viewer(engine: Engine, username: str | None) -> Viewer:

@@ -86,3 +86,15 @@ def test_export_unknown_table_and_bad_dates_fail_clearly(tmp_path: Path) -> None
     assert rev.returncode == 2 and "reversed" in rev.stderr
     fmt = ops_cli("--db", url, "export", "row_counts", "--format", "pdf", check=False)
     assert fmt.returncode == 2 and "--format" in fmt.stderr
+
+
+def test_domain_commands_report_one_line_and_honour_db(tmp_path: Path) -> None:
+    """A domain command's failure is one line and exit 2 (not a traceback), on the --db given."""
+    url = f"sqlite:///{tmp_path / 'ops.db'}"
+    root = Path(__file__).resolve().parents[1]
+    assert subprocess.run([sys.executable, "-m", "ops", "--db", url, "init"], cwd=root, capture_output=True,
+                          text=True).returncode == 0
+    res = subprocess.run([sys.executable, "-m", "ops", "--db", url, "returns", "themes", "--run-id", "424242"],
+                         cwd=root, capture_output=True, text=True)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip() == "returns: no theme run 424242: start one without --run-id"

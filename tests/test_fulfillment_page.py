@@ -186,3 +186,25 @@ def test_clearing_business_days_is_refused_and_keeps_the_inputs(seeded_engine: E
     with transaction(seeded_engine) as s:
         policy = ful.sla_policies(s, viewer=MANAGER).set_index("warehouse").loc["WH-EAST"]
     assert (policy["business_days"], policy["handling_days"], policy["version"]) == ("01234", 0, 1)
+
+
+def test_the_weekly_charts_draw_the_annotations_of_their_weeks() -> None:
+    import pandas as pd
+
+    from ui.fulfillment import lane_weeks_chart, trend_chart
+
+    weeks = pd.to_datetime(["2026-11-02", "2026-11-09", "2026-11-16"])
+    trend = pd.DataFrame({"period": weeks, "group": ["All"] * 3, "ship_counted": [10, 12, 9],
+                          "on_time_ship_rate": [0.9, 0.8, 0.95]})
+    lanes = pd.DataFrame({"period": weeks, "series": ["ARC · WH-EAST>NY"] * 3, "rank": [1, 1, 1],
+                          "delivered": [5, 6, 7], "on_time_delivery_rate": [0.5, 0.4, 0.9]})
+    notes = pd.DataFrame({"id": [1, 2], "start": [dt.date(2026, 11, 20), dt.date(2026, 12, 1)],
+                          "end": [dt.date(2026, 11, 21), dt.date(2026, 12, 2)], "page": ["fulfillment", "all"],
+                          "scope_kind": [None, None], "scope_key": [None, None],
+                          "text": ["Carrier strike", "After the chart"]})
+    for chart in (trend_chart(trend, 95.0, notes), lane_weeks_chart(lanes, notes)):
+        rows = [r for ds in chart.to_dict()["datasets"].values() for r in ds]
+        labels = {r.get("label") for r in rows}
+        assert "Carrier strike" in labels  # the week of the 16th runs through the 22nd
+        assert "After the chart" not in labels
+    assert "label" not in str(trend_chart(trend, 95.0).to_dict()["datasets"])  # no notes, no layer

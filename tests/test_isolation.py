@@ -99,6 +99,8 @@ NOT_DATA_FUNCTIONS = {
     "ops.planner.approve.share_draft": "write",  # tests/test_planner.py
     "ops.planner.scenarios.save_scenario": "write",  # tests/test_planner.py: versioned, audited
     "ops.review.inbox.set_status": "write",  # tests/test_review_inbox.py: versioned, audited
+    "ops.scorecards.disputes.raise_dispute": "write",  # tests/test_scorecards_disputes.py
+    "ops.scorecards.disputes.decide_dispute": "write",  # tests/test_scorecards_disputes.py: stale refused
     # Calls each registered domain's headline() (each a scoped read tested in its domain) in a savepoint.
     "ops.review.inbox.headlines": "dispatcher over the domains' headline()",
     # Accounts and sessions (tests/test_auth.py, tests/test_sessions.py): writes, and the guard every write calls.

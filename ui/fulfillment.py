@@ -18,6 +18,7 @@ from ops.access import AccessDenied, Viewer
 from ops.db import read_session, run_in_transaction
 from ops.decisions import THRESHOLDS, DecisionError, threshold, threshold_key
 from ops.filters import Filters
+from ui.annotations import annotation_layer
 from ui.cache import MAX_ENTRIES, TTL_SECONDS, clear_loaders, get_engine
 from ui.table import tile
 
@@ -105,7 +106,16 @@ def bands_view(df: pd.DataFrame) -> pd.DataFrame:
         columns=["oldest_hours_past_deadline"])
 
 
-def trend_chart(df: pd.DataFrame, target_pct: float) -> alt.LayerChart:
+def _with_notes(chart: alt.LayerChart, df: pd.DataFrame, notes: pd.DataFrame | None) -> alt.LayerChart:
+    """``chart`` with the annotations overlapping its weeks drawn as bands (``ui.annotations``)."""
+    if notes is None or notes.empty or df.empty:
+        return chart
+    span = (pd.Timestamp(df["period"].min()), pd.Timestamp(df["period"].max()) + pd.Timedelta(days=6))
+    layered: alt.LayerChart = annotation_layer(span, notes) + chart
+    return layered
+
+
+def trend_chart(df: pd.DataFrame, target_pct: float, notes: pd.DataFrame | None = None) -> alt.LayerChart:
     base = alt.Chart(df).mark_line(point=True).encode(
         x=alt.X("period:T", title="Week"),
         y=alt.Y("on_time_ship_rate:Q", title="On-time ship", axis=alt.Axis(format="%")),
@@ -116,10 +126,10 @@ def trend_chart(df: pd.DataFrame, target_pct: float) -> alt.LayerChart:
     rule = alt.Chart(pd.DataFrame({"y": [target_pct / 100]})).mark_rule(strokeDash=[4, 4], color="red").encode(
         y="y:Q", tooltip=[alt.Tooltip("y:Q", title="Target", format=".1%")])
     layered: alt.LayerChart = base + rule
-    return layered
+    return _with_notes(layered, df, notes)
 
 
-def lane_weeks_chart(df: pd.DataFrame) -> alt.LayerChart:
+def lane_weeks_chart(df: pd.DataFrame, notes: pd.DataFrame | None = None) -> alt.LayerChart:
     """Weekly on-time delivery of the worst lanes (coloured) against all lanes (grey, dashed)."""
     tip = [alt.Tooltip("series:N", title="Carrier · lane"), alt.Tooltip("period:T", title="Week"),
            alt.Tooltip("delivered:Q", title="Delivered", format=","),
@@ -132,7 +142,7 @@ def lane_weeks_chart(df: pd.DataFrame) -> alt.LayerChart:
     every = alt.Chart(df[df["rank"] == 0]).mark_line(strokeDash=[4, 4], color="gray").encode(
         x="period:T", y=y, tooltip=tip)
     layered: alt.LayerChart = every + lanes
-    return layered
+    return _with_notes(layered, df, notes)
 
 
 def histogram_chart(df: pd.DataFrame, title: str) -> alt.Chart:

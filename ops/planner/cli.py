@@ -43,7 +43,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     try:
         policy = Policy(service_level=args.service_level, target="fill_rate" if args.fill_rate else "csl",
                         review_days=args.review_days, budget=args.budget)
-        with read_session(make_engine()) as s:
+        with read_session(make_engine(args.db) if getattr(args, "db", None) else make_engine()) as s:
             page = planner_page(s, viewer=SYSTEM, policy_json=policy.to_json())
     except InputError as exc:
         raise _cli_error()(str(exc)) from None

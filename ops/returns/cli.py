@@ -7,11 +7,11 @@ from typing import Any
 
 
 def cmd_themes(args: argparse.Namespace) -> int:
-    from ops.__main__ import CliError
+    from ops.cli_error import CliError
     from ops.db import make_engine, transaction
     from ops.returns.themes import create_run, run_job
 
-    engine = make_engine()
+    engine = make_engine(args.db) if getattr(args, "db", None) else make_engine()
     try:
         run_id = args.run_id
         if run_id is None:

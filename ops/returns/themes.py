@@ -127,6 +127,9 @@ def run_job(engine: Engine, run_id: int, *, n_themes: int = DEFAULT_THEMES, seed
 
     A failure marks the run ``failed`` with the reason and re-raises.
     """
+    with transaction(engine) as s:
+        if s.get(ReturnThemeRun, run_id) is None:
+            raise ValueError(f"no theme run {run_id}: start one without --run-id")
     try:
         _progress(engine, run_id, 0.05, "reading comments")
         with transaction(engine) as s:

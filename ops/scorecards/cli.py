@@ -37,7 +37,7 @@ def _export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise _Failure(f"--out {out} is a file; give a folder")
-    engine = make_engine()
+    engine = make_engine(args.db) if getattr(args, "db", None) else make_engine()
     try:
         with read_session(engine) as s:
             paths = write_vendor_files(s, out_dir=out, week=week)
