@@ -18,8 +18,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--origins", type=int, default=6, help="backtest origins (default 6)")
     p.add_argument("--step", type=int, default=2, help="weeks between backtest origins (default 2)")
     p.add_argument("--chunk-size", type=int, default=250, help="SKUs stored per transaction (default 250)")
-    p.add_argument("--prophet-max", type=int, default=0,
-                   help="try Prophet on at most this many eligible SKUs (default 0: see BENCHMARKS.md)")
+    p.add_argument("--prophet-max", type=int, default=30,
+                   help="try Prophet on at most this many eligible SKUs, highest volume first (default 30; "
+                        "0: never; see BENCHMARKS.md)")
     p.add_argument("--as-of", help="cut the history at this day (YYYY-MM-DD), e.g. to evaluate on held-out weeks")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_forecast)
