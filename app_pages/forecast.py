@@ -46,7 +46,7 @@ if not total.empty:
     show_table(data.summary, key="forecast_patterns")
 
 st.subheader("Model per SKU")
-show_table(data.choices, key="forecast_choices", hide=["name"] if viewer.is_vendor else ())
+show_table(data.choices, key="forecast_choices")
 download_buttons(data.choices, name="forecast_choices", key="forecast_dl_choices")
 
 names = {str(s): str(n) for s, n in data.choices[["sku", "name"]].itertuples(index=False)}
