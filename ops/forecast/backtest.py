@@ -134,7 +134,8 @@ def run_backtest(y: np.ndarray, observed: np.ndarray, censored: np.ndarray, mode
         scores[model.name] = sc
     members = [m for m in COMBO_MEMBERS if m in kept]
     if len(members) == len(COMBO_MEMBERS):
-        failed = np.any([scores[m].failed for m in members], axis=0)
+        failed = np.any([f if (f := scores[m].failed) is not None else np.zeros(n, dtype=bool)
+                         for m in members], axis=0)
         sc = ModelScore(abs_error=np.zeros(n), error=np.zeros(n), actual=np.zeros(n), n=np.zeros(n, dtype=int),
                         failed=failed, seconds=sum(scores[m].seconds for m in members))
         for j, o in enumerate(origins):
