@@ -65,6 +65,7 @@ COLUMNS: dict[str, Col] = {
     "carrier": Col("Carrier"), "lane": Col("Lane"), "group": Col("Group"), "kind": Col("Kind"),
     "subject": Col("Subject"), "detail": Col("Detail"), "state": Col("State"), "note": Col("Note"),
     "snooze_until": Col("Snooze until", "date"), "label": Col("Measure"), "period": Col("Week", "date"),
+    "qty": Col("Units", "count"),
     # thresholds
     "threshold": Col("Threshold"), "threshold_value": Col("Threshold value", "number"),
     "threshold_source": Col("Set by"), "source": Col("Source"), "scope_kind": Col("Scope"),

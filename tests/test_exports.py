@@ -53,9 +53,9 @@ def test_csv_neutralises_text_and_keeps_negative_numbers() -> None:
     raw = to_bytes(_frame(), "csv")
     assert raw.startswith(b"\xef\xbb\xbf")  # BOM so Excel reads UTF-8
     back = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig", keep_default_na=False)
-    assert list(back.columns) == ["Text", "Qty", "Value"]
+    assert list(back.columns) == ["Text", "Units", "Value"]
     assert back["Text"].tolist() == _want_texts()
-    assert back["Qty"].tolist() == [-1, 2, -3, 4, 5, 6, 7, 8, 9, 10, 11]
+    assert back["Units"].tolist() == [-1, 2, -3, 4, 5, 6, 7, 8, 9, 10, 11]
     assert back["Value"].tolist() == [-1.5] * 11
 
 

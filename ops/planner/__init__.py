@@ -34,7 +34,7 @@ from ops.planner.simulate import SimInput, SimResult, sim_input, simulate
 from ops.planner.suggest import URGENCY, Policy, compute_plan, draft_pos, explain, plan_token, scenario_summary
 
 fmt.define_columns({
-    "urgency": Col("Urgency"), "suggested_qty": Col("Suggested units", "count"), "qty": Col("Units", "count"),
+    "urgency": Col("Urgency"), "suggested_qty": Col("Suggested units", "count"),
     "order_value": Col("Order value", "money"), "inventory_position": Col("Inventory position", "number", 0),
     "demand_per_day": Col("Demand a day", "number"), "demand_sd_per_day": Col("Demand spread a day", "number"),
     "demand_source": Col("Demand from"), "lead_time_sd_days": Col("Lead time spread (days)", "days"),

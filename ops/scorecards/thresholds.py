@@ -38,7 +38,7 @@ define_threshold(LATE_LANE_THRESHOLD, label="Late lane: on-time below", unit="%"
                  help="A carrier lane week with at least the minimum volume is flagged late when its on-time "
                       "delivery rate is below this.")
 for _name, _label, _default, _col in CRITERIA.values():
-    define_threshold(_name, label=_label, unit="%", default=_default, page=PAGE,
+    define_threshold(_name, label=_label, unit="%", default=_default, page=PAGE, plausible=(0, 100),
                      help="Share of the weighted score this criterion carries; the weights must sum to 100 %.")
 for _band, (_name, _default) in BANDS.items():
     define_threshold(_name, label=f"Band: {_band} from score", unit="%", default=_default, page=PAGE,
