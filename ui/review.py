@@ -225,7 +225,7 @@ def annotation_form(engine: Engine, viewer: Viewer, week: Week) -> None:
 
 
 def report_buttons(engine: Engine, viewer: Viewer, week: Week, filters: Filters) -> None:
-    """Download the week's report (HTML and Excel) as the viewer may see it; built when pressed."""
+    """Download the week's report (PDF, HTML and Excel) as the viewer may see it; built when pressed."""
     def html_bytes() -> bytes:
         with read_session(engine) as s:
             return report.to_html(report.build(s, viewer=viewer, week=week, filters=filters)).encode("utf-8")
@@ -234,9 +234,15 @@ def report_buttons(engine: Engine, viewer: Viewer, week: Week, filters: Filters)
         with read_session(engine) as s:
             return report.to_xlsx(report.build(s, viewer=viewer, week=week, filters=filters))
 
-    c1, c2, _ = st.columns([2, 2, 4])
+    def pdf_bytes() -> bytes:
+        with read_session(engine) as s:
+            return report.to_pdf(report.build(s, viewer=viewer, week=week, filters=filters))
+
+    c1, c2, c3, _ = st.columns([2, 2, 2, 2])
     c1.download_button("Report (HTML)", html_bytes, file_name=f"review-{week.label}.html", mime="text/html",
                        key="review_report_html", icon=":material/download:", on_click="ignore")
     c2.download_button("Report (Excel)", xlsx_bytes, file_name=f"review-{week.label}.xlsx",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                        key="review_report_xlsx", icon=":material/download:", on_click="ignore")
+    c3.download_button("Report (PDF)", pdf_bytes, file_name=f"review-{week.label}.pdf", mime="application/pdf",
+                       key="review_report_pdf", icon=":material/download:", on_click="ignore")

@@ -124,6 +124,16 @@ def _table_html(df: pd.DataFrame, *, formatted: bool = False) -> str:
 
 def trend_svg(trend: pd.DataFrame, annotations: pd.DataFrame) -> str:
     """The weekly KPI chart as an inline SVG (matplotlib, offline), annotation bands included."""
+    svg = _trend_chart(trend, annotations, "svg").decode("utf-8")
+    return svg[svg.index("<svg"):]
+
+
+def trend_png(trend: pd.DataFrame, annotations: pd.DataFrame) -> bytes:
+    """The same chart as a PNG image (for the PDF), drawn offline at print resolution."""
+    return _trend_chart(trend, annotations, "png")
+
+
+def _trend_chart(trend: pd.DataFrame, annotations: pd.DataFrame, form: str) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -143,12 +153,11 @@ def trend_svg(trend: pd.DataFrame, annotations: pd.DataFrame) -> str:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower left")
         fig.autofmt_xdate()
-        buf = io.StringIO()
-        fig.savefig(buf, format="svg", bbox_inches="tight")
+        buf = io.BytesIO()
+        fig.savefig(buf, format=form, bbox_inches="tight", dpi=200 if form == "png" else 100)
     finally:
         plt.close(fig)
-    svg = buf.getvalue()
-    return svg[svg.index("<svg"):]
+    return buf.getvalue()
 
 
 _CSS = ("body{font-family:Helvetica,Arial,sans-serif;margin:24px;color:#222}"
@@ -229,6 +238,123 @@ def _kpi_sheet(book: object, kpis: pd.DataFrame) -> None:
         ws.cell(row=row, column=4).number_format = fmt.XLSX_FORMATS["pts"] if r.kind == "pct" else number_format
 
 
+# --- the PDF a manager forwards ----------------------------------------------------------------
+
+# columns of each table in the PDF with their relative widths (the page is A4 landscape)
+_PDF_INBOX = {"domain": 9, "kind": 10, "subject": 24, "detail": 30, "value_at_risk": 10, "status": 8, "owner": 9}
+_PDF_KPIS = {"label": 17, "value": 9, "previous": 9, "change": 9, "target": 9, "meets": 5, "definition": 26,
+             "target_from": 16}
+_PDF_DECISIONS = {"at": 13, "actor": 9, "action": 14, "entity_kind": 10, "outcome": 10, "why": 44}
+
+
+def _font_dir() -> Path:
+    """DejaVu Sans as matplotlib ships it: a Unicode font present wherever the report can draw its chart."""
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+
+
+def _text_rows(df: pd.DataFrame, columns: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+    """``df`` (or its ``columns``) as people read it: labels and every cell formatted by ``ops.fmt``."""
+    cols = [str(c) for c in (columns if columns is not None else df.columns) if str(c) not in fmt.INTERNAL]
+    specs = {c: fmt.col(c, df[c]) for c in cols}
+    rows = [[fmt.value(v, specs[c].kind, fmt.decimals(specs[c])) for c, v in zip(cols, r, strict=True)]
+            for r in df[cols].itertuples(index=False)]
+    return [specs[c].label for c in cols], rows
+
+
+def to_pdf(rep: Report) -> bytes:
+    """The report as a PDF to forward as it is: KPIs with change and target, the trend chart (a PNG drawn
+    offline), the exceptions with status and owner, the decisions taken, the week's annotations.
+
+    Built from the same :class:`Report` as the HTML, so a vendor's PDF holds exactly what its HTML does.
+    """
+    from fpdf import FPDF, FontFace
+
+    title = rep.title
+    generated = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
+
+    class _Doc(FPDF):
+        def footer(self) -> None:
+            self.set_y(-10)
+            self.set_font("DejaVu", "", 7)
+            self.set_text_color(110)
+            self.cell(0, 5, f"{title}  ·  generated {generated}  ·  page {self.page_no()}/{{nb}}", align="C")
+            self.set_text_color(0)
+
+    pdf = _Doc(orientation="L", unit="mm", format="A4")
+    pdf.set_title(title)
+    pdf.set_creator("OpsDeck")
+    fonts = _font_dir()
+    pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
+    pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
+    pdf.set_auto_page_break(auto=True, margin=14)
+    pdf.set_margins(12, 12, 12)
+    pdf.add_page()
+    head_style = FontFace(emphasis="BOLD", fill_color=(236, 238, 242))
+
+    def heading(text: str) -> None:
+        if pdf.get_y() > pdf.h - 40:  # a heading never ends a page alone
+            pdf.add_page()
+        pdf.ln(3)
+        pdf.set_font("DejaVu", "B", 12)
+        pdf.cell(0, 7, text, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("DejaVu", "", 7.5)
+
+    def note(text: str) -> None:
+        pdf.set_font("DejaVu", "", 8)
+        pdf.multi_cell(0, 4.5, text, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("DejaVu", "", 7.5)
+
+    def table(header: list[str], rows: list[list[str]], widths: list[int]) -> None:
+        if not rows:
+            note("Nothing this week.")
+            return
+        pdf.set_font("DejaVu", "", 7.5)
+        with pdf.table(col_widths=widths, headings_style=head_style, line_height=4, text_align="LEFT",
+                       padding=1, borders_layout="HORIZONTAL_LINES", repeat_headings=1) as t:
+            for line in [header, *rows]:
+                row = t.row()
+                for cell in line:
+                    row.cell(cell)
+
+    pdf.set_font("DejaVu", "B", 16)
+    pdf.multi_cell(0, 8, title, new_x="LMARGIN", new_y="NEXT")
+    note(f"Compared with {rep.week.previous().label}. Generated {generated}.")
+
+    heading("KPIs")
+    kt = kpi_text(rep.kpis)
+    table(KPI_SHEET_HEADER[:len(REPORT_KPI_COLUMNS)], kt.astype(str).values.tolist(), list(_PDF_KPIS.values()))
+
+    heading("Weekly trend")
+    if rep.trend.empty:
+        note("No weekly figures to draw.")
+    else:
+        if pdf.get_y() > pdf.h - 95:
+            pdf.add_page()
+        pdf.image(io.BytesIO(trend_png(rep.trend, rep.annotations)), w=200, alt_text="Weekly KPI trend")
+
+    heading("Exceptions")
+    for t in rep.inbox.attrs.get("unavailable", []):
+        note(f"{t}: its exceptions could not be read for this report.")
+    table(*_text_rows(rep.inbox, list(_PDF_INBOX)), list(_PDF_INBOX.values()))
+
+    heading("Decisions taken since the week began")
+    table(*_text_rows(rep.decisions, list(_PDF_DECISIONS)), list(_PDF_DECISIONS.values()))
+
+    heading("Top return reasons")
+    table(*_text_rows(rep.reasons), [1] * len(_text_rows(rep.reasons)[0]))
+
+    heading("Review scores and late deliveries (all reviews to the week's end)")
+    sat_head, sat_rows = _text_rows(rep.satisfaction)
+    table(sat_head, sat_rows, [1] * len(sat_head))
+
+    heading("Annotations")
+    ann_head, ann_rows = _text_rows(rep.annotations.drop(columns=["id"]))
+    table(ann_head, ann_rows, [1] * len(ann_head))
+    return bytes(pdf.output())
+
+
 # --- writing the week's files ------------------------------------------------------------------
 
 
@@ -258,11 +384,11 @@ REPORT_VIEWER = Viewer(username="weekly-report", role="manager")
 
 def export_week(engine: Engine, *, week: str | Week, out_dir: str | Path, filters: Filters | None = None,
                 vendor_files: bool = True) -> list[Path]:
-    """Write the week's manager report (HTML + XLSX) and, with ``vendor_files``, one pair per vendor.
+    """Write the week's manager report (HTML, XLSX, PDF) and, with ``vendor_files``, the three per vendor.
 
     Everything is built first and written after, each file through a temporary name, so an error
-    leaves no partial file. Returns the paths written: ``review-<week>.html/.xlsx`` and
-    ``review-<week>-<kind>-<code>.html/.xlsx``, each vendor's built with that vendor's viewer.
+    leaves no partial file. Returns the paths written: ``review-<week>.html/.xlsx/.pdf`` and
+    ``review-<week>-<kind>-<code>.html/.xlsx/.pdf``, each vendor's built with that vendor's viewer.
     """
     viewer = REPORT_VIEWER
     out = Path(out_dir)
@@ -272,6 +398,7 @@ def export_week(engine: Engine, *, week: str | Week, out_dir: str | Path, filter
         stem = f"review-{rep.week.label}"
         files[out / f"{stem}.html"] = to_html(rep).encode("utf-8")
         files[out / f"{stem}.xlsx"] = to_xlsx(rep)
+        files[out / f"{stem}.pdf"] = to_pdf(rep)
         if vendor_files and not viewer.is_vendor:
             for kind, code in vendors(s):
                 v = Viewer(username=f"report-{kind}-{code}", role="vendor", vendor_kind=kind, vendor_code=code)
@@ -279,7 +406,37 @@ def export_week(engine: Engine, *, week: str | Week, out_dir: str | Path, filter
                 vstem = f"{stem}-{kind}-{_safe_name(code)}"
                 files[out / f"{vstem}.html"] = to_html(vrep).encode("utf-8")
                 files[out / f"{vstem}.xlsx"] = to_xlsx(vrep)
+                files[out / f"{vstem}.pdf"] = to_pdf(vrep)
     out.mkdir(parents=True, exist_ok=True)
     for path, data in files.items():
         _write(path, data)
     return list(files)
+
+
+REPORT_FORMATS = ("pdf", "html", "xlsx")
+
+
+def render(rep: Report, form: str) -> bytes:
+    """The report's file in ``form`` (``pdf``, ``html`` or ``xlsx``)."""
+    if form == "pdf":
+        return to_pdf(rep)
+    if form == "html":
+        return to_html(rep).encode("utf-8")
+    if form == "xlsx":
+        return to_xlsx(rep)
+    raise ValueError(f"format {form!r}: use one of {', '.join(REPORT_FORMATS)}")
+
+
+def write_report(engine: Engine, *, week: str | Week, form: str, out_file: str | Path,
+                 filters: Filters | None = None, viewer: Viewer = REPORT_VIEWER) -> Path:
+    """Write the week's report for ``viewer`` (default: the manager's) as one ``form`` file at ``out_file``.
+
+    The file is built in memory and written through a temporary name, so a failure leaves nothing partial.
+    """
+    if form not in REPORT_FORMATS:
+        raise ValueError(f"format {form!r}: use one of {', '.join(REPORT_FORMATS)}")
+    with read_session(engine) as s:
+        data = render(build(s, viewer=viewer, week=week, filters=filters), form)
+    path = Path(out_file)
+    _write(path, data)
+    return path
