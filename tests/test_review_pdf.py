@@ -171,3 +171,17 @@ def test_report_command_fails_in_one_line_and_writes_nothing(tmp_path: Path) -> 
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [f"report: --out {missing}: the folder {missing.parent} does not exist"]
     assert not (tmp_path / "r.pdf").exists() and not missing.parent.exists()
+
+
+@pytest.mark.parametrize("viewer", [Viewer("meg", "manager"), Viewer("sup", "vendor", "supplier", "SUP-001")],
+                         ids=["manager", "supplier"])
+def test_review_page_offers_the_pdf_beside_html_and_excel(seeded_engine: Engine, monkeypatch: pytest.MonkeyPatch,
+                                                          viewer: Viewer) -> None:
+    from tests.test_review_page import _app
+
+    at = _app(seeded_engine, viewer, monkeypatch, "app_pages/review.py", {"week": WEEK})
+    assert not at.error, [e.value for e in at.error]
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels[-3:] == ["Report (HTML)", "Report (Excel)", "Report (PDF)"], labels
+    pdf = next(b for b in at.get("download_button") if b.proto.label == "Report (PDF)")
+    assert pdf.proto.id and "review_report_pdf" in pdf.proto.id
