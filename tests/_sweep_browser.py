@@ -2,7 +2,9 @@
 
 The walk signs in as a role, opens every page of that role's navigation, and on each page
 clicks every chart and table choice it finds in the main area (segmented controls and pills,
-radio buttons, toggles, and the first few options of each selectbox outside a form). After
+radio buttons, toggles, and the first few options of each selectbox outside a form; a widget in a
+collapsed expander is clicked after opening the expander, as a user must; the lowest choice on the
+page goes first, so a section's own widgets are clicked before a view switch hides them). After
 each step it waits until Streamlit has finished the run it caused and looks for what a user
 must never see: an exception element, the word "Traceback", or an error message.
 
@@ -364,9 +366,17 @@ class Walker:
         return list(self.page.evaluate(CHOICES_JS))
 
     def _widget(self, group: str) -> Any:
-        """The widget the last enumeration tagged with ``group`` (its key, else its kind and label)."""
+        """The widget the last enumeration tagged with ``group`` (its key, else its kind and label),
+        with the collapsed expander holding it opened first, as a user must before using it."""
         quoted = group.replace("\\", "\\\\").replace('"', '\\"')
-        return self.page.locator(f'[data-testid="stMain"] [data-ops-choice="{quoted}"]').first
+        tagged = f'[data-ops-choice="{quoted}"]'
+        closed = self.page.locator(f'[data-testid="stMain"] [data-testid="stExpander"] '
+                                   f'details:not([open]):has({tagged})')
+        if closed.count():
+            closed.first.locator("summary").first.click(timeout=ELEMENT_TIMEOUT_MS)  # opens without a rerun
+            self.page.locator(f'[data-testid="stMain"] details[open] {tagged}').first.wait_for(
+                timeout=ELEMENT_TIMEOUT_MS)
+        return self.page.locator(f'[data-testid="stMain"] {tagged}').first
 
     def _select_options(self, group: str) -> list[str]:
         """Open a selectbox, read the options it offers (the first rendered ones), close it again."""
@@ -430,7 +440,9 @@ class Walker:
                     todo.append(c)
             if not todo:
                 return
-            c = todo[0]
+            # the last choice on the page first: a choice lower down usually belongs to the section an
+            # earlier one (a view switch) opened, and would be gone once that earlier one is clicked
+            c = todo[-1]
             done.add((c["kind"], c["group"], c["option"]))
             label = f"{c['group']}={c['option']}"
             took = self.act(lambda c=c: self._perform(c), f"{visit.title}: {label}")

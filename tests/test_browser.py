@@ -10,7 +10,8 @@ Playwright (``tests/_sweep_browser.py`` holds the walk, shared with ``bench/firs
 - The first-render time of each page per role is written to ``bench/out/first_render.md``
   (for BENCHMARKS.md) and printed at the end of the module.
 - A reload keeps working, and a pasted link with a reversed date range shows no exception.
-- The carrier sees only their scorecard and can sign out.
+- The carrier sees only the pages the access policy gives carriers (their scorecard, the weekly
+  review of their own inbox), no other carrier's name or code, and can sign out.
 
 Without Chromium the tests skip saying why; ``OPS_REQUIRE_BROWSER=1`` turns the skip into a failure.
 """
@@ -19,12 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ops.access import VENDOR_PAGES
 from ops.auth import DEMO_PASSWORD
 from tests._sweep_browser import (
     ROLES,
@@ -169,21 +173,39 @@ def test_pasted_link_with_a_reversed_date_range_shows_no_exception(walker: Walke
     assert "from=2026-09-01" in walker.page.url and "to=2026-11-10" in walker.page.url, walker.page.url
 
 
-def test_carrier_sees_only_the_scorecard_and_can_sign_out(walker: Walker, tmp_path: Path) -> None:
+def test_carrier_sees_only_their_pages_and_can_sign_out(walker: Walker, app_server: tuple[str, Path],
+                                                        tmp_path: Path) -> None:
+    _, log = app_server
+    own_pages = [p.id for p in PAGES if p.id in VENDOR_PAGES["carrier"]]  # what the access policy gives a carrier
+    assert "scorecard" in own_pages
+    with sqlite3.connect(log.parent / "ops.db") as db:  # the other carriers, straight from the demo data
+        others = [(code, name) for code, name in db.execute("SELECT code, name FROM carriers WHERE code <> 'ARC'")]
+    assert len(others) >= 2
     page = walker.page
     walker.load("/")
     walker.sign_in("carrier", DEMO_PASSWORD)
     page.get_by_role("heading", name="Your scorecard").wait_for()
     page.get_by_text("Records we hold that involve you").wait_for()
-    # One page only: Streamlit shows no menu for a single page, or a menu holding just that page.
-    assert walker.nav_titles() in ([], [TITLES["scorecard"]])
-    body = page.locator('[data-testid="stMain"]').inner_text()
-    assert [t for pid, t in TITLES.items() if pid != "scorecard" and t in body] == []
-    shot = tmp_path / "carrier_scorecard.png"
-    page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 10_000
-    if os.environ.get("OPS_SCREENSHOT_DIR"):
-        page.screenshot(path=str(Path(os.environ["OPS_SCREENSHOT_DIR"]) / shot.name), full_page=True)
+    page.get_by_text("Arcway Logistics").first.wait_for()  # the demo carrier account is ARC
+    # Exactly the policy's pages (one page only: Streamlit may show no menu at all).
+    nav = walker.nav_titles()
+    want = [TITLES[pid] for pid in own_pages]
+    assert nav == want or (len(want) == 1 and nav == []), (nav, want)
+    for pid in own_pages:
+        if pid != "scorecard":
+            walker.open_page(TITLES[pid])
+            _heading(walker, TITLES[pid])
+        body = page.locator('[data-testid="stMain"]').inner_text()
+        assert [t for p, t in TITLES.items() if p not in own_pages and t in body] == [], pid
+        assert [n for c, n in others if n in body or re.search(rf"\b{re.escape(c)}\b", body)] == [], pid
+        problems = walker.problems()
+        assert problems == [], _failure(f"carrier on {pid}", problems, log)
+        if pid == "scorecard":
+            shot = tmp_path / "carrier_scorecard.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+            if os.environ.get("OPS_SCREENSHOT_DIR"):
+                page.screenshot(path=str(Path(os.environ["OPS_SCREENSHOT_DIR"]) / shot.name), full_page=True)
     walker.act(lambda: page.get_by_role("button", name="Sign out").click(), "sign out")
     page.get_by_label("User name", exact=True).wait_for()
     page.get_by_label("Password", exact=True).wait_for()
