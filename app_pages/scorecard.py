@@ -8,6 +8,7 @@ from ui.auth import vendor_card
 from ui.cache import get_engine
 from ui.context import require_page
 from ui.downloads import download_buttons
+from ui.planner import load_shared_drafts
 from ui.table import show_table, tile
 
 TABLE_LABELS = {"products": "Products (SKUs)", "orders": "Orders", "order_lines": "Order lines",
@@ -82,6 +83,12 @@ else:
             download_buttons(sup, name=f"my_scorecard_{page.week}", key="scorecard_dl")
             st.altair_chart(us.leadtime_chart(sup.dropna(subset=["lt_mean_days"])), width="stretch")
             show_table(page.supplier_trend, key="scorecard_sup_trend")
+        st.subheader("Draft purchase orders shared with you")
+        drafts = load_shared_drafts(engine, viewer.cache_key, viewer)
+        show_table(drafts, key="scorecard_shared_drafts", hide=["supplier"],
+                   empty="No draft purchase order has been shared with you.")
+        if not drafts.empty:
+            download_buttons(drafts, name="shared_draft_pos", key="scorecard_drafts_dl")
     else:
         show_table(page.tpl, key="scorecard_tpl", empty="No order lines in your warehouses in the period.")
         download_buttons(page.tpl, name=f"my_scorecard_{page.week}", key="scorecard_dl")

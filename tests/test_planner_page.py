@@ -145,3 +145,35 @@ def test_an_impossible_what_if_is_refused_naming_the_field(engine: Engine, monke
     next(b for b in at.button if b.label == "Apply").click().run()
     assert not at.exception, at.exception
     assert any(e.value.startswith("lead_time_days:") for e in at.error), [e.value for e in at.error]
+
+
+def test_a_supplier_sees_the_drafts_shared_with_it_on_its_scorecard(engine: Engine,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A manager shares one supplier's draft; that supplier's scorecard lists exactly those lines, another none."""
+    import pandas as pd
+
+    from ops.db import run_in_transaction
+    from ops.demo import seed
+    from ops.models import Supplier
+
+    seed(engine, size="small", seed=7)
+    manager = INTERNAL["manager"]
+    with read_session(engine) as s:
+        plan = pl.planner_page(s, viewer=manager, policy_json=BUSY.to_json()).plan
+        codes = sorted(s.scalars(select(Supplier.code)))
+    drafts = pl.draft_pos(plan)
+    sup, wh = drafts.at[0, "supplier"], drafts.at[0, "warehouse"]
+    lines = plan[(plan["supplier"] == sup) & (plan["warehouse"] == wh) & (plan["suggested_qty"] > 0)]
+    frame = pd.DataFrame({"sku": lines["sku"], "qty": lines["suggested_qty"], "unit_cost": lines["unit_cost"],
+                          "expected_on": drafts.at[0, "expected_on"]})
+    run_in_transaction(engine, lambda s: pl.share_draft(s, viewer=manager, supplier=sup, warehouse=wh, lines=frame))
+    for code, want in ((sup, sorted(lines["sku"])), (next(c for c in codes if c != sup), [])):
+        monkeypatch.setenv("OPS_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+        at.session_state["viewer"] = Viewer(username="s", role="vendor", vendor_kind="supplier", vendor_code=code)
+        at.run()
+        assert not at.exception, at.exception
+        assert any(h.value == "Draft purchase orders shared with you" for h in at.subheader)
+        grids = [d.value for d in at.dataframe if "shared_at" in d.value.columns]
+        shown = sorted(grids[0]["sku"]) if grids else []
+        assert shown == want, code

@@ -19,6 +19,7 @@ from ops.decisions import DecisionError
 from ops.filters import Filters
 from ops.planner import math as rm
 from ops.planner.exports import COMPARE_LABELS, COMPARE_UNITS, export_erp_pos
+from ops.planner.queries import shared_drafts
 from ui.cache import MAX_ENTRIES, TTL_SECONDS, clear_loaders, get_engine
 
 KEY = "planner"
@@ -35,6 +36,13 @@ def load_page(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer, filt
     """The page's data for one viewer, warehouse filter and policy."""
     with read_session(_engine) as s:
         return pl.planner_page(s, viewer=viewer, filters=filters, policy_json=policy_json)
+
+
+@st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)
+def load_shared_drafts(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer) -> pd.DataFrame:
+    """Draft PO lines a manager shared; a supplier gets only those addressed to it."""
+    with read_session(_engine) as s:
+        return shared_drafts(s, viewer=viewer)
 
 
 @st.cache_data(ttl=TTL_SECONDS, max_entries=MAX_ENTRIES)
