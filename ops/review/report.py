@@ -428,15 +428,15 @@ def render(rep: Report, form: str) -> bytes:
 
 
 def write_report(engine: Engine, *, week: str | Week, form: str, out_file: str | Path,
-                 filters: Filters | None = None, viewer: Viewer = REPORT_VIEWER) -> Path:
-    """Write the week's report for ``viewer`` (default: the manager's) as one ``form`` file at ``out_file``.
+                 filters: Filters | None = None) -> Path:
+    """Write the week's manager report (what a manager sees) as one ``form`` file at ``out_file``.
 
     The file is built in memory and written through a temporary name, so a failure leaves nothing partial.
     """
     if form not in REPORT_FORMATS:
         raise ValueError(f"format {form!r}: use one of {', '.join(REPORT_FORMATS)}")
     with read_session(engine) as s:
-        data = render(build(s, viewer=viewer, week=week, filters=filters), form)
+        data = render(build(s, viewer=REPORT_VIEWER, week=week, filters=filters), form)
     path = Path(out_file)
     _write(path, data)
     return path
