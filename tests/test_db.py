@@ -39,6 +39,12 @@ def test_sqlite_creates_parent_folder(tmp_path: Path) -> None:
 def test_foreign_keys_enforced(engine: Engine) -> None:
     from ops.models import Order
 
+    if engine.dialect.name == "sqlite":  # say which half is missing if this ever fails
+        with transaction(engine) as s:
+            conn = s.connection()
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            fks = conn.exec_driver_sql("PRAGMA foreign_key_list(orders)").fetchall()
+            assert any(r[2] == "channels" for r in fks), fks
     with pytest.raises(IntegrityError), transaction(engine) as s:
         s.add(Order(order_number="X1", channel_id=999, status="pending", placed_at=dt.datetime(2026, 1, 1)))
 
