@@ -27,13 +27,8 @@ def add_commands(sub: Any) -> None:
 
 
 def _cli_error() -> type[Exception]:
-    """``ops.__main__.CliError`` as ``main()`` catches it: under ``python -m ops`` that module runs as
-    ``__main__``, and importing ``ops.__main__`` again would give a second, uncaught class."""
-    main = sys.modules.get("__main__")
-    err = getattr(main, "CliError", None)
-    if isinstance(err, type) and issubclass(err, Exception) and getattr(main, "_domain_commands", None):
-        return err
-    from ops.__main__ import CliError
+    """The one class ``python -m ops`` turns into a one-line message (``ops.cli_error``)."""
+    from ops.cli_error import CliError
 
     return CliError
 

@@ -4,7 +4,6 @@ the suggested orders as an operator sees them (summary, draft POs), one SKU expl
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,8 @@ def add_commands(sub: Any) -> None:
 
 
 def _cli_error() -> type[Exception]:
-    """``ops.__main__.CliError`` as ``main()`` catches it (see ``ops.forecast.cli``)."""
-    main = sys.modules.get("__main__")
-    err = getattr(main, "CliError", None)
-    if isinstance(err, type) and issubclass(err, Exception) and getattr(main, "_domain_commands", None):
-        return err
-    from ops.__main__ import CliError
+    """The one class ``python -m ops`` turns into a one-line message (``ops.cli_error``)."""
+    from ops.cli_error import CliError
 
     return CliError
 
