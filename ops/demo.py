@@ -1281,6 +1281,16 @@ def _droppable_fks(conn: Connection, table: Table) -> list[ForeignKeyConstraint]
     return [fk for fk in table.foreign_key_constraints if fk.name in present]
 
 
+def _add_fk(fk: ForeignKeyConstraint) -> AddConstraint:
+    """ALTER TABLE ... ADD CONSTRAINT for ``fk``, leaving the shared model untouched.
+
+    ``AddConstraint`` by default marks its constraint as "created separately", so every later
+    CREATE TABLE of that model in the process (a fresh SQLite file, say) would leave the foreign
+    key out. The model's tables are shared by the whole process: never let one seed change them.
+    """
+    return AddConstraint(fk, isolate_from_table=False)
+
+
 def _load_all(conn: Connection, tables: dict[str, Columns], counts: dict[str, int], say: Progress) -> int:
     for table in SEED_TABLES:
         say(f"loading {table.name}")
@@ -1301,7 +1311,7 @@ def _load_all(conn: Connection, tables: dict[str, Columns], counts: dict[str, in
         for index in indexes:
             index.create(conn)
         for fk in fks:
-            conn.execute(AddConstraint(fk))
+            conn.execute(_add_fk(fk))
     if conn.dialect.name == "postgresql":
         # COPY with explicit ids leaves the id sequences at 1: move each past its largest id.
         for table in SEED_TABLES:

@@ -124,6 +124,23 @@ def test_a_failed_seed_leaves_nothing(engine: Engine, monkeypatch: pytest.Monkey
             assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -2000
 
 
+def test_a_bulk_seed_leaves_the_shared_model_whole(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dropping and re-adding foreign keys around a bulk load (PostgreSQL) must not mark them as
+    "created separately" in the model: a later CREATE TABLE in the same process (a fresh SQLite
+    file) would then leave them out, and that database would accept orders of unknown channels."""
+    from sqlalchemy import inspect
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.schema import CreateTable
+
+    from ops.models import Order
+
+    monkeypatch.setattr(demo, "REBUILD_INDEXES_FROM", 1)  # every table takes the bulk path
+    seed(engine, size="small", seed=3)
+    ddl = str(CreateTable(Order.__table__).compile(dialect=sqlite.dialect()))
+    assert "REFERENCES channels" in ddl, ddl
+    assert any(fk["referred_table"] == "channels" for fk in inspect(engine).get_foreign_keys("orders"))
+
+
 def test_unknown_size_is_refused(engine: Engine) -> None:
     with pytest.raises(ValueError, match="unknown demo size 'huge'"):
         seed(engine, size="huge")
