@@ -117,7 +117,8 @@ else:
     show_table(page.weights.drop(columns=["threshold"]), key="carriers_weights_table")
     glob = current[current["scope_kind"] == "global"].set_index("name")
     with st.form("carriers_weights_form"):
-        for name in [*sc.thresholds.WEIGHT_THRESHOLDS, *sc.thresholds.BAND_THRESHOLDS, sc.thresholds.TARGET_THRESHOLD]:
+        for name in [*sc.thresholds.WEIGHT_THRESHOLDS, *sc.thresholds.SUPPLIER_WEIGHT_THRESHOLDS,
+                     *sc.thresholds.BAND_THRESHOLDS, sc.thresholds.TARGET_THRESHOLD]:
             st.session_state.setdefault(f"carriers_weights_{name}", float(glob.loc[name, "value"]))
             st.number_input(str(glob.loc[name, "label"]) if "label" in glob.columns else name, min_value=0.0,
                             max_value=100.0, step=1.0, key=f"carriers_weights_{name}")

@@ -74,11 +74,16 @@ else:
             st.info("No purchase-order line of yours was due in the period.")
         else:
             r = sup.iloc[0]
-            c = st.columns(4)
-            tile(c[0], "OTIF", r["otif_rate"], "pct")
-            tile(c[1], "On time", r["on_time_rate"], "pct")
-            tile(c[2], "In full", r["in_full_rate"], "pct")
-            tile(c[3], "Fill rate", r["fill_rate"], "pct")
+            c = st.columns(5)
+            tile(c[0], "Score", r["score"], "pct")
+            tile(c[1], "OTIF", r["otif_rate"], "pct")
+            tile(c[2], "On time", r["on_time_rate"], "pct")
+            tile(c[3], "In full", r["in_full_rate"], "pct")
+            tile(c[4], "Fill rate", r["fill_rate"], "pct")
+            w = page.weights[page.weights["scorecard"] == "Suppliers"]
+            st.caption(("Band: **" + str(r["band"]) + "**. " if r["band"] else "")
+                       + "The score weighs " + ", ".join(f"{c.lower()} {v:g} %" for c, v in
+                                                          zip(w["criterion"], w["weight_pct"], strict=True)) + ".")
             show_table(us.view(sup, us.SUPPLIER_VIEW), key="scorecard_sup")
             download_buttons(sup, name=f"my_scorecard_{page.week}", key="scorecard_dl")
             st.altair_chart(us.leadtime_chart(sup.dropna(subset=["lt_mean_days"])), width="stretch")

@@ -262,3 +262,46 @@ def test_parse_week() -> None:
     assert sc.parse_week(None) is None
     with pytest.raises(ValueError, match="ISO week like 2026-W47"):
         sc.parse_week("week 47")
+
+
+def _band(score: float) -> str:
+    """The default bands, by hand: excellent >= 95 %, meets >= 90 %, at risk >= 80 %, else failing."""
+    return "" if pd.isna(score) else ("excellent" if score >= 0.95 else "meets" if score >= 0.90
+                                      else "at risk" if score >= 0.80 else "failing")
+
+
+def test_supplier_score_is_the_weighted_mean_with_bands(seeded_engine: Engine) -> None:
+    with Session(seeded_engine) as s:
+        page = sc.scorecard_page(s, viewer=MANAGER, sections=("suppliers",))
+    sup = page.suppliers
+    assert not sup.empty and page.weights_problem is None
+    # the default weights: on time 40 %, in full 40 %, free of defects 20 %
+    want = 0.4 * sup["on_time_rate"] + 0.4 * sup["in_full_rate"] + 0.2 * (1.0 - sup["defect_rate"])
+    assert np.allclose(sup["score"].to_numpy(float), want.to_numpy(float), equal_nan=True)
+    assert sup["score"].notna().any()
+    assert sup["band"].tolist() == [_band(v) for v in sup["score"]]
+    w = page.weights[page.weights["scorecard"] == "Suppliers"]
+    assert w["weight_pct"].tolist() == [40.0, 40.0, 20.0]
+
+
+def test_supplier_weights_are_their_own_and_must_sum_to_100(engine: Engine) -> None:
+    build(engine)
+    with transaction(engine) as s:  # all on "in full": the score becomes the in-full rate
+        set_threshold(s, viewer=MANAGER, name="scorecard_supplier_weight_on_time", value=0)
+        set_threshold(s, viewer=MANAGER, name="scorecard_supplier_weight_quality", value=0)
+        set_threshold(s, viewer=MANAGER, name="scorecard_supplier_weight_in_full", value=100)
+    with Session(engine) as s:
+        page = sc.scorecard_page(s, viewer=MANAGER, week="2026-W10", sections=("suppliers", "carriers"))
+    row = page.suppliers.set_index("supplier").loc["SUP-A"]
+    assert page.weights_problem is None
+    assert pd.isna(row["defect_rate"])  # nothing sold: unknown quality, weighted 0 here, blanks nothing
+    assert row["score"] == pytest.approx(2 / 3) and row["band"] == "failing"
+    assert page.carriers["score"].notna().any()  # the carrier weights are untouched
+    with transaction(engine) as s:
+        set_threshold(s, viewer=MANAGER, name="scorecard_supplier_weight_in_full", value=70)
+    with Session(engine) as s:
+        page = sc.scorecard_page(s, viewer=MANAGER, week="2026-W10", sections=("suppliers", "carriers"))
+    assert page.suppliers["score"].isna().all() and (page.suppliers["band"] == "").all()
+    assert page.weights_problem is not None and "supplier score weights sum to 70 %" in page.weights_problem
+    assert "carrier" not in page.weights_problem.replace("supplier score", "")
+    assert page.carriers["score"].notna().any()

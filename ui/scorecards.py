@@ -22,7 +22,7 @@ from ops.db import read_session, run_in_transaction
 from ops.decisions import DecisionError, record_refusal, set_entity_state, threshold_table
 from ops.scorecards.files import render_html, write_vendor_files
 from ops.scorecards.page import DEFINITIONS
-from ops.scorecards.thresholds import CRITERIA
+from ops.scorecards.thresholds import CRITERIA, SUPPLIER_CRITERIA
 from ui.cache import MAX_ENTRIES, TTL_SECONDS, clear_loaders, get_engine
 from ui.editor import save_threshold_form
 
@@ -32,7 +32,7 @@ CARRIER_VIEW = ["carrier", "lane", "shipments", "on_time_rate", "benchmark_on_ti
                 "damaged_rate", "rts_rate", "cost_per_package", "score", "band", "score_rank", "ranked", "excluded"]
 SUPPLIER_VIEW = ["supplier", "po_lines", "on_time_rate", "in_full_rate", "otif_rate", "fill_rate", "lt_stated_days",
                  "lt_mean_days", "lt_std_days", "lt_p90_days", "lt_gap_days", "lt_n", "return_rate", "defect_rate",
-                 "excluded"]
+                 "quality_rate", "score", "band", "excluded"]
 LANE_WEEK_VIEW = ["carrier", "lane", "week_label", "shipments", "on_time_rate", "benchmark_on_time_rate"]
 DISPUTE_VIEW = ["id", "vendor_code", "subject_kind", "subject_key", "week", "reason", "state", "decision_note",
                 "raised_by", "raised_at", "decided_by", "decided_at"]
@@ -203,9 +203,10 @@ def on_decide(key: str, viewer: Viewer, dispute_id: int, version: int) -> None:
 
 def on_save_weights(key: str, viewer: Viewer, current: pd.DataFrame) -> None:
     """Form callback: weights must sum to 100 %; otherwise nothing is saved and the refusal is audited."""
-    names = [v[0] for v in CRITERIA.values()]
+    names = [v[0] for v in CRITERIA.values()] + [v[0] for v in SUPPLIER_CRITERIA.values()]
     values = {n: float(st.session_state.get(f"{key}_{n}") or 0.0) for n in names}
-    problem = sc.weights_problem({k: values[CRITERIA[k][0]] for k in CRITERIA})
+    problem = sc.weights_problem({k: values[CRITERIA[k][0]] for k in CRITERIA},
+                                 {k: values[SUPPLIER_CRITERIA[k][0]] for k in SUPPLIER_CRITERIA})
     if problem is not None:
         record_refusal(get_engine(), viewer=viewer, action="threshold.set", entity_kind="threshold",
                        entity_key="scorecard weights", message=problem, attempted=values)

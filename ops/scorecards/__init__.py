@@ -95,6 +95,8 @@ fmt.define_columns({
     "cost_per_package": Col("Cost per package", "money", decimals=2),
     "score": Col("Score", "pct", help="Weighted mean of the criteria, by the weights in force."),
     "band": Col("Band"),
+    "quality_rate": Col("Free of defects", "pct", help="1 minus the defect-return rate of the supplier's SKUs."),
+    "scorecard": Col("Scorecard"),
     "ranked": Col("Ranked", "bool", help="At least the minimum volume: ranked, flagged and benchmarked."),
     "score_rank": Col("Rank", "count"),
     "target_on_time_rate": Col("On-time target", "pct"),

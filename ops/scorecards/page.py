@@ -25,7 +25,7 @@ from ops.filters import ALL, Filters
 from ops.scorecards import queries as q
 from ops.scorecards.disputes import disputes
 from ops.scorecards.metrics import TREND_WEEKS, rate
-from ops.scorecards.thresholds import CRITERIA, TARGET_THRESHOLD
+from ops.scorecards.thresholds import CRITERIA, SUPPLIER_CRITERIA, TARGET_THRESHOLD
 
 RETURNS_PENDING = ("Return and defect rates of your SKUs arrive with the returns page; they are not shown here "
                    "until it exists (no estimate is made in the meantime).")
@@ -42,6 +42,9 @@ DEFINITIONS: dict[str, str] = {
     "Cost per package": "Average label cost per parcel. (Per kg is not shown: parcel weights are not recorded.)",
     "Weighted score": "The weighted mean of on-time, first-attempt and arrived-intact rates, with the weights "
                       "shown; bands are score thresholds.",
+    "Supplier score": "The weighted mean of PO lines on time, PO lines in full and free of defects (1 minus the "
+                      "defect-return rate of the supplier's SKUs), with the weights shown; the same bands. No "
+                      "score is given while one of the three is unknown.",
     "Lane benchmark": "The median on-time rate of all carriers with enough volume on the same lane: no names, "
                       "no ranks.",
     "Minimum volume": "Lanes with fewer parcels than the minimum are shown but not ranked, flagged or "
@@ -88,36 +91,57 @@ def _supplier_returns(session: Session, viewer: Viewer, p: q.Period) -> pd.DataF
     return out
 
 
+CRITERION_LABELS = {"on_time": "On-time delivery", "first_attempt": "First-attempt delivery",
+                    "intact": "Arrived intact"}
+SUPPLIER_CRITERION_LABELS = {"on_time": "PO lines on time", "in_full": "PO lines in full",
+                             "quality": "Free of defects"}
+
+
 def weights_frame(s: q.Settings) -> pd.DataFrame:
-    """``criterion`` (str), ``weight_pct`` (float64, percent points as stored), ``measure`` (str)."""
-    labels = {"on_time": "On-time delivery", "first_attempt": "First-attempt delivery", "intact": "Arrived intact"}
-    return pd.DataFrame({"criterion": [labels[k] for k in CRITERIA],
-                         "weight_pct": [float(s.weights[k]) for k in CRITERIA],
-                         "threshold": [CRITERIA[k][0] for k in CRITERIA]})
+    """``scorecard`` (str: Carriers or Suppliers), ``criterion`` (str), ``weight_pct`` (float64, percent
+    points as stored), ``threshold`` (str)."""
+    sup = s.supplier_weights or {k: v[2] for k, v in SUPPLIER_CRITERIA.items()}
+    return pd.DataFrame({
+        "scorecard": ["Carriers"] * len(CRITERIA) + ["Suppliers"] * len(SUPPLIER_CRITERIA),
+        "criterion": ([CRITERION_LABELS[k] for k in CRITERIA]
+                      + [SUPPLIER_CRITERION_LABELS[k] for k in SUPPLIER_CRITERIA]),
+        "weight_pct": [float(s.weights[k]) for k in CRITERIA] + [float(sup[k]) for k in SUPPLIER_CRITERIA],
+        "threshold": [CRITERIA[k][0] for k in CRITERIA] + [SUPPLIER_CRITERIA[k][0] for k in SUPPLIER_CRITERIA]})
 
 
-def weights_problem(weights: dict[str, float]) -> str | None:
-    """A plain-words message when the weights do not sum to 100 % (None when they do)."""
-    total = float(sum(weights.values()))
-    if abs(total - 100.0) < 1e-6:
-        return None
-    parts = ", ".join(f"{k.replace('_', ' ')} {v:g} %" for k, v in weights.items())
-    return (f"The score weights sum to {total:g} % ({parts}); they must sum to 100 %. No score is shown until "
-            "they do.")
+def weights_problem(weights: dict[str, float], supplier_weights: dict[str, float] | None = None) -> str | None:
+    """A plain-words message when the carrier weights, or the supplier weights, do not sum to 100 %
+    (None when both do)."""
+    problems = []
+    for who, w in (("carrier", weights), ("supplier", supplier_weights)):
+        if w is None:
+            continue
+        total = float(sum(w.values()))
+        if abs(total - 100.0) < 1e-6:
+            continue
+        parts = ", ".join(f"{k.replace('_', ' ')} {v:g} %" for k, v in w.items())
+        problems.append(f"The {who} score weights sum to {total:g} % ({parts}); they must sum to 100 %. No {who} "
+                        "score is shown until they do.")
+    return " ".join(problems) or None
 
 
 @data_function
 def suppliers_with_returns(session: Session, *, viewer: Viewer, week: Any = None,
                            weeks: int = TREND_WEEKS) -> tuple[pd.DataFrame, str | None]:
     """:func:`queries.supplier_scorecard` with ``return_rate`` and ``defect_rate`` (float64) from the
-    returns page's ``supplier_return_rates`` when it exists; else the frame as it is and the note saying so."""
+    returns page's ``supplier_return_rates`` when it exists (else NaN and the note saying so), then
+    ``quality_rate`` (1 - ``defect_rate``), ``score`` (0..1, NaN while a criterion is unknown) and ``band``
+    by the supplier weights (:func:`queries.score_frame`)."""
     suppliers = q.supplier_scorecard(session, viewer=viewer, week=week, weeks=weeks)
+    s = q.settings(session, viewer=viewer)
     p = q.period(session, week=week, weeks=weeks)
     returns = _supplier_returns(session, viewer, p) if p is not None else None
     if returns is None:
-        return suppliers, RETURNS_PENDING
+        out = suppliers.assign(quality_rate=np.nan)
+        return q.score_frame(out, s, supplier=True), RETURNS_PENDING
     out = suppliers.merge(returns[["supplier", "return_rate", "defect_rate"]], on="supplier", how="left")
-    return out, None
+    out["quality_rate"] = (1.0 - out["defect_rate"]).astype("float64")
+    return q.score_frame(out, s, supplier=True), None
 
 
 SECTIONS = ("carriers", "suppliers", "tpl")
@@ -136,7 +160,7 @@ def scorecard_page(session: Session, *, viewer: Viewer, week: Any = None, weeks:
     s = q.settings(session, viewer=viewer)
     empty = pd.DataFrame()
     common: dict[str, Any] = {"disputes": disputes(session, viewer=viewer), "weights": weights_frame(s),
-                              "weights_problem": weights_problem(s.weights)}
+                              "weights_problem": weights_problem(s.weights, s.supplier_weights)}
     if p is None:
         return ScorecardPage(period="", week="", carriers=empty, trend=empty, lane_weeks=empty, late_lanes=empty,
                              transit=empty, suppliers=empty, supplier_trend=empty, tpl=empty, returns_note=None,

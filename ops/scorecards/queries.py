@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ from ops.scorecards.metrics import (
     rates,
 )
 from ops.scorecards.refresh import CARRIER_COUNTS, SUPPLIER_COUNTS, supplier_as_of
-from ops.scorecards.thresholds import BANDS, CRITERIA, TARGET_THRESHOLD
+from ops.scorecards.thresholds import BANDS, CRITERIA, SUPPLIER_CRITERIA, TARGET_THRESHOLD
 
 GROUPINGS = {"carrier": ["carrier"], "lane": ["carrier", "lane"], "service_lane": ["carrier", "service", "lane"]}
 MEASURE_COLUMNS = ["shipments", "on_time_rate", "first_attempt_rate", "transit_p50_bdays", "transit_p90_bdays",
@@ -141,10 +141,15 @@ class Settings:
     late_below: float
     weights: dict[str, float]
     bands: dict[str, float]
+    supplier_weights: dict[str, float] = field(default_factory=dict)
 
     @property
     def weights_ok(self) -> bool:
         return abs(sum(self.weights.values()) - 100.0) < 1e-6
+
+    @property
+    def supplier_weights_ok(self) -> bool:
+        return abs(sum(self.supplier_weights.values()) - 100.0) < 1e-6
 
 
 @data_function
@@ -161,7 +166,8 @@ def settings(session: Session, *, viewer: Viewer) -> Settings:
 
     return Settings(min_volume=val(MIN_VOLUME_THRESHOLD), late_below=val(LATE_LANE_THRESHOLD) / 100.0,
                     weights={k: val(v[0]) for k, v in CRITERIA.items()},
-                    bands={k: val(v[0]) / 100.0 for k, v in BANDS.items()})
+                    bands={k: val(v[0]) / 100.0 for k, v in BANDS.items()},
+                    supplier_weights={k: val(v[0]) for k, v in SUPPLIER_CRITERIA.items()})
 
 
 # --- carrier measures -------------------------------------------------------------------------------
@@ -279,12 +285,15 @@ def measures(counts: pd.DataFrame, hist: pd.DataFrame | None, keys: list[str]) -
     return out[[*keys, *MEASURE_COLUMNS, "attempted", "delivered"]]
 
 
-def score_frame(m: pd.DataFrame, s: Settings) -> pd.DataFrame:
-    """Add ``score`` (0..1, the weighted mean of the criteria; NaN when a criterion is NaN or the
-    weights do not sum to 100 %) and ``band`` to a measures frame."""
+def score_frame(m: pd.DataFrame, s: Settings, *, supplier: bool = False) -> pd.DataFrame:
+    """Add ``score`` (0..1, the weighted mean of the criteria; NaN when a criterion with a weight is
+    NaN or the weights do not sum to 100 %) and ``band`` to a measures frame: the carrier criteria
+    (:data:`CRITERIA`), or with ``supplier`` the supplier ones (:data:`SUPPLIER_CRITERIA`)."""
     out = m.copy()
-    if s.weights_ok:
-        score = sum(out[CRITERIA[k][3]] * (w / 100.0) for k, w in s.weights.items())
+    criteria, weights = (SUPPLIER_CRITERIA, s.supplier_weights) if supplier else (CRITERIA, s.weights)
+    if (s.supplier_weights_ok if supplier else s.weights_ok):
+        # a criterion weighted 0 plays no part (an unknown value of it does not blank the score)
+        score = sum(out[criteria[k][3]] * (w / 100.0) for k, w in weights.items() if w > 0)
         out["score"] = pd.Series(score, index=out.index, dtype="float64")
     else:
         out["score"] = np.nan

@@ -1,9 +1,9 @@
 """The scorecard's thresholds (defined through ``ops.decisions``): volume rule, late-lane flag, weights, bands, target.
 
-Weights are percentages that must sum to 100 (:func:`ops.scorecards.weights.set_weights` refuses
-any other sum with a message naming it). Bands are score thresholds: a score at or above
-*excellent* is excellent, else at or above *meets* meets, else at or above *at risk* is at risk,
-else failing.
+Weights are percentages that must sum to 100, one set for carriers and one for suppliers
+(:func:`ops.scorecards.page.weights_problem` names any other sum, and the form saves nothing then).
+Bands are score thresholds, shared by both: a score at or above *excellent* is excellent, else at
+or above *meets* meets, else at or above *at risk* is at risk, else failing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,15 @@ CRITERIA: dict[str, tuple[str, str, float, str]] = {
                       "first_attempt_rate"),
     "intact": ("scorecard_weight_intact", "Weight: arrived intact", 20.0, "intact_rate"),
 }
+# The supplier score's criteria (same bands): PO lines on time, in full, and free of defects
+# (1 - the defect-return rate of the supplier's SKUs, from the returns page).
+SUPPLIER_CRITERIA: dict[str, tuple[str, str, float, str]] = {
+    "on_time": ("scorecard_supplier_weight_on_time", "Supplier weight: PO lines on time", 40.0, "on_time_rate"),
+    "in_full": ("scorecard_supplier_weight_in_full", "Supplier weight: PO lines in full", 40.0, "in_full_rate"),
+    "quality": ("scorecard_supplier_weight_quality", "Supplier weight: free of defects", 20.0, "quality_rate"),
+}
 WEIGHT_THRESHOLDS = tuple(v[0] for v in CRITERIA.values())
+SUPPLIER_WEIGHT_THRESHOLDS = tuple(v[0] for v in SUPPLIER_CRITERIA.values())
 # band -> (threshold name, default score %); checked from the top
 BANDS: dict[str, tuple[str, float]] = {
     "excellent": ("scorecard_band_excellent", 95.0),
@@ -27,7 +35,8 @@ BANDS: dict[str, tuple[str, float]] = {
 }
 BAND_THRESHOLDS = tuple(v[0] for v in BANDS.values())
 TARGET_THRESHOLD = "scorecard_on_time_target"
-ALL_THRESHOLDS = (MIN_VOLUME_THRESHOLD, LATE_LANE_THRESHOLD, *WEIGHT_THRESHOLDS, *BAND_THRESHOLDS, TARGET_THRESHOLD)
+ALL_THRESHOLDS = (MIN_VOLUME_THRESHOLD, LATE_LANE_THRESHOLD, *WEIGHT_THRESHOLDS, *SUPPLIER_WEIGHT_THRESHOLDS,
+                  *BAND_THRESHOLDS, TARGET_THRESHOLD)
 
 define_threshold(MIN_VOLUME_THRESHOLD, label="Scorecard minimum volume", unit="shipments", default=20, min=1,
                  page=PAGE, plausible=(5, 500),
@@ -39,7 +48,10 @@ define_threshold(LATE_LANE_THRESHOLD, label="Late lane: on-time below", unit="%"
                       "delivery rate is below this.")
 for _name, _label, _default, _col in CRITERIA.values():
     define_threshold(_name, label=_label, unit="%", default=_default, page=PAGE, plausible=(0, 100),
-                     help="Share of the weighted score this criterion carries; the weights must sum to 100 %.")
+                     help="Share of the carrier score this criterion carries; the weights must sum to 100 %.")
+for _name, _label, _default, _col in SUPPLIER_CRITERIA.values():
+    define_threshold(_name, label=_label, unit="%", default=_default, page=PAGE, plausible=(0, 100),
+                     help="Share of the supplier score this criterion carries; the weights must sum to 100 %.")
 for _band, (_name, _default) in BANDS.items():
     define_threshold(_name, label=f"Band: {_band} from score", unit="%", default=_default, page=PAGE,
                      plausible=(50, 100),
