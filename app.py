@@ -5,8 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import auth, context, errors, nav, sidebar
+from ui.cache import sync_with_database
 
 st.set_page_config(page_title="OpsDeck", page_icon=":material/inventory_2:", layout="wide")
+sync_with_database()  # another app process may have written since: drop what this one cached
 
 viewer = auth.gate()  # re-checks the session every rerun; stops with the sign-in form until someone is signed in
 st.session_state[context.VIEWER_KEY] = viewer

@@ -1,4 +1,15 @@
-"""Data freshness: when data last arrived and how many rows each table holds (scoped)."""
+"""Data freshness: when data last arrived, how many rows each table holds (scoped), and the data version.
+
+``data_version`` is what keeps several app processes on one database coherent: each process caches
+page data in memory, reads this cheap version once per rerun and drops its caches when the version
+differs from the one it last saw. It reads only counters that every write path moves:
+
+- the newest audit row (``decisions``): every write-back, account event and refused attempt;
+- the newest import or seed (``import_runs``, written in the import's own transaction);
+- the forecast runs and the return-theme runs: the newest run, how many finished (set when a job
+  ends, cleared when a forecast is resumed) and how many succeeded (a resumed run that succeeds
+  adds one). A job's progress is not part of it: the pages read progress fresh, not cached.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +21,20 @@ from ops import access
 from ops.access import Viewer, data_function, require_viewer
 from ops.exports import register
 from ops.filters import Filters
-from ops.models import AggFulfilDaily, ImportRun, Order, OrderLine, Product, PurchaseOrder, Return, Shipment, Supplier
+from ops.models import (
+    AggFulfilDaily,
+    Decision,
+    ForecastRun,
+    ImportRun,
+    Order,
+    OrderLine,
+    Product,
+    PurchaseOrder,
+    Return,
+    ReturnThemeRun,
+    Shipment,
+    Supplier,
+)
 
 
 @register("row_counts", title="Rows per table", page="any")
@@ -81,3 +105,35 @@ def data_freshness(session: Session, *, viewer: Viewer, filters: Filters | None 
         "kind", "source", "actor", "finished_at", "rows_in", "rows_changed", "status"])
     df["finished_at"] = pd.to_datetime(df["finished_at"])
     return df.astype({"rows_in": "int64", "rows_changed": "int64"})
+
+
+# Statuses that mean a job's results are in place (the pages show the latest such run).
+FORECAST_DONE = "succeeded"
+THEMES_DONE = "done"
+
+
+def data_version(session: Session) -> tuple[int, ...]:
+    """A cheap version of everything the pages cache: equal tuples mean no write in between.
+
+    One statement of eight indexed or tiny-table aggregates (``max`` of primary keys, counts over
+    the job tables, which hold one row per run). Not scoped and takes no viewer: the numbers say
+    only that something changed, not what. See the module docstring for what each number follows.
+
+    Returns
+    -------
+    ``(audit_max_id, import_max_id, forecast_max_id, forecasts_finished, forecasts_succeeded,
+    themes_max_id, themes_finished, themes_done)``, all ``int``.
+    """
+    f, t = ForecastRun, ReturnThemeRun
+    parts = (
+        select(func.coalesce(func.max(Decision.id), 0)),
+        select(func.coalesce(func.max(ImportRun.id), 0)),
+        select(func.coalesce(func.max(f.id), 0)),
+        select(func.count(f.finished_at)),
+        select(func.count()).select_from(f).where(f.status == FORECAST_DONE),
+        select(func.coalesce(func.max(t.id), 0)),
+        select(func.count(t.finished_at)),
+        select(func.count()).select_from(t).where(t.status == THEMES_DONE),
+    )
+    row = session.execute(select(*(p.scalar_subquery() for p in parts))).one()
+    return tuple(int(v or 0) for v in row)

@@ -1,0 +1,196 @@
+"""Several app processes on one database: what one writes, the others show on their next rerun.
+
+Each app process keeps its own in-memory caches (``st.cache_data``); the database is the only thing
+the processes share. ``ui.cache.sync_with_database`` (called by ``app.py`` at the start of every
+rerun) reads ``ops.freshness.data_version`` and clears this process's caches when the version moved.
+
+- Unit, both databases: every write path moves the version (a threshold change, a refused attempt,
+  account events, an import, a forecast run's life including a resume, a theme run), while what
+  pages do not show (a session's activity stamp, a dry-run import) leaves it alone; and two
+  "processes" (one writing through its own engine, one reading through the cached page loader)
+  stay coherent through the check, where without it the reader keeps the stale value.
+- Browser, PostgreSQL: two ``streamlit run app.py`` servers on one private database. A manager
+  signed in to each; a threshold override added on server A shows in server B's threshold table
+  after one rerun; a session cookie minted by A signs the same browser in on B. Skipped without
+  Chromium or ``OPS_TEST_DATABASE_URL``; ``OPS_REQUIRE_BROWSER=1`` (CI) turns the Chromium skip
+  into a failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, insert, update
+
+from ops import auth
+from ops import decisions as d
+from ops.access import SYSTEM, Viewer
+from ops.db import make_engine, read_session, transaction
+from ops.freshness import data_version
+from ops.ingest import ImportError_, run_import
+from ops.models import ForecastRun, Threshold
+from ops.returns import themes
+from tests.conftest import ROOT
+
+TEMPLATES = ROOT / "data" / "templates"
+ANA = Viewer("ana", "manager")
+ZERO = (0, 0, 0, 0, 0, 0, 0, 0)
+NOW = dt.datetime(2026, 11, 30, 9, 0)
+
+
+def _version(engine: Engine) -> tuple[int, ...]:
+    with read_session(engine) as s:
+        return data_version(s)
+
+
+def _forecast(engine: Engine, run_id: int | None, **values: Any) -> int:
+    """Insert a forecast run (``run_id`` None) or update one, as ``ops.forecast.run`` does."""
+    with transaction(engine) as s:
+        if run_id is None:
+            return int(s.execute(insert(ForecastRun).values(parameters="{}", **values)
+                                 .returning(ForecastRun.id)).scalar_one())
+        s.execute(update(ForecastRun).where(ForecastRun.id == run_id).values(**values))
+        return run_id
+
+
+# --- the version ----------------------------------------------------------------------------------
+
+
+def test_every_write_path_moves_the_version(engine: Engine) -> None:
+    # Components: audit max id, import max id, forecast (max id, finished, succeeded), themes (same).
+    assert _version(engine) == ZERO
+
+    with transaction(engine) as s:  # a threshold change: one audit row
+        d.set_threshold(s, viewer=ANA, name="cover_warning_days", value=20)
+    assert _version(engine) == (1, 0, 0, 0, 0, 0, 0, 0)
+    d.record_refusal(engine, viewer=ANA, action="threshold.set", entity_kind="threshold", entity_key="x",
+                     message="refused")  # the audit page lists refusals: they count too
+    assert _version(engine) == (2, 0, 0, 0, 0, 0, 0, 0)
+
+    with transaction(engine) as s:  # account events: add_user, then a sign-in (login.ok)
+        auth.add_user(s, username="ana", password="correct horse battery", role="manager", actor=SYSTEM)
+    with transaction(engine) as s:
+        viewer = auth.authenticate(s, username="ana", password="correct horse battery", now=NOW)
+    assert _version(engine) == (4, 0, 0, 0, 0, 0, 0, 0)
+    with transaction(engine) as s:  # a session's rows change no page: the version stays
+        token = auth.start_session(s, viewer=viewer, now=NOW)
+    live = auth.resume(engine, token=token, now=NOW + dt.timedelta(minutes=5))  # touches the session row
+    assert live == viewer
+    assert _version(engine) == (4, 0, 0, 0, 0, 0, 0, 0)
+
+    run_import(engine, kind="csv-suppliers", paths=[TEMPLATES / "suppliers.csv"], viewer=SYSTEM, dry_run=True)
+    assert _version(engine) == (4, 0, 0, 0, 0, 0, 0, 0)  # a dry run records nothing
+    run_import(engine, kind="csv-suppliers", paths=[TEMPLATES / "suppliers.csv"], viewer=SYSTEM)
+    assert _version(engine) == (4, 1, 0, 0, 0, 0, 0, 0)
+
+    run = _forecast(engine, None, status="running", started_at=NOW)
+    assert _version(engine) == (4, 1, 1, 0, 0, 0, 0, 0)
+    _forecast(engine, run, status="failed", finished_at=NOW)
+    assert _version(engine) == (4, 1, 1, 1, 0, 0, 0, 0)
+    _forecast(engine, run, status="running", finished_at=None)  # resumed
+    assert _version(engine) == (4, 1, 1, 0, 0, 0, 0, 0)
+    _forecast(engine, run, status="succeeded", finished_at=NOW)  # the resumed run's forecasts now show
+    assert _version(engine) == (4, 1, 1, 1, 1, 0, 0, 0)
+
+    with transaction(engine) as s:  # a theme run queued, then the job (too few comments: it fails)
+        theme_run = themes.create_run(s, started_by="ana")
+    assert _version(engine) == (4, 1, 1, 1, 1, 1, 0, 0)
+    with pytest.raises(ValueError, match="comments"):
+        themes.run_job(engine, theme_run)
+    assert _version(engine) == (4, 1, 1, 1, 1, 1, 1, 0)
+
+
+def test_a_resumed_forecast_that_succeeds_never_repeats_the_version_before_it(engine: Engine) -> None:
+    """A page cached while the run had failed must not survive its resumed success (an A-B-A trap
+    for a version made of the finished count alone)."""
+    run = _forecast(engine, None, status="failed", started_at=NOW, finished_at=NOW)
+    failed = _version(engine)
+    _forecast(engine, run, status="running", finished_at=None)
+    _forecast(engine, run, status="succeeded", finished_at=NOW + dt.timedelta(hours=1))
+    assert _version(engine) != failed
+
+
+def test_a_refused_import_moves_the_version(engine: Engine, tmp_path: Path) -> None:
+    bad = tmp_path / "suppliers.csv"
+    bad.write_text("code,name\n,No code\n")
+    with pytest.raises(ImportError_):
+        run_import(engine, kind="csv-suppliers", paths=[bad], viewer=SYSTEM)
+    assert _version(engine)[1] == 1  # the refusal is recorded (the Imports page lists it)
+
+
+# --- two processes, one database ------------------------------------------------------------------
+
+
+@pytest.fixture
+def as_process(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """This test process plays an app process on ``engine``'s database (a fresh one: nothing seen yet)."""
+    from ui import cache
+
+    monkeypatch.setenv("OPS_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setitem(cache._SEEN, "last", None)
+    yield cache.get_engine()
+
+
+def _cover_warning(table: Any) -> float:
+    row = table[(table["name"] == "cover_warning_days") & (table["scope_kind"] == "global")]
+    return float(row["value"].iloc[0])
+
+
+def test_a_write_in_one_process_shows_in_the_other_on_its_next_rerun(engine: Engine, as_process: Engine) -> None:
+    from ui.cache import sync_with_database
+    from ui.decisions import load_threshold_table
+
+    default = d.THRESHOLDS["cover_warning_days"].default
+    assert sync_with_database() is True  # a process's first rerun: nothing seen yet
+    assert _cover_warning(load_threshold_table(as_process, ANA.cache_key, ANA)) == default
+
+    other = make_engine(engine.url.render_as_string(hide_password=False))  # the other process's own pool
+    try:
+        with transaction(other) as s:
+            d.set_threshold(s, viewer=ANA, name="cover_warning_days", value=default + 9, expected_version=0)
+    finally:
+        other.dispose()
+
+    # Without the check this process keeps serving what it cached (up to the TTL).
+    assert _cover_warning(load_threshold_table(as_process, ANA.cache_key, ANA)) == default
+    assert sync_with_database() is True  # the next rerun sees the version moved and clears
+    assert _cover_warning(load_threshold_table(as_process, ANA.cache_key, ANA)) == default + 9
+    assert sync_with_database() is False  # nothing new: the caches stay
+
+
+def test_nothing_written_keeps_the_caches(engine: Engine, as_process: Engine) -> None:
+    from ui.cache import sync_with_database
+    from ui.decisions import load_threshold_table
+
+    sync_with_database()
+    first = load_threshold_table(as_process, ANA.cache_key, ANA)
+    with transaction(engine) as s:  # behind the cache's back, with no audit row (never done by the product)
+        s.execute(insert(Threshold).values(name="cover_warning_days", scope_kind="global", scope_key="", value=30,
+                                           version=1, updated_by="x"))
+    assert sync_with_database() is False
+    assert _cover_warning(load_threshold_table(as_process, ANA.cache_key, ANA)) == _cover_warning(first)
+
+
+def test_another_database_is_never_served_from_this_ones_cache(engine: Engine, as_process: Engine,
+                                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same version numbers, other database (the loaders' key leaves the engine out): still cleared."""
+    from ops.models import Base
+    from ui.cache import get_engine, sync_with_database
+    from ui.decisions import load_threshold_table
+
+    sync_with_database()
+    assert _cover_warning(load_threshold_table(as_process, ANA.cache_key, ANA)) == 14
+    other = make_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    Base.metadata.create_all(other)
+    with transaction(other) as s:
+        s.execute(insert(Threshold).values(name="cover_warning_days", scope_kind="global", scope_key="", value=30,
+                                           version=1, updated_by="x"))
+    other.dispose()
+    monkeypatch.setenv("OPS_DATABASE_URL", f"sqlite:///{tmp_path / 'other.db'}")
+    assert _version(get_engine()) == _version(engine) == ZERO
+    assert sync_with_database() is True
+    assert _cover_warning(load_threshold_table(get_engine(), ANA.cache_key, ANA)) == 30
