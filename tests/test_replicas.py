@@ -18,13 +18,18 @@ rerun) reads ``ops.freshness.data_version`` and clears this process's caches whe
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import os
+import re
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, insert, select, update
 
 from ops import auth
 from ops import decisions as d
@@ -34,7 +39,7 @@ from ops.freshness import data_version
 from ops.ingest import ImportError_, run_import
 from ops.models import ForecastRun, Threshold
 from ops.returns import themes
-from tests.conftest import ROOT
+from tests.conftest import PG_URL, ROOT, private_pg_database
 
 TEMPLATES = ROOT / "data" / "templates"
 ANA = Viewer("ana", "manager")
@@ -194,3 +199,162 @@ def test_another_database_is_never_served_from_this_ones_cache(engine: Engine, a
     assert _version(get_engine()) == _version(engine) == ZERO
     assert sync_with_database() is True
     assert _cover_warning(load_threshold_table(get_engine(), ANA.cache_key, ANA)) == 30
+
+
+# --- two app servers in a browser (PostgreSQL) -----------------------------------------------------
+
+OVERRIDE_CODE_VALUE = 33.0  # an in-range low-cover warning (days) for one warehouse, typed in on server A
+
+
+def _require_chromium() -> None:
+    from tests._sweep_browser import chromium_missing_reason
+
+    reason = chromium_missing_reason()
+    if reason is None:
+        return
+    if os.environ.get("OPS_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"OPS_REQUIRE_BROWSER=1 but the browser tests cannot run: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
+    """Two ``streamlit run app.py`` processes on one private PostgreSQL database seeded small with the
+    demo accounts: (URL of A, URL of B, database URL)."""
+    _require_chromium()
+    if not PG_URL:
+        pytest.skip("OPS_TEST_DATABASE_URL is not set: two app processes need a shared PostgreSQL database")
+    from ops.demo import seed
+    from ops.models import Base
+    from tests._sweep_browser import running_app
+
+    folder = tmp_path_factory.mktemp("replicas")
+    with ExitStack() as stack:
+        url = stack.enter_context(private_pg_database())
+        eng = make_engine(url)
+        try:
+            Base.metadata.create_all(eng)
+            seed(eng, size="small", seed=7)
+            with transaction(eng) as s:
+                auth.ensure_demo_accounts(s)
+        finally:
+            eng.dispose()
+        a = stack.enter_context(running_app(url, folder / "a.log"))
+        b = stack.enter_context(running_app(url, folder / "b.log"))
+        assert a != b
+        yield a, b, url
+
+
+@pytest.fixture(scope="module")
+def browser(two_servers: tuple[str, str, str]) -> Iterator[Any]:
+    from tests._sweep_browser import chromium
+
+    with chromium() as b:
+        yield b
+
+
+def _signed_in(browser: Any, base: str) -> Any:
+    """A new browser context on ``base``, signed in as the demo manager, on the thresholds page."""
+    from tests._sweep_browser import Walker
+
+    w = Walker(browser, base)
+    w.load("/")
+    w.sign_in("manager", auth.DEMO_PASSWORD)
+    w.open_page("Thresholds & audit log")
+    return w
+
+
+def _threshold_csv(w: Any) -> list[dict[str, str]]:
+    """The thresholds table as the page's CSV button downloads it (what the page shows, as text)."""
+    from ops import fmt
+    from ops.domain import load_domains
+
+    load_domains()  # the domains define their columns' labels
+    with w.page.expect_download() as got:
+        w.page.locator(".st-key-audit_thr_dl_csv button").click()
+    text = Path(got.value.path()).read_text(encoding="utf-8-sig")
+    names = {fmt.label(c): c for c in ("scope_kind", "scope_key", "value")}
+    return [{names.get(k, k): v for k, v in row.items()} for row in csv.DictReader(io.StringIO(text))]
+
+
+def _override(rows: list[dict[str, str]], code: str) -> list[float]:
+    return [float(r["value"]) for r in rows if r["scope_kind"] == "warehouse" and r["scope_key"] == code]
+
+
+@pytest.mark.browser
+def test_a_decision_on_one_server_shows_on_the_other_after_one_rerun(browser: Any,
+                                                                     two_servers: tuple[str, str, str]) -> None:
+    base_a, base_b, url = two_servers
+    from ops.models import Warehouse
+
+    eng = make_engine(url)
+    try:
+        with read_session(eng) as s:
+            code = str(s.scalar(select(Warehouse.code).order_by(Warehouse.code).limit(1)))
+    finally:
+        eng.dispose()
+    b = _signed_in(browser, base_b)
+    a = _signed_in(browser, base_a)
+    try:
+        assert _override(_threshold_csv(b), code) == []  # B has loaded (and cached) the table without it
+
+        # On A: add a low-cover override for one warehouse through the page's form.
+        page = a.page
+        page.locator('[data-testid="stExpander"] summary').filter(has_text="Add an override").click()
+        box = page.locator(".st-key-audit_new_name [role='combobox']")
+        box.click()
+        page.locator('[role="listbox"] [role="option"]').filter(has_text="Low-cover warning").first.click()
+        page.get_by_label("Code (warehouse, carrier, SKU...)", exact=True).fill(code)
+        page.get_by_label("Value", exact=True).fill(f"{OVERRIDE_CODE_VALUE:g}")
+        page.get_by_label("Reason", exact=True).fill("two replicas")
+        a.act(lambda: page.get_by_role("button", name="Add override").click(), "add an override on A")
+        assert a.problems() == []
+        assert _override(_threshold_csv(a), code) == [OVERRIDE_CODE_VALUE]
+
+        # On B: one rerun (switching the view there and back), then the table shows A's override.
+        view = b.page.locator(".st-key-audit_view button")
+        b.act(lambda: view.filter(has_text=re.compile(r"^\s*Audit log\s*$")).click(), "B: audit log view")
+        b.act(lambda: view.filter(has_text=re.compile(r"^\s*Thresholds\s*$")).click(), "B: thresholds view")
+        assert b.problems() == []
+        assert _override(_threshold_csv(b), code) == [OVERRIDE_CODE_VALUE]
+    finally:
+        a.close()
+        b.close()
+    eng = make_engine(url)
+    try:
+        with read_session(eng) as s:  # and it is the row A stored, once
+            stored = s.execute(select(Threshold.name, Threshold.value).where(
+                Threshold.scope_kind == "warehouse", Threshold.scope_key == code)).all()
+    finally:
+        eng.dispose()
+    assert [tuple(r) for r in stored] == [("cover_warning_days", OVERRIDE_CODE_VALUE)]
+
+
+@pytest.mark.browser
+def test_a_session_cookie_minted_by_one_server_signs_in_on_the_other(browser: Any,
+                                                                     two_servers: tuple[str, str, str]) -> None:
+    from tests._sweep_browser import Walker
+
+    base_a, base_b, _ = two_servers
+    a = Walker(browser, base_a)
+    b = Walker(browser, base_b)
+    stranger = Walker(browser, base_b)
+    try:
+        a.load("/")
+        a.sign_in("manager", auth.DEMO_PASSWORD)
+        a.page.wait_for_function(f"document.cookie.includes('{auth.SESSION_COOKIE}=')")
+        minted = [c for c in a.context.cookies() if c["name"] == auth.SESSION_COOKIE]
+        assert len(minted) == 1 and minted[0]["value"]
+        # A fresh browser context that never talked to A, holding only that cookie, opens B.
+        b.context.add_cookies([{"name": auth.SESSION_COOKIE, "value": minted[0]["value"], "url": base_b}])
+        b.load("/")
+        b.page.get_by_text("Signed in as manager").first.wait_for()
+        assert b.page.get_by_label("Password", exact=True).count() == 0
+        assert b.problems() == []
+        # Without the cookie, B asks for a password.
+        stranger.load("/")
+        stranger.page.get_by_label("Password", exact=True).wait_for()
+        assert stranger.page.get_by_text("Signed in as").count() == 0
+    finally:
+        for w in (a, b, stranger):
+            w.close()
