@@ -139,15 +139,21 @@ def test_each_page_shows_only_the_filters_it_reads(seeded_engine: Engine, monkey
         at.switch_page(f"app_pages/{page.id}.py")
         at.run()
         assert not at.exception, (page.id, [e.value for e in at.exception])
-        keys = {w.key for w in (*at.sidebar.date_input, *at.sidebar.multiselect)}
+        # the dates are a review-week switch plus a range or a week (the Weekly review page's
+        # week carries to the pages after it, so some show the week)
+        keys = {w.key for w in (*at.sidebar.toggle, *at.sidebar.multiselect)}
+        if "global_review" in keys:  # a week picker in review mode, else the free range
+            in_review = at.sidebar.toggle(key="global_review").value
+            pickers = {w.key for w in (*at.sidebar.date_input, *at.sidebar.selectbox)}
+            assert pickers == ({"global_review_week"} if in_review else {"global_dates"}), page.id
         seen[page.id] = keys
-    assert seen["fulfillment"] == {"global_dates", "global_wh", "global_ch"}
-    assert seen["home"] == {"global_dates", "global_wh", "global_ch"}
+    assert seen["fulfillment"] == {"global_review", "global_wh", "global_ch"}
+    assert seen["home"] == {"global_review", "global_wh", "global_ch"}
     assert seen["inventory"] == {"global_wh"}
     for pid in ("audit", "imports", "users"):
         assert seen[pid] == set(), pid
     # every other page shows exactly the filters its domain registration says it reads
-    widget = {"dates": "global_dates", "warehouses": "global_wh", "channels": "global_ch"}
+    widget = {"dates": "global_review", "warehouses": "global_wh", "channels": "global_ch"}
     for pid, keys in seen.items():
         assert keys == {widget[f] for f in filters_for(pid, viewer)}, pid
 
@@ -197,3 +203,55 @@ def test_scoped_span_matches_raw_rows(seeded_engine: Engine) -> None:
                                  "WHERE c.code = :code"), s.connection(), params={"code": viewer.vendor_code})
     mine = pd.to_datetime(orders[orders["id"].isin(ships["order_id"])]["placed_at"])
     assert got == (mine.min().date(), mine.max().date())
+
+
+# --- review mode: one ISO week on every page ----------------------------------------------------
+
+
+def test_a_review_week_in_the_link_sets_the_dates_to_that_week() -> None:
+    d = resolve_defaults({"week": "2026-W40", "from": "2026-01-01", "to": "2026-02-01"}, SPAN, OPTIONS, None, TODAY)
+    assert d.week is not None and d.week.label == "2026-W40"
+    assert (d.start, d.end) == (dt.date(2026, 9, 28), dt.date(2026, 10, 4))  # Monday to Sunday
+    bad = resolve_defaults({"week": "2026-W60"}, SPAN, OPTIONS, None, TODAY)
+    assert bad.week is None and any("2026-W60" in n and "ignored" in n for n in bad.notes)
+    # the week last used carries to the next page, unless the link names its own range
+    carried = resolve_defaults({}, SPAN, OPTIONS, None, TODAY, last_week="2026-W41")
+    assert (carried.start, carried.end) == (dt.date(2026, 10, 5), dt.date(2026, 10, 11))
+    own = resolve_defaults({"from": "2026-08-01", "to": "2026-08-31"}, SPAN, OPTIONS, None, TODAY,
+                           last_week="2026-W41")
+    assert own.week is None and (own.start, own.end) == (dt.date(2026, 8, 1), dt.date(2026, 8, 31))
+    off = resolve_defaults({}, SPAN, OPTIONS, None, TODAY, last_week="")
+    assert off.week is None
+
+
+def test_review_mode_on_the_fulfilment_page(seeded_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ops.fulfillment import kpis as fulfil_kpis
+
+    at, viewer = _app(seeded_engine, monkeypatch, "manager")
+    for _ in range(2):  # a pasted link: its parameters before and after the page switch
+        at.query_params["week"] = "2026-W40"
+        at.run()
+        at.switch_page("app_pages/fulfillment.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.sidebar.toggle(key="global_review").value is True
+    assert at.sidebar.selectbox(key="global_review_week").value.label == "2026-W40"
+    assert not at.sidebar.date_input  # one week, not a free range
+    assert any("2026-W40 against 2026-W39" in c.value for c in at.sidebar.caption)
+    qp = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+    assert (qp["from"], qp["to"], qp["week"]) == ("2026-09-28", "2026-10-04", "2026-W40")
+    # the page's KPI table is the fulfilment KPIs of that week, computed here from the same filters
+    with read_session(seeded_engine) as s:
+        want = fulfil_kpis(s, viewer=viewer, filters=Filters(date_from=dt.date(2026, 9, 28),
+                                                              date_to=dt.date(2026, 10, 4)))
+    from ops import fmt
+    from ui.fulfillment import KPIS as TILES
+
+    shown = [m.value for m in at.metric]
+    expected = [fmt.value(r.value, TILES.get(r.kpi, ("", str(r.unit)))[1]) for r in want.itertuples()]
+    assert shown[:len(expected)] == expected and want["previous"].notna().any()
+    # turning review mode off leaves the week's dates as a free range and drops the week from the link
+    at.sidebar.toggle(key="global_review").set_value(False).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.sidebar.date_input(key="global_dates").value == (dt.date(2026, 9, 28), dt.date(2026, 10, 4))
+    assert "week" not in at.query_params
