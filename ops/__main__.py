@@ -177,10 +177,15 @@ def cmd_user(args: argparse.Namespace) -> int:
 
 def cmd_refresh(args: argparse.Namespace) -> int:
     from ops.aggregates import refresh_all
+    from ops.decisions import record
 
     engine = _engine(args)
     with transaction(engine) as s:
         names = refresh_all(s)
+        # Pages may show other figures now: the audit row moves the data version, so every app
+        # process drops its cached pages on its next rerun (ops.freshness.data_version).
+        record(s, actor=SYSTEM.username, action="aggregates.refresh", entity_kind="aggregates",
+               entity_key=", ".join(names))
     print(f"refreshed: {', '.join(names) or 'nothing registered'}")
     return 0
 

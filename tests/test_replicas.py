@@ -109,6 +109,15 @@ def test_every_write_path_moves_the_version(engine: Engine) -> None:
     assert _version(engine) == (4, 1, 1, 1, 1, 1, 1, 0)
 
 
+def test_a_refresh_of_the_aggregates_moves_the_version(engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m ops refresh`` rebuilds what pages read; its audit row tells the other processes."""
+    from ops.__main__ import main
+
+    assert main(["--db", engine.url.render_as_string(hide_password=False), "refresh"]) == 0
+    assert "refreshed:" in capsys.readouterr().out
+    assert _version(engine) == (1, 0, 0, 0, 0, 0, 0, 0)
+
+
 def test_a_resumed_forecast_that_succeeds_never_repeats_the_version_before_it(engine: Engine) -> None:
     """A page cached while the run had failed must not survive its resumed success (an A-B-A trap
     for a version made of the finished count alone)."""
