@@ -11,7 +11,8 @@ rerun) reads ``ops.freshness.data_version`` and clears this process's caches whe
   stay coherent through the check, where without it the reader keeps the stale value.
 - Browser, PostgreSQL: two ``streamlit run app.py`` servers on one private database. A manager
   signed in to each; a threshold override added on server A shows in server B's threshold table
-  after one rerun; a session cookie minted by A signs the same browser in on B. Skipped without
+  after one rerun; a session cookie minted by A, copied into a browser context that never saw A,
+  signs it in on B (signed with the one key both servers read from the database). Skipped without
   Chromium or ``OPS_TEST_DATABASE_URL``; ``OPS_REQUIRE_BROWSER=1`` (CI) turns the Chromium skip
   into a failure.
 """
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
+import hmac
 import io
 import os
 import re
@@ -37,7 +40,7 @@ from ops.access import SYSTEM, Viewer
 from ops.db import make_engine, read_session, transaction
 from ops.freshness import data_version
 from ops.ingest import ImportError_, run_import
-from ops.models import ForecastRun, Threshold
+from ops.models import AppSetting, ForecastRun, Threshold
 from ops.returns import themes
 from tests.conftest import PG_URL, ROOT, private_pg_database
 
@@ -239,6 +242,8 @@ def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
 
     folder = tmp_path_factory.mktemp("replicas")
     with ExitStack() as stack:
+        env = stack.enter_context(pytest.MonkeyPatch.context())
+        env.delenv(auth.SECRET_ENV, raising=False)  # the signing key must come from the shared database
         url = stack.enter_context(private_pg_database())
         eng = make_engine(url)
         try:
@@ -344,7 +349,7 @@ def test_a_session_cookie_minted_by_one_server_signs_in_on_the_other(browser: An
                                                                      two_servers: tuple[str, str, str]) -> None:
     from tests._sweep_browser import Walker
 
-    base_a, base_b, _ = two_servers
+    base_a, base_b, url = two_servers
     a = Walker(browser, base_a)
     b = Walker(browser, base_b)
     stranger = Walker(browser, base_b)
@@ -360,6 +365,16 @@ def test_a_session_cookie_minted_by_one_server_signs_in_on_the_other(browser: An
         b.page.get_by_text("Signed in as manager").first.wait_for()
         assert b.page.get_by_label("Password", exact=True).count() == 0
         assert b.problems() == []
+        # The key that signed it is the one in the shared database (neither server had another).
+        eng = make_engine(url)
+        try:
+            with read_session(eng) as s:
+                keys = s.scalars(select(AppSetting.value).where(AppSetting.name == auth.SECRET_SETTING)).all()
+        finally:
+            eng.dispose()
+        token, _, sig = minted[0]["value"].rpartition(".")
+        assert len(keys) == 1 and hmac.compare_digest(
+            hmac.new(keys[0].encode(), token.encode(), hashlib.sha256).hexdigest(), sig)
         # Without the cookie, B asks for a password.
         stranger.load("/")
         stranger.page.get_by_label("Password", exact=True).wait_for()
