@@ -4,11 +4,19 @@ Each domain names its refresher in its registration (``ops.domain.Domain.refresh
 also registers it here by name with :func:`refresher` (imports refresh only the aggregates
 whose inputs changed, by these names: ``ops.ingest.refresh``). :func:`refresh_all` runs every
 one in the caller's transaction, so pages never see a half-rebuilt aggregate.
+
+A domain may also register an *incremental* refresher under the same name with
+:func:`incremental`: ``func(session, changes) -> bool`` rebuilds only the rows an import touched
+(``changes`` is an :class:`ops.ingest.changes.Changes`: inserted and updated rows, old values of
+moved keys). It returns False when it cannot (a calendar, a product's attributes, a new as-of day
+changed...): the full refresher then runs instead. Either way the result must equal a full
+rebuild (``tests/test_incremental_imports.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -16,6 +24,9 @@ from ops.domain import DOMAIN_PACKAGES
 
 Refresher = Callable[[Session], None]
 REFRESHERS: dict[str, Refresher] = {}
+# (session, changes) -> False when the changes need the full refresher
+IncrementalRefresher = Callable[[Session, Any], bool]
+INCREMENTAL: dict[str, IncrementalRefresher] = {}
 DOMAIN_MODULES = DOMAIN_PACKAGES  # the domain packages whose import registers their refreshers
 
 
@@ -27,6 +38,27 @@ def refresher(name: str) -> Callable[[Refresher], Refresher]:
         return func
 
     return deco
+
+
+def incremental(name: str) -> Callable[[IncrementalRefresher], IncrementalRefresher]:
+    """Decorator: register ``func(session, changes) -> bool`` that refreshes only what ``changes`` touched
+    in the aggregate tables of ``name`` (False: it could not, run the full refresher)."""
+
+    def deco(func: IncrementalRefresher) -> IncrementalRefresher:
+        INCREMENTAL[name] = func
+        return func
+
+    return deco
+
+
+def refresh_one(session: Session, name: str, changes: Any = None) -> bool:
+    """Refresh the aggregates of ``name``: incrementally for ``changes`` when it has an incremental
+    refresher that can, else in full. Returns True when the incremental path did it."""
+    inc = INCREMENTAL.get(name)
+    if changes is not None and inc is not None and inc(session, changes):
+        return True
+    REFRESHERS[name](session)
+    return False
 
 
 def refresh_all(session: Session) -> list[str]:

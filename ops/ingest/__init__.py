@@ -13,9 +13,9 @@ unchanged; the refusal itself is recorded in ``import_runs`` (status ``refused``
 who, when) in a transaction of its own, so "Recent imports" shows it.
 
 A clean import upserts on natural keys in one transaction, records an ``ImportRun`` row and
-refreshes, in that same transaction, the ``agg_*`` tables the changed rows feed
-(:mod:`ops.ingest.refresh`); importing the same files again changes nothing
-(``rows_changed == 0``) and refreshes nothing. Where a default stands in for a value that
+refreshes, in that same transaction, the ``agg_*`` tables the changed rows feed, only the days,
+weeks and SKUs they touched where a domain can (:mod:`ops.ingest.refresh`); importing the same
+files again changes nothing (``rows_changed == 0``) and refreshes nothing. Where a default stands in for a value that
 matters (a new product without a price), the import goes ahead and the result says so in
 ``warnings``.
 """
@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from ops.access import Viewer, require_role
 from ops.db import transaction
+from ops.ingest.changes import high_water as change_marks
 from ops.ingest.csv_tables import SPECS, TABLE_ORDER, import_csv
 from ops.ingest.formats import FORMATS
 from ops.ingest.olist import import_olist, read_folder
@@ -282,6 +283,8 @@ def _load(engine: Engine, *, plan: list[tuple[str, list[Path]]], read: list[list
     runs: list[ImportRun] = []
     try:
         with transaction(engine) as s:
+            # rows inserted from here on have higher ids: what the incremental refreshers rebuild
+            start = change_marks(s)
             for (kind, files_in), files in zip(plan, read, strict=True):
                 counts = Counts()
                 warnings: list[str] = []
@@ -293,11 +296,7 @@ def _load(engine: Engine, *, plan: list[tuple[str, list[Path]]], read: list[list
                 rows_in = _importer(kind)(s, **kw)
                 problems.raise_if_any()  # rolls the (still unwritten) transaction back
                 sampled = sample(s, marks, preview) if preview else {}
-                for t, n in counts.inserted.items():
-                    total.add(t, n, counts.updated.get(t, 0), counts.columns.get(t, ()))
-                for t, n in counts.updated.items():
-                    if t not in counts.inserted:
-                        total.add(t, 0, n, counts.columns.get(t, ()))
+                total.merge(counts)
                 digest = sha256_of([f.path for f in files])
                 results.append(ImportResult(
                     kind=kind, sources=tuple(str(p) for p in files_in), sha256=digest, rows_in=rows_in,
@@ -314,7 +313,7 @@ def _load(engine: Engine, *, plan: list[tuple[str, list[Path]]], read: list[list
                 would = tuple(needed(total))
                 raise _RolledBack([replace(r, refreshed=would) for r in results])
             s.flush()
-            refreshed = tuple(refresh_touched(s, total))
+            refreshed = tuple(refresh_touched(s, total, start))
     except _RolledBack as done:
         return done.results
     except (IntegrityError, DataError) as exc:

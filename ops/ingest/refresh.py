@@ -7,6 +7,11 @@ records which tables it inserted into and which columns its updates changed
 (:class:`ops.ingest.store.Counts`), and only the refreshers that read one of those are run,
 inside the import's own transaction. The result equals a full refresh (the tests compare them).
 
+Each refresher so chosen runs incrementally when its domain registered an incremental one
+(:func:`ops.aggregates.incremental`) and the import's :class:`ops.ingest.changes.Changes` allow
+it: only the days, weeks, SKUs and warehouses the import touched are rebuilt, in time proportional
+to the changed rows; otherwise (a calendar, a code, a new as-of day...) it runs in full.
+
 Rules
 -----
 - An update matters to a refresher when a changed column is one it reads (``None``: any column).
@@ -28,7 +33,8 @@ import importlib
 
 from sqlalchemy.orm import Session
 
-from ops.aggregates import DOMAIN_MODULES, REFRESHERS
+from ops.aggregates import DOMAIN_MODULES, REFRESHERS, incremental, refresh_one
+from ops.ingest.changes import Changes
 from ops.ingest.store import Counts
 
 ANY = None  # every column of the table
@@ -108,9 +114,32 @@ def needed(counts: Counts) -> list[str]:
     return out
 
 
-def refresh_touched(session: Session, counts: Counts) -> list[str]:
-    """Run the refreshers :func:`needed` for ``counts`` inside the caller's transaction; return their names."""
+MAX_DAYS = 120  # more touched placed days than this: the full fulfilment rebuild is as quick
+
+
+@incremental("fulfillment")
+def refresh_fulfillment_days(session: Session, changes: Changes) -> bool:
+    """Fulfilment by placed day (:func:`ops.fulfillment.refresh.refresh_days`): the days of the orders
+    whose row, lines or shipments changed, and the days an order left. Calendars, SLA policies and
+    sellers' regions feed every day: those need the full rebuild."""
+    if (changes.changed("holidays") or changes.updated("warehouses", ("business_days", "cutoff_time", "handling_days"))
+            or changes.updated("suppliers", ("region",))):
+        return False
+    days = changes.placed_days(session, via=("orders", "order_lines", "shipments"))
+    if len(days) > MAX_DAYS:
+        return False
+    importlib.import_module("ops.fulfillment.refresh").refresh_days(session, days)
+    return True
+
+
+def refresh_touched(session: Session, counts: Counts, marks: dict[str, int] | None = None) -> list[str]:
+    """Run the refreshers :func:`needed` for ``counts`` inside the caller's transaction; return their names.
+
+    With ``marks`` (:func:`ops.ingest.changes.high_water` taken before the import wrote), each runs
+    incrementally where it can; without, in full.
+    """
     names = needed(counts)
+    changes = Changes(counts=counts, marks=marks) if marks is not None else None
     for name in names:
-        REFRESHERS[name](session)
+        refresh_one(session, name, changes)
     return names

@@ -22,25 +22,38 @@ BATCH = 500  # keys per IN (...) list and rows per executemany
 
 
 class Upserted(NamedTuple):
-    """What one upsert did: rows inserted, rows updated, and the columns that changed on those updates."""
+    """What one upsert did: rows inserted, rows updated, the columns that changed on those updates, and
+    per updated row its id and the values those columns held before (``{"id": 7, "placed_at": ...}``)."""
 
     inserted: int
     updated: int
     columns: frozenset[str] = frozenset()
+    old: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass
 class Counts:
-    """Rows inserted and updated per table, and which columns the updates changed (for refreshes)."""
+    """Rows inserted and updated per table, which columns the updates changed, and the updated rows'
+    ids with their old values of those columns (what an incremental refresh needs to find the groups a
+    row left: an order's old placed day, a return's old order line; :mod:`ops.ingest.changes`)."""
 
     inserted: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
     columns: dict[str, set[str]] = field(default_factory=dict)
+    old: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
-    def add(self, table: str, ins: int, upd: int, columns: Iterable[str] = ()) -> None:
+    def add(self, table: str, ins: int, upd: int, columns: Iterable[str] = (),
+            old: Iterable[dict[str, Any]] = ()) -> None:
         self.inserted[table] = self.inserted.get(table, 0) + ins
         self.updated[table] = self.updated.get(table, 0) + upd
         self.columns.setdefault(table, set()).update(columns)
+        self.old.setdefault(table, []).extend(old)
+
+    def merge(self, other: Counts) -> None:
+        """Add everything ``other`` counted (several import groups into one total)."""
+        for t in set(other.inserted) | set(other.updated):
+            self.add(t, other.inserted.get(t, 0), other.updated.get(t, 0), other.columns.get(t, ()),
+                     other.old.get(t, ()))
 
     @property
     def changed(self) -> int:
@@ -93,7 +106,8 @@ def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], *, key:
     Every row carries the key, every ``update_cols`` column and any insert-only columns.
     Existing rows have only ``update_cols`` compared and written (columns absent from a file are
     left alone). ``bump_version`` adds 1 to ``version`` of each updated row, so open edit forms
-    notice the import. Returns ``(inserted, updated, columns that differed on the updated rows)``.
+    notice the import. Returns ``(inserted, updated, columns that differed on the updated rows, the
+    updated rows' ids with the old values of their differing columns)``.
     """
     if not rows:
         return Upserted(0, 0)
@@ -103,6 +117,7 @@ def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], *, key:
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     changed: set[str] = set()
+    old_values: list[dict[str, Any]] = []
     for r in rows:
         old = existing.get(tuple(r[k] for k in key))
         if old is None:
@@ -111,6 +126,7 @@ def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], *, key:
         differ = [c for c in cols if not _same(old[c], r[c])]
         if differ:
             changed.update(differ)
+            old_values.append({"id": old["id"], **{c: old[c] for c in differ}})
             params = {f"v_{c}": r[c] for c in cols}
             params["v__id"] = old["id"]
             if bump_version:
@@ -125,7 +141,7 @@ def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], *, key:
         stmt = update(table).where(table.c.id == bindparam("v__id")).values(values)
         for chunk in batched(updates, BATCH):
             session.execute(stmt, list(chunk))
-    return Upserted(len(inserts), len(updates), frozenset(changed))
+    return Upserted(len(inserts), len(updates), frozenset(changed), tuple(old_values))
 
 
 def other_source_orders(session: Session, names: list[str], source: str) -> dict[str, str]:

@@ -9,12 +9,27 @@ on order, lead time); the refresher is registered as ``"inventory"`` with
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Date, Integer, and_, case, cast, delete, func, insert, literal, select, union
+from sqlalchemy import (
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    Table,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    union,
+)
 from sqlalchemy.orm import Session
 
-from ops.aggregates import refresher
+from ops.aggregates import incremental, refresher
 from ops.inventory import metrics as m
 from ops.inventory.metrics import DEFAULT_LEAD_TIME_DAYS, KPI_WINDOW, WINDOWS
 from ops.models import (
@@ -31,6 +46,9 @@ from ops.models import (
     Warehouse,
 )
 from ops.reference import last_day
+
+if TYPE_CHECKING:
+    from ops.ingest.changes import Changes
 
 
 def _days_before(session: Session, as_of: dt.date, col: Any) -> Any:
@@ -50,18 +68,31 @@ def _sum_if(cond: Any, value: Any) -> Any:
     return func.coalesce(func.sum(case((cond, value), else_=0)), 0)
 
 
+def _as_of(session: Session) -> dt.date | None:
+    """The last snapshot day, ignoring stray days far after the rest (a typo'd 2099 snapshot)."""
+    as_of = last_day(session, InventorySnapshot.day)
+    if isinstance(as_of, str):  # SQLite aggregate of a Date column comes back as text
+        as_of = dt.date.fromisoformat(as_of)
+    return as_of
+
+
 @refresher("inventory")
 def refresh_inventory(session: Session) -> None:
     """Rebuild ``agg_inventory_pair``, ``agg_inventory_sku`` and ``agg_inventory_po`` for the as-of day."""
     for table in (AggInventoryPair, AggInventorySku, AggInventoryPo):
         session.execute(delete(table))
-    # the last snapshot day, ignoring stray days far after the rest (a typo'd 2099 snapshot)
-    as_of = last_day(session, InventorySnapshot.day)
+    as_of = _as_of(session)
     if as_of is None:
         return
-    if isinstance(as_of, str):  # SQLite aggregate of a Date column comes back as text
-        as_of = dt.date.fromisoformat(as_of)
+    _build(session, as_of)
+
+
+def _build(session: Session, as_of: dt.date, only: Any = None) -> None:
+    """Insert the rows for ``as_of`` of every product, or of the products ``only`` (a select of ids) selects."""
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min)
+
+    def restrict(col: Any) -> list[Any]:
+        return [] if only is None else [col.in_(only)]
 
     # Open PO lines first: the pair table reads them back.
     qty_open = PurchaseOrderLine.qty_ordered - PurchaseOrderLine.qty_received
@@ -70,7 +101,8 @@ def refresh_inventory(session: Session) -> None:
         select(PurchaseOrderLine.product_id, PurchaseOrder.warehouse_id, PurchaseOrder.po_number,
                PurchaseOrder.ordered_on, PurchaseOrder.expected_on, qty_open)
         .join(PurchaseOrder, PurchaseOrder.id == PurchaseOrderLine.po_id)
-        .where(PurchaseOrder.status == "open", qty_open > 0, PurchaseOrder.ordered_on <= as_of),
+        .where(PurchaseOrder.status == "open", qty_open > 0, PurchaseOrder.ordered_on <= as_of,
+               *restrict(PurchaseOrderLine.product_id)),
     ))
 
     # SKU-level weekly stats over all warehouses (for the SKU's XYZ class and demand pattern);
@@ -81,7 +113,7 @@ def refresh_inventory(session: Session) -> None:
                func.sum(OrderLine.qty * OrderLine.unit_price).label("rev"))
         .join(Order, Order.id == OrderLine.order_id)
         .where(Order.status != "cancelled", Order.warehouse_id.is_not(None), Order.placed_at < end,
-               Order.placed_at >= end - dt.timedelta(days=7 * m.WEEKS))
+               Order.placed_at >= end - dt.timedelta(days=7 * m.WEEKS), *restrict(OrderLine.product_id))
         .group_by(OrderLine.product_id, wk2)
         .subquery()
     )
@@ -101,7 +133,8 @@ def refresh_inventory(session: Session) -> None:
                func.sum(OrderLine.qty * OrderLine.unit_price).label("rev"),
                func.max(Order.placed_at).label("last_at"))
         .join(Order, Order.id == OrderLine.order_id)
-        .where(Order.status != "cancelled", Order.warehouse_id.is_not(None), Order.placed_at < end)
+        .where(Order.status != "cancelled", Order.warehouse_id.is_not(None), Order.placed_at < end,
+               *restrict(OrderLine.product_id))
         .group_by(OrderLine.product_id, Order.warehouse_id, wk)
         .subquery()
     )
@@ -134,7 +167,7 @@ def refresh_inventory(session: Session) -> None:
                  for n in WINDOWS],
                _sum_if(and_(out, S.day <= as_of - dt.timedelta(days=7),
                             S.day > as_of - dt.timedelta(days=7 + KPI_WINDOW)), 1).label("stockout_prev_28"))
-        .where(S.day >= first, S.day <= as_of)
+        .where(S.day >= first, S.day <= as_of, *restrict(S.product_id))
         .group_by(S.product_id, S.warehouse_id)
         .cte("inv_stock")
     )
@@ -142,6 +175,7 @@ def refresh_inventory(session: Session) -> None:
     po = (
         select(P.product_id, P.warehouse_id, func.sum(P.qty_open).label("on_order"),
                func.min(P.expected_on).label("next_po"))
+        .where(*restrict(P.product_id))
         .group_by(P.product_id, P.warehouse_id)
         .cte("inv_po")
     )
@@ -149,7 +183,8 @@ def refresh_inventory(session: Session) -> None:
         select(PurchaseOrderLine.product_id, PurchaseOrder.warehouse_id,
                func.max(PurchaseOrderLine.received_on).label("last_receipt"))
         .join(PurchaseOrder, PurchaseOrder.id == PurchaseOrderLine.po_id)
-        .where(PurchaseOrderLine.qty_received > 0, PurchaseOrderLine.received_on <= as_of)
+        .where(PurchaseOrderLine.qty_received > 0, PurchaseOrderLine.received_on <= as_of,
+               *restrict(PurchaseOrderLine.product_id))
         .group_by(PurchaseOrderLine.product_id, PurchaseOrder.warehouse_id)
         .cte("inv_receipts")
     )
@@ -210,3 +245,93 @@ def refresh_inventory(session: Session) -> None:
         .order_by(Product.sku, Warehouse.code)
     )
     session.execute(insert(AggInventoryPair).from_select(list(cols), final))
+
+
+# --- incremental: only the SKUs an import touched, while the as-of day stays ------------------------
+
+MAX_PRODUCTS = 2_000  # more touched SKUs than this: the full rebuild is as quick
+TMP_TOUCH = Table("tmp_inv_touch", MetaData(), Column("product_id", Integer, primary_key=True), prefixes=["TEMPORARY"])
+PRODUCT_COLUMNS = ("sku", "name", "category", "unit_cost", "price", "lead_time_days", "supplier_id")
+
+
+@incremental("inventory")
+def refresh_changes(session: Session, changes: Changes) -> bool:
+    """Rebuild the rows of the SKUs whose demand before the as-of day, snapshots, PO lines, attributes or
+    supplier changed (each SKU's rows over every warehouse: its SKU-level weekly stats are copied into
+    each pair). False (full rebuild) when the as-of day moved (every window shifts) or a warehouse code
+    changed."""
+    if changes.updated("warehouses", ("code",)):
+        return False
+    as_of = _as_of(session)
+    stored = session.scalar(select(AggInventorySku.as_of).limit(1))
+    if stored is None:
+        stored = session.scalar(select(AggInventoryPair.as_of).limit(1))
+    if as_of is None or stored is None or _date(stored) != as_of:
+        return False
+    products = touched_products(session, changes, as_of)
+    if len(products) > MAX_PRODUCTS:
+        return False
+    if not products:
+        return True
+    conn = session.connection()
+    TMP_TOUCH.drop(conn, checkfirst=True)
+    TMP_TOUCH.create(conn)
+    session.execute(insert(TMP_TOUCH), [{"product_id": p} for p in sorted(products)])
+    only = select(TMP_TOUCH.c.product_id)
+    for table in (AggInventoryPair, AggInventorySku, AggInventoryPo):
+        session.execute(delete(table).where(table.product_id.in_(only)))
+    _build(session, as_of, only)
+    TMP_TOUCH.drop(conn)
+    return True
+
+
+def touched_products(session: Session, changes: Changes, as_of: dt.date) -> set[int]:
+    """The SKUs whose inventory rows an import may have changed (as-of day unchanged)."""
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min)
+    out: set[int] = set()
+    # demand: lines of orders placed before the as-of day's end, now or before the import
+    orders = changes.order_ids(session, via=("orders", "order_lines"))
+    moved = {int(r["id"]) for r in changes.counts.old.get("orders", ()) if r.get("placed_at") is not None
+             and _before(r["placed_at"], end)}
+    keep = moved | _ids(session, select(Order.id).where(Order.placed_at < end), Order.id, orders)
+    out |= _ids(session, select(OrderLine.product_id), OrderLine.order_id, keep)
+    if keep:
+        out |= {int(v) for v in changes.old_values("order_lines", "product_id")}
+    # snapshots, PO lines (and the lines of a changed PO), attributes, a supplier's code or lead time
+    out |= changes.new_ids(session, InventorySnapshot, InventorySnapshot.product_id)
+    out |= _ids(session, select(InventorySnapshot.product_id), InventorySnapshot.id,
+                changes.updated_ids("inventory_snapshots"))
+    out |= changes.new_ids(session, PurchaseOrderLine, PurchaseOrderLine.product_id)
+    out |= _ids(session, select(PurchaseOrderLine.product_id), PurchaseOrderLine.id,
+                changes.updated_ids("purchase_order_lines"))
+    out |= {int(v) for v in changes.old_values("purchase_order_lines", "product_id")}
+    pos = changes.new_ids(session, PurchaseOrder) | changes.updated_ids("purchase_orders")
+    out |= _ids(session, select(PurchaseOrderLine.product_id), PurchaseOrderLine.po_id, pos)
+    if changes.updated("products", PRODUCT_COLUMNS):
+        out |= changes.updated_ids("products")
+    if changes.updated("suppliers", ("code", "lead_time_days")):
+        out |= _ids(session, select(Product.id), Product.supplier_id, changes.updated_ids("suppliers"))
+    return out
+
+
+def _ids(session: Session, stmt: Any, key: Any, ids: set[int]) -> set[int]:
+    """The first column of ``stmt`` where ``key`` is in ``ids`` (chunked), as ints."""
+    out: set[int] = set()
+    wanted = sorted(ids)
+    for i in range(0, len(wanted), 5_000):
+        out |= {int(v) for v in session.scalars(stmt.where(key.in_(wanted[i:i + 5_000]))) if v is not None}
+    return out
+
+
+def _before(v: Any, end: dt.datetime) -> bool:
+    if isinstance(v, str):
+        v = dt.datetime.fromisoformat(v)
+    return bool(v < end)
+
+
+def _date(v: Any) -> dt.date:
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    return dt.date.fromisoformat(str(v)[:10])

@@ -20,7 +20,7 @@ Three steps, all ``INSERT ... SELECT``; no order line or return passes through P
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Column,
@@ -32,6 +32,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -39,10 +40,11 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    update,
 )
 from sqlalchemy.orm import Session
 
-from ops.aggregates import refresher
+from ops.aggregates import incremental, refresher
 from ops.models import (
     AggReturnsDim,
     AggReturnsDimAll,
@@ -59,6 +61,9 @@ from ops.models import (
     Warehouse,
 )
 from ops.returns.metrics import DEFECT_REASONS, DIMS, NONE_MEMBER, WRONG_ITEM_REASONS
+
+if TYPE_CHECKING:
+    from ops.ingest.changes import Changes
 
 EXCLUDED_STATUSES = ("cancelled", "unavailable")
 AGG_TABLES = (AggReturnsDim, AggReturnsDimAll, AggReturnsSkuCum, AggReturnsReason)
@@ -118,17 +123,20 @@ def _drop_temp(session: Session) -> None:
         t.drop(conn, checkfirst=True)
 
 
-def _fill(session: Session, dialect: str) -> None:
-    session.execute(insert(TMP_SHIP).from_select(
-        ["order_id", "carrier_id", "shipped"],
-        select(Shipment.order_id, func.min(Shipment.carrier_id),
-               case((func.count(Shipment.shipped_at) > 0, 1), else_=0)).group_by(Shipment.order_id)))
+def _fill(session: Session, dialect: str, orders: Any = None) -> None:
+    """Stage the lines (with shipments and returns) of every order, or of ``orders`` (a select of ids)."""
+    ships = select(Shipment.order_id, func.min(Shipment.carrier_id),
+                   case((func.count(Shipment.shipped_at) > 0, 1), else_=0)).group_by(Shipment.order_id)
+    rets = (select(Return.order_line_id, func.sum(Return.qty), func.count(), func.sum(Return.refund_amount),
+                   func.sum(case((func.lower(Return.reason_code).in_(DEFECT_REASONS), Return.qty), else_=0)),
+                   func.sum(_flag(func.lower(Return.reason_code).in_(WRONG_ITEM_REASONS))))
+            .group_by(Return.order_line_id))
+    if orders is not None:
+        ships = ships.where(Shipment.order_id.in_(orders))
+        rets = rets.where(Return.order_line_id.in_(select(OrderLine.id).where(OrderLine.order_id.in_(orders))))
+    session.execute(insert(TMP_SHIP).from_select(["order_id", "carrier_id", "shipped"], ships))
     session.execute(insert(TMP_RET).from_select(
-        ["order_line_id", "units", "lines", "refund", "defect_units", "wrong_lines"],
-        select(Return.order_line_id, func.sum(Return.qty), func.count(), func.sum(Return.refund_amount),
-               func.sum(case((func.lower(Return.reason_code).in_(DEFECT_REASONS), Return.qty), else_=0)),
-               func.sum(_flag(func.lower(Return.reason_code).in_(WRONG_ITEM_REASONS))))
-        .group_by(Return.order_line_id)))
+        ["order_line_id", "units", "lines", "refund", "defect_units", "wrong_lines"], rets))
     r, sh = TMP_RET.c, TMP_SHIP.c
     units_ret = func.coalesce(r.units, 0)
     cols: dict[str, Any] = {
@@ -152,6 +160,8 @@ def _fill(session: Session, dialect: str) -> None:
             .outerjoin(Carrier, Carrier.id == sh.carrier_id)
             .outerjoin(TMP_RET, r.order_line_id == OrderLine.id)
             .where(Order.status.not_in(EXCLUDED_STATUSES)))
+    if orders is not None:
+        stmt = stmt.where(Order.id.in_(orders))
     session.execute(insert(TMP_LINE).from_select(list(cols), stmt))
 
 
@@ -162,10 +172,12 @@ def _sums() -> dict[str, Any]:
             "returned_value": func.sum(t.returned_value), "refund_value": func.sum(t.refund)}
 
 
-def _aggregate(session: Session) -> None:
+def _aggregate(session: Session, weeks: list[dt.date] | None = None) -> None:
+    """The aggregates from the staged lines: every sale week, or (``weeks``) only those, staged alone."""
     t = TMP_LINE.c
     sums = _sums()
-    _sku_cumulative(session)
+    if weeks is None:
+        _sku_cumulative(session)
 
     dim_sums = {**sums, "lines_sold": func.count(), "shipped_lines": func.sum(t.shipped),
                 "defect_units": func.sum(t.defect_units),
@@ -181,10 +193,11 @@ def _aggregate(session: Session) -> None:
         session.execute(insert(AggReturnsDim).from_select(
             ["sale_week", "supplier", "dim", "member", *dim_sums], stmt))
     d = AggReturnsDim
+    per_week = select(d.sale_week, d.dim, d.member, *[func.sum(getattr(d, c)) for c in dim_sums])
+    if weeks is not None:
+        per_week = per_week.where(d.sale_week.in_(weeks))
     session.execute(insert(AggReturnsDimAll).from_select(
-        ["sale_week", "dim", "member", *dim_sums],
-        select(d.sale_week, d.dim, d.member, *[func.sum(getattr(d, c)) for c in dim_sums])
-        .group_by(d.sale_week, d.dim, d.member)))
+        ["sale_week", "dim", "member", *dim_sums], per_week.group_by(d.sale_week, d.dim, d.member)))
 
     r = Return
     keys = [t.sale_week, t.supplier, t.category, t.size, r.reason_code, r.disposition]
@@ -246,4 +259,184 @@ def refresh(session: Session) -> None:
     _create_temp(session)
     _fill(session, dialect)
     _aggregate(session)
+    _drop_temp(session)
+
+
+# --- incremental: only the sale weeks an import touched -----------------------------------------
+
+MAX_WEEKS = 26  # more touched sale weeks than this: the full rebuild is as quick
+MAX_CELLS = 200_000  # touched SKUs x weeks beyond which the running sums are rebuilt in full
+TMP_ORD = Table("tmp_ret_ord", _TMP, Column("order_id", Integer, primary_key=True), prefixes=["TEMPORARY"])
+TMP_TOUCH = Table("tmp_ret_touch", _TMP, Column("product_id", Integer, primary_key=True), prefixes=["TEMPORARY"])
+_INC_TEMPS = (TMP_ORD, TMP_TOUCH)
+_WEEK = dt.timedelta(days=7)
+# Attributes of the products in a pass: what a full pass reads through the staged lines.
+_ATTRS = ("sku", "category", "size", "supplier")
+
+
+@incremental("returns")
+def refresh_changes(session: Session, changes: Changes) -> bool:
+    """Rebuild the sale weeks whose orders, lines, shipments or returns an import touched (old weeks too:
+    a late return or shipment counts against the week its line was sold, an order may move). False
+    (run the full rebuild) when a product's attributes or a code the aggregates copy changed."""
+    if (changes.updated("products", ("sku", "category", "size", "unit_cost", "supplier_id"))
+            or any(changes.updated(t, ("code",)) for t in ("suppliers", "channels", "warehouses", "carriers"))):
+        return False
+    weeks = sorted(changes.sale_weeks(session))
+    if not weeks:
+        return True
+    if len(weeks) > MAX_WEEKS:
+        return False
+    products = changes.product_ids(session, via=("orders", "order_lines", "returns"))
+    return refresh_weeks(session, weeks, products)
+
+
+def refresh_weeks(session: Session, weeks: list[dt.date], products: set[int]) -> bool:
+    """Rebuild the ``agg_returns_*`` rows of the sale ``weeks`` (Mondays) and the running sums of
+    ``products`` (every product whose sales or returns in those weeks may have changed) from those
+    weeks on, inside the caller's transaction. Returns False, having changed nothing it cannot undo
+    by a full rebuild, when the running sums' grid would shrink (a product's first sale week or the
+    data's last one emptied): the caller then runs :func:`refresh`.
+
+    Equal to the full rebuild: the weeks are staged and grouped exactly as there; the running sums
+    of ``products`` get, from each touched week on, the difference between the week's new sums and
+    its old ones (old = two consecutive running sums' difference), so integer counts are exact and
+    money sums equal up to rounding.
+    """
+    if len(weeks) * max(len(products), 1) > MAX_CELLS:
+        return False
+    cum = AggReturnsSkuCum
+    last_old = session.scalar(select(func.max(cum.sale_week)))
+    if last_old is None:
+        return False  # no running sums yet: the full rebuild makes them
+    last_old = _as_date(last_old)
+    dialect = session.get_bind().dialect.name
+    conn = session.connection()
+    _create_temp(session)
+    for t in _INC_TEMPS:
+        t.drop(conn, checkfirst=True)
+        t.create(conn)
+    wk = sale_week_expr(dialect, Order.placed_at)
+    for w in weeks:
+        lo = dt.datetime.combine(w - dt.timedelta(days=1), dt.time())
+        hi = dt.datetime.combine(w + dt.timedelta(days=8), dt.time())
+        # the placed_at index narrows to the week (a day of slack each side); the sale week picks it exactly
+        session.execute(insert(TMP_ORD).from_select(
+            ["order_id"], select(Order.id).where(Order.placed_at >= lo, Order.placed_at < hi,
+                                                 wk == bindparam(f"w{w:%Y%m%d}", w, type_=Date))))
+    orders = select(TMP_ORD.c.order_id)
+    _fill(session, dialect, orders)
+    tl = TMP_LINE.c
+    if products:
+        session.execute(insert(TMP_TOUCH), [{"product_id": p} for p in sorted(products)])
+    new = _week_sums(session, select(tl.product_id, tl.sale_week, *_cum_sources().values())
+                     .where(tl.product_id.in_(select(TMP_TOUCH.c.product_id))).group_by(tl.product_id, tl.sale_week))
+    staged_weeks = {_as_date(v) for v in session.scalars(select(tl.sale_week).distinct())}
+    if last_old in weeks and last_old not in staged_weeks and not any(w > last_old for w in staged_weeks):
+        _drop_inc(session)
+        return False  # the data's last sale week emptied: the grid ends earlier
+    probe = sorted({*weeks, *(w - _WEEK for w in weeks), last_old})
+    old = _week_sums(session, select(cum.product_id, cum.sale_week, *[getattr(cum, c) for c in CUM_SUMS])
+                     .where(cum.sale_week.in_(probe), cum.product_id.in_(select(TMP_TOUCH.c.product_id))))
+    last_new = max([last_old, *staged_weeks])
+    deltas: dict[int, dict[dt.date, tuple[float, ...]]] = {}
+    zero_from: dict[int, dt.date] = {}  # product -> first week of zero rows to add (new to the grid, or earlier)
+    zero_to: dict[int, dt.date] = {}
+    for p in products:
+        in_grid = (p, last_old) in old
+        for w in weeks:
+            here, before = old.get((p, w)), old.get((p, w - _WEEK))
+            now = new.get((p, w))
+            if here is not None and before is None and now is None and w <= last_old:
+                _drop_inc(session)
+                return False  # the product's first sale week emptied: its grid starts later
+            was = tuple(a - b for a, b in zip(here, before, strict=True)) if here is not None and before is not None \
+                else (here or (0,) * len(CUM_SUMS))
+            d = tuple(a - b for a, b in zip(now or (0,) * len(CUM_SUMS), was, strict=True))
+            if any(d):
+                deltas.setdefault(p, {})[w] = d
+            if now is not None and here is None and (w <= last_old or not in_grid):
+                zero_from[p] = min(zero_from.get(p, w), w)
+        if p in zero_from:
+            zero_to[p] = _first_week(session, p, zero_from[p]) - _WEEK if in_grid else last_new
+    session.execute(delete(AggReturnsDim).where(AggReturnsDim.sale_week.in_(weeks)))
+    session.execute(delete(AggReturnsDimAll).where(AggReturnsDimAll.sale_week.in_(weeks)))
+    session.execute(delete(AggReturnsReason).where(AggReturnsReason.sale_week.in_(weeks)))
+    _aggregate(session, weeks)
+    _extend_grid(session, last_old, last_new)
+    _add_zero_rows(session, zero_from, zero_to)
+    _apply_deltas(session, deltas, last_new)
+    _drop_inc(session)
+    return True
+
+
+def _cum_sources() -> dict[str, Any]:
+    t = TMP_LINE.c
+    return {"units_sold": func.sum(t.qty), "sales_value": func.sum(t.value),
+            "units_returned": func.sum(t.units_returned), "returned_value": func.sum(t.returned_value),
+            "refund_value": func.sum(t.refund)}
+
+
+def _week_sums(session: Session, stmt: Any) -> dict[tuple[int, dt.date], tuple[float, ...]]:
+    return {(int(r[0]), _as_date(r[1])): tuple(v or 0 for v in r[2:]) for r in session.execute(stmt)}
+
+
+def _first_week(session: Session, product_id: int, after: dt.date) -> dt.date:
+    """The product's first week in the running sums (it has one after ``after``: it is in the grid)."""
+    cum = AggReturnsSkuCum
+    v = session.scalar(select(func.min(cum.sale_week)).where(cum.product_id == product_id, cum.sale_week > after))
+    return _as_date(v)
+
+
+def _extend_grid(session: Session, last_old: dt.date, last_new: dt.date) -> None:
+    """A new last sale week: every SKU's running sums carry on to it (as of the old last week)."""
+    cum = AggReturnsSkuCum
+    cols = ["product_id", *_ATTRS, *CUM_SUMS]
+    w = last_old + _WEEK
+    while w <= last_new:
+        session.execute(insert(cum).from_select(
+            ["sale_week", *cols],
+            select(literal(w, Date), *[getattr(cum, c) for c in cols]).where(cum.sale_week == last_old)))
+        w += _WEEK
+
+
+def _add_zero_rows(session: Session, start: dict[int, dt.date], end: dict[int, dt.date]) -> None:
+    """Rows of zeros for weeks a product's grid now starts before (the deltas then fill them in)."""
+    if not start:
+        return
+    attrs = {int(r[0]): tuple(r[1:]) for r in session.execute(
+        select(Product.id, Product.sku, Product.category, Product.size, Supplier.code)
+        .outerjoin(Supplier, Supplier.id == Product.supplier_id).where(Product.id.in_(sorted(start))))}
+    rows = []
+    for p, w in start.items():
+        while w <= end[p]:
+            rows.append({"sale_week": w, "product_id": p, **dict(zip(_ATTRS, attrs[p], strict=True)),
+                         **dict.fromkeys(CUM_SUMS, 0)})
+            w += _WEEK
+    if rows:
+        session.execute(insert(AggReturnsSkuCum), rows)
+
+
+def _apply_deltas(session: Session, deltas: dict[int, dict[dt.date, tuple[float, ...]]], last: dt.date) -> None:
+    """Add each product's week deltas to its running sums from that week to ``last`` (one indexed row each)."""
+    cum: Any = AggReturnsSkuCum.__table__
+    stmt = (update(cum).where(cum.c.sale_week == bindparam("w"), cum.c.product_id == bindparam("p"))
+            .values({c: cum.c[c] + bindparam(f"d_{c}") for c in CUM_SUMS}))
+    params = []
+    for p, by_week in deltas.items():
+        run: tuple[float, ...] = (0.0,) * len(CUM_SUMS)
+        w = min(by_week)
+        while w <= last:
+            if w in by_week:
+                run = tuple(a + b for a, b in zip(run, by_week[w], strict=True))
+            params.append({"w": w, "p": p, **{f"d_{c}": v for c, v in zip(CUM_SUMS, run, strict=True)}})
+            w += _WEEK
+    for i in range(0, len(params), 1_000):
+        session.execute(stmt, params[i:i + 1_000])
+
+
+def _drop_inc(session: Session) -> None:
+    conn = session.connection()
+    for t in _INC_TEMPS:
+        t.drop(conn, checkfirst=True)
     _drop_temp(session)

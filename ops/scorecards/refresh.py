@@ -16,7 +16,7 @@ the same expressions, so the page is right at once without a rebuild.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -43,7 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from ops.aggregates import refresher
+from ops.aggregates import incremental, refresher
 from ops.fulfillment.queries import calendars
 from ops.models import (
     AggScorecardCalendar,
@@ -60,6 +61,9 @@ from ops.models import (
     Warehouse,
 )
 from ops.reference import last_day
+
+if TYPE_CHECKING:
+    from ops.ingest.changes import Changes
 
 AGG_TABLES = (AggScorecardCarrier, AggScorecardTransit, AggScorecardSupplier, AggScorecardCalendar)
 CARRIER_KEYS = ("week", "carrier_id", "carrier", "service", "lane", "warehouse")
@@ -91,17 +95,27 @@ def _accepted(subject_kind: str) -> Select[Any]:
 # --- the calendar -----------------------------------------------------------------------------------
 
 
-def _fill_calendar(session: Session) -> None:
+def _span(session: Session) -> tuple[dt.date, dt.date] | None:
+    """First and last day of any shipment time or PO expected day (None when there are none)."""
     spans = [
-        session.execute(select(func.min(Shipment.shipped_at), func.max(Shipment.shipped_at))).one(),
+        # min and max apart: each alone is one seek on the shipped_at index
+        (session.scalar(select(func.min(Shipment.shipped_at))), session.scalar(select(func.max(Shipment.shipped_at)))),
         session.execute(select(func.min(Shipment.first_attempt_at), func.max(Shipment.first_attempt_at))).one(),
         session.execute(select(func.min(Shipment.delivered_at), func.max(Shipment.delivered_at))).one(),
         session.execute(select(func.min(PurchaseOrder.expected_on), func.max(PurchaseOrder.expected_on))).one(),
     ]
     ends = [pd.Timestamp(str(v)).normalize() for span in spans for v in span if v is not None]
     if not ends:
+        return None
+    return min(ends).date(), max(ends).date()
+
+
+def _fill_calendar(session: Session, span: tuple[dt.date, dt.date] | None = None) -> None:
+    """The calendar from the first day of :func:`_span` (or ``span``), back to its Monday, to the last."""
+    span = span or _span(session)
+    if span is None:
         return
-    first, last = min(ends), max(ends)
+    first, last = pd.Timestamp(span[0]), pd.Timestamp(span[1])
     first -= pd.Timedelta(days=first.dayofweek)  # whole weeks, so every day's Monday is in the table
     days = pd.date_range(first, last, freq="D")
     day_d = days.to_numpy().astype("datetime64[D]")
@@ -195,6 +209,13 @@ def refresh(session: Session) -> None:
     TMP_SHIP.create(conn)
     facts = shipment_facts(dialect).where(Shipment.tracking_number.not_in(_accepted("shipment")))
     session.execute(insert(TMP_SHIP).from_select([c.name for c in TMP_SHIP.c], facts))
+    _carrier_aggregates(session)
+    _supplier_aggregates(session)
+
+
+def _carrier_aggregates(session: Session) -> None:
+    """``agg_scorecard_carrier`` and ``agg_scorecard_transit`` from the staged shipment facts."""
+    conn = session.connection()
     tc = TMP_SHIP.c
     keys = [getattr(tc, k) for k in CARRIER_KEYS]
     session.execute(insert(AggScorecardCarrier).from_select(
@@ -206,11 +227,105 @@ def refresh(session: Session) -> None:
         select(*hkeys, func.count()).where(tc.bdays.is_not(None)).group_by(*hkeys)))
     TMP_SHIP.drop(conn)
 
+
+def _supplier_aggregates(session: Session) -> None:
+    """``agg_scorecard_supplier``: every PO line that counts (a small table: always in full)."""
     sf = supplier_facts(supplier_as_of(session)).where(po_line_key().not_in(_accepted("po_line"))).subquery()
     session.execute(insert(AggScorecardSupplier).from_select(
         ["week", "supplier", *SUPPLIER_COUNTS],
         select(sf.c.week, sf.c.supplier, *[func.sum(getattr(sf.c, c)) for c in SUPPLIER_COUNTS])
         .group_by(sf.c.week, sf.c.supplier)))
+
+
+# --- incremental: the ship weeks an import touched ------------------------------------------------
+
+MAX_WEEKS = 26  # more touched ship weeks than this: the full rebuild is as quick
+_WEEK = dt.timedelta(days=7)
+_SHIP_TIMES = ("shipped_at", "first_attempt_at", "delivered_at")
+
+
+@incremental("scorecards")
+def refresh_changes(session: Session, changes: Changes) -> bool:
+    """Rebuild the carrier aggregates of the ship weeks whose shipments an import inserted or updated (the
+    weeks they left too), the calendar when its span grew, and the supplier aggregate when PO lines or
+    supplier codes changed. False (full rebuild) when holidays or the codes the rows copy changed."""
+    if (changes.changed("holidays")
+            or any(changes.updated(t, ("code",)) for t in ("carriers", "carrier_services", "warehouses"))):
+        return False
+    po_changed = (changes.changed("purchase_orders") or changes.changed("purchase_order_lines")
+                  or changes.updated("suppliers", ("code",)))
+    weeks: list[dt.date] = []
+    if changes.changed("shipments") or po_changed:
+        span = _incremental_span(session, changes)
+        if span is None:
+            return False
+        cal = AggScorecardCalendar
+        have = session.execute(select(func.min(cal.day), func.max(cal.day))).one()
+        if (_date(have[0]), _date(have[1])) != (span[0] - dt.timedelta(days=span[0].weekday()), span[1]):
+            session.execute(delete(AggScorecardCalendar))
+            _fill_calendar(session, span)
+        weeks = sorted({d - dt.timedelta(days=d.weekday()) for d in changes.ship_days(session, ("shipped_at",))})
+    if len(weeks) > MAX_WEEKS:
+        return False
+    if weeks:
+        _refresh_weeks(session, weeks)
+    if po_changed:
+        session.execute(delete(AggScorecardSupplier))
+        _supplier_aggregates(session)
+    return True
+
+
+def _incremental_span(session: Session, changes: Changes) -> tuple[dt.date, dt.date] | None:
+    """The calendar's span after the import from the stored calendar and the changed rows' days, or the
+    exact :func:`_span` when a changed row may have held an end day (the span may have shrunk)."""
+    cal = AggScorecardCalendar
+    lo, hi = (_date(v) for v in session.execute(select(func.min(cal.day), func.max(cal.day))).one())
+    if lo is None or hi is None:
+        return _span(session)
+    now = changes.ship_days(session, _SHIP_TIMES)
+    old: set[dt.date] = set()
+    for c in _SHIP_TIMES:
+        old |= {d for d in (_date(v) for v in changes.old_values("shipments", c)) if d is not None}
+    po_ids = changes.new_ids(session, PurchaseOrder) | changes.updated_ids("purchase_orders")
+    for i in range(0, len(po_ids), 5_000):
+        chunk = sorted(po_ids)[i:i + 5_000]
+        now |= {d for d in (_date(v) for v in session.scalars(
+            select(PurchaseOrder.expected_on).where(PurchaseOrder.id.in_(chunk)))) if d is not None}
+    old |= {d for d in (_date(v) for v in changes.old_values("purchase_orders", "expected_on")) if d is not None}
+    # the true first day is somewhere in the calendar's first week (it starts on that Monday)
+    if any(d < lo + _WEEK or d >= hi for d in old):
+        return _span(session)
+    # a day before the calendar's first Monday moves it; any day from it on keeps it (_fill_calendar aligns)
+    return min([lo, *now]), max([hi, *now])
+
+
+def _refresh_weeks(session: Session, weeks: list[dt.date]) -> None:
+    """Delete and rebuild the carrier aggregates of the ship ``weeks`` (Mondays) from their shipments."""
+    dialect = session.get_bind().dialect.name
+    for t in (AggScorecardCarrier, AggScorecardTransit):
+        session.execute(delete(t).where(t.week.in_(weeks)))
+    conn = session.connection()
+    TMP_SHIP.drop(conn, checkfirst=True)
+    TMP_SHIP.create(conn)
+    for w in weeks:
+        lo = dt.datetime.combine(w - dt.timedelta(days=1), dt.time())
+        hi = dt.datetime.combine(w + dt.timedelta(days=8), dt.time())
+        # the shipped_at index narrows to the week (a day of slack each side); the calendar's week picks it
+        facts = (shipment_facts(dialect)
+                 .where(Shipment.tracking_number.not_in(_accepted("shipment")),
+                        Shipment.shipped_at >= lo, Shipment.shipped_at < hi).subquery())
+        session.execute(insert(TMP_SHIP).from_select(
+            [c.name for c in TMP_SHIP.c],
+            select(*[facts.c[c.name] for c in TMP_SHIP.c]).where(facts.c.week == bindparam("w", w, type_=Date))))
+    _carrier_aggregates(session)
+
+
+def _date(v: Any) -> Any:
+    if v is None or isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+        return v
+    if isinstance(v, dt.datetime):
+        return v.date()
+    return dt.date.fromisoformat(str(v)[:10])
 
 
 def apply_exclusion(session: Session, *, subject_kind: str, subject_key: str, sign: int) -> bool:
