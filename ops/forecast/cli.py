@@ -1,4 +1,6 @@
-"""``python -m ops forecast [--skus ...] [--jobs N] [--resume RUN_ID]``: run (or resume) a forecast."""
+"""``python -m ops forecast [--skus ...] [--jobs N] [--cluster tcp://host:port] [--resume RUN_ID]``: run
+(or resume) a forecast, its chunks in local processes or on a Dask distributed cluster (``--cluster``,
+default ``OPS_DASK_SCHEDULER``)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,10 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("forecast", help="backtest, choose a model per SKU and forecast (stored as a forecast run)")
     p.add_argument("--skus", nargs="+", metavar="SKU", help="only these SKUs (default: the whole catalogue)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: the number of cores)")
+    p.add_argument("--cluster", metavar="ADDRESS", default=None,
+                   help="run the chunks on the Dask scheduler at this address, e.g. tcp://10.0.0.5:8786 "
+                        "(default: OPS_DASK_SCHEDULER if set; --jobs is then unused; only this process "
+                        "uses the database)")
     p.add_argument("--resume", type=int, metavar="RUN_ID", help="finish an interrupted run without redoing stored SKUs")
     p.add_argument("--horizon", type=int, default=13, help="weeks to forecast (default 13)")
     p.add_argument("--origins", type=int, default=6, help="backtest origins (default 6)")
@@ -47,6 +53,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
             as_of = dt.date.fromisoformat(args.as_of)
         except ValueError:
             raise CliError(f"--as-of {args.as_of!r} is not a date (use YYYY-MM-DD)") from None
+    cluster = args.cluster if args.cluster is not None else os.environ.get("OPS_DASK_SCHEDULER", "")
+    cluster = cluster.strip() or None
     engine = make_engine(args.db) if args.db else make_engine()
     from sqlalchemy import inspect
 
@@ -55,7 +63,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     try:
         rid = run_forecast(engine, skus=args.skus, jobs=jobs, resume=args.resume, horizon=args.horizon,
                            origins=args.origins, step=args.step, chunk_size=args.chunk_size,
-                           prophet_max=args.prophet_max, as_of=as_of, progress=not args.quiet)
+                           prophet_max=args.prophet_max, as_of=as_of, progress=not args.quiet, cluster=cluster)
     except ForecastError as exc:
         raise CliError(str(exc)) from None
     except KeyboardInterrupt:
@@ -69,5 +77,6 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         run = s.get(ForecastRun, rid)
         assert run is not None
         print(f"forecast run {rid}: {run.n_done} SKUs, {run.n_fallback} on the baseline by fallback, "
-              f"history to {run.as_of}", file=sys.stdout)
+              f"history to {run.as_of}" + (f", run on the Dask cluster at {cluster}" if cluster else ""),
+              file=sys.stdout)
     return 0

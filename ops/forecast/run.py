@@ -8,8 +8,9 @@
 3. fits the global gradient-boosting model twice in this process: on target weeks before the
    earliest backtest origin (for the backtest) and on all weeks (for the forecast);
 4. splits the SKUs into chunks of ``chunk_size`` and runs them in ``jobs`` worker processes
-   (joblib); each chunk backtests every model, chooses per SKU (:mod:`ops.forecast.backtest`) and
-   forecasts ``horizon`` weeks with the chosen model;
+   (joblib) or, with ``cluster``, on the workers of a Dask distributed cluster; each chunk
+   backtests every model, chooses per SKU (:mod:`ops.forecast.backtest`) and forecasts
+   ``horizon`` weeks with the chosen model;
 5. stores each finished chunk (choices, every model's scores, weekly forecasts) and the progress
    count in one transaction, so a killed run resumes (``resume=RUN_ID``) without redoing them;
 6. marks the run ``succeeded`` (or ``failed`` with the error; the exception propagates).
@@ -19,6 +20,16 @@ Prophet runs only on eligible series (:func:`ops.forecast.models.prophet_eligibl
 Measured at bench size (BENCHMARKS.md): on the 30 highest-volume eligible SKUs Prophet won the
 backtest on 18 (WAPE 0.208 against 0.236 for the next best model) at about 0.33 s a fit, seven fits a
 SKU; all 284 eligible SKUs would add about 11 minutes, so it is capped at the 30 where it wins most.
+
+On a cluster (``cluster="tcp://host:port"``, the address of a running Dask scheduler) the chunks run
+on its workers through the same :func:`chunk_result`: a chunk's task carries the chunk's weekly
+history and returns plain rows, and the parts every chunk shares (calendar, fitted global models) are
+sent to each worker once. Only this process reads and writes the database, so the workers need no
+route to it; the scheduler and the workers need the same OpsDeck code and requirements (the scheduler
+unpickles the tasks). At most :data:`CLUSTER_IN_FLIGHT` chunks
+per worker thread are out at a time, and finished chunks are stored as they come back, exactly as in
+a local run (a killed run resumes the same way, on the cluster or not). Same inputs, same code: the
+stored forecasts equal a local run's (``tests/test_forecast_cluster.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +38,9 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -56,6 +69,8 @@ from ops.forecast.models import (
 from ops.models import ForecastChoice, ForecastRun, ForecastScore, ForecastWeek, Product
 
 PROPHET_DEFAULT = 30
+CLUSTER_CONNECT_SECONDS = 30.0  # how long to wait for the Dask scheduler before the run fails
+CLUSTER_IN_FLIGHT = 2  # chunks submitted per worker thread ahead of the results (bounds memory)
 
 
 class ForecastError(RuntimeError):
@@ -162,6 +177,84 @@ def chunk_result(payload: dict[str, Any]) -> dict[str, Any]:
     return {"chunk": payload["chunk"], "weeks": week_rows, "choices": choice_rows, "scores": score_rows}
 
 
+def chunk_result_shared(payload: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
+    """:func:`chunk_result` on a chunk's own part and the part every chunk shares (a cluster task)."""
+    return chunk_result({**shared, **payload})
+
+
+def _distributed() -> Any:
+    """The ``distributed`` package (imported only for a cluster run; its API is untyped, hence Any)."""
+    try:
+        import distributed
+    except ImportError:
+        raise ForecastError("running on a cluster needs dask[distributed] (pip install -r requirements.txt)") from None
+    return distributed
+
+
+def _connect(address: str) -> Any:
+    """A ``distributed.Client`` on the Dask scheduler at ``address``, with at least one worker."""
+    dist = _distributed()
+    try:
+        dist.comm.get_address_host_port(address)  # checked first: a client made on a bad one fails noisily
+    except ValueError as exc:
+        raise ForecastError(f"{address!r} is not a Dask scheduler address (tcp://host:port): {exc}") from None
+    try:
+        client = dist.Client(address, timeout=CLUSTER_CONNECT_SECONDS, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ForecastError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    try:
+        client.wait_for_workers(1, timeout=CLUSTER_CONNECT_SECONDS)
+    except (OSError, TimeoutError) as exc:
+        client.close()
+        raise ForecastError(f"the Dask cluster at {address} has no workers "
+                            f"(waited {CLUSTER_CONNECT_SECONDS:g} s): {exc}") from None
+    return client
+
+
+def _missing_code(exc: Exception) -> ForecastError | None:
+    """The plain message when the cluster's scheduler or a worker cannot import OpsDeck (it unpickles
+    the tasks, a worker also the fitted models); None for any other error."""
+    text = str(exc)
+    if "No module named" not in text and "deserialization of the task graph" not in text:
+        return None
+    first = text.splitlines()[0].split(". ")[0] if text else type(exc).__name__
+    return ForecastError(f"the Dask cluster cannot load the forecast code ({first}): its scheduler and workers "
+                         "need the OpsDeck code and requirements installed, as on this machine")
+
+
+def _on_cluster(client: Any, run_id: int, parts: Iterable[dict[str, Any]],
+                shared: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Run the chunks on the cluster's workers; yields each chunk's result as it finishes."""
+    try:
+        [shared_future] = client.scatter([shared], broadcast=True)  # once per worker, not once per chunk
+    except Exception as exc:
+        if (plain := _missing_code(exc)) is not None:
+            raise plain from exc
+        raise
+    ahead = max(2, CLUSTER_IN_FLIGHT * sum(client.nthreads().values()))
+    tag = uuid.uuid4().hex[:8]
+    todo = iter(parts)
+
+    def submit(part: dict[str, Any]) -> Any:
+        return client.submit(chunk_result_shared, part, shared_future,
+                             key=f"opsdeck-forecast-{run_id}-{tag}-chunk-{part['chunk']}")
+
+    first = [submit(part) for _, part in zip(range(ahead), todo, strict=False)]
+    pending = _distributed().as_completed(first, loop=client.loop)  # not the default client: there is none
+    for future in pending:
+        try:
+            result = future.result()  # a chunk's exception is raised here, as in a local run
+        except Exception as exc:
+            if (plain := _missing_code(exc)) is not None:
+                raise plain from exc
+            raise
+        future.release()
+        nxt = next(todo, None)
+        if nxt is not None:
+            pending.add(submit(nxt))
+        yield result
+
+
 def _start(engine: Engine, params: Params) -> int:
     def work(s: Any) -> int:
         rid = s.execute(insert(ForecastRun).values(started_at=_now(), parameters=params.to_json(), status="running",
@@ -226,8 +319,12 @@ def run_forecast(engine: Engine, *, skus: Sequence[str] | None = None, jobs: int
                  horizon: int = 13, origins: int = 6, step: int = 2, chunk_size: int = 250,
                  prophet_max: int = PROPHET_DEFAULT,
                  as_of: dt.date | None = None, progress: bool = False,
-                 on_chunk: Callable[[int], None] | None = None) -> int:
-    """Run (or resume) a forecast; returns the run id. See the module docstring."""
+                 on_chunk: Callable[[int], None] | None = None, cluster: str | None = None) -> int:
+    """Run (or resume) a forecast; returns the run id. See the module docstring.
+
+    ``cluster`` is the address of a Dask scheduler (``tcp://host:port``) to run the chunks on
+    (``jobs`` is then unused); without it they run here in ``jobs`` processes.
+    """
     if resume is not None:
         params = _resume(engine, resume)
         run_id = resume
@@ -240,7 +337,9 @@ def run_forecast(engine: Engine, *, skus: Sequence[str] | None = None, jobs: int
                         as_of=as_of.isoformat() if as_of else None)
         run_id = _start(engine, params)
     try:
-        _execute(engine, run_id, params, progress=progress, on_chunk=on_chunk)
+        with ExitStack() as stack:
+            client = stack.enter_context(_connect(cluster)) if cluster else None
+            _execute(engine, run_id, params, progress=progress, on_chunk=on_chunk, client=client)
     except BaseException as exc:
         msg = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ForecastError) else str(exc)
         if isinstance(exc, KeyboardInterrupt):
@@ -251,7 +350,7 @@ def run_forecast(engine: Engine, *, skus: Sequence[str] | None = None, jobs: int
 
 
 def _execute(engine: Engine, run_id: int, p: Params, *, progress: bool,
-             on_chunk: Callable[[int], None] | None) -> None:
+             on_chunk: Callable[[int], None] | None, client: Any = None) -> None:
     as_of = dt.date.fromisoformat(p.as_of) if p.as_of else None
     with read_session(engine) as s:
         if p.skus:
@@ -295,16 +394,23 @@ def _execute(engine: Engine, run_id: int, p: Params, *, progress: bool,
     chunks = [todo[i:i + p.chunk_size] for i in range(0, todo.size, p.chunk_size)]
     bar = _progress(n, n - todo.size, progress)
 
-    def payloads() -> Iterable[dict[str, Any]]:
+    shared = {"weeks": weeks, "event": event, "h": h, "params": asdict(p), "gbm_bt": gbm_bt, "gbm_final": gbm_final,
+              "gbm_fit_per_series": gbm_share}
+
+    def parts() -> Iterator[dict[str, Any]]:
         for ci, rows in enumerate(chunks):
             yield {"chunk": ci, "y": data.y[rows], "observed": data.observed[rows], "censored": data.censored[rows],
-                   "promo": promo[rows], "weeks": weeks, "event": event, "pattern_bt": pattern_bt[rows],
-                   "pattern": pattern[rows], "skus": [data.skus[i] for i in rows],
-                   "censored_days": data.censored_days[rows], "prophet_rows": prophet_rows[rows], "h": h,
-                   "params": asdict(p), "gbm_bt": gbm_bt, "gbm_final": gbm_final, "gbm_fit_per_series": gbm_share}
+                   "promo": promo[rows], "pattern_bt": pattern_bt[rows], "pattern": pattern[rows],
+                   "skus": [data.skus[i] for i in rows], "censored_days": data.censored_days[rows],
+                   "prophet_rows": prophet_rows[rows]}
+
+    def payloads() -> Iterator[dict[str, Any]]:
+        return ({**shared, **part} for part in parts())
 
     results: Iterable[dict[str, Any]]
-    if p.jobs > 1 and len(chunks) > 1:
+    if client is not None:
+        results = _on_cluster(client, run_id, parts(), shared) if chunks else iter(())
+    elif p.jobs > 1 and len(chunks) > 1:
         from joblib import Parallel, delayed
 
         results = Parallel(n_jobs=p.jobs, return_as="generator_unordered")(
