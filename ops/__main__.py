@@ -176,6 +176,11 @@ def cmd_user(args: argparse.Namespace) -> int:
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
+    """Rebuild every aggregate from all history, in one transaction (``--full`` says so explicitly).
+
+    Imports already refresh what they touched, incrementally where they can (``ops.ingest.refresh``);
+    this full rebuild is for after direct database edits, a restore, or a changed refresher.
+    """
     from ops.aggregates import refresh_all
     from ops.decisions import record
 
@@ -242,7 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     ur.add_argument("--password", help="password (default: OPS_NEW_PASSWORD or a prompt)")
     ur.set_defaults(func=cmd_user)
 
-    sub.add_parser("refresh", help="rebuild the derived agg_* tables").set_defaults(func=cmd_refresh)
+    r = sub.add_parser("refresh", help="rebuild every derived agg_* table in full (imports refresh what they "
+                       "touched by themselves)")
+    r.add_argument("--full", action="store_true", help="the full rebuild (the default; the only kind run by hand)")
+    r.set_defaults(func=cmd_refresh)
     from ops.backup import add_commands as backup_commands
 
     backup_commands(sub)  # backup FILE, restore FILE [--force]

@@ -277,3 +277,19 @@ def test_a_repeated_import_refreshes_nothing(engine: Engine, tmp_path: Path, siz
     run(engine, list(files.items()))
     assert run(engine, list(files.items())) == {}
     assert_equals_full_rebuild(engine, "repeat")
+
+
+@pytest.mark.parametrize("argv", [["refresh"], ["refresh", "--full"]])
+def test_refresh_command_rebuilds_everything(engine: Engine, argv: list[str]) -> None:
+    from ops.__main__ import main
+    from ops.models import AggFulfilDaily, AggReturnsSkuCum
+
+    seed(engine, size="small", seed=7)
+    with transaction(engine) as s:
+        s.execute(AggFulfilDaily.__table__.delete())
+        s.execute(AggReturnsSkuCum.__table__.update().values(units_sold=-1))
+    assert main(["--db", engine.url.render_as_string(hide_password=False), *argv]) == 0
+    with transaction(engine) as s:
+        assert s.scalar(select(func.count()).select_from(AggFulfilDaily)) > 0
+        assert s.scalar(select(func.min(AggReturnsSkuCum.units_sold))) >= 0
+    assert_equals_full_rebuild(engine, " ".join(argv))
