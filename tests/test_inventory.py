@@ -17,6 +17,7 @@ from ops.db import transaction
 from ops.filters import Filters
 from ops.inventory import exception_key, inventory_health, projection, refresh_inventory
 from ops.inventory import metrics as im
+from ops.inventory.queries import days_to_datetime, to_date
 from ops.models import (
     Channel,
     InventorySnapshot,
@@ -91,6 +92,65 @@ def test_vectorised_projection_matches_day_by_day_walk() -> None:
         expected.append(im.project_stockout(h, r, arr))
     got = im.project_stockouts(pd.DataFrame(rows), pd.DataFrame(arrivals))["stockout_day"]
     assert [None if np.isnan(v) else int(v) for v in got] == expected
+
+
+def test_projection_keeps_same_day_arrivals_apart_from_other_pairs() -> None:
+    # two POs of one pair on one day add up; another pair's PO on that day does not count for it
+    days, gap = im.project_stockout_days(np.array([10.0, 10.0]), np.array([2.0, 2.0]), np.array([0, 1, 0]),
+                                         np.array([3, 3, 3]), np.array([4.0, 100.0, 6.0]))
+    # pair 0: 10 + 10 arriving on day 3 at 2 a day -> 20 - 2k <= 0 at k = 10; pair 1: (110 - 2k) -> 55
+    assert days.tolist() == [10.0, 55.0] and np.isnan(gap).all()
+
+
+def test_run_sums_equal_groupby_sums_bit_for_bit() -> None:
+    # Sums a SKU's rows exactly as pandas' groupby().sum() does (compensated), so the page's
+    # numbers do not move by an ulp; plain left-to-right sums differ on some of these runs.
+    rng = np.random.default_rng(7)
+    lengths = rng.integers(1, 7, 3000)
+    labels = np.repeat(np.arange(len(lengths)), lengths)
+    values = rng.choice([1e-3, 1.0, 1e3, 1e8], len(labels)) * rng.standard_normal(len(labels))
+    values[rng.random(len(labels)) < 0.02] = np.nan
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    want = pd.Series(values).groupby(labels).sum().to_numpy()
+    got = im.run_sums(values, starts)
+    assert np.array_equal(got, want)
+    plain = np.add.reduceat(np.nan_to_num(values), starts)
+    assert not np.array_equal(plain, want)  # the case the compensation is for does occur here
+
+
+def test_abc_arrays_equal_the_series_rule() -> None:
+    rng = np.random.default_rng(11)
+    values = np.round(rng.exponential(100.0, 500), 0)  # ties in value: broken by key
+    values[:20] = 0.0
+    values[20:25] = np.nan
+    keys = np.array([f"K{i:04d}" for i in range(500)], dtype=object)
+    shuffled = rng.permutation(500)
+    by_series = im.abc_classes(pd.Series(values[shuffled], index=keys[shuffled]))
+    by_array = im.abc_class_array(values, a_cut=80, b_cut=95)  # keys already in order
+    assert by_series.reindex(keys).tolist() == by_array.tolist()
+    # by hand: descending value, ties by key; A while the share before the item is below 80 %
+    order = sorted(range(500), key=lambda i: (-np.nan_to_num(values[i], nan=-1), keys[i]))
+    total = float(np.nansum(values))
+    before, want = 0.0, {}
+    for i in order:
+        v = 0.0 if np.isnan(values[i]) else values[i]
+        share = before / total
+        want[i] = "C" if v <= 0 else "A" if share < 0.8 - 1e-9 else "B" if share < 0.95 - 1e-9 else "C"
+        before += v
+    assert by_array.tolist() == [want[i] for i in range(500)]
+
+
+def test_dates_read_as_day_numbers_equal_the_parsed_dates() -> None:
+    # the page reads dates as days since 1970 (cheap numbers) instead of ISO text: same days,
+    # the time of day dropped, and NaT where datetime64[ns] cannot hold the day
+    texts = ["2024-06-30", None, "1970-01-01", "1969-12-31", "2024-02-29", "2024-03-01 18:30:00",
+             "2262-04-11", "2262-04-12", "1677-09-22", "1677-09-21"]
+    epoch = dt.datetime(1970, 1, 1)
+    days = [None if t is None else (dt.datetime.fromisoformat(t) - epoch).total_seconds() / 86400 for t in texts]
+    got = pd.Series(days_to_datetime(days))
+    want = to_date(pd.Series(texts, dtype=object))
+    pd.testing.assert_series_equal(got, want, check_names=False)
+    assert got.isna().tolist() == [False, True, False, False, False, False, False, True, False, True]
 
 
 def test_abc_boundary_item_and_zero_value() -> None:

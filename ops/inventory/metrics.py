@@ -64,6 +64,12 @@ XYZ_CUTOFFS = (0.5, 1.0)
 AGE_BUCKETS = ((30, "0-30 d"), (60, "31-60 d"), (90, "61-90 d"), (180, "91-180 d"), (365, "181-365 d"))
 AGE_OLDEST = "> 365 d / never"
 _EPS = 1e-9
+# label lookups (object arrays, so a lookup gives plain str cells)
+_ABC = np.array(["A", "B", "C"], dtype=object)
+_XYZ = np.array(["X", "Y", "Z"], dtype=object)
+_PATTERNS = np.array(["smooth", "erratic", "intermittent", "lumpy", "none"], dtype=object)
+_AGES = np.array([label for _, label in AGE_BUCKETS] + [AGE_OLDEST], dtype=object)
+_AGE_LIMITS = np.array([limit for limit, _ in AGE_BUCKETS], dtype=float)
 
 
 @overload
@@ -139,18 +145,41 @@ def project_stockouts(
     and ``gap_days`` (float, NaN = no PO lands after the stockout).
     """
     n = len(pairs)
-    keys = pairs["key"].to_numpy()
-    on_hand = pairs["on_hand"].to_numpy(dtype=float)
-    rate = pairs["rate"].to_numpy(dtype=float)
-    pos = pd.Series(np.arange(n), index=pd.Index(keys))
+    pos = pd.Series(np.arange(n), index=pd.Index(pairs["key"].to_numpy()))
     arr = arrivals[arrivals["key"].isin(pos.index)]
-    arr = arr.assign(day=arr["day"].clip(lower=1).astype("int64"))
-    arr = arr.groupby(["key", "day"], as_index=False, sort=False)["qty"].sum()
-    a_idx = pos.loc[arr["key"]].to_numpy() if len(arr) else np.zeros(0, dtype=int)
-    a_day = arr["day"].to_numpy(dtype=float)
-    a_qty = arr["qty"].to_numpy(dtype=float)
+    a_idx = pos.loc[arr["key"]].to_numpy() if len(arr) else np.zeros(0, dtype="int64")
+    stock_day, gap = project_stockout_days(
+        pairs["on_hand"].to_numpy(dtype=float), pairs["rate"].to_numpy(dtype=float), a_idx,
+        arr["day"].clip(lower=1).to_numpy(dtype="int64"), arr["qty"].to_numpy(dtype=float), horizon=horizon)
+    return pd.DataFrame({"stockout_day": stock_day, "gap_days": gap}, index=pairs.index)
+
+
+def project_stockout_days(
+    on_hand: np.ndarray, rate: np.ndarray, a_idx: np.ndarray, a_day: np.ndarray, a_qty: np.ndarray, *,
+    horizon: int = HORIZON_DAYS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`project_stockouts` on arrays: pairs are positions ``0..n-1``.
+
+    ``on_hand`` and ``rate`` (float) per pair; each arrival is a pair position ``a_idx`` (int,
+    0 <= a_idx < n), a day ``a_day`` (int >= 1) and a quantity ``a_qty`` (float). Returns
+    ``(stockout_day, gap_days)``, float arrays of length n (NaN = none).
+    """
+    n = len(on_hand)
+    on_hand = np.asarray(on_hand, dtype=float)
+    rate = np.asarray(rate, dtype=float)
+    a_idx = np.asarray(a_idx, dtype="int64")
+    a_day = np.maximum(np.asarray(a_day, dtype="int64"), 1)
+    a_qty = np.asarray(a_qty, dtype=float)
+    # one arrival per pair and day, in (pair, day) order: quantities of the same day are summed
+    # as pandas' groupby().sum() adds them (see run_sums), in the order they came
     order = np.lexsort((a_day, a_idx))
     a_idx, a_day, a_qty = a_idx[order], a_day[order], a_qty[order]
+    if len(a_idx):
+        new = np.r_[True, (a_idx[1:] != a_idx[:-1]) | (a_day[1:] != a_day[:-1])]
+        starts = np.flatnonzero(new)
+        a_qty = run_sums(a_qty, starts)
+        a_idx, a_day = a_idx[starts], a_day[starts]
+    a_day = a_day.astype(float)
     # cumulative arrivals within each pair
     cum = np.zeros(len(a_qty))
     if len(a_qty):
@@ -172,19 +201,45 @@ def project_stockouts(
     cand = np.maximum(seg_start, need)
     ok = (r > 0) & (cand <= seg_end) & (cand <= horizon)
     stock_day = np.full(n, np.nan)
-    if ok.any():
-        s = pd.Series(cand[ok]).groupby(seg_idx[ok]).min()
-        stock_day[s.index.to_numpy()] = s.to_numpy()
+    np.fmin.at(stock_day, seg_idx[ok], cand[ok])
     stock_day[on_hand <= 0] = 0.0
     # gap: first arrival strictly after the stockout day
     gap = np.full(n, np.nan)
     if len(a_idx):
         so = stock_day[a_idx]
         after = ~np.isnan(so) & (a_day > so)
-        if after.any():
-            g = pd.Series(a_day[after] - so[after]).groupby(a_idx[after]).min()
-            gap[g.index.to_numpy()] = g.to_numpy()
-    return pd.DataFrame({"stockout_day": stock_day, "gap_days": gap}, index=pairs.index)
+        np.fmin.at(gap, a_idx[after], a_day[after] - so[after])
+    return stock_day, gap
+
+
+def run_sums(values: ArrayLike, starts: np.ndarray) -> np.ndarray:
+    """Sum of each run ``values[starts[i]:starts[i + 1]]`` (the last run to the end), float64.
+
+    Added exactly as pandas' ``groupby(...).sum()`` adds a float group (Kahan-compensated, in
+    row order, NaN skipped, 0.0 for a run of NaN only), so sums taken here equal, bit for bit,
+    the ones a groupby would give. Vectorised over the runs: one pass per position in a run,
+    so it suits many short runs (a SKU's warehouses), not a few long ones.
+    """
+    v = np.asarray(values, dtype="float64")
+    starts = np.asarray(starts, dtype="int64")
+    total = np.zeros(len(starts))
+    if not len(starts):
+        return total
+    length = np.diff(np.r_[starts, len(v)])
+    comp = np.zeros(len(starts))
+    for j in range(int(length.max())):
+        live = np.flatnonzero(length > j)
+        val = v[starts[live] + j]
+        ok = ~np.isnan(val)
+        if not ok.all():
+            live, val = live[ok], val[ok]
+        s, y = total[live], val - comp[live]
+        t = s + y
+        c = t - s - y
+        c[np.isnan(c)] = 0.0  # an infinite value: pandas resets the compensation too
+        comp[live] = c
+        total[live] = t
+    return total
 
 
 def abc_classes(values: pd.Series, *, a_cut: float = 80.0, b_cut: float = 95.0) -> pd.Series:
@@ -192,18 +247,36 @@ def abc_classes(values: pd.Series, *, a_cut: float = 80.0, b_cut: float = 95.0) 
 
     ``a_cut``/``b_cut`` are cumulative percentages (80/95 = classes of 80 %, 15 % and 5 %).
     """
+    cls = abc_class_array(values.to_numpy(dtype=float), values.index.to_numpy(), a_cut=a_cut, b_cut=b_cut)
+    return pd.Series(cls, index=values.index)
+
+
+def abc_class_array(values: np.ndarray, keys: np.ndarray | None = None, *, a_cut: float = 80.0,
+                    b_cut: float = 95.0) -> np.ndarray:
+    """:func:`abc_classes` on arrays: ``values`` (float) per item, ties broken by ``keys``
+    (ascending; None = the items are already in key order). Returns an object array of "A" / "B" / "C".
+    """
     if not 0 <= a_cut <= b_cut <= 100:
         raise ValueError(f"ABC cut-offs must satisfy 0 <= A <= B <= 100 (got A={a_cut}, B={b_cut})")
-    v = values.astype(float).clip(lower=0)
-    frame = pd.DataFrame({"key": v.index, "v": v.to_numpy()})
-    # value descending (NaN last), then key: one stable lexsort, the order of
-    # sort_values(["v", "key"], ascending=[False, True], kind="mergesort") without factorising the keys
-    frame = frame.take(np.lexsort((frame["key"].to_numpy(), -frame["v"].to_numpy())))
-    total = frame["v"].sum()
-    before = (frame["v"].cumsum() - frame["v"]) / total if total > 0 else pd.Series(1.0, index=frame.index)
-    cls = np.where(before < a_cut / 100 - _EPS, "A", np.where(before < b_cut / 100 - _EPS, "B", "C"))
-    cls = np.where(frame["v"].to_numpy() > 0, cls, "C")
-    return pd.Series(cls, index=frame["key"].to_numpy()).reindex(values.index)
+    v = np.asarray(values, dtype=float)
+    v = np.where((v >= 0) | np.isnan(v), v, 0.0)  # clip(lower=0), NaN kept
+    # value descending (NaN last), then key: one stable lexsort
+    order = np.lexsort((np.arange(len(v)) if keys is None else keys, -v))
+    sv = v[order]
+    missing = np.isnan(sv)
+    filled = np.where(missing, 0.0, sv)
+    total = filled.sum()  # Series.sum: NaN counts as 0
+    if total > 0:
+        cum = np.cumsum(filled)  # Series.cumsum: NaN skipped and kept in place
+        cum[missing] = np.nan
+        before = (cum - sv) / total
+    else:
+        before = np.ones(len(sv))
+    code = np.where(before < a_cut / 100 - _EPS, 0, np.where(before < b_cut / 100 - _EPS, 1, 2))
+    code = np.where(sv > 0, code, 2)
+    out = np.empty(len(v), dtype=object)
+    out[order] = _ABC[code]
+    return out
 
 
 def weekly_stats(weeks: int, nonzero: float, total: float, sumsq: float) -> tuple[float, float, float]:
@@ -219,48 +292,69 @@ def weekly_stats(weeks: int, nonzero: float, total: float, sumsq: float) -> tupl
 
 def weekly_stats_frame(nonzero: pd.Series, total: pd.Series, sumsq: pd.Series, *, weeks: int = WEEKS) -> pd.DataFrame:
     """Vectorised :func:`weekly_stats`: columns ``cv``, ``adi``, ``cv2`` (float, NaN without demand)."""
-    nz = nonzero.astype(float)
-    tot = total.astype(float)
-    sq = sumsq.astype(float)
+    cv, adi, cv2 = weekly_stats_arrays(nonzero.to_numpy(dtype=float), total.to_numpy(dtype=float),
+                                       sumsq.to_numpy(dtype=float), weeks=weeks)
+    return pd.DataFrame({"cv": cv, "adi": adi, "cv2": cv2}, index=nonzero.index)
+
+
+def _clip0(x: np.ndarray) -> np.ndarray:
+    """``Series.clip(lower=0)``: negatives to 0, NaN kept."""
+    return np.where((x >= 0) | np.isnan(x), x, 0.0)
+
+
+def weekly_stats_arrays(nonzero: np.ndarray, total: np.ndarray, sumsq: np.ndarray, *, weeks: int = WEEKS
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`weekly_stats_frame` on float arrays: ``(cv, adi, cv2)``, NaN without demand."""
+    nz = np.asarray(nonzero, dtype=float)
+    tot = np.asarray(total, dtype=float)
+    sq = np.asarray(sumsq, dtype=float)
     has = (nz > 0) & (tot > 0)
-    mean = tot / weeks
-    var = (sq / weeks - mean**2).clip(lower=0)
-    mean_nz = tot / nz.where(has)
-    var_nz = (sq / nz.where(has) - mean_nz**2).clip(lower=0)
-    out = pd.DataFrame(
-        {"cv": np.sqrt(var) / mean.where(has), "adi": weeks / nz.where(has), "cv2": var_nz / mean_nz**2},
-        index=nonzero.index,
-    )
-    return out.where(pd.DataFrame(dict.fromkeys(out.columns, has), index=out.index))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = tot / weeks
+        var = _clip0(sq / weeks - mean**2)
+        nz_has = np.where(has, nz, np.nan)
+        mean_nz = tot / nz_has
+        var_nz = _clip0(sq / nz_has - mean_nz**2)
+        cv = np.sqrt(var) / np.where(has, mean, np.nan)
+        adi = weeks / nz_has
+        cv2 = var_nz / mean_nz**2
+    return (np.where(has, cv, np.nan), np.where(has, adi, np.nan), np.where(has, cv2, np.nan))
 
 
 def xyz_class(cv: pd.Series) -> pd.Series:
     """X / Y / Z from the coefficient of variation (NaN = no demand = Z)."""
+    return pd.Series(xyz_labels(cv.to_numpy(dtype=float)), index=cv.index)
+
+
+def xyz_labels(cv: np.ndarray) -> np.ndarray:
+    """:func:`xyz_class` on an array: an object array of "X" / "Y" / "Z"."""
     x, y = XYZ_CUTOFFS
-    c = cv.to_numpy(dtype=float)
-    return pd.Series(np.where(c <= x, "X", np.where(c <= y, "Y", "Z")), index=cv.index)
+    c = np.asarray(cv, dtype=float)
+    return _XYZ[np.where(c <= x, 0, np.where(c <= y, 1, 2))]
 
 
 def demand_pattern(adi: pd.Series, cv2: pd.Series) -> pd.Series:
     """smooth / erratic / intermittent / lumpy (Syntetos-Boylan); "none" without demand."""
-    a = adi.to_numpy(dtype=float)
-    c = cv2.to_numpy(dtype=float)
-    pat = np.where(
-        a < ADI_CUTOFF,
-        np.where(c < CV2_CUTOFF, "smooth", "erratic"),
-        np.where(c < CV2_CUTOFF, "intermittent", "lumpy"),
-    )
-    return pd.Series(np.where(np.isnan(a) | np.isnan(c), "none", pat), index=adi.index)
+    return pd.Series(pattern_labels(adi.to_numpy(dtype=float), cv2.to_numpy(dtype=float)), index=adi.index)
+
+
+def pattern_labels(adi: np.ndarray, cv2: np.ndarray) -> np.ndarray:
+    """:func:`demand_pattern` on arrays: an object array of the pattern names."""
+    a = np.asarray(adi, dtype=float)
+    c = np.asarray(cv2, dtype=float)
+    code = np.where(a < ADI_CUTOFF, np.where(c < CV2_CUTOFF, 0, 1), np.where(c < CV2_CUTOFF, 2, 3))
+    return _PATTERNS[np.where(np.isnan(a) | np.isnan(c), 4, code)]
 
 
 def age_bucket(days: pd.Series) -> pd.Series:
     """Age bucket label for days since last receipt (NaN = never received)."""
-    d = days.to_numpy(dtype=float)
-    out = np.full(len(d), AGE_OLDEST, dtype=object)
-    for limit, label in reversed(AGE_BUCKETS):
-        out = np.where(d <= limit, label, out)
-    out = np.where(np.isnan(d), AGE_OLDEST, out)
-    return pd.Series(out, index=days.index)
+    return pd.Series(_AGES[age_bucket_index(days.to_numpy(dtype=float))], index=days.index)
+
+
+def age_bucket_index(days: np.ndarray) -> np.ndarray:
+    """Position in :func:`age_labels` of the age bucket of each ``days`` (NaN = never = the oldest)."""
+    # the first bucket whose upper limit is >= days; NaN sorts after every limit
+    return np.searchsorted(_AGE_LIMITS, np.asarray(days, dtype=float), side="left")
 
 
 def age_labels() -> list[str]:

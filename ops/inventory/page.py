@@ -87,12 +87,6 @@ def exception_key(kind: str, sku: str, warehouse: str) -> str:
     return f"{kind}:{sku}:{warehouse}"
 
 
-def _renumbered(df: pd.DataFrame) -> pd.DataFrame:
-    """``df.reset_index(drop=True)`` for a frame nobody else holds, without copying its columns."""
-    df.index = pd.RangeIndex(len(df))
-    return df
-
-
 @dataclass(frozen=True)
 class InventoryHealth:
     """Everything the inventory page shows, computed once per (viewer, filters, window)."""
@@ -108,27 +102,73 @@ class InventoryHealth:
     thresholds: pd.DataFrame
 
 
-def _thresholds(session: Session, viewer: Viewer, pairs: pd.DataFrame, overrides: dict[str, float] | None
-                ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    stored = thresholds_for(session, viewer=viewer)
-    frame = pairs[["sku", "category", "warehouse"]].rename(columns={"warehouse": "wh"})
+Arrays = dict[str, np.ndarray]
+_PAIR_SCOPES = (("sku", "sku"), ("category", "category"), ("warehouse", "wh"))
+_INT_COLUMNS = ("on_hand", "on_hand_prev", "units", "stockout_days", "units_28", "stockout_28", "units_prev_28",
+                "stockout_prev_28", "wk_units", "wk_nonzero", "on_order", "lead_time_days")
+_FLOAT_COLUMNS = ("unit_cost", "price", "revenue", "wk_revenue", "wk_sumsq")
+_KPI_INPUTS = ("on_hand", "on_hand_prev", "units_28", "units_prev_28", "stockout_28", "stockout_prev_28",
+               "unit_cost", "cover_warning_days")
+_NS_PER_DAY = 86_400_000_000_000
+_KIND_RANK = {k: i for i, k in enumerate(sorted(EXCEPTION_KINDS))}  # ties in value: kinds alphabetically
+_LEAD_TIME_SOURCE = "product / supplier lead time"
+
+
+def _frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """A frame over arrays nobody else holds, one block per column: no copy into 2-D blocks
+    (consolidating ~40 columns cost 5-10 ms per table at bench size)."""
+    return pd.DataFrame(columns, copy=False)
+
+
+def _resolve_pairs(stored: pd.DataFrame, name: str, keys: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Threshold ``name`` in force per pair, and where it comes from ("sku SKU-1", "global", ...).
+
+    :func:`ops.decisions.resolve_frame` decides; it is called only on the pairs whose SKU,
+    category or warehouse has a stored row of any kind, and once for all the others (whose
+    value cannot depend on their keys): at bench size that is a handful of rows, not ~15k.
+    """
+    n = len(keys["sku"])
+    mine = stored[stored["name"] == name] if len(stored) else stored
+    scoped = {str(k) for k in mine["scope_key"]} if len(mine) else set()
+    miss = "\x00"
+    while miss in scoped:  # a key that matches no stored row
+        miss += "\x00"
+    base = resolve_threshold_frame(stored, pd.DataFrame({c: [miss] for _, c in _PAIR_SCOPES}), name=name,
+                                   columns=dict(_PAIR_SCOPES))
+    value = np.full(n, float(base["value"].iloc[0]))
+    source = np.full(n, base["source_scope"].iloc[0], dtype=object)
+    if not scoped or not n:
+        return value, source
+    hit = np.zeros(n, dtype=bool)
+    lookup = pd.Index(sorted(scoped))
+    for _, col in _PAIR_SCOPES:
+        hit |= lookup.get_indexer(keys[col]) >= 0
+    at = np.flatnonzero(hit)
+    if not len(at):
+        return value, source
+    frame = pd.DataFrame({col: keys[col][at] for _, col in _PAIR_SCOPES})
+    r = resolve_threshold_frame(stored, frame, name=name, columns=dict(_PAIR_SCOPES))
+    src = r["source_scope"].astype(object)
+    present = set(pd.unique(src.to_numpy()))
+    for kind, col in _PAIR_SCOPES:
+        if kind in present:  # name the key only where an override applies (most rows use global/default)
+            on = src == kind
+            src[on] = kind + " " + frame.loc[on, col].astype(str)
+    value[at] = r["value"].to_numpy(dtype="float64")
+    source[at] = src.to_numpy()
+    return value, source
+
+
+def _thresholds(c: Arrays, stored: pd.DataFrame, overrides: dict[str, float] | None) -> None:
+    """The pair thresholds (value and ``*_source``) into ``c``; a what-if override wins everywhere."""
+    keys = {"sku": c["sku"], "category": c["category"], "wh": c["warehouse"]}
+    n = len(c["sku"])
     for name in PAIR_THRESHOLDS:
-        r = resolve_threshold_frame(stored, frame, name=name,
-                                    columns={"sku": "sku", "warehouse": "wh", "category": "category"})
-        src = r["source_scope"].astype(object)
-        present = set(pd.unique(src.to_numpy()))
-        for kind, col in (("sku", "sku"), ("category", "category"), ("warehouse", "wh")):
-            if kind in present:  # name the key only where an override applies (most rows use global/default)
-                hit = src == kind
-                src[hit] = kind + " " + frame.loc[hit, col].astype(str)
-        keys = src
-        pairs[name] = r["value"].astype("float64")
-        pairs[f"{name}_source"] = keys
         if overrides and name in overrides:
-            pairs[name] = float(overrides[name])
-            pairs[f"{name}_source"] = "what-if"
-    glob = {n: resolve_threshold(stored, None, name=n) for n in ("abc_a_cut", "abc_b_cut", *PAIR_THRESHOLDS)}
-    return stored, glob
+            c[name] = np.full(n, float(overrides[name]))
+            c[f"{name}_source"] = np.full(n, "what-if", dtype=object)
+        else:
+            c[name], c[f"{name}_source"] = _resolve_pairs(stored, name, keys)
 
 
 def _add_days(as_of: Any, days: np.ndarray) -> np.ndarray:
@@ -142,181 +182,235 @@ def _add_days(as_of: Any, days: np.ndarray) -> np.ndarray:
     return out
 
 
-def _positions(pairs: pd.DataFrame, pos: pd.DataFrame, window: int) -> pd.DataFrame:
-    as_of = pairs["as_of"].iloc[0] if len(pairs) else pd.NaT
-    p = pairs
-    p["avg_daily_demand"] = m.avg_daily_demand(p["units"], window, p["stockout_days"])
-    rate = p["avg_daily_demand"]
-    p["days_of_cover"] = m.days_of_cover(p["on_hand"], rate)
+def _days_since(as_of: np.datetime64, when: np.ndarray) -> np.ndarray:
+    """``(as_of - when).dt.days``: whole days (floor), int64, or float64 with NaN when a day is NaT."""
+    missing = np.isnat(when)
+    days = (as_of - when).astype("int64") // _NS_PER_DAY
+    if not missing.any():
+        return days
+    out = days.astype("float64")
+    out[missing] = np.nan
+    return out
+
+
+def _clip0(x: np.ndarray) -> np.ndarray:
+    """``Series.clip(lower=0)`` of a float array: negatives to 0, NaN kept."""
+    return np.where((x >= 0) | np.isnan(x), x, 0.0)
+
+
+def _runs(sku: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and length of each SKU's rows (the rows are in (sku, warehouse) order, see read_pairs)."""
+    if not len(sku):
+        return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
+    starts = np.flatnonzero(np.r_[True, sku[1:] != sku[:-1]])
+    return starts, np.diff(np.r_[starts, len(sku)])
+
+
+def _pair_rows(c: Arrays, starts: np.ndarray, length: np.ndarray, sku: np.ndarray, wh: np.ndarray) -> np.ndarray:
+    """The row of each (sku, wh) among the pairs, -1 when the viewer does not see that pair."""
+    run = pd.Index(c["sku"][starts]).get_indexer(sku)
+    out = np.full(len(sku), -1, dtype="int64")
+    if not len(sku):
+        return out
+    known = run >= 0
+    pair_wh = c["warehouse"]
+    for j in range(int(length.max()) if len(length) else 0):  # a SKU's warehouses: a few rows
+        cand = np.flatnonzero(known & (out < 0))
+        cand = cand[length[run[cand]] > j]
+        row = starts[run[cand]] + j
+        same = pair_wh[row] == wh[cand]
+        out[cand[same]] = row[same]
+    return out
+
+
+def _positions(c: Arrays, pos: pd.DataFrame, window: int, as_of: pd.Timestamp, starts: np.ndarray,
+               length: np.ndarray) -> None:
+    """Per pair: demand rate, cover, projection with open POs, lost sales, aging, XYZ, flags (into ``c``)."""
+    day0 = as_of.to_datetime64().astype("datetime64[ns]")
+    n = len(c["sku"])
+    rate = c["avg_daily_demand"] = m.avg_daily_demand(c["units"], window, c["stockout_days"])
+    on_hand = c["on_hand"]
+    c["days_of_cover"] = m.days_of_cover(on_hand, rate)
     # projection with open POs by expected date (overdue -> day 1); pairs are keyed by their row
-    # position (integer keys make the projection's grouping and lookups cheap)
-    n = len(p)
-    pair_at = pd.Index(p["sku"] + "\x1f" + p["warehouse"])  # (sku, warehouse) is unique
-    arr = pos[pos["expected_on"].notna()]
-    at = pair_at.get_indexer(arr["sku"] + "\x1f" + arr["warehouse"]) if len(arr) else np.zeros(0, dtype="int64")
-    day = ((arr["expected_on"] - as_of).dt.days.clip(lower=1).to_numpy(dtype="int64") if len(arr)
-           else np.zeros(0, dtype="int64"))
+    expected = pos["expected_on"].to_numpy(dtype="datetime64[ns]")
+    dated = np.flatnonzero(~np.isnat(expected))
+    at = _pair_rows(c, starts, length, pos["sku"].to_numpy()[dated], pos["warehouse"].to_numpy()[dated])
+    exp = expected[dated]
+    day = np.maximum((exp - day0).astype("int64") // _NS_PER_DAY, 1)
     mine = at >= 0  # POs of pairs not shown (other warehouses) do not count
-    proj = m.project_stockouts(
-        pd.DataFrame({"key": np.arange(n), "on_hand": p["on_hand"].to_numpy(), "rate": rate.to_numpy()},
-                     index=p.index),
-        pd.DataFrame({"key": at[mine], "day": day[mine], "qty": arr["qty_open"].to_numpy(dtype=float)[mine]}))
-    p["days_to_stockout"] = proj["stockout_day"]
-    p["projected_stockout"] = _add_days(as_of, proj["stockout_day"].to_numpy())
-    p["gap_days"] = proj["gap_days"]
+    stock_day, gap = m.project_stockout_days(on_hand.astype(float), rate, at[mine], day[mine],
+                                             pos["qty_open"].to_numpy(dtype=float)[dated][mine])
+    c["days_to_stockout"] = stock_day
+    c["projected_stockout"] = _add_days(as_of, stock_day)
+    c["gap_days"] = gap
     first_day = np.full(n, np.nan)
     np.fmin.at(first_day, at[mine], day[mine].astype(float))
-    p["next_po"] = _add_days(as_of, first_day)
+    c["next_po"] = _add_days(as_of, first_day)
     overdue = np.zeros(n, dtype=bool)
-    if len(arr):
-        overdue[at[mine & (arr["expected_on"] < as_of).to_numpy()]] = True
-    p["po_overdue"] = overdue
-    p["out_of_stock"] = p["on_hand"] <= 0
-    p["lost_units"] = rate * p["stockout_days"]
-    p["lost_revenue"] = p["lost_units"] * p["price"]
-    p["stock_value"] = p["on_hand"].clip(lower=0) * p["unit_cost"]
-    p["days_since_receipt"] = (as_of - p["last_receipt"]).dt.days
-    p["days_since_sale"] = (as_of - p["last_sale"]).dt.days
-    p["age_bucket"] = m.age_bucket(p["days_since_receipt"])
-    ws = m.weekly_stats_frame(p["wk_nonzero"], p["wk_units"], p["wk_sumsq"])
-    p["cv"] = ws["cv"]
-    p["xyz"] = m.xyz_class(ws["cv"])
-    p["pattern"] = m.demand_pattern(ws["adi"], ws["cv2"])
-    return p
+    overdue[at[mine & (exp < day0)]] = True
+    c["po_overdue"] = overdue
+    c["out_of_stock"] = on_hand <= 0
+    c["lost_units"] = rate * c["stockout_days"]
+    c["lost_revenue"] = c["lost_units"] * c["price"]
+    held = np.maximum(on_hand, 0)
+    c["stock_value"] = held * c["unit_cost"]
+    c["days_since_receipt"] = _days_since(day0, c["last_receipt"])
+    c["days_since_sale"] = _days_since(day0, c["last_sale"])
+    c["age_index"] = m.age_bucket_index(c["days_since_receipt"])
+    c["age_bucket"] = np.array(m.age_labels(), dtype=object)[c["age_index"]]
+    cv, adi, cv2 = m.weekly_stats_arrays(c["wk_nonzero"], c["wk_units"], c["wk_sumsq"])
+    c["cv"] = cv
+    c["xyz"] = m.xyz_labels(cv)
+    c["pattern"] = m.pattern_labels(adi, cv2)
+    # flags: excess above the target cover, dead stock, at risk
+    since_sale = c["days_since_sale"]
+    c["dead"] = (on_hand > 0) & (np.isnan(since_sale) | (since_sale >= c["dead_stock_days"]))
+    excess = np.where(c["dead"], 0.0, _clip0((held + c["on_order"]) - rate * c["excess_cover_days"]))
+    c["excess_units"] = excess
+    c["po_excess_units"] = np.minimum(excess, c["on_order"].astype(float))
+    c["excess_value"] = excess * c["unit_cost"]
+    c["at_risk"] = (rate > 0) & (c["days_of_cover"] < c["cover_warning_days"])
 
 
-def _flag(p: pd.DataFrame) -> pd.DataFrame:
-    rate = p["avg_daily_demand"]
-    target = rate * p["excess_cover_days"]
-    position = p["on_hand"].clip(lower=0) + p["on_order"]
-    p["dead"] = (p["on_hand"] > 0) & (p["days_since_sale"].isna() | (p["days_since_sale"] >= p["dead_stock_days"]))
-    p["excess_units"] = np.where(p["dead"], 0.0, (position - target).clip(lower=0))
-    p["po_excess_units"] = np.minimum(p["excess_units"], p["on_order"].astype(float))
-    p["excess_value"] = p["excess_units"] * p["unit_cost"]
-    p["at_risk"] = (rate > 0) & (p["days_of_cover"] < p["cover_warning_days"])
-    return p
+_COMMON = ["sku", "name", "warehouse", "supplier", "on_hand", "on_order", "avg_daily_demand", "days_of_cover",
+           "projected_stockout", "next_po", "gap_days", "po_overdue"]
 
 
-def _exceptions(session: Session, viewer: Viewer, p: pd.DataFrame, as_of: Any, include_closed: bool
-                ) -> pd.DataFrame:
-    rate = p["avg_daily_demand"]
-    lead = p["lead_time_days"].astype(float)
-    horizon = np.maximum(lead, p["cover_warning_days"])
-    by_cover = p["cover_warning_days"] >= lead
-    common = ["sku", "name", "warehouse", "supplier", "on_hand", "on_order", "avg_daily_demand", "days_of_cover",
-              "projected_stockout", "next_po", "gap_days", "po_overdue"]
-    # each kind takes only the columns it uses (fewer columns to copy out of the wide frame)
-    stock = p.loc[(rate > 0) & p["days_to_stockout"].notna() & (p["days_to_stockout"] <= horizon),
-                  [*common, "price", "lead_time_days", "days_to_stockout", "cover_warning_days",
-                   "cover_warning_days_source"]]
-    so = stock["days_to_stockout"]
-    uncovered = stock["gap_days"].where(stock["gap_days"].notna(),
-                                        (stock["lead_time_days"] - so).clip(lower=0))
-    stock["value_at_risk"] = stock["avg_daily_demand"] * uncovered * stock["price"]
-    stock["days_uncovered"] = uncovered
-    bc = by_cover.loc[stock.index]
-    stock["threshold"] = np.where(bc, "cover_warning_days", "lead_time_days")
-    stock["threshold_value"] = np.where(bc, stock["cover_warning_days"], stock["lead_time_days"].astype(float))
-    stock["threshold_source"] = np.where(bc, stock["cover_warning_days_source"], "product / supplier lead time")
-    stock["kind"] = "stockout"
-    days = np.datetime_as_string(stock["projected_stockout"].to_numpy(dtype="datetime64[ns]"), unit="D")
-    stock["detail"] = [
+def _exceptions(session: Session, viewer: Viewer, c: Arrays, as_of: Any, include_closed: bool) -> pd.DataFrame:
+    rate = c["avg_daily_demand"]
+    lead = c["lead_time_days"].astype(float)
+    cover = c["cover_warning_days"]
+    to_out = c["days_to_stockout"]
+    with np.errstate(invalid="ignore"):
+        si = np.flatnonzero((rate > 0) & ~np.isnan(to_out) & (to_out <= np.maximum(lead, cover)))
+    ei = np.flatnonzero(c["excess_units"] > 0)
+    di = np.flatnonzero(c["dead"])
+    row = np.r_[si, ei, di]  # the row in c, which is in (sku, warehouse) order (see read_pairs)
+    # stockout: lost revenue from the stockout until a PO lands after it (or an order placed today)
+    so, gap = to_out[si], c["gap_days"][si]
+    uncovered = np.where(~np.isnan(gap), gap, _clip0(c["lead_time_days"][si] - so))
+    by_cover = cover[si] >= lead[si]
+    source = c["cover_warning_days_source"][si]
+    source[~by_cover] = _LEAD_TIME_SOURCE
+    days = np.datetime_as_string(c["projected_stockout"][si], unit="D")
+    stock_detail = [
         f"out in {d:.0f} d ({s})" + (f"; PO lands {g:.0f} d later" if not math.isnan(g) else "; no PO after")
         + ("; PO overdue" if o else "")
-        for d, s, g, o in zip(so, days, stock["gap_days"], stock["po_overdue"], strict=True)
+        for d, s, g, o in zip(so.tolist(), days.tolist(), gap.tolist(), c["po_overdue"][si].tolist(), strict=True)
     ]
-    exc = p.loc[p["excess_units"] > 0,
-                [*common, "excess_units", "po_excess_units", "excess_value", "excess_cover_days",
-                 "excess_cover_days_source"]]
-    exc["value_at_risk"] = exc["excess_value"]
-    exc["days_uncovered"] = np.nan
-    exc["threshold"] = "excess_cover_days"
-    exc["threshold_value"] = exc["excess_cover_days"]
-    exc["threshold_source"] = exc["excess_cover_days_source"]
-    exc["kind"] = "excess"
-    exc["detail"] = [f"{e:,.0f} units above target" + (f" ({q:,.0f} from open POs)" if q > 0 else "")
-                     for e, q in zip(exc["excess_units"], exc["po_excess_units"], strict=True)]
-    dead = p.loc[p["dead"], [*common, "stock_value", "days_since_sale", "dead_stock_days", "dead_stock_days_source"]]
-    dead["value_at_risk"] = dead["stock_value"]
-    dead["days_uncovered"] = np.nan
-    dead["threshold"] = "dead_stock_days"
-    dead["threshold_value"] = dead["dead_stock_days"]
-    dead["threshold_source"] = dead["dead_stock_days_source"]
-    dead["kind"] = "dead"
-    dead["detail"] = ["never sold" if math.isnan(d) else f"no sale for {d:.0f} d" for d in dead["days_since_sale"]]
-    cols = ["kind", "sku", "name", "warehouse", "supplier", "value_at_risk", "detail", "threshold",
-            "threshold_value", "threshold_source", "on_hand", "on_order", "avg_daily_demand", "days_of_cover",
-            "projected_stockout", "next_po", "gap_days", "po_overdue", "days_uncovered"]
-    ex = pd.concat([stock[cols], exc[cols], dead[cols]])
-    row = ex.index.to_numpy()  # the row in p, which is in (sku, warehouse) order (see read_pairs)
-    ex.index = pd.RangeIndex(len(ex))  # what reset_index(drop=True) gives, without its full copy
-    ex["entity_key"] = ex["kind"] + ":" + ex["sku"] + ":" + ex["warehouse"]  # exception_key, vectorised
+    excess, po_excess = c["excess_units"][ei].tolist(), c["po_excess_units"][ei].tolist()
+    excess_detail = [f"{e:,.0f} units above target" + (f" ({q:,.0f} from open POs)" if q > 0 else "")
+                     for e, q in zip(excess, po_excess, strict=True)]
+    dead_detail = ["never sold" if math.isnan(d) else f"no sale for {d:.0f} d"
+                   for d in c["days_since_sale"][di].tolist()]
+    ns, ne, nd = len(si), len(ei), len(di)
+    kinds = np.empty(len(row), dtype=object)
+    kinds[:ns], kinds[ns:ns + ne], kinds[ns + ne:] = "stockout", "excess", "dead"
+    threshold = np.empty(len(row), dtype=object)
+    threshold[:ns] = np.where(by_cover, "cover_warning_days", "lead_time_days")
+    threshold[ns:ns + ne], threshold[ns + ne:] = "excess_cover_days", "dead_stock_days"
+    cols: dict[str, Any] = {
+        "kind": kinds,
+        **{k: c[k][row] for k in ("sku", "name", "warehouse", "supplier")},
+        "value_at_risk": np.r_[rate[si] * uncovered * c["price"][si], c["excess_value"][ei], c["stock_value"][di]],
+        # (no exception at all: float64, the dtype pandas gave the empty column before)
+        "detail": np.array(stock_detail + excess_detail + dead_detail, dtype=object if len(row) else "float64"),
+        "threshold": threshold,
+        "threshold_value": np.r_[np.where(by_cover, cover[si], lead[si]), c["excess_cover_days"][ei],
+                                 c["dead_stock_days"][di]],
+        "threshold_source": np.r_[source, c["excess_cover_days_source"][ei], c["dead_stock_days_source"][di]],
+        **{k: c[k][row] for k in _COMMON[4:]},
+        "days_uncovered": np.r_[uncovered, np.full(ne + nd, np.nan)],
+    }
+    keys = [f"{k}:{s}:{w}" for k, s, w in zip(kinds.tolist(), cols["sku"].tolist(), cols["warehouse"].tolist(),
+                                              strict=True)]  # exception_key, row by row
+    cols["entity_key"] = np.array(keys, dtype=object)
     states = entity_states(session, viewer=viewer, entity_kind=ENTITY_KIND)
-    st = states.set_index("entity_key") if len(states) else pd.DataFrame(
-        columns=["state", "note", "snooze_until", "version"])
-    ex["state"] = ex["entity_key"].map(st["state"]).fillna("open")
-    ex["note"] = ex["entity_key"].map(st["note"])
-    ex["snooze_until"] = _to_date(ex["entity_key"].map(st["snooze_until"]))
-    ex["version"] = ex["entity_key"].map(st["version"]).fillna(0).astype("int64")
-    closed = (ex["state"] == "acknowledged") | ((ex["state"] == "snoozed") & (ex["snooze_until"] >= as_of))
+    if len(states) or not len(row):
+        key = pd.Series(cols["entity_key"], dtype=object)
+        st = states.set_index("entity_key") if len(states) else pd.DataFrame(
+            columns=["state", "note", "snooze_until", "version"])
+        state = key.map(st["state"]).fillna("open")
+        cols["state"] = state.to_numpy()
+        cols["note"] = key.map(st["note"]).to_numpy()
+        cols["snooze_until"] = _to_date(key.map(st["snooze_until"])).to_numpy()
+        cols["version"] = key.map(st["version"]).fillna(0).astype("int64").to_numpy()
+        closed = ((cols["state"] == "acknowledged")
+                  | ((cols["state"] == "snoozed") & (cols["snooze_until"] >= as_of.to_datetime64())))
+    else:  # no stored state: every row open (the columns the maps above give for no match)
+        cols["state"] = np.full(len(row), "open", dtype=object)
+        cols["note"] = np.full(len(row), np.nan)
+        cols["snooze_until"] = np.full(len(row), np.datetime64("NaT"), dtype="datetime64[ns]")
+        cols["version"] = np.zeros(len(row), dtype="int64")
+        closed = np.zeros(len(row), dtype=bool)
     # value at risk descending (NaN last), then kind, sku, warehouse: the order of
     # sort_values(["value_at_risk", "kind", "sku", "warehouse"], ascending=[False, True, True, True]),
-    # by one numeric lexsort (kind by its alphabetical rank, sku and warehouse by the row in p)
-    kinds = ex["kind"].to_numpy()
-    kind_rank = np.searchsorted(np.array(sorted(EXCEPTION_KINDS), dtype=object), kinds)
-    order = np.lexsort((row, kind_rank, -ex["value_at_risk"].to_numpy(dtype="float64")))
+    # by one numeric lexsort (kind by its alphabetical rank, sku and warehouse by the row in c)
+    kind_rank = np.r_[np.full(ns, _KIND_RANK["stockout"]), np.full(ne, _KIND_RANK["excess"]),
+                      np.full(nd, _KIND_RANK["dead"])]
+    order = np.lexsort((row, kind_rank, -cols["value_at_risk"]))
     if not include_closed:
-        order = order[~closed.to_numpy()[order]]
-    ex = ex.take(order)
-    ex.index = pd.RangeIndex(len(ex))
-    return ex
+        order = order[~closed[order]]
+    return _frame({k: cols[k][order] for k in EXCEPTION_COLUMNS})
 
 
-def _skus(p: pd.DataFrame, stats: pd.DataFrame, glob: dict[str, Any], abc_by: str) -> pd.DataFrame:
-    sku = p["sku"].to_numpy()
-    sums_cols = ["on_hand", "on_order", "units", "revenue", "stockout_days", "avg_daily_demand", "lost_units",
-                 "lost_revenue", "stock_value", "wk_units", "wk_revenue"]
-    if len(p) and bool(np.all(sku[1:] >= sku[:-1])):
-        # Rows come sorted by SKU (see read_pairs): group on integer run numbers rather than
-        # factorising the SKU strings; name / category / supplier are the product's, so the first
-        # row of each SKU is what groupby().first() returns.
-        first = np.r_[True, sku[1:] != sku[:-1]]
-        starts = np.flatnonzero(first)
-        g = p.groupby(np.cumsum(first) - 1, sort=True)
-        s = p[["name", "category", "supplier"]].take(starts)
-        s.index = pd.Index(sku[starts], name="sku")
-        s["warehouses"] = g["warehouse"].size().to_numpy()
-        sums = g[sums_cols].sum()
-        sums.index = s.index
-        s = s.join(sums.rename(columns={"wk_units": "units_52w", "wk_revenue": "revenue_52w"}))
-        s["earliest_stockout"] = g["projected_stockout"].min().to_numpy()
-    else:
-        g = p.groupby("sku", sort=True)
-        s = g[["name", "category", "supplier"]].first()
-        s["warehouses"] = g["warehouse"].size()
-        s = s.join(g[sums_cols].sum().rename(columns={"wk_units": "units_52w", "wk_revenue": "revenue_52w"}))
-        s["earliest_stockout"] = g["projected_stockout"].min()
+_SKU_FIRST = ("sku", "name", "category", "supplier")
+_SKU_INT_SUMS = {"on_hand": "on_hand", "on_order": "on_order", "units": "units", "stockout_days": "stockout_days",
+                 "wk_units": "units_52w"}
+_SKU_FLOAT_SUMS = {"revenue": "revenue", "avg_daily_demand": "avg_daily_demand", "lost_units": "lost_units",
+                   "lost_revenue": "lost_revenue", "stock_value": "stock_value", "wk_revenue": "revenue_52w"}
+
+
+def _skus(c: Arrays, starts: np.ndarray, length: np.ndarray, glob: dict[str, Any], abc_by: str) -> pd.DataFrame:
+    """One row per SKU: its first pair's attributes, sums over its pairs, ABC within the rows seen,
+    XYZ / pattern of its weekly demand over all warehouses (came along with the pair rows)."""
+    s: dict[str, Any] = {k: c[k][starts] for k in _SKU_FIRST}
+    s["warehouses"] = length.astype("int64")
+    for k, out in _SKU_INT_SUMS.items():
+        s[out] = np.add.reduceat(c[k], starts) if len(starts) else np.zeros(0, dtype=c[k].dtype)
+    for k, out in _SKU_FLOAT_SUMS.items():
+        s[out] = m.run_sums(c[k], starts)  # the sums groupby().sum() gives, bit for bit
+    when = c["projected_stockout"].view("int64").copy()
+    never = np.iinfo("int64").max
+    when[np.isnat(c["projected_stockout"])] = never
+    first = np.minimum.reduceat(when, starts) if len(starts) else np.zeros(0, dtype="int64")
+    earliest = first.view("datetime64[ns]").copy()
+    earliest[first == never] = np.datetime64("NaT")
+    s["earliest_stockout"] = earliest
     s["days_of_cover"] = m.days_of_cover(s["on_hand"], s["avg_daily_demand"])
     basis = s["revenue_52w"] if abc_by == "revenue" else s["units_52w"]
-    s["abc"] = m.abc_classes(basis, a_cut=glob["abc_a_cut"].value, b_cut=glob["abc_b_cut"].value)
-    st = stats.set_index("sku").reindex(s.index)
-    ws = m.weekly_stats_frame(st["wk_nonzero"].fillna(0), st["wk_units"].fillna(0), st["wk_sumsq"].fillna(0))
-    s["cv"] = ws["cv"]
-    s["adi"] = ws["adi"]
-    s["cv2"] = ws["cv2"]
-    s["xyz"] = m.xyz_class(ws["cv"])
-    s["pattern"] = m.demand_pattern(ws["adi"], ws["cv2"])
-    return s.reset_index()
+    # the SKUs are in ascending order, so ties in value break by position
+    s["abc"] = m.abc_class_array(basis.astype(float), a_cut=glob["abc_a_cut"].value, b_cut=glob["abc_b_cut"].value)
+    stats = {}
+    for k in ("wk_nonzero", "wk_units", "wk_sumsq"):
+        v = c[f"sku_{k}"][starts]
+        stats[k] = np.where(np.isnan(v), 0.0, v) if v.dtype.kind == "f" else v
+    s["cv"], s["adi"], s["cv2"] = m.weekly_stats_arrays(stats["wk_nonzero"], stats["wk_units"], stats["wk_sumsq"])
+    s["xyz"] = m.xyz_labels(s["cv"])
+    s["pattern"] = m.pattern_labels(s["adi"], s["cv2"])
+    return _frame({k: s[k] for k in SKU_COLUMNS})
 
 
-def _aging(p: pd.DataFrame) -> pd.DataFrame:
-    pos = p.loc[p["on_hand"] > 0, ["warehouse", "age_bucket", "on_hand", "stock_value", "sku"]]
-    a = (pos.groupby(["warehouse", "age_bucket"], sort=False)
-         .agg(units=("on_hand", "sum"), value=("stock_value", "sum"), pairs=("sku", "size")).reset_index())
-    a["age_bucket"] = pd.Categorical(a["age_bucket"], categories=m.age_labels(), ordered=True)
-    a = a.sort_values(["warehouse", "age_bucket"]).reset_index(drop=True)
-    a["age_bucket"] = a["age_bucket"].astype(str)
-    return a.astype({"units": "int64", "value": "float64", "pairs": "int64"})
+_AGING_COLUMNS = ["warehouse", "age_bucket", "units", "value", "pairs"]
+
+
+def _aging(c: Arrays) -> pd.DataFrame:
+    """Units, value and pairs on hand per warehouse and age bucket, youngest bucket first."""
+    held = np.flatnonzero(c["on_hand"] > 0)
+    wh_code, warehouses = pd.factorize(c["warehouse"][held], sort=True)
+    labels = m.age_labels()
+    group = wh_code.astype("int64") * len(labels) + c["age_index"][held]
+    # the same Kahan-compensated sums in row order as groupby(...).sum() (pandas adds them)
+    value = pd.Series(c["stock_value"][held]).groupby(group, sort=True).sum()
+    code = value.index.to_numpy()
+    units = np.zeros(len(warehouses) * len(labels), dtype="int64")
+    np.add.at(units, group, c["on_hand"][held])
+    pairs = np.bincount(group, minlength=len(units)).astype("int64")
+    return pd.DataFrame({
+        "warehouse": np.asarray(warehouses, dtype=object)[code // len(labels)],
+        "age_bucket": np.array(labels, dtype=object)[code % len(labels)],
+        "units": units[code], "value": value.to_numpy(dtype="float64"), "pairs": pairs[code],
+    }, columns=_AGING_COLUMNS)
 
 
 POSITION_COLUMNS = [
@@ -386,9 +480,12 @@ def inventory_health(
 
 def _build_health(session: Session, viewer: Viewer, filters: Filters, window: int, abc_by: str,
                   include_closed: bool, overrides: dict[str, float] | None) -> InventoryHealth:
+    # One scoped read of the pair aggregate, then the page assembled on its column arrays: every
+    # column is computed once into a dict, and each table becomes a frame once, at the end.
     pairs = read_pairs(session, viewer=viewer, filters=filters, window=window)
     pos = read_open_pos(session, viewer=viewer, filters=filters)
-    _stored, glob = _thresholds(session, viewer, pairs, overrides)
+    stored = thresholds_for(session, viewer=viewer)
+    glob = {n: resolve_threshold(stored, None, name=n) for n in ("abc_a_cut", "abc_b_cut", *PAIR_THRESHOLDS)}
     thr = pd.DataFrame([{"name": n, "value": float((overrides or {}).get(n, e.value)),
                          "source": "what-if" if n in (overrides or {}) else e.source} for n, e in glob.items()],
                        columns=["name", "value", "source"])
@@ -396,28 +493,30 @@ def _build_health(session: Session, viewer: Viewer, filters: Filters, window: in
         empty = InventoryHealth(
             as_of=None, window=window, positions=pd.DataFrame(columns=POSITION_COLUMNS),
             skus=pd.DataFrame(columns=SKU_COLUMNS), exceptions=pd.DataFrame(columns=EXCEPTION_COLUMNS),
-            aging=pd.DataFrame(columns=["warehouse", "age_bucket", "units", "value", "pairs"]),
+            aging=pd.DataFrame(columns=_AGING_COLUMNS),
             kpis=m.kpis(pairs.assign(cover_warning_days=0.0)),
             open_pos=pd.DataFrame(columns=OPEN_PO_COLUMNS), thresholds=thr)
         return empty
     as_of = pairs["as_of"].iloc[0]
-    for c in ("on_hand", "on_hand_prev", "units", "stockout_days", "units_28", "stockout_28", "units_prev_28",
-              "stockout_prev_28", "wk_units", "wk_nonzero", "on_order", "lead_time_days"):
-        if pairs[c].dtype != "int64":
-            pairs[c] = pairs[c].astype("int64")
-    for c in ("unit_cost", "price", "revenue", "wk_revenue", "wk_sumsq"):
-        if pairs[c].dtype != "float64":
-            pairs[c] = pairs[c].astype("float64")
-    p = _flag(_positions(pairs, pos, window))
-    # SKU-level weekly stats came along with the pair rows (agg_inventory_sku, all warehouses)
-    stats = (p[["sku", "sku_wk_units", "sku_wk_nonzero", "sku_wk_sumsq"]].drop_duplicates("sku")
-             .rename(columns=lambda c: c.replace("sku_wk", "wk")))
-    skus = _skus(p, stats, glob, abc_by)
-    ex = _exceptions(session, viewer, p, as_of, include_closed)
+    c: Arrays = {k: pairs[k].to_numpy() for k in pairs.columns}
+    for k in _INT_COLUMNS:
+        if c[k].dtype != "int64":
+            if np.isnan(c[k]).any():
+                raise ValueError(f"agg_inventory_pair.{k} has missing values; refresh the inventory aggregates")
+            c[k] = c[k].astype("int64")
+    for k in _FLOAT_COLUMNS:
+        if c[k].dtype != "float64":
+            c[k] = c[k].astype("float64")
+    _thresholds(c, stored, overrides)
+    starts, length = _runs(c["sku"])
+    _positions(c, pos, window, as_of, starts, length)
     open_pos = pos.assign(overdue=pos["expected_on"] < as_of)
     return InventoryHealth(
-        as_of=as_of.date(), window=window, positions=_renumbered(p[POSITION_COLUMNS]),
-        skus=skus[SKU_COLUMNS], exceptions=ex[EXCEPTION_COLUMNS], aging=_aging(p), kpis=m.kpis(p),
+        as_of=as_of.date(), window=window,
+        positions=_frame({k: c[k] for k in POSITION_COLUMNS}),
+        skus=_skus(c, starts, length, glob, abc_by),
+        exceptions=_exceptions(session, viewer, c, as_of, include_closed), aging=_aging(c),
+        kpis=m.kpis(pd.DataFrame({k: c[k] for k in _KPI_INPUTS})),
         open_pos=open_pos[OPEN_PO_COLUMNS], thresholds=thr,
     )
 
