@@ -177,8 +177,14 @@ def test_incremental_imports_equal_a_full_rebuild(engine: Engine, tmp_path: Path
     assert seen["fulfillment"] and seen["returns"] and seen["scorecards"], seen
     assert_equals_full_rebuild(engine, "late shipments and returns")
 
-    # 4. An order imported on an old day, shipped and returned, then moved to another week.
+    # 4. An order imported on an old day (one line of a new product: its first sale), shipped and
+    # returned, then moved to an earlier week (the product's running sums start earlier), then to a
+    # later one (they start later: the returns aggregates are rebuilt in full).
     placed = dt.datetime.combine(last - dt.timedelta(days=40), dt.time(10, 30))
+    new_product = write(tmp_path / "new_product.csv", [["sku", "name", "category", "price"],
+                                                       ["NEW-SKU-1", "New product", "misc", "20"]])
+    run(engine, [("csv-products", new_product)])
+    skus = [skus[0], "NEW-SKU-1"]
     with transaction(engine) as s:
         order = _order_rows(s, number="MOVE-1", placed=placed, status="delivered", skus=skus[:2])
     ship = [head, [{"tracking_number": "MOVE-TRK", "order_number": "MOVE-1",
@@ -195,7 +201,13 @@ def test_incremental_imports_equal_a_full_rebuild(engine: Engine, tmp_path: Path
         order = _order_rows(s, number="MOVE-1", placed=moved, status="delivered", skus=skus[:2])
     seen = run(engine, [("csv-orders", write(tmp_path / "move2.csv", order))])
     assert seen["returns"] and seen["fulfillment"], seen
-    assert_equals_full_rebuild(engine, "order moved to another week")
+    assert_equals_full_rebuild(engine, "order moved to an earlier week")
+    with transaction(engine) as s:
+        order = _order_rows(s, number="MOVE-1", placed=moved + dt.timedelta(days=21), status="delivered",
+                            skus=skus[:2])
+    seen = run(engine, [("csv-orders", write(tmp_path / "move3.csv", order))])
+    assert seen["returns"] is False and seen["fulfillment"], seen
+    assert_equals_full_rebuild(engine, "order moved to a later week")
 
     # 5. A cancellation of a new day's order, and a return moved to another line of its order.
     with transaction(engine) as s:

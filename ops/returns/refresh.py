@@ -344,12 +344,14 @@ def refresh_weeks(session: Session, weeks: list[dt.date], products: set[int]) ->
     zero_to: dict[int, dt.date] = {}
     for p in products:
         in_grid = (p, last_old) in old
+        first_now = min((w for w in weeks if (p, w) in new), default=None)
         for w in weeks:
             here, before = old.get((p, w)), old.get((p, w - _WEEK))
             now = new.get((p, w))
-            if here is not None and before is None and now is None and w <= last_old:
+            if here is not None and before is None and now is None and w <= last_old \
+                    and (first_now is None or first_now > w):
                 _drop_inc(session)
-                return False  # the product's first sale week emptied: its grid starts later
+                return False  # the product's first sale week emptied and none earlier: its grid starts later
             was = tuple(a - b for a, b in zip(here, before, strict=True)) if here is not None and before is not None \
                 else (here or (0,) * len(CUM_SUMS))
             d = tuple(a - b for a, b in zip(now or (0,) * len(CUM_SUMS), was, strict=True))
