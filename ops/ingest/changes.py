@@ -116,7 +116,8 @@ class Changes:
         mark = self.mark(model.__tablename__)
         if not self.inserted(model.__tablename__):
             return set()
-        return {int(v) for v in session.scalars(select(col).where(model.id > mark).distinct()) if v is not None}
+        # no DISTINCT: SQLite would walk the whole index of ``column`` for it instead of the id range
+        return {int(v) for v in session.scalars(select(col).where(model.id > mark)) if v is not None}
 
     # --- keys of the fact tables ---------------------------------------------------------------
 
@@ -197,7 +198,7 @@ def _values(session: Session, col: Any, key: Any, ids: Iterable[int], *, raw: bo
     """Distinct ``col`` of the rows whose ``key`` is in ``ids`` (ints unless ``raw``; None dropped)."""
     out: set[Any] = set()
     for chunk in batched(sorted(set(ids)), CHUNK):
-        out |= {v for v in session.scalars(select(col).where(key.in_(chunk)).distinct()) if v is not None}
+        out |= {v for v in session.scalars(select(col).where(key.in_(chunk))) if v is not None}
     return out if raw else {int(v) for v in out}
 
 

@@ -262,11 +262,14 @@ def refresh_changes(session: Session, changes: Changes) -> bool:
     changed."""
     if changes.updated("warehouses", ("code",)):
         return False
-    as_of = _as_of(session)
     stored = session.scalar(select(AggInventorySku.as_of).limit(1))
     if stored is None:
         stored = session.scalar(select(AggInventoryPair.as_of).limit(1))
-    if as_of is None or stored is None or _date(stored) != as_of:
+    if stored is None:
+        return False
+    # the as-of day is the snapshots' last day: only a snapshot import can move it
+    as_of = _as_of(session) if changes.changed("inventory_snapshots") else _date(stored)
+    if as_of is None or _date(stored) != as_of:
         return False
     products = touched_products(session, changes, as_of)
     if len(products) > MAX_PRODUCTS:
