@@ -299,6 +299,8 @@ def _override(rows: list[dict[str, str]], code: str) -> list[float]:
 def test_a_decision_on_one_server_shows_on_the_other_after_one_rerun(browser: Any,
                                                                      two_servers: tuple[str, str, str]) -> None:
     base_a, base_b, url = two_servers
+    from playwright.sync_api import TimeoutError as PwTimeout
+
     from ops.models import Warehouse
 
     eng = make_engine(url)
@@ -316,8 +318,14 @@ def test_a_decision_on_one_server_shows_on_the_other_after_one_rerun(browser: An
         page = a.page
         page.locator('[data-testid="stExpander"] summary').filter(has_text="Add an override").click()
         box = page.locator(".st-key-audit_new_name [role='combobox']")
+        options = page.locator('[role="listbox"] [role="option"]')
         box.click()
-        page.locator('[role="listbox"] [role="option"]').filter(has_text="Low-cover warning").first.click()
+        try:
+            options.first.wait_for(timeout=2_000)
+        except PwTimeout:
+            box.press("ArrowDown")  # a focused combobox opens its list on the arrow key (as the walk does)
+        options.filter(has_text="Low-cover warning").first.click()
+        assert "Low-cover warning" in (box.input_value() or box.inner_text())
         page.get_by_label("Code (warehouse, carrier, SKU...)", exact=True).fill(code)
         page.get_by_label("Value", exact=True).fill(f"{OVERRIDE_CODE_VALUE:g}")
         page.get_by_label("Reason", exact=True).fill("two replicas")
