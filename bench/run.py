@@ -1,7 +1,8 @@
 """``make bench``: build (once) a bench-size database and time each page's data load.
 
 Every ``bench/bench_*.py`` module exposes ``run(engine) -> list[dict]`` with rows holding
-``name``, ``approach``, ``cold_ms``, ``warm_ms`` and ``rows``. Results print as a Markdown
+``name``, ``approach``, ``cold_ms``, ``warm_ms`` and ``rows`` (optionally ``warm_cpu_ms``; an
+``approach`` starting ``duckdb`` is the DuckDB reference, see ``bench/duckdb_ref.py``). Results print as a Markdown
 table and are written to ``bench/out/results.md`` for BENCHMARKS.md.
 
 Environment: ``OPS_BENCH_DATABASE_URL`` (default ``sqlite:///bench/out/bench.db``);
@@ -35,22 +36,28 @@ def _ensure_seeded(url: str) -> None:
 
 
 def _table(rows: list[dict]) -> str:
-    """Markdown table with two ratios against the naive approach on the same data.
+    """Markdown table with ratios against the naive approach and DuckDB on the same data.
 
     ``vs naive load``: the naive approach's read-whole-tables-then-aggregate time over our warm
     time (what opening the page costs each way); ``vs naive warm``: the naive approach with its
-    raw tables already cached in memory (an st.cache_data hit plus the aggregation) over ours.
+    raw tables already cached in memory (an st.cache_data hit plus the aggregation) over ours;
+    ``vs DuckDB``: our warm time over DuckDB's warm time computing the same tables from the raw
+    data (rows named ``duckdb ...``; <= 1.0 means we are no slower). ``warm CPU ms`` is
+    ``time.process_time`` where a module records it (all threads of the process).
     """
-    lines = ["| page | approach | cold ms | warm ms | rows | vs naive load | vs naive warm |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| page | approach | cold ms | warm ms | warm CPU ms | rows | vs naive load | vs naive warm | vs DuckDB |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     naive = {r["name"]: r for r in rows if r["approach"].startswith("naive")}
+    duck = {r["name"]: r for r in rows if r["approach"].startswith("duckdb")}
     for r in rows:
-        base = naive.get(r["name"])
-        ours = base is not None and r is not base and r["warm_ms"] > 0
+        base, ref = naive.get(r["name"]), duck.get(r["name"])
+        ours = r is not base and r is not ref and r["warm_ms"] > 0
         load = f"{base['cold_ms'] / r['warm_ms']:.0f}x" if ours and base else ""
         warm = f"{base['warm_ms'] / r['warm_ms']:.1f}x" if ours and base else ""
-        lines.append(f"| {r['name']} | {r['approach']} | {r['cold_ms']:,.0f} | {r['warm_ms']:,.0f} | "
-                     f"{r['rows']:,} | {load} | {warm} |")
+        vs_duck = f"{r['warm_ms'] / ref['warm_ms']:.2f}" if ours and ref and ref["warm_ms"] > 0 else ""
+        cpu = f"{r['warm_cpu_ms']:,.0f}" if r.get("warm_cpu_ms") is not None else ""
+        lines.append(f"| {r['name']} | {r['approach']} | {r['cold_ms']:,.0f} | {r['warm_ms']:,.0f} | {cpu} | "
+                     f"{r['rows']:,} | {load} | {warm} | {vs_duck} |")
     return "\n".join(lines)
 
 
