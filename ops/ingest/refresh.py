@@ -31,11 +31,13 @@ from __future__ import annotations
 
 import importlib
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ops.aggregates import DOMAIN_MODULES, REFRESHERS, incremental, refresh_one
 from ops.ingest.changes import Changes
 from ops.ingest.store import Counts
+from ops.models import AggFulfilDaily
 
 ANY = None  # every column of the table
 # refresher -> table -> the columns it reads (ANY: every column)
@@ -125,6 +127,8 @@ def refresh_fulfillment_days(session: Session, changes: Changes) -> bool:
     if (changes.changed("holidays") or changes.updated("warehouses", ("business_days", "cutoff_time", "handling_days"))
             or changes.updated("suppliers", ("region",))):
         return False
+    if session.execute(select(AggFulfilDaily.id).limit(1)).first() is None:
+        return False  # never built (or no orders yet): the full rebuild makes every day
     days = changes.placed_days(session, via=("orders", "order_lines", "shipments"))
     if len(days) > MAX_DAYS:
         return False

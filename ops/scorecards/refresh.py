@@ -252,6 +252,8 @@ def refresh_changes(session: Session, changes: Changes) -> bool:
     if (changes.changed("holidays")
             or any(changes.updated(t, ("code",)) for t in ("carriers", "carrier_services", "warehouses"))):
         return False
+    if session.execute(select(AggScorecardCalendar.day).limit(1)).first() is None:
+        return False  # never built (or nothing shipped yet): the full rebuild makes every week
     po_changed = (changes.changed("purchase_orders") or changes.changed("purchase_order_lines")
                   or changes.updated("suppliers", ("code",)))
     weeks: list[dt.date] = []
