@@ -272,10 +272,6 @@ def _positions(c: Arrays, pos: pd.DataFrame, window: int, as_of: pd.Timestamp, s
     c["at_risk"] = (rate > 0) & (c["days_of_cover"] < c["cover_warning_days"])
 
 
-_COMMON = ["sku", "name", "warehouse", "supplier", "on_hand", "on_order", "avg_daily_demand", "days_of_cover",
-           "projected_stockout", "next_po", "gap_days", "po_overdue"]
-
-
 def _exceptions(session: Session, viewer: Viewer, c: Arrays, as_of: Any, include_closed: bool) -> pd.DataFrame:
     rate = c["avg_daily_demand"]
     lead = c["lead_time_days"].astype(float)
@@ -309,9 +305,8 @@ def _exceptions(session: Session, viewer: Viewer, c: Arrays, as_of: Any, include
     threshold = np.empty(len(row), dtype=object)
     threshold[:ns] = np.where(by_cover, "cover_warning_days", "lead_time_days")
     threshold[ns:ns + ne], threshold[ns + ne:] = "excess_cover_days", "dead_stock_days"
-    cols: dict[str, Any] = {
+    cols: dict[str, Any] = {  # the exceptions' own columns; the pair columns are taken at the end
         "kind": kinds,
-        **{k: c[k][row] for k in ("sku", "name", "warehouse", "supplier")},
         "value_at_risk": np.r_[rate[si] * uncovered * c["price"][si], c["excess_value"][ei], c["stock_value"][di]],
         # (no exception at all: float64, the dtype pandas gave the empty column before)
         "detail": np.array(stock_detail + excess_detail + dead_detail, dtype=object if len(row) else "float64"),
@@ -319,10 +314,9 @@ def _exceptions(session: Session, viewer: Viewer, c: Arrays, as_of: Any, include
         "threshold_value": np.r_[np.where(by_cover, cover[si], lead[si]), c["excess_cover_days"][ei],
                                  c["dead_stock_days"][di]],
         "threshold_source": np.r_[source, c["excess_cover_days_source"][ei], c["dead_stock_days_source"][di]],
-        **{k: c[k][row] for k in _COMMON[4:]},
         "days_uncovered": np.r_[uncovered, np.full(ne + nd, np.nan)],
     }
-    keys = [f"{k}:{s}:{w}" for k, s, w in zip(kinds.tolist(), cols["sku"].tolist(), cols["warehouse"].tolist(),
+    keys = [f"{k}:{s}:{w}" for k, s, w in zip(kinds.tolist(), c["sku"][row].tolist(), c["warehouse"][row].tolist(),
                                               strict=True)]  # exception_key, row by row
     cols["entity_key"] = np.array(keys, dtype=object)
     states = entity_states(session, viewer=viewer, entity_kind=ENTITY_KIND)
@@ -351,7 +345,8 @@ def _exceptions(session: Session, viewer: Viewer, c: Arrays, as_of: Any, include
     order = np.lexsort((row, kind_rank, -cols["value_at_risk"]))
     if not include_closed:
         order = order[~closed[order]]
-    return _frame({k: cols[k][order] for k in EXCEPTION_COLUMNS})
+    pick = row[order]
+    return _frame({k: cols[k][order] if k in cols else c[k][pick] for k in EXCEPTION_COLUMNS})
 
 
 _SKU_FIRST = ("sku", "name", "category", "supplier")
