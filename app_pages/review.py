@@ -22,8 +22,9 @@ reasons, sat, trend = review.load_side(engine, viewer.cache_key, viewer, week.la
 
 st.subheader("Customer satisfaction and late deliveries")
 st.markdown(review.satisfaction_text(sat))
-st.subheader("Top return reasons this week")
-show_table(reasons, key="review_reasons", empty="No returns received this week.")
+st.subheader("Top return reasons of this week's sales")
+show_table(reasons, key="review_reasons", empty="No returns yet of this week's sales (with a warehouse or channel "
+           "filter none are listed: the Returns page's reasons have neither).")
 
 st.subheader("Weekly trend")
 notes = review.trend_annotations(engine, viewer, trend)

@@ -3,10 +3,11 @@
 Built on the domain registry: the inbox and the KPI table loop over every registered domain's
 ``headline()``, so a new domain joins the review by registering; nothing here names a domain.
 
-Modules: ``week`` (ISO weeks), ``kpis`` (the KPIs from the fact tables, defined in words),
-``trend`` (weekly series for charts), ``inbox`` (exceptions, status, owner, links; the status
-write), ``annotations`` (chart marks and the forecaster's known events), ``report`` (the HTML and
-XLSX report, the manager's and one per vendor), ``exports`` (registered exports), ``cli``.
+Modules: ``week`` (ISO weeks), ``kpis`` (the KPIs, defined in words), ``sources`` (the KPIs a
+page already defines, read from its domain for whole ISO weeks), ``trend`` (weekly series for
+charts), ``inbox`` (exceptions, status, owner, links; the status write), ``annotations`` (chart
+marks and the forecaster's known events), ``report`` (the HTML, XLSX and PDF report, the manager's
+and one per vendor), ``exports`` (registered exports), ``cli``.
 """
 
 from __future__ import annotations
@@ -35,9 +36,6 @@ define_threshold("mp_order_defect_max", label="Order defect rate limit", unit="%
                  plausible=(0.1, 10))
 define_threshold("mp_valid_tracking_min", label="Valid tracking rate floor", unit="%", default=95, page=PAGE,
                  help=f"{_MARKETPLACE}: shipments with a carrier and a tracking number.", plausible=(50, 100))
-define_threshold("order_accuracy_target", label="Order accuracy target", unit="%", default=99.5, page=PAGE,
-                 help="Share of orders shipped without a wrong-item or not-as-described return.",
-                 plausible=(90, 100))
 define_threshold("order_cycle_days_max", label="Order cycle time limit", unit="days", default=5, page=PAGE,
                  help="Median days from order to delivery.", plausible=(1, 30))
 define_threshold("click_to_ship_hours_max", label="Click-to-ship limit", unit="hours", default=24, page=PAGE,
@@ -46,18 +44,15 @@ define_threshold("cost_warehousing_per_order", label="Warehousing cost per order
                  default=3.0, page=PAGE, max=1000,
                  help="Pick, pack and storage cost assumed per order shipped, in the shop's currency.",
                  plausible=(0.1, 50))
-define_threshold("cost_return_handling", label="Handling cost per return (assumption)", unit=fmt.currency(),
-                 default=6.0, page=PAGE, max=1000,
-                 help="Receiving and restocking cost assumed per return, in the shop's currency.",
-                 plausible=(0.1, 100))
 define_threshold("cost_per_order_max", label="Cost per order limit", unit=fmt.currency(), default=15.0, page=PAGE,
-                 max=10000, help="Shipping, warehousing and returns cost per order shipped.", plausible=(1, 200))
+                 max=10000, plausible=(1, 200),
+                 help="Shipping, warehousing and returns cost per order placed in the week and shipped.")
 define_threshold("review_score_min", label="Review score floor", unit="stars", default=4.0, min=1, max=5, page=PAGE,
                  help="Mean star rating of the week's customer reviews.", plausible=(2, 5))
 
 THRESHOLD_NAMES = ("mp_late_shipment_max", "mp_cancel_rate_max", "mp_order_defect_max", "mp_valid_tracking_min",
-                   "order_accuracy_target", "order_cycle_days_max", "click_to_ship_hours_max",
-                   "cost_warehousing_per_order", "cost_return_handling", "cost_per_order_max", "review_score_min")
+                   "order_cycle_days_max", "click_to_ship_hours_max", "cost_warehousing_per_order",
+                   "cost_per_order_max", "review_score_min")
 
 define_entity_kind(ENTITY_KIND, label="Weekly review item", page=PAGE)
 

@@ -1,41 +1,56 @@
 """The KPIs a manager is judged on, week over week and against target.
 
-Every number here is computed from the fact tables for one ISO week and the week before it,
-scoped to the viewer in SQL (``ops.access`` conditions); the week's rows are small (a week of
-orders), so the ratios are taken in pandas on them. Rates are fractions 0..1.
+The review summarises the pages, so a KPI that a page already defines is read from that page's
+domain, for the same ISO week (Monday to Sunday) and the same viewer scope, through
+:mod:`ops.review.sources` (the domains' queries and metrics over their ``agg_*`` tables): the
+review and the page show one number. Only the KPIs no page defines are computed here, from the
+fact tables of the two weeks, scoped to the viewer in SQL (``ops.access`` conditions); the week's
+rows are small, so those ratios are taken in pandas. Rates are fractions 0..1.
 
 Definitions (the page shows each in these words, with its threshold and where it comes from)
 --------------------------------------------------------------------------------------------
+From the **Fulfilment SLA** page (order lines, dated by their order's placed day; definitions in
+:mod:`ops.fulfillment`):
+
+- **On-time ship**: order lines of orders placed in the week that shipped by their ship-by
+  deadline / those lines that shipped and have a deadline. Target ``on_time_ship_target``.
+- **On-time delivery**: delivered lines of orders placed in the week that arrived on or before the
+  promised day / delivered lines with a promise. Target ``carrier_on_time_target``.
+- **Click-to-ship** (hours): the page's median click-to-ship tile for the week's lines (payment to
+  the order leaving). Limit ``click_to_ship_hours_max``.
+- **Late shipment rate** (marketplace): 1 - on-time ship over the marketplace channels (a channel
+  whose code or name says marketplace, olist, amazon, ebay, etsy or walmart); limit 4 %.
+
+From the **Returns root-cause** page (sales dated by their **sale week**, the week of the order's
+placed day; a return counts against the week of the sale it returns, whenever it arrives, so the
+latest weeks still fill up; definitions in :mod:`ops.returns`):
+
+- **Return rate**: units returned from the week's sales / units sold in the week (orders not
+  cancelled or unavailable). Alert ``return_rate_alert``. The top reasons are the head of the
+  page's reason Pareto for that sale week.
+- **Fulfilment accuracy**: 1 - order lines of the week's sales returned as the wrong item (mis-pick)
+  / order lines shipped. Target ``fulfilment_accuracy_target``.
+
+Defined here (no page defines them):
+
 - **Order cycle time** (days): median time from an order being placed to its shipment being
   delivered, over shipments delivered in the week (that left the warehouse at most
   :data:`MAX_TRANSIT_DAYS` before it).
-- **Click-to-ship** (hours): median time from payment to the shipment leaving the warehouse,
-  over shipments shipped in the week.
-- **On-time ship**: shipments shipped in the week that left by their order's ship-by time /
-  shipments shipped in the week that have a ship-by time. Target ``on_time_ship_target``.
-- **On-time delivery**: shipments delivered in the week by their promised date / shipments
-  delivered in the week that carry one. Target ``carrier_on_time_target``.
-- **Order accuracy**: 1 - orders with a return for ``wrong_item`` or ``not_as_described``
-  received in the week / orders shipped in the week. Target ``order_accuracy_target``.
-- **Return rate**: units returned (received in the week) / units sold (lines of orders placed in
-  the week and not cancelled). Alert ``return_rate_alert``. The week's top reasons are listed.
-- **Cost per order**: (label cost of shipments shipped in the week + warehousing cost per order
-  x orders shipped + handling cost per return x returns received) / orders shipped. The two cost
-  assumptions are thresholds (``cost_warehousing_per_order``, ``cost_return_handling``); the
-  ceiling is ``cost_per_order_max``.
+- **Cost per order**: for the orders placed in the week (not cancelled or unavailable) that
+  shipped: their shipments' label cost + the warehousing cost per order (threshold
+  ``cost_warehousing_per_order``) x those orders + the Returns page's cost of returns of the
+  week's sales, per order. Ceiling ``cost_per_order_max``. Not measured with a warehouse or
+  channel filter (the cost of returns has neither breakdown).
 - **Review score**: mean star rating (1-5) of reviews written in the week. Floor
   ``review_score_min``. Beside it, the share of 1-2 star reviews for late and on-time deliveries
   (:func:`satisfaction_vs_lateness`).
-- Marketplace seller targets, on orders of marketplace channels (a channel whose code or name
-  says marketplace, olist, amazon, ebay, etsy or walmart), with the marketplaces' own limits as
-  default thresholds:
-  **late shipment rate** (shipments shipped after ship-by / shipped; < 4 %),
-  **pre-fulfilment cancel rate** (orders placed in the week cancelled before shipping / orders
-  placed; < 2.5 %), **order defect rate** (orders shipped in the week with a 1-2 star review,
-  a lost, damaged or returned-to-sender shipment, or a return for ``defective``,
-  ``damaged_in_transit``, ``wrong_item`` or ``not_as_described`` / orders shipped; < 1 %),
-  **valid tracking rate** (shipments shipped with a carrier and a tracking number / shipped;
-  >= 95 %).
+- Marketplace seller targets, on orders of marketplace channels, with the marketplaces' own limits
+  as default thresholds: **pre-fulfilment cancel rate** (orders placed in the week cancelled before
+  shipping / orders placed; < 2.5 %), **order defect rate** (orders shipped in the week with a 1-2
+  star review, a lost, damaged or returned-to-sender shipment, or a return whose reason the Returns
+  page counts as a defect or a wrong item, or ``not_as_described`` / orders shipped; < 1 %),
+  **valid tracking rate** (shipments shipped in the week with a carrier and a tracking number /
+  shipped; >= 95 %).
 
 The registered domains' own headline KPIs (inventory turnover, aging, sell-through, stockouts,
 and whatever a new domain exposes) are added below these by :func:`review_kpis`, with the
@@ -45,27 +60,37 @@ domain as their source.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import String, and_, case, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from ops import access
 from ops.access import Viewer, data_function, require_viewer
 from ops.filters import Filters
+from ops.fulfillment.metrics import EXCLUDED_STATUSES
 from ops.models import Channel, Order, OrderLine, Return, Review, Shipment, Warehouse
+from ops.returns.metrics import DEFECT_REASONS as RETURNS_DEFECT_REASONS
+from ops.returns.metrics import WRONG_ITEM_REASONS
+from ops.review import sources
 from ops.review.week import Week, last_full_week, parse_week
 
-MARKETPLACE_WORDS = ("marketplace", "olist", "amazon", "ebay", "etsy", "walmart")
-ACCURACY_REASONS = ("wrong_item", "not_as_described")
-DEFECT_REASONS = ("defective", "damaged_in_transit", "wrong_item", "not_as_described")
+MARKETPLACE_WORDS = sources.MARKETPLACE_WORDS
+# A return counts against the order defect rate when the Returns page calls its reason a defect or a
+# wrong item, or when the item was not as described (compared lower-cased, as the Returns page does).
+DEFECT_REASONS = (*RETURNS_DEFECT_REASONS, *WRONG_ITEM_REASONS, "not_as_described")
 DEFECT_SHIPMENT_STATUSES = ("lost", "damaged", "returned_to_sender")
 LOW_SCORE = 2  # 1-2 stars count as a negative review
-TOP_REASONS = 3
+TOP_REASONS = sources.TOP_REASONS
 MAX_TRANSIT_DAYS = 120  # a delivery counted in a week left the warehouse at most this long before it
+
+_FULFIL = "Fulfilment page"
+_RETURNS = "Returns page"
+_HERE = "Defined by the weekly review (no page defines it)."
 
 
 @dataclass(frozen=True)
@@ -84,58 +109,61 @@ class KpiDef:
 
 KPI_DEFS: tuple[KpiDef, ...] = (
     KpiDef("order_cycle_time", "Order cycle time", "days", False, "order_cycle_days_max",
-           "Median days from an order being placed to its delivery, for shipments delivered in the week.",
+           "Median days from an order being placed to its delivery, for shipments delivered in the week. " + _HERE,
            "orders.placed_at, shipments.delivered_at"),
     KpiDef("click_to_ship", "Click-to-ship", "hours", False, "click_to_ship_hours_max",
-           "Median hours from payment to the shipment leaving the warehouse, for shipments shipped in the week.",
-           "orders.paid_at, shipments.shipped_at"),
+           "The Fulfilment page's median click-to-ship tile: half of the order lines of orders placed in the "
+           "week left within this many calendar hours of payment.",
+           f"{_FULFIL} (its KPI tiles)"),
     KpiDef("on_time_ship", "On-time ship", "pct", True, "on_time_ship_target",
-           "Shipments shipped in the week that left by their order's ship-by time.",
-           "shipments.shipped_at, orders.ship_by"),
+           "As on the Fulfilment page: order lines of orders placed in the week that shipped by their ship-by "
+           "deadline, per line shipped with a deadline.",
+           f"{_FULFIL} (agg_fulfil_daily)"),
     KpiDef("on_time_delivery", "On-time delivery", "pct", True, "carrier_on_time_target",
-           "Shipments delivered in the week by the date promised to the customer.",
-           "shipments.delivered_at, shipments.promised_at"),
-    KpiDef("order_accuracy", "Order accuracy", "pct", True, "order_accuracy_target",
-           "1 minus the orders with a return for a wrong item or 'not as described' received in the week, "
-           "per order shipped in the week.",
-           "returns.reason_code, shipments"),
+           "As on the Fulfilment page: delivered order lines of orders placed in the week that arrived on or "
+           "before the promised day, per delivered line with a promise.",
+           f"{_FULFIL} (agg_fulfil_daily)"),
+    KpiDef("fulfilment_accuracy", "Fulfilment accuracy", "pct", True, "fulfilment_accuracy_target",
+           "As on the Returns page: 1 minus the order lines sold in the week that came back as the wrong item "
+           "(mis-pick), per order line shipped. Recent weeks still fill up as returns arrive.",
+           f"{_RETURNS} (agg_returns_dim)"),
     KpiDef("return_rate", "Return rate", "pct", False, "return_rate_alert",
-           "Units returned in the week per unit sold on orders placed in the week (not cancelled).",
-           "returns.qty, order_lines.qty"),
+           "As on the Returns page: units returned from the week's sales (whenever they came back) per unit sold "
+           "in the week (orders not cancelled). Recent weeks still fill up as returns arrive.",
+           f"{_RETURNS} (agg_returns_dim)"),
     KpiDef("cost_per_order", "Cost per order", "money", False, "cost_per_order_max",
-           "Shipping labels of the week's shipments, plus the warehousing cost per order for each order "
-           "shipped, plus the handling cost per return received, per order shipped.",
-           "shipments.label_cost; thresholds cost_warehousing_per_order, cost_return_handling"),
+           "For the orders placed in the week that shipped: their shipping labels, plus the warehousing cost per "
+           "order, plus the Returns page's cost of returns of the week's sales, per order. Not measured with a "
+           "warehouse or channel filter (the cost of returns has neither). " + _HERE,
+           f"shipments.label_cost; threshold cost_warehousing_per_order; {_RETURNS} cost of returns"),
     KpiDef("review_score", "Review score", "number", True, "review_score_min",
-           "Mean star rating (1 to 5) of the reviews customers wrote in the week.",
+           "Mean star rating (1 to 5) of the reviews customers wrote in the week. " + _HERE,
            "reviews.score"),
     KpiDef("late_shipment_rate", "Late shipment rate (marketplace)", "pct", False, "mp_late_shipment_max",
-           "Marketplace shipments shipped in the week after their ship-by time, per marketplace shipment.",
-           "shipments.shipped_at, orders.ship_by; marketplace channels", marketplace=True),
+           "1 minus the Fulfilment page's on-time ship over the marketplace channels: marketplace order lines of "
+           "orders placed in the week shipped after their ship-by deadline, per line shipped with a deadline.",
+           f"{_FULFIL} (agg_fulfil_daily); marketplace channels", marketplace=True),
     KpiDef("cancel_rate", "Pre-fulfilment cancel rate (marketplace)", "pct", False, "mp_cancel_rate_max",
-           "Marketplace orders placed in the week and cancelled before they shipped, per marketplace order.",
-           "orders.status; marketplace channels", marketplace=True),
+           "Marketplace orders placed in the week and cancelled before they shipped, per marketplace order. "
+           + _HERE, "orders.status; marketplace channels", marketplace=True),
     KpiDef("order_defect_rate", "Order defect rate (marketplace)", "pct", False, "mp_order_defect_max",
            "Marketplace orders shipped in the week with a 1-2 star review, a lost, damaged or returned-to-"
-           "sender shipment, or a return for a defect, wrong item or 'not as described', per order shipped.",
-           "reviews, shipments.status, returns.reason_code; marketplace channels", marketplace=True),
+           "sender shipment, or a return for a defect, wrong item or 'not as described', per order shipped. "
+           + _HERE, "reviews, shipments.status, returns.reason_code; marketplace channels", marketplace=True),
     KpiDef("valid_tracking_rate", "Valid tracking rate (marketplace)", "pct", True, "mp_valid_tracking_min",
-           "Marketplace shipments shipped in the week with a carrier and a tracking number.",
+           "Marketplace shipments shipped in the week with a carrier and a tracking number. " + _HERE,
            "shipments.carrier_id, shipments.tracking_number; marketplace channels", marketplace=True),
 )
 KPI_BY_KEY = {k.key: k for k in KPI_DEFS}
+FULFIL_KEYS = ("on_time_ship", "on_time_delivery", "click_to_ship", "late_shipment_rate")
+RETURNS_KEYS = ("return_rate", "fulfilment_accuracy")
+OWN_KEYS = tuple(k.key for k in KPI_DEFS if k.key not in FULFIL_KEYS + RETURNS_KEYS)
 
 KPI_COLUMNS = ["key", "label", "kind", "value", "previous", "change", "target", "meets", "higher_is_better",
                "definition", "threshold", "target_from", "source", "week", "previous_week", "domain"]
 
 
-# --- reading the weeks' rows (scoped in SQL) --------------------------------------------------
-
-
-def _is_marketplace(code: pd.Series, name: pd.Series) -> pd.Series:
-    text = (code.fillna("").astype(str) + " " + name.fillna("").astype(str)).str.lower()
-    flags = {t: any(w in t for w in MARKETPLACE_WORDS) for t in text.unique()}  # a handful of channels
-    return text.map(flags).astype(bool)
+# --- reading the weeks' rows for the KPIs defined here (scoped in SQL) ------------------------
 
 
 def _order_filters(stmt: Any, filters: Filters) -> Any:
@@ -152,64 +180,87 @@ def _ts(d: dt.date) -> dt.datetime:
 
 @dataclass(frozen=True)
 class WeekRows:
-    """The rows behind the KPIs of two weeks (current and previous), already scoped."""
+    """What the KPIs defined here need for a run of weeks, already scoped: per-week counts aggregated in
+    SQL, and the few rows whose median or set logic pandas takes (marketplace shipments only)."""
 
-    orders: pd.DataFrame  # id, placed_at, status, marketplace
-    shipments: pd.DataFrame  # order_id, shipped_at, delivered_at, promised_at, status, label_cost, carrier_id,
-    #                          tracking_number, placed_at, paid_at, ship_by, marketplace
-    lines: pd.DataFrame  # order_id, qty, placed_at, status
-    returns: pd.DataFrame  # order_id, qty, reason_code, received_at
-    reviews: pd.DataFrame  # order_id, score, created_at
+    counts: pd.DataFrame  # week (str), mp_orders, mp_cancelled, shipped_orders (int64), label_cost (float64)
+    cycle: pd.DataFrame  # delivered_at (datetime64), cycle_days (float64): shipments delivered in the weeks
+    shipments: pd.DataFrame  # order_id, shipped_at, status, carrier_id, tracking_number: marketplace, shipped
+    returns: pd.DataFrame  # order_id, reason_code: returns of the marketplace orders shipped in the weeks
+    reviews: pd.DataFrame  # order_id, score, created_at: written in the weeks, or of those orders
 
 
-def _read_rows(session: Session, viewer: Viewer, first: dt.date, last: dt.date, filters: Filters) -> WeekRows:
-    """The scoped rows of ``first``..``last`` (inclusive days) that the KPIs need (see :class:`WeekRows`)."""
-    lo, hi = _ts(first), _ts(last + dt.timedelta(days=1))
-    # the orders shipped in the weeks: their returns and reviews, whenever written, decide the defect rate
-    shipped_ids = select(Shipment.order_id).where(Shipment.shipped_at >= lo, Shipment.shipped_at < hi)
-    o_scope = access.order_condition(viewer)
-    orders = pd.DataFrame(session.connection().execute(_order_filters(
-        select(Order.id, Order.placed_at, Order.status, Channel.code, Channel.name)
-        .join(Channel, Channel.id == Order.channel_id)
-        .where(Order.placed_at >= lo, Order.placed_at < hi, o_scope), filters)).all(),
-        columns=["id", "placed_at", "status", "channel", "channel_name"])
-    orders["marketplace"] = _is_marketplace(orders["channel"], orders["channel_name"])
-    ships = pd.DataFrame(session.connection().execute(_order_filters(
-        select(Shipment.order_id, Shipment.shipped_at, Shipment.delivered_at, Shipment.promised_at, Shipment.status,
-               Shipment.label_cost, Shipment.carrier_id, Shipment.tracking_number, Order.placed_at, Order.paid_at,
-               Order.ship_by, Channel.code, Channel.name)
-        .join(Order, Order.id == Shipment.order_id).join(Channel, Channel.id == Order.channel_id)
-        .where(or_(and_(Shipment.shipped_at >= lo, Shipment.shipped_at < hi),
-                   # delivered in the weeks; shipped at most MAX_TRANSIT_DAYS before, so the index on shipped_at serves
-                   and_(Shipment.delivered_at >= lo, Shipment.delivered_at < hi,
-                        Shipment.shipped_at >= lo - dt.timedelta(days=MAX_TRANSIT_DAYS), Shipment.shipped_at < hi)),
-               access.shipment_condition(viewer)), filters)).all(),
-        columns=["order_id", "shipped_at", "delivered_at", "promised_at", "status", "label_cost", "carrier_id",
-                 "tracking_number", "placed_at", "paid_at", "ship_by", "channel", "channel_name"])
-    ships["marketplace"] = _is_marketplace(ships["channel"], ships["channel_name"])
-    lines = pd.DataFrame(session.connection().execute(_order_filters(
-        select(OrderLine.order_id, OrderLine.qty, Order.placed_at, Order.status)
-        .join(Order, Order.id == OrderLine.order_id)
-        .where(Order.placed_at >= lo, Order.placed_at < hi, access.order_line_condition(viewer)), filters)).all(),
-        columns=["order_id", "qty", "placed_at", "status"])
-    rets = pd.DataFrame(session.connection().execute(_order_filters(
-        select(OrderLine.order_id, Return.qty, Return.reason_code, Return.received_at)
+def _days_between(dialect: str, a: Any, b: Any) -> Any:
+    """``b - a`` in days (float) computed in SQL, so no timestamp crosses the driver for a median of durations."""
+    if dialect == "sqlite":
+        return func.julianday(b) - func.julianday(a)
+    return func.extract("epoch", b - a) / 86400.0
+
+
+def _stamps(s: pd.Series) -> pd.Series:
+    # Timestamps read as text on SQLite (``type_coerce`` skips the driver's per-value parsing) or as
+    # datetimes on PostgreSQL; one vectorised parse either way.
+    return pd.to_datetime(s, errors="coerce").astype("datetime64[ns]")
+
+
+def _read_rows(session: Session, viewer: Viewer, span: Sequence[Week], filters: Filters) -> WeekRows:
+    """The scoped rows and counts of the weeks ``span`` (consecutive, oldest first) for the KPIs defined here."""
+    lo, hi = _ts(span[0].start), _ts(span[-1].end + dt.timedelta(days=1))
+    conn = session.connection()
+    dialect = session.get_bind().dialect.name
+    o_scope, s_scope = access.order_condition(viewer), access.shipment_condition(viewer)
+    mp_channels = select(Channel.id).where(Channel.code.in_(sources.marketplace_channels(session, Filters())))
+    # per week in SQL: marketplace orders placed and cancelled; orders placed that shipped, and their labels
+    counts = []
+    for w in span:
+        a, z = _ts(w.start), _ts(w.end + dt.timedelta(days=1))
+        mp_orders, mp_cancelled = conn.execute(_order_filters(
+            select(func.count(), func.coalesce(func.sum(case((Order.status == "cancelled", 1), else_=0)), 0))
+            .where(Order.placed_at >= a, Order.placed_at < z, Order.channel_id.in_(mp_channels), o_scope),
+            filters)).one()
+        shipped = _order_filters(
+            select(Shipment.order_id).join(Order, Order.id == Shipment.order_id)
+            .where(Order.placed_at >= a, Order.placed_at < z, Order.status.not_in(EXCLUDED_STATUSES),
+                   Shipment.shipped_at.is_not(None), s_scope), filters).distinct()
+        n_shipped = conn.execute(select(func.count()).select_from(shipped.subquery())).scalar_one()
+        labels = conn.execute(select(func.coalesce(func.sum(Shipment.label_cost), 0.0))
+                              .where(Shipment.order_id.in_(shipped), s_scope)).scalar_one()
+        counts.append({"week": w.label, "mp_orders": int(mp_orders), "mp_cancelled": int(mp_cancelled),
+                       "shipped_orders": int(n_shipped), "label_cost": float(labels)})
+    cycle = pd.DataFrame(conn.execute(_order_filters(
+        select(type_coerce(Shipment.delivered_at, String), _days_between(dialect, Order.placed_at,
+                                                                        Shipment.delivered_at))
+        .join(Order, Order.id == Shipment.order_id)
+        # delivered in the weeks; shipped at most MAX_TRANSIT_DAYS before, so the index on shipped_at serves
+        .where(Shipment.delivered_at >= lo, Shipment.delivered_at < hi,
+               Shipment.shipped_at >= lo - dt.timedelta(days=MAX_TRANSIT_DAYS), Shipment.shipped_at < hi, s_scope),
+        filters)).all(), columns=["delivered_at", "cycle_days"])
+    mp_shipped = (select(Shipment.order_id).join(Order, Order.id == Shipment.order_id)
+                  .where(Shipment.shipped_at >= lo, Shipment.shipped_at < hi, Order.channel_id.in_(mp_channels)))
+    ships = pd.DataFrame(conn.execute(_order_filters(
+        select(Shipment.order_id, type_coerce(Shipment.shipped_at, String), Shipment.status, Shipment.carrier_id,
+               Shipment.tracking_number)
+        .join(Order, Order.id == Shipment.order_id)
+        .where(Shipment.shipped_at >= lo, Shipment.shipped_at < hi, Order.channel_id.in_(mp_channels), s_scope),
+        filters)).all(), columns=["order_id", "shipped_at", "status", "carrier_id", "tracking_number"])
+    # the marketplace orders shipped in the weeks: their returns and reviews, whenever written, decide the defect rate
+    rets = pd.DataFrame(conn.execute(_order_filters(
+        select(OrderLine.order_id, Return.reason_code)
         .join(OrderLine, OrderLine.id == Return.order_line_id).join(Order, Order.id == OrderLine.order_id)
-        .where(or_(and_(Return.received_at >= lo, Return.received_at < hi), OrderLine.order_id.in_(shipped_ids)),
-               access.order_line_condition(viewer)), filters)).all(),
-        columns=["order_id", "qty", "reason_code", "received_at"])
-    revs = pd.DataFrame(session.connection().execute(_order_filters(
-        select(Review.order_id, Review.score, Review.created_at).join(Order, Order.id == Review.order_id)
-        .where(or_(and_(Review.created_at >= lo, Review.created_at < hi), Review.order_id.in_(shipped_ids)),
+        .where(OrderLine.order_id.in_(mp_shipped), access.order_line_condition(viewer)), filters)).all(),
+        columns=["order_id", "reason_code"])
+    revs = pd.DataFrame(conn.execute(_order_filters(
+        select(Review.order_id, Review.score, type_coerce(Review.created_at, String))
+        .join(Order, Order.id == Review.order_id)
+        .where(or_(and_(Review.created_at >= lo, Review.created_at < hi), Review.order_id.in_(mp_shipped)),
                o_scope),
         filters)).all(), columns=["order_id", "score", "created_at"])
-    for df, cols in ((orders, ["placed_at"]), (ships, ["shipped_at", "delivered_at", "promised_at", "placed_at",
-                                                        "paid_at", "ship_by"]),
-                     (lines, ["placed_at"]), (rets, ["received_at"]), (revs, ["created_at"])):
-        for c in cols:
-            df[c] = pd.to_datetime(df[c])
-    ships["label_cost"] = pd.to_numeric(ships["label_cost"]).astype("float64")
-    return WeekRows(orders, ships, lines, rets, revs)
+    cycle["delivered_at"] = _stamps(cycle["delivered_at"])
+    cycle["cycle_days"] = pd.to_numeric(cycle["cycle_days"], errors="coerce").astype("float64")
+    ships["shipped_at"] = _stamps(ships["shipped_at"])
+    revs["created_at"] = _stamps(revs["created_at"])
+    return WeekRows(pd.DataFrame(counts, columns=["week", "mp_orders", "mp_cancelled", "shipped_orders",
+                                                  "label_cost"]), cycle, ships, rets, revs)
 
 
 # --- the numbers ------------------------------------------------------------------------------
@@ -217,10 +268,9 @@ def _read_rows(session: Session, viewer: Viewer, first: dt.date, last: dt.date, 
 
 @dataclass(frozen=True)
 class CostAssumptions:
-    """What an order costs beyond its label (thresholds, so a manager can change them)."""
+    """What an order costs beyond its label (a threshold, so a manager can change it)."""
 
     warehousing_per_order: float
-    handling_per_return: float
 
 
 def _between(s: pd.Series, week: Week) -> pd.Series:
@@ -231,78 +281,87 @@ def _ratio(num: float, den: float) -> float | None:
     return None if den == 0 else float(num) / float(den)
 
 
-def week_values(rows: WeekRows, week: Week, costs: CostAssumptions) -> dict[str, float | None]:
-    """Every KPI of :data:`KPI_DEFS` for ``week`` from ``rows`` (pure; None when there is nothing to measure)."""
+def week_values(rows: WeekRows, week: Week, costs: CostAssumptions,
+                returns_cost: float | None = 0.0) -> dict[str, float | None]:
+    """The KPIs defined here (:data:`OWN_KEYS`) for ``week`` from ``rows`` (pure; None when there is
+    nothing to measure). ``returns_cost``: the Returns page's cost of returns of the week's sales
+    (None or NaN: not measured, so neither is the cost per order)."""
     out: dict[str, float | None] = {}
-    sh = rows.shipments
-    shipped = sh[_between(sh["shipped_at"], week)]
-    delivered = sh[_between(sh["delivered_at"], week)]
-    cycle = (delivered["delivered_at"] - delivered["placed_at"]).dt.total_seconds() / 86400.0
-    out["order_cycle_time"] = float(cycle.median()) if cycle.notna().any() else None
-    c2s = (shipped["shipped_at"] - shipped["paid_at"]).dt.total_seconds() / 3600.0
-    out["click_to_ship"] = float(c2s.median()) if c2s.notna().any() else None
-    due = shipped[shipped["ship_by"].notna()]
-    out["on_time_ship"] = _ratio(int((due["shipped_at"] <= due["ship_by"]).sum()), len(due))
-    promised = delivered[delivered["promised_at"].notna()]
-    out["on_time_delivery"] = _ratio(int((promised["delivered_at"] <= promised["promised_at"]).sum()), len(promised))
-    rets = rows.returns
-    rets_week = rets[_between(rets["received_at"], week)]
-    shipped_orders = shipped["order_id"].nunique()
-    wrong = rets_week[rets_week["reason_code"].isin(ACCURACY_REASONS)]["order_id"].nunique()
-    acc = _ratio(wrong, shipped_orders)
-    out["order_accuracy"] = None if acc is None else 1.0 - acc
-    ln = rows.lines
-    sold = ln[_between(ln["placed_at"], week) & (ln["status"] != "cancelled")]["qty"].sum()
-    out["return_rate"] = _ratio(int(rets_week["qty"].sum()), int(sold))
-    cost = (float(shipped["label_cost"].sum()) + costs.warehousing_per_order * shipped_orders
-            + costs.handling_per_return * len(rets_week))
-    out["cost_per_order"] = _ratio(cost, shipped_orders)
+    cy = rows.cycle[_between(rows.cycle["delivered_at"], week)]["cycle_days"]
+    out["order_cycle_time"] = float(cy.median()) if cy.notna().any() else None
+    c = rows.counts.set_index("week")
+    n_orders = int(c.loc[week.label, "shipped_orders"]) if week.label in c.index else 0
+    if returns_cost is None or pd.isna(returns_cost) or week.label not in c.index:
+        out["cost_per_order"] = None
+    else:
+        labels = float(c.loc[week.label, "label_cost"])
+        out["cost_per_order"] = _ratio(labels + costs.warehousing_per_order * n_orders + float(returns_cost),
+                                       n_orders)
     rv = rows.reviews
     week_scores = rv[_between(rv["created_at"], week)]["score"]
     out["review_score"] = float(week_scores.mean()) if len(week_scores) else None
     # marketplace seller targets
-    mp = shipped[shipped["marketplace"]]
-    mp_due = mp[mp["ship_by"].notna()]
-    out["late_shipment_rate"] = _ratio(int((mp_due["shipped_at"] > mp_due["ship_by"]).sum()), len(mp_due))
-    od = rows.orders
-    mp_orders = od[_between(od["placed_at"], week) & od["marketplace"]]
-    out["cancel_rate"] = _ratio(int((mp_orders["status"] == "cancelled").sum()), len(mp_orders))
+    if week.label in c.index:
+        out["cancel_rate"] = _ratio(int(c.loc[week.label, "mp_cancelled"]), int(c.loc[week.label, "mp_orders"]))
+    else:
+        out["cancel_rate"] = None
+    mp = rows.shipments[_between(rows.shipments["shipped_at"], week)]
     mp_ids = set(mp["order_id"])
     bad = set(mp[mp["status"].isin(DEFECT_SHIPMENT_STATUSES)]["order_id"])
     bad |= set(rv[rv["score"] <= LOW_SCORE]["order_id"]) & mp_ids
-    bad |= set(rets[rets["reason_code"].isin(DEFECT_REASONS)]["order_id"]) & mp_ids
+    rets = rows.returns
+    bad |= set(rets[rets["reason_code"].fillna("").astype(str).str.lower().isin(DEFECT_REASONS)]["order_id"]) & mp_ids
     out["order_defect_rate"] = _ratio(len(bad), len(mp_ids))
     tracked = mp["carrier_id"].notna() & mp["tracking_number"].fillna("").astype(str).str.strip().ne("")
     out["valid_tracking_rate"] = _ratio(int(tracked.sum()), len(mp))
     return out
 
 
-def top_reasons(rows: WeekRows, week: Week, n: int = TOP_REASONS) -> pd.DataFrame:
-    """The week's most frequent return reasons.
+def _num(v: Any) -> float | None:
+    return None if v is None or pd.isna(v) else float(v)
 
-    Returns
-    -------
-    DataFrame
-        reason_code (str), returned_units (int64), reason_share (float64: of the week's returned units).
-    """
-    r = rows.returns[_between(rows.returns["received_at"], week)]
-    g = r.groupby("reason_code", as_index=False)["qty"].sum().rename(columns={"qty": "returned_units"})
-    g = g.sort_values(["returned_units", "reason_code"], ascending=[False, True]).head(n).reset_index(drop=True)
-    total = r["qty"].sum()
-    g["returned_units"] = g["returned_units"].astype("int64")
-    g["reason_share"] = (g["returned_units"] / total if total else g["returned_units"] * 0.0).astype("float64")
-    return g
+
+def weekly_values(session: Session, viewer: Viewer, span: Sequence[Week], filters: Filters,
+                  keys: Sequence[str]) -> dict[str, dict[str, float | None]]:
+    """``keys`` for each week of ``span`` (consecutive, oldest first), by week label: the pages' KPIs from
+    their domains (:mod:`ops.review.sources`), the ones defined here from the weeks' rows (read only
+    when asked for)."""
+    f = Filters(warehouses=filters.warehouses, channels=filters.channels)
+    out: dict[str, dict[str, float | None]] = {w.label: {} for w in span}
+    if set(keys) & set(FULFIL_KEYS):
+        fw = sources.fulfilment_weeks(session, viewer=viewer, week=span[-1], weeks=len(span), filters=f,
+                                      click_to_ship="click_to_ship" in keys)
+        for r in fw.to_dict("records"):
+            out[str(r["week"])].update({k: _num(r[k]) for k in FULFIL_KEYS if k in keys})
+    if set(keys) & set(RETURNS_KEYS):
+        rw = sources.returns_weeks(session, viewer=viewer, week=span[-1], weeks=len(span), filters=f)
+        for r in rw.to_dict("records"):
+            out[str(r["week"])].update({k: _num(r[k]) for k in RETURNS_KEYS if k in keys})
+    own = [k for k in keys if k in OWN_KEYS]
+    if own:
+        rows = _read_rows(session, viewer, span, f)
+        costs = _cost_assumptions(session, viewer)
+        for w in span:
+            rc = sources.returns_cost(session, viewer, w, f) if "cost_per_order" in own else 0.0
+            vals = week_values(rows, w, costs, rc)
+            out[w.label].update({k: vals[k] for k in own})
+    return out
 
 
 @data_function
 def return_reasons(session: Session, *, viewer: Viewer, week: str | Week | None = None,
                    filters: Filters | None = None) -> pd.DataFrame:
-    """:func:`top_reasons` of ``week`` (default: the last full week of the viewer's data), scoped."""
+    """The top reasons of the week's sales (default: the last full week of the viewer's data), scoped:
+    :func:`ops.review.sources.week_return_reasons` (the head of the Returns page's reason Pareto).
+
+    Returns
+    -------
+    DataFrame
+        reason_code (str), returned_units (int64), reason_share (float64: of the units returned from
+        the week's sales); empty with a warehouse or channel filter.
+    """
     require_viewer(viewer)
-    f = filters or Filters()
-    w = resolve_week(session, viewer=viewer, week=week)
-    rows = _read_rows(session, viewer, w.start, w.end, Filters(warehouses=f.warehouses, channels=f.channels))
-    return top_reasons(rows, w)
+    return sources.week_return_reasons(session, viewer=viewer, week=week, filters=filters, n=TOP_REASONS)
 
 
 def _threshold_value(session: Session, viewer: Viewer, name: str | None) -> tuple[float | None, str]:
@@ -335,10 +394,9 @@ def resolve_week(session: Session, *, viewer: Viewer, week: str | Week | None = 
 
 
 def _cost_assumptions(session: Session, viewer: Viewer) -> CostAssumptions:
-    """The cost thresholds in force (see the module docstring)."""
+    """The cost threshold in force (see the module docstring)."""
     wh, _ = _threshold_value(session, viewer, "cost_warehousing_per_order")
-    rt, _ = _threshold_value(session, viewer, "cost_return_handling")
-    return CostAssumptions(warehousing_per_order=wh or 0.0, handling_per_return=rt or 0.0)
+    return CostAssumptions(warehousing_per_order=wh or 0.0)
 
 
 @data_function
@@ -354,16 +412,15 @@ def review_kpis(session: Session, *, viewer: Viewer, week: str | Week | None = N
         measure), previous (float64), change (float64: value - previous), target (float64, NaN = none),
         meets (object: True/False/None), higher_is_better (bool), definition (str), threshold (str:
         its name, '' = none), target_from (str: label, name and where its value comes from),
-        source (str: the tables, or the domain), week (str ``YYYY-Www``), previous_week (str),
-        domain (str: 'review' or the domain id).
+        source (str: the page or the tables it is read from), week (str ``YYYY-Www``),
+        previous_week (str), domain (str: 'review' or the domain id).
     """
     require_viewer(viewer)
     f = filters or Filters()
     w = resolve_week(session, viewer=viewer, week=week)
     p = w.previous()
-    rows = _read_rows(session, viewer, p.start, w.end, Filters(warehouses=f.warehouses, channels=f.channels))
-    costs = _cost_assumptions(session, viewer)
-    cur, prev = week_values(rows, w, costs), week_values(rows, p, costs)
+    vals = weekly_values(session, viewer, [p, w], f, [k.key for k in KPI_DEFS])
+    cur, prev = vals[w.label], vals[p.label]
     out: list[dict[str, Any]] = []
     for k in KPI_DEFS:
         target, tsource = _threshold_value(session, viewer, k.threshold)
