@@ -222,11 +222,16 @@ def _sku_cumulative(session: Session) -> None:
         select(t.product_id, t.sale_week,
                func.sum(t.qty), func.sum(t.value), func.sum(t.units_returned), func.sum(t.returned_value),
                func.sum(t.refund)).group_by(t.product_id, t.sale_week)))
+    # Per SKU from its weekly sums (a quarter of the lines, already in product order) rather than from
+    # the lines: the attributes are the product's own, which every one of its lines carries.
+    sw = TMP_SKU_WEEK.c
     session.execute(insert(TMP_SKU).from_select(
         ["product_id", "first_week", "sku", "category", "size", "supplier"],
-        select(t.product_id, func.min(t.sale_week), func.min(t.sku), func.min(t.category), func.min(t.size),
-               func.min(t.supplier)).group_by(t.product_id)))
-    first, last = session.execute(select(func.min(t.sale_week), func.max(t.sale_week))).one()
+        select(sw.product_id, func.min(sw.sale_week), func.min(Product.sku), func.min(Product.category),
+               func.min(Product.size), func.min(Supplier.code))
+        .select_from(TMP_SKU_WEEK).join(Product, Product.id == sw.product_id)
+        .outerjoin(Supplier, Supplier.id == Product.supplier_id).group_by(sw.product_id)))
+    first, last = session.execute(select(func.min(sw.sale_week), func.max(sw.sale_week))).one()
     if first is None:
         return
     start, end = _as_date(first), _as_date(last)
