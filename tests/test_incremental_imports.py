@@ -194,7 +194,7 @@ def test_incremental_imports_equal_a_full_rebuild(engine: Engine, tmp_path: Path
     seen = run(engine, [("csv-orders", write(tmp_path / "move1.csv", order)),
                         ("csv-shipments", write(tmp_path / "move1s.csv", ship)),
                         ("csv-returns", write(tmp_path / "move1r.csv", ret))])
-    assert seen["returns"] and seen["fulfillment"], seen
+    assert seen["returns"] and seen["fulfillment"] and seen["inventory"], seen  # an old day: before the as-of day
     assert_equals_full_rebuild(engine, "old order imported")
     moved = placed - dt.timedelta(days=9)
     with transaction(engine) as s:
