@@ -45,7 +45,7 @@ else:
 
     st.subheader(f"SLA by {by_label.lower()}")
     summary = data["summary"]
-    pct_note = "exact" if summary["exact"].all() else "approximate (from hour buckets)"
+    pct_note = "exact" if summary["exact"].all() else "within a quarter hour of exact (from half-hour buckets)"
     st.caption(f"Click-to-ship hours run from payment to shipment (calendar and business hours); percentiles are "
                f"{pct_note}.")
     group_col = {"group": st.column_config.TextColumn(by_label)}

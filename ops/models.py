@@ -439,14 +439,48 @@ class AggFulfilDaily(_FulfilKeys, Base):
     transit_hours_sum: Mapped[float] = mapped_column(Float, default=0.0)
 
 
-class AggFulfilHist(_FulfilKeys, Base):
-    """Histogram cells: measure ``c2s`` / ``c2s_bus`` (click-to-ship hours) or ``late`` (hours late)."""
+class _HoursCellKeys:
+    """A histogram cell of :class:`AggFulfilHours`: the grain's ids (0 where the line has none, so that
+    one index seek finds a cell on both databases), the measure and the bucket."""
 
-    __tablename__ = "agg_fulfil_hist"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    measure: Mapped[str] = mapped_column(String(8))
+    warehouse_id: Mapped[int] = mapped_column(Integer)
+    channel_id: Mapped[int] = mapped_column(Integer)
+    seller_id: Mapped[int] = mapped_column(Integer)
+    carrier_id: Mapped[int] = mapped_column(Integer)
+    measure: Mapped[str] = mapped_column(String(8))  # c2s / c2s_bus (click-to-ship hours), late (hours late)
+    fine: Mapped[int] = mapped_column(Integer)  # 0: HIST_EDGES buckets; 1: half-hour buckets (c2s, c2s_bus)
     bucket: Mapped[int] = mapped_column(Integer)
+
+
+class AggFulfilHours(_HoursCellKeys, Base):
+    """Lines per histogram cell and placed day (``n``), and their running total over the days (``cum``).
+
+    A cell's lines placed in ``a..b`` are ``cum`` of its last row on or before ``b`` minus ``cum`` of
+    its last row before ``a``: two index seeks per cell, whatever the range. A row exists for each
+    day the cell has lines. Buckets: ``fine = 0`` as ``ops.fulfillment.metrics.HIST_EDGES``;
+    ``fine = 1`` is ``floor(hours * 2)`` (half an hour wide, unbounded).
+    """
+
+    __tablename__ = "agg_fulfil_hours"
+    __table_args__ = (
+        UniqueConstraint("warehouse_id", "channel_id", "seller_id", "carrier_id", "measure", "fine", "bucket", "day",
+                         name="uq_agg_fulfil_hours_cell_day"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, index=True)  # the order's placed day
     n: Mapped[int] = mapped_column(Integer, default=0)
+    cum: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AggFulfilHoursCell(_HoursCellKeys, Base):
+    """Every cell :class:`AggFulfilHours` has rows for, with the seller's region and (for half-hour
+    buckets) the ``HIST_EDGES`` bucket holding it: what a percentile read enumerates and groups by."""
+
+    __tablename__ = "agg_fulfil_hours_cells"
+    __table_args__ = (Index("ix_agg_fulfil_hours_cells_find", "fine", "measure", "coarse"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seller_region: Mapped[str | None] = mapped_column(String(50))
+    coarse: Mapped[int] = mapped_column(Integer)
 
 
 class AggFulfilHeat(_FulfilKeys, Base):

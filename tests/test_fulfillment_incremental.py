@@ -19,7 +19,8 @@ from ops.demo import seed
 from ops.models import Order, OrderLine, Shipment
 
 R = importlib.import_module("ops.fulfillment.refresh")
-TABLES = ("agg_fulfil_daily", "agg_fulfil_hist", "agg_fulfil_heat", "agg_fulfil_lanes", "agg_fulfil_backlog")
+TABLES = ("agg_fulfil_daily", "agg_fulfil_hours", "agg_fulfil_hours_cells", "agg_fulfil_heat", "agg_fulfil_lanes",
+          "agg_fulfil_backlog")
 
 
 def _dump(engine: Engine) -> dict[str, pd.DataFrame]:
@@ -27,7 +28,8 @@ def _dump(engine: Engine) -> dict[str, pd.DataFrame]:
     with engine.connect() as c:
         for t in TABLES:
             df = pd.read_sql(f"SELECT * FROM {t}", c).drop(columns=["id"])  # noqa: S608 - constant names
-            df["day"] = pd.to_datetime(df["day"]).dt.date
+            if "day" in df:
+                df["day"] = pd.to_datetime(df["day"]).dt.date
             for col in ("paid_at", "ship_by"):
                 if col in df:
                     df[col] = pd.to_datetime(df[col])

@@ -189,7 +189,7 @@ def test_headline_of_a_range_without_lines_says_why(seeded_engine: Engine,
 
 def test_aggregates_equal_plain_pandas_per_warehouse(seeded_engine: Engine,
                                                      raw: tuple[pd.DataFrame, pd.Timestamp]) -> None:
-    """The SQL refresher's agg_fulfil_daily / _hist / _backlog summed per warehouse, against the raw rows."""
+    """The SQL refresher's agg_fulfil_daily / _hours / _backlog summed per warehouse, against the raw rows."""
     df, _ = raw
     df = df.assign(wh=df["warehouse_id"].fillna(-1).astype(int))
     g = df.groupby("wh")
@@ -200,7 +200,7 @@ def test_aggregates_equal_plain_pandas_per_warehouse(seeded_engine: Engine,
         "late_hours_sum": g["late_h"].sum(), "backlog": g["backlog"].sum()}).sort_index()
     with seeded_engine.connect() as c:
         daily = pd.read_sql("SELECT * FROM agg_fulfil_daily", c)
-        hist = pd.read_sql("SELECT warehouse_id, measure, bucket, n FROM agg_fulfil_hist", c)
+        hist = pd.read_sql("SELECT warehouse_id, measure, bucket, n FROM agg_fulfil_hours WHERE fine = 0", c)
         bl = pd.read_sql("SELECT warehouse_id, lines FROM agg_fulfil_backlog", c)
     daily["wh"] = daily["warehouse_id"].fillna(-1).astype(int)
     got = daily.groupby("wh")[[c for c in want.columns if c != "backlog"]].sum()

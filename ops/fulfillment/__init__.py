@@ -40,10 +40,12 @@ day, warehouse and channel, the line's seller (``order_lines.seller_id``) and th
   in calendar hours and in business hours (the warehouse's calendar; Mon-Fri with the global
   holidays where the order has no warehouse, as for Olist). Negative values (a source recording the
   hand-over before the payment approval) are kept as they are.
-- **Percentiles** (median, p90, p99) are exact (numpy ``linear`` method over the lines) when the
-  filtered range holds at most ``EXACT_PERCENTILE_MAX_ROWS`` lines; above that they are read from
-  fixed-bucket histograms (``HIST_EDGES``) with linear interpolation inside the bucket, and the
-  frame says ``exact=False``.
+- **Percentiles** (median, p90, p99) follow numpy's ``linear`` method over the lines. They are exact
+  (computed from the raw lines) when the filtered range holds at most ``EXACT_PERCENTILE_MAX_ROWS``
+  lines; above that they are read from half-hour histograms (``agg_fulfil_hours``, running totals
+  by placed day: two index seeks per cell for any range), every line taken at its bucket's middle,
+  which puts each figure within a quarter hour of the exact one (proof:
+  :func:`ops.fulfillment.metrics.bucket_percentiles`); the frame then says ``exact=False``.
 - **Order-to-delivery split** (delivered lines with a payment and a ship time): processing
   (paid -> shipped) and carrier pickup/transit (shipped -> delivered), mean calendar hours.
 - **Dates**: the global date filter selects lines by their order's placed day.

@@ -10,7 +10,8 @@ counts (order lines) the aggregates hold; a rate is a fraction 0..1 and percent 
 - **Late share** = late lines / shipped lines (the heatmap and the findings); **carrier late share**
   = lines late because of the carrier / delivered lines.
 - **Mean hours** (late by, processing, transit) = sum of hours / the lines that have them.
-- **Percentiles** of click-to-ship hours from fixed-bucket histograms: :func:`hist_percentile`.
+- **Percentiles** of click-to-ship hours (numpy's ``linear`` method) from half-hour buckets:
+  :func:`bucket_percentiles`, within a quarter hour of the exact figure (see there).
 
 Each returns NaN where the denominator is zero: "no line" is not "0 %".
 """
@@ -35,6 +36,8 @@ EXACT_PERCENTILE_MAX_ROWS = 5_000
 HIST_EDGES: tuple[float, ...] = (0, 1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 28, 32, 36, 42, 48, 60, 72, 84, 96,
                                  120, 144, 168, 216, 264, 336, 504, 720)
 HIST_MEASURES = ("c2s", "c2s_bus", "late")
+# Click-to-ship percentiles are read from buckets this wide (hours): within half of it of the exact figure.
+FINE_HOURS = 0.5
 GROUPS = ("all", "warehouse", "channel", "seller_region", "seller", "carrier")
 NONE_LABEL = "(none)"
 EXCEPTION_KIND = "fulfilment_exception"
@@ -117,46 +120,56 @@ def hist_percentile(counts: pd.Series | np.ndarray, q: float) -> float:
 PERCENTILES = {"median": 0.5, "p90": 0.9, "p99": 0.99}
 
 
-def hist_percentiles(h: pd.DataFrame) -> pd.DataFrame:
-    """Histogram percentiles per group from rows ``group``, ``measure``, ``bucket``, ``n``.
+def _positions(keys: np.ndarray, n: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For histogram rows sorted by ``keys`` (then value), the rows holding the two lines numpy's ``linear``
+    ``q``-quantile interpolates between, per key: (first row of each key, row of line ``k``, row of line
+    ``k + 1``, weight ``f`` of the second), with ``k + f = (N - 1) q`` over the key's ``N`` lines."""
+    cum = np.cumsum(n)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, dtype="int64")
+    total = np.add.reduceat(n, starts) if len(keys) else np.zeros(0)
+    before = cum[starts] - n[starts]
+    pos = (total - 1) * q
+    k = np.floor(pos)
+    f = pos - k
+    k1 = np.minimum(k + 1, total - 1)
+    return (starts, np.searchsorted(cum, before + k, side="right"), np.searchsorted(cum, before + k1, side="right"),
+            f)
 
-    The same figures as :func:`hist_percentile` per group and measure (c2s, c2s_bus), computed
-    for every group at once: cumulative counts per group, the first bucket reaching ``q`` of the
-    group's lines, linear interpolation inside it. One row per group (sorted), columns
-    ``{measure}_{median|p90|p99}_h``; NaN where the group has no line of that measure.
+
+def quantile_rows(h: pd.DataFrame, qs: dict[str, float]) -> pd.DataFrame:
+    """The histogram rows holding the lines each ``q``-quantile of each key interpolates between.
+
+    ``h``: rows ``key``, ``n`` (> 0), sorted by key and then by value. Returns one row per key and
+    quantile name: ``key``, ``q`` (str), ``row_k`` and ``row_k1`` (int64 positions in ``h``), ``f`` (float64).
     """
-    cols = ["group"] + [f"{m}_{n}_h" for m in ("c2s", "c2s_bus") for n in PERCENTILES]
-    h = h[h["measure"].isin(("c2s", "c2s_bus"))]
-    groups = pd.Index(sorted(h["group"].unique()), name="group") if len(h) else pd.Index([], name="group")
-    out = pd.DataFrame(index=groups)
-    edges = np.asarray(HIST_EDGES, dtype=float)
-    for measure in ("c2s", "c2s_bus"):
-        part = h[h["measure"] == measure]
-        c = part.groupby(["group", "bucket"], sort=True)["n"].sum()
-        c = c[c.to_numpy(dtype=float) > 0]
-        g = c.index.get_level_values("group").to_numpy()
-        b = c.index.get_level_values("bucket").to_numpy(dtype="int64")
-        n = c.to_numpy(dtype=float)
-        cum = c.groupby(level="group", sort=False).cumsum().to_numpy(dtype=float)
-        total = c.groupby(level="group", sort=False).transform("sum").to_numpy(dtype=float)
-        # rows are sorted by group: each group is the slice starts[i]:ends[i]
-        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(g) else np.zeros(0, dtype="int64")
-        ends = np.r_[starts[1:], len(g)].astype("int64")
-        for name, q in PERCENTILES.items():
-            target = q * total
-            # the first bucket of each group whose cumulative count reaches q of the group's lines
-            masked = np.where(cum >= target, np.arange(len(g)), len(g))
-            first = np.minimum.reduceat(masked, starts) if len(g) else np.zeros(0, dtype="int64")
-            ok = first < ends
-            fp = np.where(ok, first, starts)
-            bb, nn, before, tt = b[fp], n[fp], (cum - n)[fp], target[fp]
-            lo = edges[np.clip(bb - 1, 0, len(edges) - 1)]
-            hi = edges[np.clip(bb, 0, len(edges) - 1)]
-            inside = lo + (hi - lo) * (tt - before) / nn
-            val = np.where(bb == 0, edges[0], np.where(bb >= len(edges), edges[-1], inside))
-            val = np.where(ok, val, edges[-1])
-            out[f"{measure}_{name}_h"] = pd.Series(val, index=g[starts]).reindex(groups)
-    return out.reset_index().reindex(columns=cols).astype(dict.fromkeys(cols[1:], "float64"))
+    keys, n = h["key"].to_numpy(), h["n"].to_numpy(dtype=float)
+    out = []
+    for name, q in qs.items():
+        starts, rk, rk1, f = _positions(keys, n, q)
+        out.append(pd.DataFrame({"key": keys[starts], "q": name, "row_k": rk, "row_k1": rk1, "f": f}))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["key", "q", "row_k", "row_k1", "f"])
+
+
+def bucket_percentiles(h: pd.DataFrame, qs: dict[str, float]) -> pd.DataFrame:
+    """numpy's ``linear`` quantiles per key from bucket counts, every line taken at its bucket's middle.
+
+    ``h``: rows ``key``, ``lo``, ``hi`` (the bucket's bounds in hours), ``n`` (lines, > 0), sorted by key
+    and ``lo``, buckets of a key not overlapping. The ``q``-quantile of ``N`` sorted values is
+    ``(1 - f) x[k] + f x[k+1]`` with ``k + f = (N - 1) q``; sorting by bucket keeps the lines' order,
+    so moving every line to its bucket's middle moves ``x[k]`` and ``x[k+1]`` by at most half their
+    bucket's width, and the quantile (a weighted mean of the two) by at most half the wider of the
+    two buckets: a quarter hour for half-hour buckets, whatever the data. Returns one row per key:
+    ``key`` and one float64 column per quantile name.
+    """
+    if h.empty:
+        return pd.DataFrame({"key": pd.Series(dtype=object), **{q: pd.Series(dtype="float64") for q in qs}})
+    mid = (h["lo"].to_numpy(dtype=float) + h["hi"].to_numpy(dtype=float)) / 2
+    rows = quantile_rows(h, qs)
+    f = rows["f"].to_numpy(dtype=float)
+    rows["value"] = ((1 - f) * mid[rows["row_k"].to_numpy(dtype="int64")]
+                     + f * mid[rows["row_k1"].to_numpy(dtype="int64")])
+    wide = rows.pivot(index="key", columns="q", values="value").reindex(columns=list(qs)).astype("float64")
+    return wide.rename_axis(index="key", columns=None).reset_index()
 
 
 def bucket_label(lo: float, hi: float) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, and_, case, func, select, true
+from sqlalchemy import ColumnElement, and_, func, select, true
 from sqlalchemy.orm import Session
 
 from ops import access
@@ -25,6 +25,7 @@ from ops.fulfillment.metrics import (
 )
 from ops.fulfillment.queries import (
     _SUMMARY_SUMS,
+    Window,
     _backlog_bands,
     _backlog_frame,
     _dt,
@@ -35,9 +36,10 @@ from ops.fulfillment.queries import (
     _sum_backlog_counts,
     _trend_frame,
     _where,
+    _window_percentiles,
     as_of,
 )
-from ops.models import AggFulfilBacklog, AggFulfilDaily, AggFulfilHist
+from ops.models import AggFulfilBacklog, AggFulfilDaily
 
 KPI_COLUMNS = ["kpi", "value", "previous", "change", "unit"]
 # kpi -> (label, ops.fmt kind, higher is better, definition in plain words). Rates are fractions.
@@ -50,8 +52,8 @@ KPIS: dict[str, tuple[str, str, bool, str]] = {
                               "Share of delivered order lines that arrived on or before the promised day, same days "
                               "as on-time ship."),
     "c2s_median_h": ("Median click-to-ship", "hours", False,
-                     "Half of the shipped lines left within this many calendar hours of payment (read from hour "
-                     "buckets), same days as on-time ship."),
+                     "Half of the shipped lines left within this many calendar hours of payment (read from half-hour "
+                     "buckets: within a quarter hour), same days as on-time ship."),
     "lines_shipped": ("Lines shipped", "count", True,
                       "Order lines with a ship-by deadline that have shipped, same days as on-time ship."),
     "late_unshipped_lines": ("Late and unshipped", "count", False,
@@ -72,8 +74,8 @@ def kpis(session: Session, *, viewer: Viewer, filters: Filters = ALL) -> pd.Data
     c2s_median_h, lines_shipped, late_unshipped_lines), ``value`` and ``previous`` (float64),
     ``change`` (float64, value - previous), ``unit`` (str, the ``ops.fmt`` kind: "pct", "hours" or
     "count"). Rates are fractions 0..1 (:mod:`ops.fulfillment.metrics`), their change a difference of
-    fractions (shown in points); the median click-to-ship is read from the hour histogram
-    (approximate, see the package docstring).
+    fractions (shown in points); the median click-to-ship is read from the half-hour histogram
+    (within a quarter hour of exact, see the package docstring).
     ``late_unshipped_lines`` counts backlog lines of orders placed in the range whose ship-by
     deadline has passed at the as-of time (no previous value). A range holding no order lines
     gives NaN rates and hours and zero counts.
@@ -180,8 +182,9 @@ def fulfillment_page(session: Session, *, viewer: Viewer, filters: Filters = ALL
     (``backlog_limit`` rows), :func:`backlog_by_warehouse` and :func:`ontime_trend`
     (``grain="week"``, by ``by``), which serve their exports, but with one grouped read per
     aggregate table: ``agg_fulfil_daily`` by day and group over the range and the two KPI weeks,
-    ``agg_fulfil_hist`` by group, measure and bucket tagged with the range and the KPI weeks,
-    and the scoped backlog rows; everything else is derived from those small frames.
+    the running totals of ``agg_fulfil_hours`` at the range's and the KPI weeks' bounds
+    (:func:`ops.fulfillment.queries._window_percentiles`), and the scoped backlog rows; everything
+    else is derived from those small frames.
 
     Returns
     -------
@@ -225,20 +228,6 @@ def fulfillment_page(session: Session, *, viewer: Viewer, filters: Filters = ALL
 
     in_range = days(daily, filters.date_from, filters.date_to)
 
-    # agg_fulfil_hist: buckets per group, tagged in-range / KPI week (0 none, 1 current, 2 previous)
-    h = AggFulfilHist
-    hg = _group_col(h, by)
-    rng = case((_between(h.day, filters.date_from, filters.date_to), 1), else_=0).label("in_range")
-    wk = case((_between(h.day, *cur), 1), (_between(h.day, *prev), 2), else_=0).label("wk")
-    hkeys = ([hg.label("group_key")] if hg is not None else []) + [h.measure, h.bucket, rng, wk]
-    hstmt = (select(*hkeys, func.sum(h.n).label("n")).where(*_where(viewer, h, wide), h.measure.in_(("c2s", "c2s_bus")))
-             .group_by(*[k.element if hasattr(k, "element") else k for k in hkeys]))
-    hist = pd.DataFrame(session.execute(hstmt).all(), columns=[k.name for k in hkeys] + ["n"])
-    if "group_key" not in hist:
-        hist["group_key"] = None
-    hist["n"] = pd.to_numeric(hist["n"], errors="coerce").fillna(0)
-    hist["group"] = labels.series(by, hist["group_key"])
-
     # backlog rows in scope and range (the backlog table, the exceptions and the late-and-unshipped tile)
     b = AggFulfilBacklog
     bstmt = select(b.day, b.order_id, b.order_number, b.warehouse_id, b.channel_id, b.seller_id, b.seller_region,
@@ -266,24 +255,26 @@ def fulfillment_page(session: Session, *, viewer: Viewer, filters: Filters = ALL
         counts = pd.DataFrame([{"group": "All", **dict.fromkeys(_SUMMARY_SUMS, 0)}])
     total_c2s = int(counts["c2s_n"].sum())
     use_exact = total_c2s <= EXACT_PERCENTILE_MAX_ROWS
-    if use_exact:
-        pct = _percentiles(session, viewer=viewer, filters=filters, by=by, exact=True)
-    else:
-        pct = m.hist_percentiles(hist[hist["in_range"] == 1])
+    # percentiles: the range per group (unless exact from the raw lines) and each KPI week's median
+    windows = [] if use_exact else [Window("range", filters.date_from, filters.date_to, grouped=True)]
+    windows += [Window(name, a, z, grouped=False, measures=("c2s",), qs=(("median", 0.5),))
+                for name, (a, z) in (("cur", cur), ("prev", prev)) if a <= z]
+    pcts = _window_percentiles(session, viewer=viewer, filters=filters, by=by, windows=windows)
+    pct = _percentiles(session, viewer=viewer, filters=filters, by=by, exact=True) if use_exact else pcts["range"]
     summary = _finish_summary(counts, pct, bcounts, use_exact)
 
-    # KPIs: the two weeks over all groups, histogram median
+    # KPIs: the two weeks over all groups
     rows = []
     week_vals = []
     for tag, (a, z) in ((1, cur), (2, prev)):
         w = days(daily, a, z)
         counted, on_time = float(w["ship_counted"].sum()), float(w["ship_on_time"].sum())
         delivered, del_on_time = float(w["delivered"].sum()), float(w["delivered_on_time"].sum())
-        hw = hist[(hist["wk"] == tag) & (hist["measure"] == "c2s")]
+        med = pcts.get("cur" if tag == 1 else "prev")
         week_vals.append({
             "on_time_ship_rate": m.on_time_ship_rate(on_time, counted),
             "on_time_delivery_rate": m.on_time_delivery_rate(del_on_time, delivered),
-            "c2s_median_h": m.hist_percentile(hw.groupby("bucket")["n"].sum(), 0.5) if len(hw) else np.nan,
+            "c2s_median_h": float(med["c2s_median_h"].iloc[0]) if med is not None and len(med) else np.nan,
             "lines_shipped": counted})
     for name in ("on_time_ship_rate", "on_time_delivery_rate", "c2s_median_h", "lines_shipped"):
         v, p = week_vals[0][name], week_vals[1][name]

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, func, select, tuple_
+from sqlalchemy.orm import Session, aliased
 
 from ops import access
 from ops.access import Viewer, data_function, require_viewer
@@ -33,6 +34,7 @@ from ops.fulfillment.metrics import (
     DOW_NAMES,
     EXACT_PERCENTILE_MAX_ROWS,
     EXCLUDED_STATUSES,
+    FINE_HOURS,
     GROUPS,
     HIST_EDGES,
     HIST_MEASURES,
@@ -43,7 +45,8 @@ from ops.models import (
     AggFulfilBacklog,
     AggFulfilDaily,
     AggFulfilHeat,
-    AggFulfilHist,
+    AggFulfilHours,
+    AggFulfilHoursCell,
     AggFulfilLane,
     Carrier,
     Channel,
@@ -55,7 +58,8 @@ from ops.models import (
     Supplier,
     Warehouse,
 )
-from ops.reference import last_day
+from ops.reference import _LAST_DAYS as LAST_DAYS
+from ops.reference import last_day, settled_last_day
 
 
 def calendars(session: Session) -> tuple[dict[int, Calendar], Calendar]:
@@ -82,12 +86,24 @@ def calendars(session: Session) -> tuple[dict[int, Calendar], Calendar]:
 def as_of(session: Session) -> dt.datetime:
     """The data's "now": the end of the last inventory snapshot day, else of the last order day."""
     # settled last days: a stray snapshot or order dated 2099 does not move "now" (ops.reference)
-    last = last_day(session, InventorySnapshot.day)
+    last = _last_snapshot_day(session)
     if last is None:
         last = last_day(session, Order.placed_at)
         if last is None:
             return dt.datetime.combine(dt.date.today(), dt.time.min)
     return dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min)
+
+
+def _last_snapshot_day(session: Session) -> dt.date | None:
+    """``ops.reference.last_day`` of the snapshot days, reading the newest distinct days one index seek
+    each (a DISTINCT over the day index walks every snapshot row of those days: 0.1 s at bench size)."""
+    col = InventorySnapshot.day
+    days: list[dt.date] = []
+    day = session.scalar(select(func.max(col)))
+    while day is not None and len(days) < LAST_DAYS:
+        days.append(day)
+        day = session.scalar(select(func.max(col)).where(col < day))
+    return settled_last_day(days)
 
 
 def _order_shipments(session: Session, order_ids: Any = None) -> pd.DataFrame:
@@ -370,11 +386,192 @@ def _percentiles(session: Session, *, viewer: Viewer, filters: Filters, by: str,
                     row[f"{meas}_{name}_h"] = float(np.quantile(part[col].to_numpy(dtype=float), q))
             rows.append(row)
     else:
-        t = AggFulfilHist
-        h = _grouped(session, [func.sum(t.n).label("n")], t, viewer, filters, by, extra_group=[t.measure, t.bucket])
-        return m.hist_percentiles(h)
+        window = Window("range", filters.date_from, filters.date_to, grouped=True)
+        return _window_percentiles(session, viewer=viewer, filters=filters, by=by, windows=[window])["range"]
     cols = ["group"] + [f"{meas}_{n}_h" for meas in ("c2s", "c2s_bus") for n in qs]
     return pd.DataFrame(rows, columns=cols)
+
+
+# --- percentiles from the half-hour histograms ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """Lines placed ``date_from..date_to`` (None: open) whose percentiles are wanted, per group of the
+    breakdown (``grouped``) or all together, for ``measures`` and the quantiles ``qs`` (name -> q)."""
+
+    name: str
+    date_from: dt.date | None
+    date_to: dt.date | None
+    grouped: bool
+    measures: tuple[str, ...] = ("c2s", "c2s_bus")
+    qs: tuple[tuple[str, float], ...] = tuple(m.PERCENTILES.items())
+
+
+_CELL_KEYS = ("warehouse_id", "channel_id", "seller_id", "carrier_id", "measure", "fine", "bucket")
+
+
+def _bounds(windows: Sequence[Window]) -> list[dt.date | None]:
+    """The days whose running totals the windows need: each window's last day (None: no end) and the day
+    before its first (none when open: nothing before it)."""
+    days: set[dt.date | None] = set()
+    for w in windows:
+        days.add(w.date_to)
+        if w.date_from is not None:
+            days.add(w.date_from - dt.timedelta(days=1))
+    return sorted(days, key=lambda d: (d is None, d or dt.date.min))
+
+
+def _cell_counts(session: Session, *, viewer: Viewer, filters: Filters, by: str, fine: int,
+                 measures: Sequence[str] | None = None, coarse: Sequence[tuple[Any, ...]] | None = None,
+                 days: Sequence[dt.date | None]) -> pd.DataFrame:
+    """Lines per group, measure and bucket placed up to each of ``days`` (running totals read with two
+    index seeks per cell), for the viewer's cells of ``agg_fulfil_hours`` at ``fine`` (0 / 1) and the
+    warehouse and channel filters (the date range is the caller's ``days``). ``coarse``: only the
+    cells in these (measure, HIST_EDGES bucket) pairs, or (group key, measure, bucket) triples.
+
+    Returns ``group_key`` (the breakdown's key, None for none), ``measure``, ``bucket``, ``coarse``
+    and one column ``c{i}`` (float64) per day of ``days``.
+    """
+    c = AggFulfilHoursCell
+    h = aliased(AggFulfilHours)
+    conds: list[ColumnElement[bool]] = [c.fine == fine, access.fulfil_agg_condition(viewer, c)]
+    if filters.warehouses:
+        conds.append(c.warehouse_id.in_(select(Warehouse.id).where(Warehouse.code.in_(filters.warehouses))))
+    if filters.channels:
+        conds.append(c.channel_id.in_(select(Channel.id).where(Channel.code.in_(filters.channels))))
+    if measures is not None:
+        conds.append(c.measure.in_(list(measures)))
+    if coarse is not None:
+        if not coarse:
+            return pd.DataFrame(columns=["group_key", "measure", "bucket", "coarse",
+                                         *[f"c{i}" for i in range(len(days))]])
+        g_in = _group_col(c, by)
+        if g_in is not None and len(next(iter(coarse))) == 3:
+            conds.append(tuple_(g_in, c.measure, c.coarse).in_(list(coarse)))
+        else:
+            conds.append(tuple_(c.measure, c.coarse).in_(list({x[-2:] for x in coarse})))
+
+    def upto(day: dt.date | None) -> Any:
+        seek = select(h.cum).where(*[getattr(h, k) == getattr(c, k) for k in _CELL_KEYS])
+        if day is not None:
+            seek = seek.where(h.day <= day)
+        return func.coalesce(seek.order_by(h.day.desc()).limit(1).scalar_subquery(), 0)
+
+    g = _group_col(c, by)
+    keys: list[Any] = ([g.label("group_key")] if g is not None else []) + [c.measure, c.bucket, c.coarse]
+    sums = [func.sum(upto(d)).label(f"c{i}") for i, d in enumerate(days)]
+    stmt = select(*keys, *sums).where(*conds).group_by(*[k.element if hasattr(k, "element") else k for k in keys])
+    df = pd.DataFrame(session.execute(stmt).all(), columns=[*[k.name for k in keys], *[s.name for s in sums]])
+    if "group_key" not in df:
+        df.insert(0, "group_key", None)
+    elif by in ("warehouse", "channel", "seller", "carrier"):
+        df["group_key"] = df["group_key"].astype(object).where(df["group_key"] != 0, None)  # 0: the line has none
+    for i in range(len(days)):
+        df[f"c{i}"] = pd.to_numeric(df[f"c{i}"], errors="coerce").fillna(0).astype("float64")
+    return df
+
+
+def _window_counts(cells: pd.DataFrame, days: Sequence[dt.date | None], w: Window) -> pd.DataFrame:
+    """``_cell_counts`` rows -> lines in the window ``n`` (running total at its end minus the day before it)."""
+    end = cells[f"c{list(days).index(w.date_to)}"]
+    start = (cells[f"c{list(days).index(w.date_from - dt.timedelta(days=1))}"] if w.date_from is not None
+             else 0.0)
+    out = cells[["group_key", "measure", "bucket", "coarse"]].assign(n=end - start)
+    if not w.grouped:
+        out = out.assign(group_key="All").groupby(["group_key", "measure", "bucket", "coarse"],
+                                                  as_index=False)["n"].sum()
+    return out
+
+
+_EDGES = np.asarray([-np.inf, *HIST_EDGES, np.inf])
+
+
+def _window_percentiles(session: Session, *, viewer: Viewer, filters: Filters, by: str,
+                       windows: Sequence[Window]) -> dict[str, pd.DataFrame]:
+    """Click-to-ship percentiles per window (numpy's ``linear`` method, within a quarter hour of exact).
+
+    Two reads of ``agg_fulfil_hours``, each summing running totals at the windows' bounds (so the cost
+    does not grow with the range): the ``HIST_EDGES`` buckets of every cell in scope show, per window,
+    group, measure and quantile, the bucket holding the two lines the quantile interpolates between;
+    then the half-hour buckets of those buckets only. Every such line is then known to half an hour,
+    and :func:`ops.fulfillment.metrics.bucket_percentiles` is within a quarter hour of exact.
+
+    Returns, per window name, one row per group: ``group`` (str; "All" when not grouped) and float64
+    ``{measure}_{q}_h`` for the window's measures and quantiles (NaN without lines).
+    """
+    require_viewer(viewer)
+    days = _bounds(windows)
+    measures = sorted({x for w in windows for x in w.measures})
+    labels = _Labels(session)
+    coarse = _cell_counts(session, viewer=viewer, filters=filters, by=by, fine=0, measures=measures, days=days)
+    out: dict[str, pd.DataFrame] = {}
+    for w in windows:
+        a = _window_counts(coarse, days, w)
+        a = a[a["measure"].isin(w.measures) & (a["n"] > 0)].sort_values(["group_key", "measure", "bucket"],
+                                                                         key=_sort_key, ignore_index=True)
+        a["key"] = _keys(a)
+        rows = m.quantile_rows(a, dict(w.qs))
+        hit = a.iloc[np.r_[rows["row_k"].to_numpy(dtype="int64"), rows["row_k1"].to_numpy(dtype="int64")]]
+        needed = {(k.item() if isinstance(k, np.generic) else k, str(x), int(bk))
+                  for k, x, bk in zip(hit["group_key"], hit["measure"], hit["bucket"], strict=True)}
+        # the half-hour buckets of those (group, measure, bucket) only, at the window's two bounds
+        wdays = _bounds([w])
+        # a group without a key (NULL seller region) cannot be matched in a tuple: then every group's cells
+        exact_keys = w.grouped and by != "all" and all(k is not None for k, _, _ in needed)
+        wanted = sorted(needed, key=str) if exact_keys else sorted({(x, b) for _, x, b in needed})
+        fine = _cell_counts(session, viewer=viewer, filters=filters, by=by, fine=1, coarse=wanted, days=wdays)
+        b = _window_counts(fine, wdays, w)
+        refined = pd.Series([(x, int(bk)) in {(x2, b2) for _, x2, b2 in needed} and (not exact_keys or (g, x, int(bk))
+                             in needed) for g, x, bk in zip(a["group_key"], a["measure"], a["bucket"], strict=True)],
+                            index=a.index, dtype=bool)
+        if exact_keys:
+            keep = [(g, x, int(c)) in needed for g, x, c in zip(b["group_key"], b["measure"], b["coarse"], strict=True)]
+        else:
+            keep = [(x, int(c)) in {(x2, b2) for _, x2, b2 in needed} for x, c in zip(b["measure"], b["coarse"],
+                                                                                   strict=True)]
+        b = b[np.asarray(keep, dtype=bool) & b["measure"].isin(w.measures).to_numpy() & (b["n"] > 0).to_numpy()]
+        out[w.name] = _mixed_percentiles(a, refined, b, w, by, labels)
+    return out
+
+
+def _mixed_percentiles(a: pd.DataFrame, refined: pd.Series, b: pd.DataFrame, w: Window, by: str,
+                       labels: _Labels) -> pd.DataFrame:
+    """The window's HIST_EDGES buckets with the ``refined`` ones replaced by their half-hour buckets ``b``
+    -> percentiles per group (the :func:`_window_percentiles` frame)."""
+    coarse_b = a.loc[~refined, "bucket"].to_numpy(dtype="int64")
+    mixed = pd.concat([
+        a.loc[~refined, ["group_key", "measure", "n"]].assign(lo=_EDGES[coarse_b], hi=_EDGES[coarse_b + 1]),
+        b[["group_key", "measure", "n"]].assign(lo=b["bucket"].to_numpy(dtype=float) * FINE_HOURS,
+                                                hi=(b["bucket"].to_numpy(dtype=float) + 1) * FINE_HOURS)],
+        ignore_index=True)
+    mixed = mixed.sort_values(["group_key", "measure", "lo"], key=_sort_key, ignore_index=True)
+    mixed["key"] = _keys(mixed)
+    pct = m.bucket_percentiles(mixed, dict(w.qs))
+    first = mixed.drop_duplicates("key").set_index("key")
+    pct["group_key"] = first["group_key"].reindex(pct["key"]).to_numpy()
+    pct["measure"] = first["measure"].reindex(pct["key"]).to_numpy()
+    cols = [f"{x}_{q}_h" for x in w.measures for q, _ in w.qs]
+    long = pct.melt(id_vars=["group_key", "measure"], value_vars=[q for q, _ in w.qs], var_name="q")
+    long["col"] = long["measure"].astype(str) + "_" + long["q"].astype(str) + "_h"
+    long["gk"] = long["group_key"].astype(str)
+    wide = long.pivot(index="gk", columns="col", values="value").reindex(columns=cols).astype("float64")
+    keys = long.drop_duplicates("gk").set_index("gk")["group_key"].reindex(wide.index)
+    group = (pd.Series(["All"] * len(wide), dtype=object) if not w.grouped
+             else labels.series(by, pd.Series(keys.to_numpy(), dtype=object)))
+    return pd.concat([pd.DataFrame({"group": group.to_numpy()}), wide.reset_index(drop=True)], axis=1).sort_values(
+        "group", ignore_index=True)
+
+
+def _keys(df: pd.DataFrame) -> np.ndarray:
+    """One integer per (group key, measure), in order of first appearance (rows sorted by them)."""
+    codes, _ = pd.factorize(df["group_key"].astype(str) + "|" + df["measure"].astype(str))
+    return np.asarray(codes, dtype="int64")
+
+
+def _sort_key(col: pd.Series) -> pd.Series:
+    """Sort keys with None and mixed types: group keys as text (any order does, as long as it is one)."""
+    return col.astype(str) if col.name in ("group_key", "measure") else col
 
 
 def _backlog_counts(session: Session, *, viewer: Viewer, filters: Filters, by: str) -> pd.DataFrame:
@@ -442,10 +639,12 @@ def hours_histogram(session: Session, *, viewer: Viewer, filters: Filters = ALL,
     require_viewer(viewer)
     if measure not in HIST_MEASURES:
         raise ValueError(f"measure {measure!r} is not one of {', '.join(HIST_MEASURES)}")
-    t = AggFulfilHist
-    df = _grouped(session, [func.sum(t.n).label("lines")], t, viewer, filters, by,
-                  extra_group=[t.bucket, t.measure])
-    df = df[df["measure"] == measure].drop(columns=["measure"])
+    days = _bounds([Window("range", filters.date_from, filters.date_to, grouped=True)])
+    cells = _cell_counts(session, viewer=viewer, filters=filters, by=by, fine=0, measures=(measure,), days=days)
+    df = _window_counts(cells, days, Window("range", filters.date_from, filters.date_to, grouped=True))
+    df = df[df["n"] > 0]
+    df = pd.DataFrame({"group": _label_series(session, by, df["group_key"]), "bucket": df["bucket"],
+                       "lines": df["n"]})
     df = df.groupby(["group", "bucket"], as_index=False)["lines"].sum()
     edges = (-np.inf, *HIST_EDGES, np.inf)
     df["bucket"] = df["bucket"].astype("int64")

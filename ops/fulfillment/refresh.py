@@ -22,6 +22,12 @@ SQLite sorts about three times faster than the six columns; the keys are unpacke
 and region joined back on the (much smaller) grouped rows. Timestamps are parsed once per order
 or shipment (SQLite's date functions over ISO text were most of the time before).
 
+``agg_fulfil_hours`` holds the click-to-ship histograms (``HIST_EDGES`` buckets of calendar,
+business and late hours; half-hour buckets of the two click-to-ship measures, from whole seconds)
+per placed day and cell with each cell's running total over the days, computed with one window
+sum per cell; :func:`refresh_days` recomputes the running totals of the cells it touched from their
+first touched day on, so both paths write the same rows. ``agg_fulfil_hours_cells`` lists the cells.
+
 Business hours from ``a`` to ``b`` (``a <= b``; negative when swapped), with whole business days
 as the working window (the stored calendars have no working hours): on one day, ``b - a`` if it
 is a business day; else the rest of ``a``'s day if business, plus ``b``'s time of day if business,
@@ -66,9 +72,24 @@ from ops.aggregates import refresher
 from ops.business_time import ship_by as derive_ship_by
 from ops.fulfillment.metrics import EXCLUDED_STATUSES, HIST_EDGES, HIST_MEASURES, SHIPPED_STATUSES
 from ops.fulfillment.queries import calendars
-from ops.models import AggFulfilBacklog, AggFulfilDaily, AggFulfilHeat, AggFulfilHist, AggFulfilLane, Order
+from ops.models import (
+    AggFulfilBacklog,
+    AggFulfilDaily,
+    AggFulfilHeat,
+    AggFulfilHours,
+    AggFulfilHoursCell,
+    AggFulfilLane,
+    Order,
+)
 
-AGG_TABLES = (AggFulfilDaily, AggFulfilHist, AggFulfilHeat, AggFulfilLane, AggFulfilBacklog)
+# The tables keyed by placed day (refresh_days replaces their rows of the touched days); the hours cells follow them.
+AGG_TABLES = (AggFulfilDaily, AggFulfilHours, AggFulfilHeat, AggFulfilLane, AggFulfilBacklog)
+# A cell of agg_fulfil_hours (ids are 0 where the line has none).
+CELL_COLS = ("warehouse_id", "channel_id", "seller_id", "carrier_id", "measure", "fine", "bucket")
+# Half-hour buckets: floor(seconds / FINE_S), computed as ((s + FLOOR_SHIFT) / FINE_S) - FLOOR_SHIFT / FINE_S so that
+# integer division truncates a positive number on both databases (values down to -FLOOR_SHIFT seconds).
+FINE_S = 1800
+FLOOR_SHIFT = FINE_S * 10_000_000
 
 # Day numbers are days since 1970-01-01 plus OFFSET_DAYS, so that every timestamp after the year 55
 # gives a positive number (integer division and modulo then agree on SQLite and PostgreSQL); a
@@ -111,7 +132,8 @@ TMP_ORDER = Table(
     Column("channel_id", Integer), Column("carrier_id", Integer), Column("lane", String(64)),
     Column("shipped_at", DateTime), Column("shipped_s", BigInteger), Column("deadline", DateTime),
     Column("deadline_s", BigInteger), Column("c2s_hours", Float), Column("c2s_b", Integer),
-    Column("c2s_bhours", Float), Column("bus_b", Integer), Column("delivered", Integer),
+    Column("c2s_bhours", Float), Column("bus_b", Integer), Column("c2s_f", BigInteger), Column("bus_f", BigInteger),
+    Column("delivered", Integer),
     Column("delivered_on_time", Integer), Column("transit_hours", Float),
     Column("backlog", Integer), Column("paid_dow", Integer), Column("paid_hour", Integer),
     prefixes=["TEMPORARY"])
@@ -122,7 +144,7 @@ TMP_LINE = Table(
     Column("g", BigInteger), Column("lane", String(64)),
     Column("order_id", Integer), Column("ship_by", DateTime), Column("counted", Integer), Column("on_time", Integer),
     Column("late_hours", Float), Column("late_b", Integer), Column("c2s_hours", Float), Column("c2s_b", Integer),
-    Column("c2s_bhours", Float), Column("bus_b", Integer),
+    Column("c2s_bhours", Float), Column("bus_b", Integer), Column("c2s_f", BigInteger), Column("bus_f", BigInteger),
     Column("delivered", Integer), Column("delivered_on_time", Integer), Column("transit_hours", Float),
     Column("attr", Integer), Column("backlog", Integer), Column("paid_dow", Integer), Column("paid_hour", Integer),
     prefixes=["TEMPORARY"])
@@ -130,8 +152,20 @@ TMP_LINE = Table(
 TMP_DAY = Table("tmp_fulfil_day", _TMP, Column("dn", Integer, primary_key=True), Column("day", Date),
                 prefixes=["TEMPORARY"])
 # The placed days an incremental refresh rebuilds (day numbers).
-TMP_TOUCH = Table("tmp_fulfil_touch", _TMP, Column("dn", Integer, primary_key=True), prefixes=["TEMPORARY"])
-_TEMPS = (TMP_SHIP, TMP_CAL, TMP_ORDER, TMP_LINE, TMP_DAY, TMP_TOUCH)
+TMP_TOUCH = Table("tmp_fulfil_touch", _TMP, Column("dn", Integer, primary_key=True), Column("day", Date),
+                  prefixes=["TEMPORARY"])
+
+
+def _cell_columns() -> list[Column[Any]]:
+    return [Column(c, String(8) if c == "measure" else Integer) for c in CELL_COLS]
+
+
+# The hours cells an incremental refresh touches (each with a day it had or has lines on), then one row per
+# cell: the first touched day and the cell's running total before it.
+TMP_HCELL = Table("tmp_fulfil_hcell", _TMP, *_cell_columns(), Column("day", Date), prefixes=["TEMPORARY"])
+TMP_HFIX = Table("tmp_fulfil_hfix", _TMP, Column("id", Integer, primary_key=True), *_cell_columns(),
+                 Column("d0", Date), Column("base", BigInteger), prefixes=["TEMPORARY"])
+_TEMPS = (TMP_SHIP, TMP_CAL, TMP_ORDER, TMP_LINE, TMP_DAY, TMP_TOUCH, TMP_HCELL, TMP_HFIX)
 # The packed grain's components, in packing order (the seller's region follows from the seller).
 _PACKED = ("dn", "warehouse_id", "channel_id", "seller_id", "carrier_id")
 _KEY_COLS = "day, warehouse_id, channel_id, seller_id, seller_region, carrier_id"
@@ -174,19 +208,29 @@ def _hours(seconds: str) -> str:
     return f"CAST({seconds} AS DOUBLE PRECISION) / 3600.0"
 
 
-def _bucket(col: str) -> str:
+def _bucket(col: str, scale: int | None = None) -> str:
     """The histogram bucket of ``col``: the number of ``HIST_EDGES`` at or below it (as ``metrics.bucket``),
-    NULL for NULL; a binary search (five comparisons) rather than one ``WHEN`` per edge."""
-    return f"CASE WHEN {col} IS NULL THEN NULL ELSE {_search(col, 0, len(HIST_EDGES))} END"
+    NULL for NULL; a binary search (five comparisons) rather than one ``WHEN`` per edge.
+
+    ``scale``: ``col`` is an integer count of ``1 / scale`` hours (seconds: 3600, half-hour buckets: 2),
+    compared with the edges times ``scale`` (whole numbers), so the bucket is exact for integers.
+    """
+    edges = [repr(e) for e in HIST_EDGES] if scale is None else [str(int(e * scale)) for e in HIST_EDGES]
+    return f"CASE WHEN {col} IS NULL THEN NULL ELSE {_search(col, 0, len(edges), edges)} END"
 
 
-def _search(col: str, lo: int, hi: int) -> str:
+def _search(col: str, lo: int, hi: int, edges: list[str]) -> str:
     """The bucket of ``col`` knowing it is in ``lo..hi``."""
     if lo == hi:
         return str(lo)
     mid = (lo + hi + 1) // 2
-    below, above = _search(col, lo, mid - 1), _search(col, mid, hi)
-    return f"CASE WHEN {col} < {HIST_EDGES[mid - 1]!r} THEN {below} ELSE {above} END"
+    below, above = _search(col, lo, mid - 1, edges), _search(col, mid, hi, edges)
+    return f"CASE WHEN {col} < {edges[mid - 1]} THEN {below} ELSE {above} END"
+
+
+def _fine(seconds: str) -> str:
+    """The half-hour bucket ``floor(seconds / 1800)`` of an integer number of seconds (NULL for NULL)."""
+    return f"(({seconds} + {FLOOR_SHIFT}) / {FINE_S} - {FLOOR_SHIFT // FINE_S})"
 
 
 def day_number(day: dt.date) -> int:
@@ -292,17 +336,17 @@ def _fill_orders(session: Session, sql: _Sql, orders: str = "") -> None:
     session.execute(text(f"""
         INSERT INTO tmp_fulfil_order (order_id, dn, warehouse_id, channel_id, carrier_id, lane, shipped_at, shipped_s,
                                       deadline, deadline_s, c2s_hours, c2s_bhours, delivered, delivered_on_time,
-                                      transit_hours, backlog, paid_dow, paid_hour, c2s_b, bus_b)
+                                      transit_hours, backlog, paid_dow, paid_hour, c2s_b, bus_b, c2s_f, bus_f)
         SELECT order_id, dn, warehouse_id, channel_id, carrier_id, lane, shipped_at, shipped_s, deadline, deadline_s,
-               c2s_hours, c2s_bhours, delivered, delivered_on_time, transit_hours, backlog, paid_dow, paid_hour,
-               {_bucket("c2s_hours")}, {_bucket("c2s_bhours")}
+               {_hours("c2s_s")}, {_hours("bus_s")}, delivered, delivered_on_time, transit_hours, backlog, paid_dow,
+               paid_hour, {_bucket("c2s_s", 3600)}, {_bucket("bus_s", 3600)}, {_fine("c2s_s")}, {_fine("bus_s")}
         FROM (
         SELECT o.id AS order_id, o.placed_x / 86400 AS dn, o.warehouse_id, o.channel_id, s.carrier_id, s.lane,
                s.shipped_at, s.shipped_s,
                coalesce(o.ship_by, {derived}) AS deadline, coalesce(o.ship_by_s, {derived_s}) AS deadline_s,
-               CASE WHEN {c2s_ok} THEN {_hours(f"{ship_x} - o.paid_x")} END AS c2s_hours,
-               CASE WHEN {c2s_ok} AND s.shipped_at >= o.paid_at THEN {_hours(forward)}
-                    WHEN {c2s_ok} THEN -{_hours(backward)} END AS c2s_bhours,
+               CASE WHEN {c2s_ok} THEN {ship_x} - o.paid_x END AS c2s_s,
+               CASE WHEN {c2s_ok} AND s.shipped_at >= o.paid_at THEN {forward}
+                    WHEN {c2s_ok} THEN -({backward}) END AS bus_s,
                coalesce(s.delivered, 0) AS delivered, coalesce(s.delivered_on_time, 0) AS delivered_on_time,
                CASE WHEN s.delivered = 1 AND s.shipped_at IS NOT NULL
                     THEN {_hours("s.delivered_s - s.shipped_s")} END AS transit_hours,
@@ -341,9 +385,14 @@ class _Packing:
         for c in reversed(_PACKED):
             self.stride[c] = n
             n *= self.width[c]
-        if n * 7 * 24 >= _PACK_LIMIT:
-            raise ValueError(f"the fulfilment grain does not fit one 64-bit key ({n:,} combinations of day, "
-                             "warehouse, channel, seller and carrier ids)")
+        self.total = n
+        self.check(7 * 24)
+
+    def check(self, extra: int) -> None:
+        """Raise unless the grain times ``extra`` values (buckets, weekday x hour) packs into one 64-bit key."""
+        if self.total * extra >= _PACK_LIMIT:
+            raise ValueError(f"the fulfilment grain does not fit one 64-bit key ({self.total:,} combinations of day, "
+                             f"warehouse, channel, seller and carrier ids, times {extra:,})")
 
     def key(self, cols: dict[str, str]) -> str:
         """The packed grain from the key expressions ``cols`` (key name -> SQL expression)."""
@@ -386,15 +435,17 @@ def _fill_lines(session: Session, sql: _Sql, pk: _Packing, *, few: bool = False)
                 "seller_id": "l.seller_id", "carrier_id": "o.carrier_id"})
     session.execute(text(f"""
         INSERT INTO tmp_fulfil_line (g, lane, order_id, ship_by, counted, on_time, late_hours, late_b, c2s_hours,
-                                     c2s_b, c2s_bhours, bus_b, delivered, delivered_on_time, transit_hours, attr,
-                                     backlog, paid_dow, paid_hour)
+                                     c2s_b, c2s_bhours, bus_b, c2s_f, bus_f, delivered, delivered_on_time,
+                                     transit_hours, attr, backlog, paid_dow, paid_hour)
         SELECT g, lane, order_id, ship_by, counted, on_time, late_hours, {_bucket("late_hours")}, c2s_hours, c2s_b,
-               c2s_bhours, bus_b, delivered, delivered_on_time, transit_hours, attr, backlog, paid_dow, paid_hour
+               c2s_bhours, bus_b, c2s_f, bus_f, delivered, delivered_on_time, transit_hours, attr, backlog, paid_dow,
+               paid_hour
         FROM (SELECT {g} AS g, o.lane, o.order_id, {deadline} AS ship_by,
                      CASE WHEN {counted} THEN 1 ELSE 0 END AS counted, CASE WHEN {on_time} THEN 1 ELSE 0 END AS on_time,
                      CASE WHEN {counted} AND NOT {on_time} THEN {_hours(f"o.shipped_s - {deadline_s}")} END
                          AS late_hours,
-                     o.c2s_hours, o.c2s_b, o.c2s_bhours, o.bus_b, o.delivered, o.delivered_on_time, o.transit_hours,
+                     o.c2s_hours, o.c2s_b, o.c2s_bhours, o.bus_b, o.c2s_f, o.bus_f, o.delivered, o.delivered_on_time,
+                     o.transit_hours,
                      {attr} AS attr, o.backlog, o.paid_dow, o.paid_hour
               {source} {sql.fence}) AS f"""))  # noqa: S608 - SQL from constants and computed integers
 
@@ -405,7 +456,9 @@ def _fill_days(session: Session, pk: _Packing) -> None:
         session.execute(insert(TMP_DAY), rows)
 
 
-def _aggregate(session: Session, pk: _Packing) -> None:
+def _aggregate(session: Session, pk: _Packing, *, running: bool = True) -> None:
+    """Every aggregate from the line table. ``running=False`` (an incremental refresh) leaves the running
+    totals of ``agg_fulfil_hours`` at 0 for :func:`_fix_running` to set."""
     split = "(delivered = 1 AND c2s_hours IS NOT NULL AND transit_hours IS NOT NULL)"
 
     def n_attr(code: int) -> str:
@@ -424,12 +477,7 @@ def _aggregate(session: Session, pk: _Packing) -> None:
     }
     _insert_packed(session, pk, "agg_fulfil_daily", "g", daily)
 
-    nb = len(HIST_EDGES) + 1
-    for measure, col, b in zip(HIST_MEASURES, ("c2s_hours", "c2s_bhours", "late_hours"), ("c2s_b", "bus_b", "late_b"),
-                               strict=True):
-        _insert_packed(session, pk, "agg_fulfil_hist", f"g * {nb} + {b}", {"n": "count(*)"},
-                       where=f"{col} IS NOT NULL", extra={"bucket": f"a.g % {nb}", "measure": f"'{measure}'"},
-                       base=f"a.g / {nb}")
+    _insert_hours(session, pk, running=running)
 
     _insert_packed(session, pk, "agg_fulfil_heat", "g * 168 + paid_dow * 24 + paid_hour",
                    {"shipped": "count(*)", "late": "sum(1 - on_time)"},
@@ -448,6 +496,85 @@ def _aggregate(session: Session, pk: _Packing) -> None:
         FROM (SELECT g, order_id, min(ship_by) AS ship_by, count(*) AS lines
               FROM tmp_fulfil_line WHERE backlog = 1 GROUP BY g, order_id) AS a
         JOIN orders AS o ON o.id = a.order_id {pk.joins("a.g")}"""))  # noqa: S608 - SQL from constants and computed integers
+
+
+def _insert_hours(session: Session, pk: _Packing, *, running: bool) -> None:
+    """``agg_fulfil_hours``: lines per placed day and cell (HIST_EDGES buckets of the three measures, half-hour
+    buckets of the two click-to-ship measures), with each cell's running total over the days."""
+    ends = [int(v) for v in session.execute(text(
+        "SELECT min(c2s_f), max(c2s_f), min(bus_f), max(bus_f) FROM tmp_fulfil_line")).one() if v is not None]
+    lo, hi = (min(ends), max(ends)) if ends else (0, 0)
+    cells = [(m, 0, b, len(HIST_EDGES) + 1, 0)
+             for m, b in zip(HIST_MEASURES, ("c2s_b", "bus_b", "late_b"), strict=True)]
+    cells += [("c2s", 1, "c2s_f", hi - lo + 1, lo), ("c2s_bus", 1, "bus_f", hi - lo + 1, lo)]
+    for measure, fine, col, width, shift in cells:
+        pk.check(width)
+        # k = packed grain * width + bucket - shift: day-major, so a cell's rows are k modulo one day's span
+        per_day = pk.stride["dn"] * width
+        cum = f"sum(a.n) OVER (PARTITION BY a.k % {per_day} ORDER BY a.k)" if running else "0"
+        base = f"(a.k / {width})"
+        keys = ", ".join(f"coalesce({pk.unpack(base, c)}, 0)" for c in ("warehouse_id", "channel_id", "seller_id",
+                                                                        "carrier_id"))
+        session.execute(text(f"""
+            INSERT INTO agg_fulfil_hours (day, warehouse_id, channel_id, seller_id, carrier_id, measure, fine, bucket,
+                                          n, cum)
+            SELECT d.day, {keys}, '{measure}', {fine}, a.k % {width} + {shift}, a.n, {cum}
+            FROM (SELECT g * {width} + {col} - {shift} AS k, count(*) AS n FROM tmp_fulfil_line
+                  WHERE {col} IS NOT NULL GROUP BY g * {width} + {col} - {shift}) AS a
+            JOIN tmp_fulfil_day AS d ON d.dn = {pk.unpack(base, "dn")}"""))  # noqa: S608 - SQL from constants and computed integers
+
+
+def _cell_eq(a: str, b: str) -> str:
+    return " AND ".join(f"{a}.{c} = {b}.{c}" for c in CELL_COLS)
+
+
+_CELL_LIST = ", ".join(CELL_COLS)
+# A cell's HIST_EDGES bucket: its own for fine = 0, the one holding the half hour for fine = 1.
+_COARSE = f"CASE WHEN c.fine = 1 THEN {_bucket('c.bucket', 2)} ELSE c.bucket END"
+
+
+def _fill_cells(session: Session) -> None:
+    """Every cell of ``agg_fulfil_hours`` (each cell's first row is the one whose running total is its own count)."""
+    session.execute(text(f"""
+        INSERT INTO agg_fulfil_hours_cells ({_CELL_LIST}, seller_region, coarse)
+        SELECT {", ".join(f"c.{k}" for k in CELL_COLS)}, sp.region, {_COARSE}
+        FROM agg_fulfil_hours AS c LEFT JOIN suppliers AS sp ON sp.id = c.seller_id WHERE c.cum = c.n"""))  # noqa: S608 - SQL from constants
+
+
+def _note_touched_cells(session: Session) -> None:
+    """The cells with rows on the touched days (before they are replaced, and again after)."""
+    session.execute(text(f"""
+        INSERT INTO tmp_fulfil_hcell ({_CELL_LIST}, day)
+        SELECT {_CELL_LIST}, day FROM agg_fulfil_hours WHERE day IN (SELECT day FROM tmp_fulfil_touch)"""))  # noqa: S608 - SQL from constants
+
+
+def _fix_running(session: Session) -> None:
+    """After an incremental refresh replaced the touched days' rows: the running totals of every touched cell
+    from its first touched day on, and the cell list (cells left without rows go, new ones come)."""
+    _note_touched_cells(session)
+    session.execute(text(f"""
+        INSERT INTO tmp_fulfil_hfix ({_CELL_LIST}, d0, base)
+        SELECT {_CELL_LIST}, min(day), 0 FROM tmp_fulfil_hcell GROUP BY {_CELL_LIST}"""))  # noqa: S608 - SQL from constants
+    session.execute(text(f"""
+        UPDATE tmp_fulfil_hfix SET base = coalesce((
+            SELECT h.cum FROM agg_fulfil_hours AS h WHERE {_cell_eq("h", "tmp_fulfil_hfix")}
+            AND h.day < tmp_fulfil_hfix.d0 ORDER BY h.day DESC LIMIT 1), 0)"""))  # noqa: S608 - SQL from constants
+    session.execute(text(f"""
+        UPDATE agg_fulfil_hours SET cum = w.cum
+        FROM (SELECT h.id AS id, f.base + sum(h.n) OVER (PARTITION BY f.id ORDER BY h.day) AS cum
+              FROM tmp_fulfil_hfix AS f JOIN agg_fulfil_hours AS h ON {_cell_eq("h", "f")} AND h.day >= f.d0) AS w
+        WHERE agg_fulfil_hours.id = w.id"""))  # noqa: S608 - SQL from constants
+    has_rows = f"EXISTS (SELECT 1 FROM agg_fulfil_hours AS h WHERE {_cell_eq('h', 'f')})"  # noqa: S608
+    session.execute(text(f"""
+        DELETE FROM agg_fulfil_hours_cells WHERE id IN (
+            SELECT c.id FROM agg_fulfil_hours_cells AS c JOIN tmp_fulfil_hfix AS f ON {_cell_eq("c", "f")}
+            WHERE NOT {has_rows})"""))  # noqa: S608 - SQL from constants
+    session.execute(text(f"""
+        INSERT INTO agg_fulfil_hours_cells ({_CELL_LIST}, seller_region, coarse)
+        SELECT {", ".join(f"c.{k}" for k in CELL_COLS)}, sp.region, {_COARSE}
+        FROM tmp_fulfil_hfix AS c LEFT JOIN suppliers AS sp ON sp.id = c.seller_id
+        WHERE EXISTS (SELECT 1 FROM agg_fulfil_hours AS h WHERE {_cell_eq("h", "c")})
+          AND NOT EXISTS (SELECT 1 FROM agg_fulfil_hours_cells AS x WHERE {_cell_eq("x", "c")})"""))  # noqa: S608 - SQL from constants
 
 
 def _insert_packed(session: Session, pk: _Packing, table: str, packed: str, values: dict[str, str], *,
@@ -476,7 +603,7 @@ def _insert_packed(session: Session, pk: _Packing, table: str, packed: str, valu
 @refresher("fulfillment")
 def refresh(session: Session) -> None:
     """Rebuild every ``agg_fulfil_*`` table from the fact tables (inside the caller's transaction)."""
-    for t in AGG_TABLES:
+    for t in (*AGG_TABLES, AggFulfilHoursCell):
         session.execute(delete(t))
     sql = _Sql(session.get_bind().dialect.name)
     # On failure the caller's transaction rolls back, temporary tables included.
@@ -488,6 +615,7 @@ def refresh(session: Session) -> None:
     _fill_lines(session, sql, pk)
     _fill_days(session, pk)
     _aggregate(session, pk)
+    _fill_cells(session)
     _drop_temp(session)
 
 
@@ -510,31 +638,31 @@ def refresh_days(session: Session, days: Iterable[dt.date]) -> None:
     wanted = sorted(set(days))
     if not wanted:
         return
+    sql = _Sql(session.get_bind().dialect.name)
+    _create_temp(session)
+    session.execute(insert(TMP_TOUCH), [{"dn": day_number(d), "day": d} for d in wanted])
+    _note_touched_cells(session)  # the running totals of these cells change from the touched days on
     for t in AGG_TABLES:
         for i in range(0, len(wanted), 500):
             session.execute(delete(t).where(t.day.in_(wanted[i:i + 500])))
-    sql = _Sql(session.get_bind().dialect.name)
-    _create_temp(session)
-    session.execute(insert(TMP_TOUCH), [{"dn": day_number(d)} for d in wanted])
     lo = dt.datetime.combine(wanted[0], dt.time())
     hi = dt.datetime.combine(wanted[-1] + dt.timedelta(days=1), dt.time())
     # the placed_at index narrows to the span; the day numbers pick the days inside it
     span = session.execute(text("SELECT min(id), max(id) FROM orders WHERE placed_at >= :lo AND placed_at < :hi")
                            .bindparams(bindparam("lo", type_=DateTime), bindparam("hi", type_=DateTime)),
                            {"lo": lo, "hi": hi}).one()
-    if span[0] is None:
-        _drop_temp(session)
-        return
-    in_span = f"placed_at >= {_ts(sql, lo)} AND placed_at < {_ts(sql, hi)}"
-    on_days = f"({sql.epoch('placed_at')} + {OFFSET_S}) / 86400 IN (SELECT dn FROM tmp_fulfil_touch)"  # noqa: S608
-    orders = f"id IN (SELECT id FROM orders WHERE {in_span} AND {on_days})"  # noqa: S608 - constants and literals
-    _fill_shipments(session, sql, orders)
-    _fill_calendar(session)
-    _fill_orders(session, sql, orders)
-    pk = _Packing(session)
-    _fill_lines(session, sql, pk, few=True)
-    _fill_days(session, pk)
-    _aggregate(session, pk)
+    if span[0] is not None:
+        in_span = f"placed_at >= {_ts(sql, lo)} AND placed_at < {_ts(sql, hi)}"
+        on_days = f"({sql.epoch('placed_at')} + {OFFSET_S}) / 86400 IN (SELECT dn FROM tmp_fulfil_touch)"  # noqa: S608
+        orders = f"id IN (SELECT id FROM orders WHERE {in_span} AND {on_days})"  # noqa: S608 - constants and literals
+        _fill_shipments(session, sql, orders)
+        _fill_calendar(session)
+        _fill_orders(session, sql, orders)
+        pk = _Packing(session)
+        _fill_lines(session, sql, pk, few=True)
+        _fill_days(session, pk)
+        _aggregate(session, pk, running=False)
+    _fix_running(session)
     _drop_temp(session)
 
 
