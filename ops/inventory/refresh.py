@@ -24,6 +24,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     select,
     union,
 )
@@ -107,14 +108,21 @@ def _build(session: Session, as_of: dt.date, only: Any = None) -> None:
 
     # SKU-level weekly stats over all warehouses (for the SKU's XYZ class and demand pattern);
     # the pair table copies them in below.
+    # Every line of every product (a full pass): SQLite's planner walks order_lines through the product
+    # index, one random read per line; ``+ 0`` leaves it the table scan in row order (orders then read
+    # nearly in order too), about three times less CPU at bench size. Same groups, same values. A pass
+    # over a few products (``only``) keeps the index.
+    line_product: Any = OrderLine.product_id
+    if only is None and session.get_bind().dialect.name == "sqlite":
+        line_product = (OrderLine.product_id + literal_column("0")).label("product_id")
     wk2 = (_days_before(session, as_of, Order.placed_at) // 7).label("wk")
     sku_weekly = (
-        select(OrderLine.product_id, wk2, func.sum(OrderLine.qty).label("u"),
+        select(line_product, wk2, func.sum(OrderLine.qty).label("u"),
                func.sum(OrderLine.qty * OrderLine.unit_price).label("rev"))
         .join(Order, Order.id == OrderLine.order_id)
         .where(Order.status != "cancelled", Order.warehouse_id.is_not(None), Order.placed_at < end,
                Order.placed_at >= end - dt.timedelta(days=7 * m.WEEKS), *restrict(OrderLine.product_id))
-        .group_by(OrderLine.product_id, wk2)
+        .group_by(line_product, wk2)
         .subquery()
     )
     su = sku_weekly.c.u
@@ -128,14 +136,14 @@ def _build(session: Session, as_of: dt.date, only: Any = None) -> None:
     # Demand per pair and week (week 0 = the 7 days ending on as_of), then per pair.
     wk = (_days_before(session, as_of, Order.placed_at) // 7).label("wk")
     weekly = (
-        select(OrderLine.product_id, Order.warehouse_id, wk,
+        select(line_product, Order.warehouse_id, wk,
                func.sum(OrderLine.qty).label("u"),
                func.sum(OrderLine.qty * OrderLine.unit_price).label("rev"),
                func.max(Order.placed_at).label("last_at"))
         .join(Order, Order.id == OrderLine.order_id)
         .where(Order.status != "cancelled", Order.warehouse_id.is_not(None), Order.placed_at < end,
                *restrict(OrderLine.product_id))
-        .group_by(OrderLine.product_id, Order.warehouse_id, wk)
+        .group_by(line_product, Order.warehouse_id, wk)
         .subquery()
     )
     u, rev, w = weekly.c.u, weekly.c.rev, weekly.c.wk
@@ -159,6 +167,11 @@ def _build(session: Session, as_of: dt.date, only: Any = None) -> None:
     S = InventorySnapshot
     out = S.on_hand <= 0
     first = as_of - dt.timedelta(days=max(WINDOWS) - 1)
+    # A full pass reads a third of all snapshots: in table order on SQLite (the unary + keeps the
+    # planner off the day index, whose random reads cost about three times the CPU); same rows.
+    snap_day: Any = S.day
+    if only is None and session.get_bind().dialect.name == "sqlite":
+        snap_day = literal_column(f"+{S.__tablename__}.day", type_=S.day.type)
     stock = (
         select(S.product_id, S.warehouse_id,
                func.max(case((S.day == as_of, S.on_hand))).label("on_hand"),
@@ -167,7 +180,7 @@ def _build(session: Session, as_of: dt.date, only: Any = None) -> None:
                  for n in WINDOWS],
                _sum_if(and_(out, S.day <= as_of - dt.timedelta(days=7),
                             S.day > as_of - dt.timedelta(days=7 + KPI_WINDOW)), 1).label("stockout_prev_28"))
-        .where(S.day >= first, S.day <= as_of, *restrict(S.product_id))
+        .where(snap_day >= first, snap_day <= as_of, *restrict(S.product_id))
         .group_by(S.product_id, S.warehouse_id)
         .cte("inv_stock")
     )
