@@ -450,6 +450,29 @@ def test_cover_threshold_changes_the_list_and_is_audited(tiny: Builder) -> None:
     assert len(log) == 1 and log.iloc[0]["actor"] == "meg"
 
 
+def test_scoped_thresholds_apply_to_their_pairs_only(tiny: Builder) -> None:
+    """sku > category > warehouse > global, per pair, with the key named in the source."""
+    from ops.decisions import set_threshold
+
+    rows = [("cover_warning_days", "global", "", 20), ("cover_warning_days", "warehouse", "WH-B", 30),
+            ("cover_warning_days", "sku", "FLAT", 50),
+            ("dead_stock_days", "warehouse", "WH-B", 60), ("dead_stock_days", "category", "cat", 45)]
+    with transaction(tiny.engine) as s:
+        for name, kind, key, value in rows:
+            set_threshold(s, viewer=MANAGER, name=name, value=value, scope_kind=kind, scope_key=key,
+                          expected_version=0, why="test")
+    p = _health(tiny.engine).positions.set_index("sku")
+    cover = p[["cover_warning_days", "cover_warning_days_source"]]
+    assert cover.loc["FLAT"].tolist() == [50, "sku FLAT"]
+    assert cover.loc["SO"].tolist() == [30, "warehouse WH-B"]  # SO is the only pair in WH-B
+    assert cover.loc["NODEM"].tolist() == [20, "global"]
+    # every product is in category "cat": the category row beats the warehouse row everywhere
+    assert set(p["dead_stock_days"]) == {45} and set(p["dead_stock_days_source"]) == {"category cat"}
+    assert set(p["excess_cover_days_source"]) == {"default"} and (p["excess_cover_days"] == 120).all()
+    what_if = _health(tiny.engine, overrides={"cover_warning_days": 7.0}).positions
+    assert set(what_if["cover_warning_days"]) == {7.0} and set(what_if["cover_warning_days_source"]) == {"what-if"}
+
+
 def test_acknowledged_rows_leave_the_open_list(tiny: Builder) -> None:
     from ops.decisions import set_entity_state
 

@@ -142,7 +142,7 @@ def _resolve_pairs(stored: pd.DataFrame, name: str, keys: dict[str, np.ndarray])
     hit = np.zeros(n, dtype=bool)
     lookup = pd.Index(sorted(scoped))
     for _, col in _PAIR_SCOPES:
-        hit |= lookup.get_indexer(keys[col]) >= 0
+        hit |= lookup.get_indexer(keys[col].astype(str)) >= 0  # as resolve_frame matches: by str()
     at = np.flatnonzero(hit)
     if not len(at):
         return value, source
