@@ -248,8 +248,10 @@ class _Labels:
         if by not in self._maps:
             self._maps[by] = _labels(self.session, by)
         lab = self._maps[by]
-        return keys.map(lambda v: NONE_LABEL if v is None or (isinstance(v, float) and np.isnan(v))
-                        else lab.get(int(v), str(v))).astype(object)
+        # one dict lookup per distinct id, not per row (the backlog labels thousands of rows per load)
+        vals = keys.astype(object).where(keys.notna(), None).to_numpy(dtype=object)  # NaN -> None (one key)
+        names = {v: NONE_LABEL if v is None else lab.get(int(v), str(v)) for v in pd.unique(vals)}
+        return pd.Series([names[v] for v in vals], index=keys.index, dtype=object)
 
 
 def _grouped(session: Session, stmt_cols: list[Any], t: Any, viewer: Viewer, filters: Filters, by: str,
@@ -508,9 +510,7 @@ def _window_percentiles(session: Session, *, viewer: Viewer, filters: Filters, b
     out: dict[str, pd.DataFrame] = {}
     for w in windows:
         a = _window_counts(coarse, days, w)
-        a = a[a["measure"].isin(w.measures) & (a["n"] > 0)].sort_values(["group_key", "measure", "bucket"],
-                                                                         key=_sort_key, ignore_index=True)
-        a["key"] = _keys(a)
+        a = _by_key(a[a["measure"].isin(w.measures) & (a["n"] > 0)], a.loc[:, "bucket"])
         rows = m.quantile_rows(a, dict(w.qs))
         hit = a.iloc[np.r_[rows["row_k"].to_numpy(dtype="int64"), rows["row_k1"].to_numpy(dtype="int64")]]
         needed = {(k.item() if isinstance(k, np.generic) else k, str(x), int(bk))
@@ -545,33 +545,31 @@ def _mixed_percentiles(a: pd.DataFrame, refined: pd.Series, b: pd.DataFrame, w: 
         b[["group_key", "measure", "n"]].assign(lo=b["bucket"].to_numpy(dtype=float) * FINE_HOURS,
                                                 hi=(b["bucket"].to_numpy(dtype=float) + 1) * FINE_HOURS)],
         ignore_index=True)
-    mixed = mixed.sort_values(["group_key", "measure", "lo"], key=_sort_key, ignore_index=True)
-    mixed["key"] = _keys(mixed)
+    mixed = _by_key(mixed, mixed["lo"])
     pct = m.bucket_percentiles(mixed, dict(w.qs))
     first = mixed.drop_duplicates("key").set_index("key")
-    pct["group_key"] = first["group_key"].reindex(pct["key"]).to_numpy()
-    pct["measure"] = first["measure"].reindex(pct["key"]).to_numpy()
-    cols = [f"{x}_{q}_h" for x in w.measures for q, _ in w.qs]
-    long = pct.melt(id_vars=["group_key", "measure"], value_vars=[q for q, _ in w.qs], var_name="q")
-    long["col"] = long["measure"].astype(str) + "_" + long["q"].astype(str) + "_h"
-    long["gk"] = long["group_key"].astype(str)
-    wide = long.pivot(index="gk", columns="col", values="value").reindex(columns=cols).astype("float64")
-    keys = long.drop_duplicates("gk").set_index("gk")["group_key"].reindex(wide.index)
+    names = [q for q, _ in w.qs]
+    rows: dict[str, dict[str, Any]] = {}
+    for gk, x, *vals in zip(first["group_key"].reindex(pct["key"]), first["measure"].reindex(pct["key"]),
+                            *[pct[q] for q in names], strict=True):
+        row = rows.setdefault(str(gk), {"group_key": gk})
+        row.update({f"{x}_{q}_h": v for q, v in zip(names, vals, strict=True)})
+    cols = [f"{x}_{q}_h" for x in w.measures for q in names]
+    wide = pd.DataFrame(list(rows.values()), columns=["group_key", *cols])
+    wide[cols] = wide[cols].astype("float64")
     group = (pd.Series(["All"] * len(wide), dtype=object) if not w.grouped
-             else labels.series(by, pd.Series(keys.to_numpy(), dtype=object)))
-    return pd.concat([pd.DataFrame({"group": group.to_numpy()}), wide.reset_index(drop=True)], axis=1).sort_values(
+             else labels.series(by, wide["group_key"].astype(object)))
+    return wide.drop(columns=["group_key"]).assign(group=group.to_numpy())[["group", *cols]].sort_values(
         "group", ignore_index=True)
 
 
-def _keys(df: pd.DataFrame) -> np.ndarray:
-    """One integer per (group key, measure), in order of first appearance (rows sorted by them)."""
-    codes, _ = pd.factorize(df["group_key"].astype(str) + "|" + df["measure"].astype(str))
-    return np.asarray(codes, dtype="int64")
-
-
-def _sort_key(col: pd.Series) -> pd.Series:
-    """Sort keys with None and mixed types: group keys as text (any order does, as long as it is one)."""
-    return col.astype(str) if col.name in ("group_key", "measure") else col
+def _by_key(df: pd.DataFrame, value: pd.Series) -> pd.DataFrame:
+    """``df`` with ``key`` (one integer per group key and measure), sorted by key and then ``value``."""
+    g, _ = pd.factorize(df["group_key"])  # None -> -1, a key of its own
+    x, _ = pd.factorize(df["measure"])
+    key = (np.asarray(g, dtype="int64") + 1) * 16 + np.asarray(x, dtype="int64")
+    order = np.lexsort((value.loc[df.index].to_numpy(dtype=float), key))
+    return df.iloc[order].assign(key=key[order]).reset_index(drop=True)
 
 
 def _backlog_counts(session: Session, *, viewer: Viewer, filters: Filters, by: str) -> pd.DataFrame:
