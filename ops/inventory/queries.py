@@ -247,6 +247,10 @@ def read_pairs(session: Session, *, viewer: Viewer, filters: Filters = ALL, wind
     return df
 
 
+_PO_LAYOUT = np.dtype([("sku", "O"), ("warehouse", "O"), ("po_number", "O"), ("ordered_on", "f8"),
+                       ("expected_on", "f8"), ("qty_open", "i8")])
+
+
 @data_function
 def read_open_pos(session: Session, *, viewer: Viewer, filters: Filters = ALL) -> pd.DataFrame:
     """The viewer's open PO lines (``agg_inventory_po``), by sku, warehouse, expected day and PO.
@@ -267,10 +271,9 @@ def read_open_pos(session: Session, *, viewer: Viewer, filters: Filters = ALL) -
         .where(*_scope(viewer, filters, Warehouse.code))
         .order_by(Product.sku, Warehouse.code, P.expected_on, P.po_number)
     )
-    rows = session.connection().execute(stmt).fetchall()
-    sku, wh, number, ordered, expected, qty = zip(*rows, strict=True) if rows else ((),) * 6
+    t = np.array(_driver_rows(session, stmt), dtype=_PO_LAYOUT)
     return pd.DataFrame({
-        "sku": np.array(sku, dtype=object), "warehouse": np.array(wh, dtype=object),
-        "po_number": np.array(number, dtype=object), "ordered_on": days_to_datetime(ordered),
-        "expected_on": days_to_datetime(expected), "qty_open": np.array(qty, dtype="int64"),
+        "sku": t["sku"], "warehouse": t["warehouse"], "po_number": t["po_number"],
+        "ordered_on": days_to_datetime(t["ordered_on"]), "expected_on": days_to_datetime(t["expected_on"]),
+        "qty_open": t["qty_open"],
     })
