@@ -1,4 +1,4 @@
-"""Inventory page data load: pre-aggregated tables vs reading the raw tables into pandas.
+"""Inventory page data load: pre-aggregated tables vs the naive pandas approach vs DuckDB.
 
 - ``aggregates``: :func:`ops.inventory.inventory_health` (reads ``agg_inventory_*``, ~one row per
   SKU x warehouse) - every table the page shows. Cold = first call on a new engine; warm =
@@ -6,10 +6,15 @@
 - ``naive pandas``: what a typical dashboard does: ``read_sql`` of the whole order_lines,
   orders, inventory_snapshots, purchase-order, products, suppliers and warehouses tables plus
   the (small) thresholds and exception-state tables (cold), kept in memory and aggregated in
-  pandas on every interaction (warm = the aggregation only; ``st.cache_data``'s copy of the
-  frames on a cache hit is not counted).
+  pandas on every interaction (warm = an ``st.cache_data`` hit, which unpickles a copy of the
+  frames, plus the aggregation).
+- ``duckdb (raw)``: the near-limit reference: the same raw frames loaded into an in-memory
+  DuckDB (:mod:`bench.duckdb_ref`; cold = load + compute, warm = compute) and the page's tables
+  computed in DuckDB SQL (:func:`duckdb_health`).
 
-Both compute the same page data (:func:`naive_health`): the per SKU x warehouse positions (on
+Each runs for a full viewer and for the supplier with the most pairs (a supplier sees its own
+SKUs, the thresholds it may read and the exception states it owns). All three compute the same
+page data (:func:`naive_health`): the per SKU x warehouse positions (on
 hand, on order, window units and revenue, stockout days, average daily demand, days of cover,
 projected stockout and gap with open POs, lost sales, aging, XYZ / pattern, excess, dead,
 thresholds in force), the SKU table (sums, 52-week revenue ABC, XYZ and demand pattern of the
@@ -17,8 +22,9 @@ SKU's weekly demand over all warehouses), the open exceptions sorted by value at
 buckets, the KPIs and the open PO lines. The naive path groups and joins the raw rows in pandas
 and reuses only the pure array math of :mod:`ops.inventory.metrics` (projection, ABC, weekly
 stats, classes, age buckets) and :func:`ops.decisions.resolve_frame` (threshold precedence).
-:func:`run` checks that the two agree before reporting: positions on a sample of pairs, ABC /
-XYZ / pattern of every SKU, the top exceptions, the aging table, the KPIs and the open PO count.
+:func:`run` checks that each agrees with ours before reporting: positions on a sample of pairs,
+ABC / XYZ / pattern of every SKU, the top exceptions, the aging table, the KPIs and the open PO
+count.
 """
 
 from __future__ import annotations
