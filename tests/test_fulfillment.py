@@ -455,3 +455,22 @@ def test_an_empty_business_days_list_is_refused_in_plain_words(engine: Engine) -
                        handling_days=0, expected_version=1)
     with transaction(engine) as s:
         assert s.scalars(select(Warehouse)).one().business_days == "01234"
+
+
+def test_as_of_reads_the_settled_last_snapshot_day_like_reference(engine: Engine) -> None:
+    """The page's as-of day (newest snapshot days read one seek each) equals ops.reference.last_day, strays aside."""
+    from ops.demo import seed
+    from ops.fulfillment.queries import _last_snapshot_day
+    from ops.models import InventorySnapshot
+    from ops.reference import last_day
+
+    seed(engine, size="small", seed=7)
+    with transaction(engine) as s:
+        want = last_day(s, InventorySnapshot.day)
+        assert want is not None and _last_snapshot_day(s) == want
+        row = s.scalars(select(InventorySnapshot).limit(1)).one()
+        s.add(InventorySnapshot(product_id=row.product_id, warehouse_id=row.warehouse_id, day=dt.date(2099, 1, 1),
+                                on_hand=1))
+        s.flush()
+        assert _last_snapshot_day(s) == last_day(s, InventorySnapshot.day) == want  # a stray day does not move it
+        assert ful.as_of(s) == dt.datetime.combine(want + dt.timedelta(days=1), dt.time())

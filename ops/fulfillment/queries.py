@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, func, select, tuple_
+from sqlalchemy import ColumnElement, func, select, text, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from ops import access
@@ -51,7 +51,6 @@ from ops.models import (
     Carrier,
     Channel,
     Holiday,
-    InventorySnapshot,
     Order,
     OrderLine,
     Shipment,
@@ -94,15 +93,26 @@ def as_of(session: Session) -> dt.datetime:
     return dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min)
 
 
+# The newest distinct snapshot days, one index seek each, in one statement (PostgreSQL does not allow the
+# recursive reference inside a subquery, SQLite has no LATERAL).
+_NEWEST_DAYS = """
+    WITH RECURSIVE d(day, n) AS (
+        SELECT max(day), 1 FROM inventory_snapshots
+        UNION ALL
+        SELECT {step}, d.n + 1 FROM d {lateral} WHERE d.day IS NOT NULL AND d.n < :k)
+    SELECT day FROM d WHERE day IS NOT NULL"""
+_PREVIOUS = "SELECT max(s.day) {alias} FROM inventory_snapshots AS s WHERE s.day < d.day"
+
+
 def _last_snapshot_day(session: Session) -> dt.date | None:
     """``ops.reference.last_day`` of the snapshot days, reading the newest distinct days one index seek
     each (a DISTINCT over the day index walks every snapshot row of those days: 0.1 s at bench size)."""
-    col = InventorySnapshot.day
-    days: list[dt.date] = []
-    day = session.scalar(select(func.max(col)))
-    while day is not None and len(days) < LAST_DAYS:
-        days.append(day)
-        day = session.scalar(select(func.max(col)).where(col < day))
+    if session.get_bind().dialect.name == "postgresql":
+        sql = _NEWEST_DAYS.format(step="x.day", lateral=f"CROSS JOIN LATERAL ({_PREVIOUS.format(alias='AS day')}) AS x")
+    else:
+        sql = _NEWEST_DAYS.format(step=f"({_PREVIOUS.format(alias='')})", lateral="")
+    days = [v if isinstance(v, dt.date) else dt.date.fromisoformat(str(v)[:10])
+            for v in session.execute(text(sql), {"k": LAST_DAYS}).scalars()]
     return settled_last_day(days)
 
 
