@@ -139,7 +139,7 @@ def test_pdf_shows_the_owner_and_the_decisions_of_the_week(engine: Engine) -> No
     exc = _section(text, "Exceptions", "Decisions taken since the week began")
     row = next(line for line in exc.splitlines() if f"{a.stockout_sku} @ {a.stockout_warehouse}" in line)
     assert row.rstrip().endswith("assigned meg"), row
-    decisions = _section(text, "Decisions taken since the week began", "Top return reasons")
+    decisions = _section(text, "Decisions taken since the week began", "Top return reasons of the week's sales")
     assert "review_item.set" in decisions and "meg" in decisions
 
 

@@ -321,12 +321,17 @@ def _num(v: Any) -> float | None:
     return None if v is None or pd.isna(v) else float(v)
 
 
-def weekly_values(session: Session, viewer: Viewer, span: Sequence[Week], filters: Filters,
-                  keys: Sequence[str]) -> dict[str, dict[str, float | None]]:
-    """``keys`` for each week of ``span`` (consecutive, oldest first), by week label: the pages' KPIs from
-    their domains (:mod:`ops.review.sources`), the ones defined here from the weeks' rows (read only
-    when asked for)."""
-    f = Filters(warehouses=filters.warehouses, channels=filters.channels)
+@data_function
+def weekly_values(session: Session, *, viewer: Viewer, week: str | Week | None = None, weeks: int = 2,
+                  filters: Filters | None = None,
+                  keys: Sequence[str] = tuple(KPI_BY_KEY)) -> dict[str, dict[str, float | None]]:
+    """``keys`` for each of the ``weeks`` ISO weeks ending with ``week`` (default: the last full week),
+    by week label (oldest first): the pages' KPIs from their domains (:mod:`ops.review.sources`), the
+    ones defined here from the weeks' rows (read only when asked for). None = nothing to measure."""
+    require_viewer(viewer)
+    span = sources.week_span(resolve_week(session, viewer=viewer, week=week), weeks)
+    flt = filters or Filters()
+    f = Filters(warehouses=flt.warehouses, channels=flt.channels)
     out: dict[str, dict[str, float | None]] = {w.label: {} for w in span}
     if set(keys) & set(FULFIL_KEYS):
         fw = sources.fulfilment_weeks(session, viewer=viewer, week=span[-1], weeks=len(span), filters=f,
@@ -342,7 +347,7 @@ def weekly_values(session: Session, viewer: Viewer, span: Sequence[Week], filter
         rows = _read_rows(session, viewer, span, f)
         costs = _cost_assumptions(session, viewer)
         for w in span:
-            rc = sources.returns_cost(session, viewer, w, f) if "cost_per_order" in own else 0.0
+            rc = sources.returns_cost(session, viewer=viewer, week=w, filters=f) if "cost_per_order" in own else 0.0
             vals = week_values(rows, w, costs, rc)
             out[w.label].update({k: vals[k] for k in own})
     return out
@@ -419,7 +424,7 @@ def review_kpis(session: Session, *, viewer: Viewer, week: str | Week | None = N
     f = filters or Filters()
     w = resolve_week(session, viewer=viewer, week=week)
     p = w.previous()
-    vals = weekly_values(session, viewer, [p, w], f, [k.key for k in KPI_DEFS])
+    vals = weekly_values(session, viewer=viewer, week=w, weeks=2, filters=f, keys=[k.key for k in KPI_DEFS])
     cur, prev = vals[w.label], vals[p.label]
     out: list[dict[str, Any]] = []
     for k in KPI_DEFS:

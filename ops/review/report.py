@@ -2,7 +2,7 @@
 
 A report is built for one viewer and one ISO week (:func:`build`): the KPIs with their change
 and target, the exceptions inbox with status and owner (read over the four weeks ending with the
-week, ``ops.review.inbox.exception_window``), the week's top return reasons, review
+week, ``ops.review.inbox.exception_window``), the top return reasons of the week's sales, review
 scores against lateness, the decisions taken that week (the audit log as the viewer may read
 it) and a chart of the weekly KPIs over 13 weeks with the annotations that touch it. It is
 written as HTML (one self-contained file: the chart is an inline SVG drawn offline with
@@ -180,7 +180,7 @@ def to_html(rep: Report) -> str:
              *[f"<p><b>{html.escape(t)}</b>: its exceptions could not be read for this report.</p>"
                for t in rep.inbox.attrs.get("unavailable", [])],
              _table_html(rep.inbox[INBOX_REPORT_COLUMNS]),
-             "<h2>Top return reasons</h2>", _table_html(rep.reasons),
+             "<h2>Top return reasons of the week's sales</h2>", _table_html(rep.reasons),
              "<h2>Review scores and late deliveries (all reviews to the week's end)</h2>", _table_html(sat),
              "<h2>Decisions taken since the week began</h2>", _table_html(rep.decisions),
              "<h2>Annotations</h2>", _table_html(rep.annotations.drop(columns=["id"])),
@@ -342,7 +342,7 @@ def to_pdf(rep: Report) -> bytes:
     heading("Decisions taken since the week began")
     table(*_text_rows(rep.decisions, list(_PDF_DECISIONS)), list(_PDF_DECISIONS.values()))
 
-    heading("Top return reasons")
+    heading("Top return reasons of the week's sales")
     table(*_text_rows(rep.reasons), [1] * len(_text_rows(rep.reasons)[0]))
 
     heading("Review scores and late deliveries (all reviews to the week's end)")

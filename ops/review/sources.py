@@ -7,14 +7,14 @@ to Sunday, and each domain keys its rows by a day that falls in them:
 
 - **Fulfilment SLA** (:mod:`ops.fulfillment`): order lines by their order's **placed day**.
   :func:`ops.fulfillment.queries.ontime_trend` (``grain="week"``: Monday weeks) gives the on-time
-  ship and delivery counts; the median click-to-ship is the page's tile computed as the page does it:
-  the week's click-to-ship hour buckets (:func:`ops.fulfillment.queries.hours_histogram`) read by
-  :func:`ops.fulfillment.metrics.hist_percentile` (``tests/test_review_kpis.py`` checks the two agree,
-  so a change of the page's method shows there). The marketplace late shipment rate is the late
-  share (:func:`ops.fulfillment.metrics.late_share`) of the same counts over the marketplace
-  channels. A week ending on or before the data's last day is exactly the page's KPI week for a
-  date range of that week, and its previous week the page's "previous" (the page shortens a week
-  running past the last day of data; the review keeps whole ISO weeks).
+  ship and delivery counts; the median click-to-ship is the page's tile computed as the page does
+  it, one week per window of its percentile read (``_window_percentiles`` over
+  ``agg_fulfil_hours``, within a quarter hour of exact; ``tests/test_review_kpis.py`` checks the
+  two agree, so a change of the page's method shows there). The marketplace late shipment rate is
+  the late share (:func:`ops.fulfillment.metrics.late_share`) of the same counts over the
+  marketplace channels. A week ending on or before the data's last day is exactly the page's KPI
+  week for a date range of that week, and its previous week the page's "previous" (the page
+  shortens a week running past the last day of data; the review keeps whole ISO weeks).
 - **Returns root-cause** (:mod:`ops.returns`): order lines by their **sale week** (the Monday of
   the order's placed day); a return counts in the sale week of the line it returns, however late
   it arrives. :func:`returns_weeks` is this review's adapter over ``agg_returns_dim`` /
@@ -42,7 +42,9 @@ from sqlalchemy.orm import Session
 from ops.access import Viewer, data_function, require_viewer
 from ops.filters import Filters
 from ops.fulfillment import metrics as fm
-from ops.fulfillment.queries import hours_histogram, ontime_trend
+
+# _window_percentiles: the Fulfilment page's own percentile read (its tile's median), used as the page uses it.
+from ops.fulfillment.queries import Window, _window_percentiles, ontime_trend
 from ops.models import Channel
 from ops.returns import metrics as rm
 
@@ -144,14 +146,13 @@ def fulfilment_weeks(session: Session, *, viewer: Viewer, week: str | Week | Non
     else:
         out["mp_ship_counted"] = 0.0
     if click_to_ship:
-        medians = []
-        for w in span:
-            h = hours_histogram(session, viewer=viewer, measure="c2s", by="all",
-                                filters=Filters(date_from=w.start, date_to=w.end, warehouses=f.warehouses,
-                                                channels=f.channels))
-            counts = h.groupby("bucket")["lines"].sum()
-            medians.append(fm.hist_percentile(counts, 0.5) if len(counts) else np.nan)
-        out["click_to_ship"] = medians
+        # each week's median as the page computes its tile: one window per week, over all groups
+        windows = [Window(w.label, w.start, w.end, grouped=False, measures=("c2s",), qs=(("median", 0.5),))
+                   for w in span]
+        pcts = _window_percentiles(session, viewer=viewer, by="all", windows=windows,
+                                   filters=Filters(warehouses=f.warehouses, channels=f.channels))
+        out["click_to_ship"] = [float(pcts[w.label]["c2s_median_h"].iloc[0])
+                                if w.label in pcts and len(pcts[w.label]) else np.nan for w in span]
     return out.astype(dict.fromkeys(FULFIL_COLUMNS[2:], "float64"))
 
 
@@ -214,10 +215,14 @@ def _sale_week(w: Week, f: Filters) -> Filters | None:
     return Filters(date_from=w.start, date_to=w.end)
 
 
-def returns_cost(session: Session, viewer: Viewer, week: Week, filters: Filters) -> float:
-    """The Returns page's cost of returns (its ``total`` net cost) of the week's sales; NaN with a
-    warehouse or channel filter (the cost aggregate has neither), 0 when none of the sales came back."""
-    rng = _sale_week(week, filters)
+@data_function
+def returns_cost(session: Session, *, viewer: Viewer, week: str | Week | None = None,
+                 filters: Filters | None = None) -> float:
+    """The Returns page's cost of returns (its ``total`` net cost) of the week's sales (default: the last
+    full week); NaN with a warehouse or channel filter (the cost aggregate has neither), 0 when none of
+    the sales came back."""
+    require_viewer(viewer)
+    rng = _sale_week(_last_week(session, viewer, week), filters or Filters())
     if rng is None:
         return float("nan")
     cost = cost_of_returns(session, viewer=viewer, filters=rng)

@@ -32,7 +32,7 @@ def kpi_trend(session: Session, *, viewer: Viewer, week: str | Week | None = Non
     """
     require_viewer(viewer)
     span = week_span(resolve_week(session, viewer=viewer, week=week), weeks)
-    vals = weekly_values(session, viewer, span, filters or Filters(), keys)
+    vals = weekly_values(session, viewer=viewer, week=span[-1], weeks=len(span), filters=filters, keys=keys)
     out = [{"ds": pd.Timestamp(w.start), "week": w.label, "key": k, "label": KPI_BY_KEY[k].label,
             "value": vals[w.label].get(k)} for w in span for k in keys]
     df = pd.DataFrame(out, columns=TREND_COLUMNS)
