@@ -1,7 +1,8 @@
 """``make bench``: build (once) a bench-size database and time each page's data load.
 
 Every ``bench/bench_*.py`` module exposes ``run(engine) -> list[dict]`` with rows holding
-``name``, ``approach``, ``cold_ms``, ``warm_ms`` and ``rows`` (optionally ``warm_cpu_ms``; an
+``name``, ``approach``, ``cold_ms``, ``warm_ms`` and ``rows`` (optionally ``warm_cpu_ms`` or
+``cpu_ms``; an
 ``approach`` starting ``duckdb`` is the DuckDB reference, see ``bench/duckdb_ref.py``). Results print as a Markdown
 table and are written to ``bench/out/results.md`` for BENCHMARKS.md.
 
@@ -55,7 +56,8 @@ def _table(rows: list[dict]) -> str:
         load = f"{base['cold_ms'] / r['warm_ms']:.0f}x" if ours and base else ""
         warm = f"{base['warm_ms'] / r['warm_ms']:.1f}x" if ours and base else ""
         vs_duck = f"{r['warm_ms'] / ref['warm_ms']:.2f}" if ours and ref and ref["warm_ms"] > 0 else ""
-        cpu = f"{r['warm_cpu_ms']:,.0f}" if r.get("warm_cpu_ms") is not None else ""
+        cpu_ms = r.get("warm_cpu_ms", r.get("cpu_ms"))  # bench_fulfillment names it cpu_ms
+        cpu = f"{cpu_ms:,.0f}" if cpu_ms is not None else ""
         lines.append(f"| {r['name']} | {r['approach']} | {r['cold_ms']:,.0f} | {r['warm_ms']:,.0f} | {cpu} | "
                      f"{r['rows']:,} | {load} | {warm} | {vs_duck} |")
     return "\n".join(lines)
