@@ -2,9 +2,9 @@
 
 Every ``bench/bench_*.py`` module exposes ``run(engine) -> list[dict]`` with rows holding
 ``name``, ``approach``, ``cold_ms``, ``warm_ms`` and ``rows`` (optionally ``warm_cpu_ms`` or
-``cpu_ms``; an
-``approach`` starting ``duckdb`` is the DuckDB reference, see ``bench/duckdb_ref.py``). Results print as a Markdown
-table and are written to ``bench/out/results.md`` for BENCHMARKS.md.
+``cpu_ms``; an ``approach`` starting ``duckdb`` is the DuckDB reference, see
+``bench/duckdb_ref.py``). Results print as a Markdown table and are written to
+``bench/out/results.md`` for BENCHMARKS.md.
 
 Environment: ``OPS_BENCH_DATABASE_URL`` (default ``sqlite:///bench/out/bench.db``);
 ``OPS_BENCH_ONLY=inventory`` runs one module.
