@@ -42,10 +42,12 @@ def _viewer(engine: Engine, username: str | None) -> Viewer:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from ops.migrate import upgrade
+    from ops.migrate import upgrade_and_rebuild
 
     engine = _engine(args)
-    upgrade(engine)
+    before, after, rebuilt = upgrade_and_rebuild(engine)
+    if rebuilt:
+        print(f"schema upgraded from {before} to {after}; derived tables rebuilt: {', '.join(rebuilt)}")
     print(f"database ready: {engine.url.render_as_string(hide_password=True)}")
     return 0
 
