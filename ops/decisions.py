@@ -570,7 +570,9 @@ def _actor_name(session: Session, viewer: Viewer, username: str | None) -> str |
 
 
 def _threshold_scope_condition(viewer: Viewer) -> Any:
-    """Threshold rows a viewer may read: vendors see global rows and their own overrides."""
+    """Threshold rows a viewer may read: vendors see global rows and their own overrides; a supplier
+    also reads the warehouses' rows (ours, not another vendor's), which apply to its SKUs stocked
+    there, so its pages flag its rows as the manager's do."""
     if not viewer.is_vendor:
         return true()
     code = viewer.vendor_code
@@ -584,6 +586,7 @@ def _threshold_scope_condition(viewer: Viewer) -> Any:
         mine = select(Product.sku).join(Supplier, Product.supplier_id == Supplier.id).where(Supplier.code == code)
         cats = select(Product.category).join(Supplier, Product.supplier_id == Supplier.id).where(Supplier.code == code)
         own += [
+            Threshold.scope_kind == "warehouse",
             and_(Threshold.scope_kind == "supplier", Threshold.scope_key == code),
             and_(Threshold.scope_kind == "sku", Threshold.scope_key.in_(mine)),
             and_(Threshold.scope_kind == "category", Threshold.scope_key.in_(cats)),

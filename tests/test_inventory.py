@@ -498,6 +498,22 @@ def test_supplier_vendor_sees_only_own_skus(tiny: Builder) -> None:
     assert _health(tiny.engine, viewer=tpl).positions.empty
 
 
+def test_a_supplier_sees_its_pairs_under_the_managers_warehouse_thresholds(tiny: Builder) -> None:
+    """A warehouse's thresholds apply to every SKU stocked there: the supplier's page flags its pairs
+    exactly as the manager's does (it used to fall back to the global value and flag differently)."""
+    from ops.decisions import set_threshold
+
+    with transaction(tiny.engine) as s:
+        set_threshold(s, viewer=MANAGER, name="cover_warning_days", value=30, scope_kind="warehouse",
+                      scope_key="WH-B", expected_version=0, why="test")
+    v = Viewer(username="sup2", role="vendor", vendor_kind="supplier", vendor_code="SUP-002")
+    mine = _health(tiny.engine, viewer=v).positions.set_index(["sku", "warehouse"])
+    staff = _health(tiny.engine).positions.set_index(["sku", "warehouse"]).loc[mine.index]
+    assert mine.loc[("SO", "WH-B"), "cover_warning_days"] == 30
+    cols = ["cover_warning_days", "cover_warning_days_source", "at_risk", "dead", "excess_units"]
+    pd.testing.assert_frame_equal(mine[cols], staff[cols])
+
+
 def test_warehouse_filter(tiny: Builder) -> None:
     h = _health(tiny.engine, filters=Filters(warehouses=("WH-B",)))
     assert set(h.positions["warehouse"]) == {"WH-B"} and set(h.positions["sku"]) == {"SO"}
