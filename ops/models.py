@@ -218,7 +218,8 @@ class OrderLine(Base):
 
 class Shipment(Base):
     __tablename__ = "shipments"
-    __table_args__ = (Index("ix_shipments_shipped_at", "shipped_at"),)
+    __table_args__ = (Index("ix_shipments_shipped_at", "shipped_at"),
+                      Index("ix_shipments_delivered_at", "delivered_at"))  # the review's cycle time
     id: Mapped[int] = mapped_column(primary_key=True)
     tracking_number: Mapped[str] = mapped_column(String(64), unique=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)

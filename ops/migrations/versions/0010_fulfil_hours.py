@@ -1,7 +1,7 @@
 """fulfilment click-to-ship histograms with half-hour buckets and running totals by day (percentiles within
 a quarter hour of exact at any range): agg_fulfil_hours and its cells replace agg_fulfil_hist
 
-Derived tables: ``python -m ops refresh`` fills them after the upgrade.
+Derived tables: ``python -m ops init`` rebuilds them after the upgrade of a database holding data.
 
 Revision ID: 0010
 Revises: 0009
