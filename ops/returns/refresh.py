@@ -94,7 +94,25 @@ TMP_SKU_WEEK = Table(
     Column("units_returned", Integer), Column("returned_value", Float), Column("refund_value", Float),
     prefixes=["TEMPORARY"])
 TMP_WEEKS = Table("tmp_ret_weeks", _TMP, Column("sale_week", Date, primary_key=True), prefixes=["TEMPORARY"])
-_TEMPS = (TMP_SHIP, TMP_RET, TMP_LINE, TMP_SKU, TMP_SKU_WEEK, TMP_WEEKS)
+# The lines' sums grouped once by every breakdown at the same time (a third of the lines at bench size), and
+# those by category and size alone (a hundredth): every ``agg_returns_dim`` row is a GROUP BY of one of them.
+DIM_SUMS = ("units_sold", "sales_value", "units_returned", "return_lines", "returned_value", "refund_value",
+            "lines_sold", "shipped_lines", "defect_units", "wrong_item_lines")
+_SUM_TYPES: dict[str, Any] = {"sales_value": Float, "returned_value": Float, "refund_value": Float}
+FINE_KEYS = ("sale_week", "supplier", "category", "size", "channel", "warehouse", "carrier")
+MID_KEYS = FINE_KEYS[:4]
+_KEY_TYPES: dict[str, Any] = {"sale_week": Date, "supplier": String(64), "category": String(100), "size": String(32),
+              "channel": String(64), "warehouse": String(32), "carrier": String(64)}
+
+
+def _sums_table(name: str, keys: tuple[str, ...]) -> Table:
+    return Table(name, _TMP, *[Column(k, _KEY_TYPES[k]) for k in keys],
+                 *[Column(c, _SUM_TYPES.get(c, Integer)) for c in DIM_SUMS], prefixes=["TEMPORARY"])
+
+
+TMP_FINE = _sums_table("tmp_ret_fine", FINE_KEYS)
+TMP_MID = _sums_table("tmp_ret_mid", MID_KEYS)
+_TEMPS = (TMP_SHIP, TMP_RET, TMP_LINE, TMP_SKU, TMP_SKU_WEEK, TMP_WEEKS, TMP_FINE, TMP_MID)
 
 
 def sale_week_expr(dialect: str, ts: Any) -> ColumnElement[Any]:
@@ -183,21 +201,29 @@ def _aggregate(session: Session, weeks: list[dt.date] | None = None) -> None:
                 "defect_units": func.sum(t.defect_units),
                 # wrong-item returns count against accuracy only on lines that were shipped
                 "wrong_item_lines": func.sum(case((t.shipped == 1, t.wrong_lines), else_=0))}
-    members: dict[str, Any] = {"total": literal(""), "category": t.category, "size": t.size,
-                               "channel": t.channel, "warehouse": t.warehouse, "carrier": t.carrier}
+    # One sort of the lines, by every breakdown at once; each breakdown's rows then group those sums
+    # (SQLite has no hash aggregate: six GROUP BYs of the lines were six sorts of them).
+    fine_keys = [getattr(t, k) for k in FINE_KEYS]
+    session.execute(insert(TMP_FINE).from_select(
+        [*FINE_KEYS, *DIM_SUMS], select(*fine_keys, *[dim_sums[c] for c in DIM_SUMS]).group_by(*fine_keys)))
+    f = TMP_FINE.c
+    mid_keys = [getattr(f, k) for k in MID_KEYS]
+    session.execute(insert(TMP_MID).from_select(
+        [*MID_KEYS, *DIM_SUMS], select(*mid_keys, *[func.sum(getattr(f, c)) for c in DIM_SUMS]).group_by(*mid_keys)))
     for dim in DIMS:
-        member = func.coalesce(members[dim], NONE_MEMBER) if dim != "total" else members[dim]
-        stmt = (select(t.sale_week, t.supplier, literal(dim, String(16)).label("dim"), member.label("member"),
-                       *[v.label(k) for k, v in dim_sums.items()])
-                .group_by(t.sale_week, t.supplier, *([members[dim]] if dim != "total" else [])))
-        session.execute(insert(AggReturnsDim).from_select(
-            ["sale_week", "supplier", "dim", "member", *dim_sums], stmt))
+        src = TMP_MID.c if dim in ("total", "category", "size") else f
+        key = src[dim] if dim != "total" else None
+        member = func.coalesce(key, NONE_MEMBER) if key is not None else literal("")
+        stmt = (select(src.sale_week, src.supplier, literal(dim, String(16)).label("dim"), member.label("member"),
+                       *[func.sum(src[c]).label(c) for c in DIM_SUMS])
+                .group_by(src.sale_week, src.supplier, *([key] if key is not None else [])))
+        session.execute(insert(AggReturnsDim).from_select(["sale_week", "supplier", "dim", "member", *DIM_SUMS], stmt))
     d = AggReturnsDim
-    per_week = select(d.sale_week, d.dim, d.member, *[func.sum(getattr(d, c)) for c in dim_sums])
+    per_week = select(d.sale_week, d.dim, d.member, *[func.sum(getattr(d, c)) for c in DIM_SUMS])
     if weeks is not None:
         per_week = per_week.where(d.sale_week.in_(weeks))
     session.execute(insert(AggReturnsDimAll).from_select(
-        ["sale_week", "dim", "member", *dim_sums], per_week.group_by(d.sale_week, d.dim, d.member)))
+        ["sale_week", "dim", "member", *DIM_SUMS], per_week.group_by(d.sale_week, d.dim, d.member)))
 
     r = Return
     keys = [t.sale_week, t.supplier, t.category, t.size, r.reason_code, r.disposition]
