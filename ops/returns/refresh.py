@@ -77,7 +77,7 @@ TMP_RET = Table("tmp_ret_ret", _TMP, Column("order_line_id", Integer, primary_ke
 TMP_LINE = Table(
     "tmp_ret_line", _TMP,
     Column("line_id", Integer, primary_key=True), Column("sale_week", Date), Column("product_id", Integer),
-    Column("sku", String(64)), Column("category", String(100)), Column("size", String(32)),
+    Column("category", String(100)), Column("size", String(32)),
     Column("unit_cost", Float), Column("unit_price", Float), Column("supplier", String(64)),
     Column("channel", String(64)), Column("warehouse", String(32)), Column("carrier", String(64)),
     Column("qty", Integer), Column("value", Float), Column("shipped", Integer),
@@ -101,8 +101,9 @@ DIM_SUMS = ("units_sold", "sales_value", "units_returned", "return_lines", "retu
 _SUM_TYPES: dict[str, Any] = {"sales_value": Float, "returned_value": Float, "refund_value": Float}
 FINE_KEYS = ("sale_week", "supplier", "category", "size", "channel", "warehouse", "carrier")
 MID_KEYS = FINE_KEYS[:4]
-_KEY_TYPES: dict[str, Any] = {"sale_week": Date, "supplier": String(64), "category": String(100), "size": String(32),
-              "channel": String(64), "warehouse": String(32), "carrier": String(64)}
+_KEY_TYPES: dict[str, Any] = {"sale_week": Date, "supplier": String(64), "category": String(100),
+                              "size": String(32), "channel": String(64), "warehouse": String(32),
+                              "carrier": String(64)}
 
 
 def _sums_table(name: str, keys: tuple[str, ...]) -> Table:
@@ -159,7 +160,7 @@ def _fill(session: Session, dialect: str, orders: Any = None) -> None:
     units_ret = func.coalesce(r.units, 0)
     cols: dict[str, Any] = {
         "line_id": OrderLine.id, "sale_week": sale_week_expr(dialect, Order.placed_at),
-        "product_id": OrderLine.product_id, "sku": Product.sku, "category": Product.category,
+        "product_id": OrderLine.product_id, "category": Product.category,
         "size": Product.size, "unit_cost": func.coalesce(Product.unit_cost, 0.0),
         "unit_price": OrderLine.unit_price, "supplier": Supplier.code, "channel": Channel.code,
         "warehouse": Warehouse.code, "carrier": Carrier.code, "qty": OrderLine.qty,
