@@ -9,9 +9,11 @@ Three steps, all ``INSERT ... SELECT``; no order line or return passes through P
    sale week (the Monday of the order's placed day), SKU attributes, supplier code, channel,
    warehouse and carrier codes, and its returns joined on, so a return that arrives weeks later
    counts against the week of its sale.
-3. ``agg_returns_dim`` (sale week x supplier x one breakdown), ``agg_returns_dim_all`` (the same
-   summed over suppliers) and ``agg_returns_reason`` (sale week x supplier x category x size x
-   reason x disposition) are ``GROUP BY`` reads of those.
+3. ``agg_returns_dim`` (sale week x supplier x one breakdown): the lines grouped once by every
+   breakdown together (``tmp_ret_fine``, then ``tmp_ret_mid`` by category and size alone), each
+   breakdown a ``GROUP BY`` of those sums (one sort of the lines on SQLite, not six);
+   ``agg_returns_dim_all`` (the same summed over suppliers) and ``agg_returns_reason`` (sale week x
+   supplier x category x size x reason x disposition) are ``GROUP BY`` reads of those.
 4. ``agg_returns_sku_cum``: every SKU x every sale week from its first sale to the data's last sale
    week, with running sums (``SUM() OVER (PARTITION BY product ORDER BY week)`` over a grid of the
    weeks left-joined to the SKU's weekly sums), so a range's totals per SKU are two rows' difference.
