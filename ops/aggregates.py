@@ -30,6 +30,13 @@ INCREMENTAL: dict[str, IncrementalRefresher] = {}
 DOMAIN_MODULES = DOMAIN_PACKAGES  # the domain packages whose import registers their refreshers
 
 
+def ordered(names: Any) -> list[str]:
+    """``names`` in the order of ``DOMAIN_PACKAGES`` (then by name): the order refreshers run and are
+    reported in, whatever order the modules happened to be imported in."""
+    rank = {mod.rsplit(".", 1)[-1]: i for i, mod in enumerate(DOMAIN_MODULES)}
+    return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
+
+
 def refresher(name: str) -> Callable[[Refresher], Refresher]:
     """Decorator: register ``func(session)`` that rebuilds the aggregate tables of ``name``."""
 
@@ -69,6 +76,7 @@ def refresh_all(session: Session) -> list[str]:
     for d in load_domains().values():
         if d.refresher is not None and not any(d.refresher is f for f in funcs.values()):
             funcs[d.id] = d.refresher
-    for func in funcs.values():
-        func(session)
-    return list(funcs)
+    names = ordered(funcs)
+    for name in names:
+        funcs[name](session)
+    return names

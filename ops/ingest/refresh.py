@@ -34,7 +34,7 @@ import importlib
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ops.aggregates import DOMAIN_MODULES, REFRESHERS, incremental, refresh_one
+from ops.aggregates import DOMAIN_MODULES, REFRESHERS, incremental, ordered, refresh_one
 from ops.ingest.changes import Changes
 from ops.ingest.store import Counts
 from ops.models import AggFulfilDaily
@@ -104,12 +104,13 @@ def _touches(counts: Counts, table: str, columns: frozenset[str] | None) -> bool
 
 
 def needed(counts: Counts) -> list[str]:
-    """The registered refreshers whose aggregates the changes in ``counts`` can alter, in registration order."""
+    """The registered refreshers whose aggregates the changes in ``counts`` can alter, in the domains'
+    order (:func:`ops.aggregates.ordered`)."""
     _load_refreshers()
     if counts.changed == 0:
         return []
     out = []
-    for name in REFRESHERS:
+    for name in ordered(REFRESHERS):
         reads = READS.get(name)
         if reads is None or any(_touches(counts, t, cols) for t, cols in reads.items()):
             out.append(name)
