@@ -33,12 +33,24 @@ NOT_COMPARED = {"run_id", "chunk", "fit_seconds"}
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
-    """The scheduler address of a two-worker cluster on 127.0.0.1 (worker processes, no dashboard)."""
+    """The scheduler address of a two-worker cluster on 127.0.0.1 (worker processes, no dashboard).
+
+    Worker processes are spawned, and a spawned process first runs the parent's ``__main__`` file: after
+    any AppTest in this pytest process that is ``app.py`` (AppTest leaves it there), which a worker
+    cannot run. The cluster starts, and lives, with a plain ``__main__`` instead."""
+    import sys
+    import types
+
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as lc:
-        yield str(lc.scheduler_address)
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=None) as lc:
+            yield str(lc.scheduler_address)
+    finally:
+        sys.modules["__main__"] = main
 
 
 @pytest.fixture
