@@ -81,9 +81,10 @@ else:
             tile(c[3], "In full", r["in_full_rate"], "pct")
             tile(c[4], "Fill rate", r["fill_rate"], "pct")
             w = page.weights[page.weights["scorecard"] == "Suppliers"]
+            parts = [f"{c if c[:2].isupper() else c[:1].lower() + c[1:]} {v:g} %"  # "PO lines" keeps its capitals
+                     for c, v in zip(w["criterion"], w["weight_pct"], strict=True)]
             st.caption(("Band: **" + str(r["band"]) + "**. " if r["band"] else "")
-                       + "The score weighs " + ", ".join(f"{c.lower()} {v:g} %" for c, v in
-                                                          zip(w["criterion"], w["weight_pct"], strict=True)) + ".")
+                       + "The score weighs " + ", ".join(parts) + ".")
             show_table(us.view(sup, us.SUPPLIER_VIEW), key="scorecard_sup")
             download_buttons(sup, name=f"my_scorecard_{page.week}", key="scorecard_dl")
             st.altair_chart(us.leadtime_chart(sup.dropna(subset=["lt_mean_days"])), width="stretch")
