@@ -255,3 +255,17 @@ def test_review_mode_on_the_fulfilment_page(seeded_engine: Engine, monkeypatch: 
     assert not at.exception, [e.value for e in at.exception]
     assert at.sidebar.date_input(key="global_dates").value == (dt.date(2026, 9, 28), dt.date(2026, 10, 4))
     assert "week" not in at.query_params
+
+
+def test_a_suppliers_freshness_line_names_its_own_rows(seeded_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A supplier sells nothing itself: its line used to read '0 order lines'; it names its SKUs and POs."""
+    at, viewer = _app(seeded_engine, monkeypatch, "supplier")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    with read_session(seeded_engine) as s:
+        skus = s.execute(text("SELECT COUNT(*) FROM products p JOIN suppliers s ON s.id = p.supplier_id "
+                              "WHERE s.code = :c"), {"c": viewer.vendor_code}).scalar_one()
+        pos = s.execute(text("SELECT COUNT(*) FROM purchase_orders p JOIN suppliers s ON s.id = p.supplier_id "
+                             "WHERE s.code = :c"), {"c": viewer.vendor_code}).scalar_one()
+    line = next(c.value for c in at.sidebar.caption if c.value.startswith("Last import"))
+    assert f"{skus:,} SKUs" in line and f"{pos:,} purchase orders" in line, line

@@ -213,7 +213,11 @@ def freshness_line(viewer: Viewer) -> None:
     last = imports["finished_at"].dropna()
     when = last.iloc[0].strftime("%Y-%m-%d %H:%M") if len(last) else "never"
     covers = f" · orders to {span[1]:%Y-%m-%d}" if span else ""
-    held = (f"{by_table.get('order_lines', 0):,} order lines" if viewer.is_vendor else
-            f"{by_table.get('orders', 0):,} orders · {by_table.get('products', 0):,} SKUs")
+    if viewer.is_vendor:  # what the vendor's own rows are: SKUs (supplier), shipments (carrier), lines...
+        kinds = (("products", "SKUs"), ("shipments", "shipments"), ("purchase_orders", "purchase orders"),
+                 ("order_lines", "order lines"))
+        held = " · ".join(f"{by_table[t]:,} {label}" for t, label in kinds if by_table.get(t)) or "no rows of yours yet"
+    else:
+        held = f"{by_table.get('orders', 0):,} orders · {by_table.get('products', 0):,} SKUs"
     with st.sidebar:
         st.caption(f"Last import {when} UTC{covers} · {held}")
