@@ -37,6 +37,11 @@ END_OF_DAY = np.timedelta64(86_399, "s")  # 23:59:59
 DAY_SECONDS = 86_400.0
 
 
+def monday(day: dt.date) -> dt.date:
+    """The Monday of ``day``'s ISO week (the key of every sale, ship and forecast week)."""
+    return day - dt.timedelta(days=day.weekday())
+
+
 def _parse_business_days(days: str) -> str:
     bad = [c for c in days if c not in "0123456"]
     if bad or not days:

@@ -8,12 +8,13 @@ transactions, concurrent read-modify-write decisions are silently lost (see FACT
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -27,6 +28,22 @@ MAX_RETRIES = 8
 READ_ONLY_OPTION = "ops_read_only"
 
 T = TypeVar("T")
+
+
+@overload
+def as_day(v: None) -> None: ...
+@overload
+def as_day(v: dt.date | str) -> dt.date: ...
+def as_day(v: Any) -> dt.date | None:
+    """A day read back from either database: a date, a datetime (its day), or ISO text as SQLite
+    returns dates and timestamps from raw SQL and aggregates; None stays None."""
+    if v is None:
+        return None
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    return dt.date.fromisoformat(str(v)[:10])
 
 
 def database_url() -> str:

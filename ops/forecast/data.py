@@ -35,6 +35,7 @@ import pandas as pd
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
+from ops.business_time import monday
 from ops.models import Annotation, InventorySnapshot, Order, OrderLine, Product
 
 EXCLUDED_STATUSES = ("cancelled", "unavailable")
@@ -71,8 +72,6 @@ class WeeklyData:
         return df.dropna(subset=["y"]).reset_index(drop=True)
 
 
-def monday(d: dt.date) -> dt.date:
-    return d - dt.timedelta(days=d.weekday())
 
 
 def black_friday(year: int) -> dt.date:

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from ops import access
 from ops.access import Viewer, data_function, require_viewer
-from ops.forecast.data import EXCLUDED_STATUSES, monday
+from ops.business_time import monday
+from ops.forecast.data import EXCLUDED_STATUSES
 from ops.models import ForecastChoice, ForecastRun, ForecastScore, ForecastWeek, Order, OrderLine, Product
 
 FORECAST_COLUMNS = ["sku", "week", "yhat", "lo80", "hi80", "lo95", "hi95", "model"]

@@ -27,6 +27,7 @@ from ops.business_time import (
     calendar_hours_between,
 )
 from ops.business_time import ship_by as derive_ship_by
+from ops.db import as_day
 from ops.decisions import VendorRef
 from ops.filters import ALL, Filters
 from ops.fulfillment import metrics as m
@@ -111,8 +112,7 @@ def _last_snapshot_day(session: Session) -> dt.date | None:
         sql = _NEWEST_DAYS.format(step="x.day", lateral=f"CROSS JOIN LATERAL ({_PREVIOUS.format(alias='AS day')}) AS x")
     else:
         sql = _NEWEST_DAYS.format(step=f"({_PREVIOUS.format(alias='')})", lateral="")
-    days = [v if isinstance(v, dt.date) else dt.date.fromisoformat(str(v)[:10])
-            for v in session.execute(text(sql), {"k": LAST_DAYS}).scalars()]
+    days = [as_day(v) for v in session.execute(text(sql), {"k": LAST_DAYS}).scalars()]
     return settled_last_day(days)
 
 

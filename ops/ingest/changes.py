@@ -27,6 +27,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ops.business_time import monday
+from ops.db import as_day
 from ops.ingest.reader import batched
 from ops.ingest.store import Counts
 from ops.models import (
@@ -53,25 +55,12 @@ ORDER_SOURCES = ("orders", "order_lines", "shipments", "returns")
 CHUNK = 5_000  # ids per IN (...) list
 
 
-def high_water(session: Session) -> dict[str, int]:
-    """Each tracked table's highest id now (0 when empty): rows inserted later have a higher id."""
+def high_water(session: Session, models: Sequence[Any] = TRACKED) -> dict[str, int]:
+    """Each of ``models``' tables' highest id now (0 when empty): rows inserted later have a higher id."""
     return {m.__tablename__: int(session.execute(select(func.coalesce(func.max(m.id), 0))).scalar_one())
-            for m in TRACKED}
+            for m in models}
 
 
-def _day(v: Any) -> dt.date | None:
-    if v is None:
-        return None
-    if isinstance(v, dt.datetime):
-        return v.date()
-    if isinstance(v, dt.date):
-        return v
-    return dt.date.fromisoformat(str(v)[:10])
-
-
-def monday(day: dt.date) -> dt.date:
-    """The Monday of ``day``'s week (the sale-week and ship-week key)."""
-    return day - dt.timedelta(days=day.weekday())
 
 
 @dataclass
@@ -176,8 +165,8 @@ class Changes:
     def placed_days(self, session: Session, *, via: Sequence[str] = ORDER_SOURCES) -> set[dt.date]:
         """Placed days of the touched orders (:meth:`order_ids`), and the days an updated order left."""
         ids = self.order_ids(session, via=via)
-        days = {_day(v) for v in _values(session, Order.placed_at, Order.id, ids, raw=True)}
-        days |= {_day(v) for v in self.old_values("orders", "placed_at")}
+        days = {as_day(v) for v in _values(session, Order.placed_at, Order.id, ids, raw=True)}
+        days |= {as_day(v) for v in self.old_values("orders", "placed_at")}
         return {d for d in days if d is not None}
 
     def sale_weeks(self, session: Session, *, via: Sequence[str] = ORDER_SOURCES) -> set[dt.date]:
@@ -189,8 +178,8 @@ class Changes:
         ids = self.new_ids(session, Shipment) | self.updated_ids("shipments")
         out: set[dt.date] = set()
         for c in columns:
-            out |= {_day(v) for v in _values(session, getattr(Shipment, c), Shipment.id, ids, raw=True)}  # type: ignore[misc]
-            out |= {_day(v) for v in self.old_values("shipments", c)}  # type: ignore[misc]
+            out |= {as_day(v) for v in _values(session, getattr(Shipment, c), Shipment.id, ids, raw=True)}
+            out |= {as_day(v) for v in self.old_values("shipments", c)}
         return {d for d in out if d is not None}
 
 

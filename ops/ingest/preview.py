@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ops.ingest import changes
 from ops.models import (
     Carrier,
     Channel,
@@ -45,7 +46,7 @@ HIDDEN = ("id", "version", "service_id")
 
 def high_water(session: Session) -> dict[str, int]:
     """Each previewed table's highest id now (0 when empty)."""
-    return {m.__tablename__: session.execute(select(func.coalesce(func.max(m.id), 0))).scalar_one() for m in TABLES}
+    return changes.high_water(session, TABLES)
 
 
 def sample(session: Session, marks: dict[str, int], n: int) -> dict[str, list[dict[str, Any]]]:

@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from ops.aggregates import incremental, refresher
+from ops.db import as_day
 from ops.inventory import metrics as m
 from ops.inventory.metrics import DEFAULT_LEAD_TIME_DAYS, KPI_WINDOW, WINDOWS
 from ops.models import (
@@ -281,8 +282,8 @@ def refresh_changes(session: Session, changes: Changes) -> bool:
     if stored is None:
         return False
     # the as-of day is the snapshots' last day: only a snapshot import can move it
-    as_of = _as_of(session) if changes.changed("inventory_snapshots") else _date(stored)
-    if as_of is None or _date(stored) != as_of:
+    as_of = _as_of(session) if changes.changed("inventory_snapshots") else as_day(stored)
+    if as_of is None or as_day(stored) != as_of:
         return False
     products = touched_products(session, changes, as_of)
     if len(products) > MAX_PRODUCTS:
@@ -344,10 +345,3 @@ def _before(v: Any, end: dt.datetime) -> bool:
         v = dt.datetime.fromisoformat(v)
     return bool(v < end)
 
-
-def _date(v: Any) -> dt.date:
-    if isinstance(v, dt.datetime):
-        return v.date()
-    if isinstance(v, dt.date):
-        return v
-    return dt.date.fromisoformat(str(v)[:10])

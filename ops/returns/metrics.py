@@ -6,11 +6,12 @@ the package docstring (:mod:`ops.returns`).
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ops.business_time import monday
 
 PAGE = "returns"
 
@@ -85,9 +86,7 @@ def priority(sku_rate: Any, category_rate: Any, units_sold: Any) -> Any:
     return (sku_rate - category_rate) * units_sold
 
 
-def week_start(day: dt.date) -> dt.date:
-    """The Monday of ``day``'s week (the sale-week key)."""
-    return day - dt.timedelta(days=day.weekday())
+week_start = monday  # the Monday of a day's week: the sale-week key (ops.business_time.monday)
 
 
 def pareto(counts: pd.Series) -> pd.DataFrame:

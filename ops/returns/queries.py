@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ops import access
 from ops.access import Viewer, data_function, require_viewer
+from ops.db import as_day
 from ops.filters import ALL, Filters
 from ops.models import AggReturnsDim, AggReturnsDimAll, AggReturnsReason, AggReturnsSkuCum
 from ops.returns import metrics as m
@@ -101,15 +102,6 @@ def _ints(df: pd.DataFrame, cols: tuple[str, ...]) -> pd.DataFrame:
     return df
 
 
-def _as_date(v: Any) -> dt.date | None:
-    if v is None:
-        return None
-    if isinstance(v, dt.datetime):
-        return v.date()
-    if isinstance(v, dt.date):
-        return v
-    return dt.date.fromisoformat(str(v)[:10])
-
 
 @data_function
 def thresholds(session: Session, *, viewer: Viewer) -> dict[str, float]:
@@ -166,7 +158,7 @@ def return_rates(session: Session, *, viewer: Viewer, filters: Filters = ALL, by
         df = _frame(_run(session, stmt).all(), ["group", *sums], sums)
     df = _finish_rates(df, float(min_units))
     if by == "week":
-        df["group"] = df["group"].map(_as_date)
+        df["group"] = df["group"].map(as_day)
         df = df.sort_values("group", ignore_index=True)
     else:
         df["group"] = df["group"].fillna(m.NONE_MEMBER).astype(str)
@@ -247,7 +239,7 @@ def _cum_bounds(session: Session, viewer: Viewer) -> tuple[dt.date | None, dt.da
     scope = access.product_by_supplier_code(viewer, t.supplier)
     lo = session.scalar(select(t.sale_week).where(scope).order_by(t.sale_week).limit(1))
     hi = session.scalar(select(t.sale_week).where(scope).order_by(t.sale_week.desc()).limit(1))
-    return _as_date(lo), _as_date(hi)
+    return as_day(lo), as_day(hi)
 
 
 def _sku_totals(session: Session, viewer: Viewer, lo: dt.date | None, hi: dt.date | None,
@@ -307,13 +299,13 @@ def last_week(session: Session, *, viewer: Viewer, filters: Filters = ALL) -> dt
     """
     t = _dim_table(viewer)
     lo, hi = week_bounds(filters)
-    newest = _as_date(session.scalar(select(func.max(t.sale_week)).where(*_conds(viewer, t, None, None),
+    newest = as_day(session.scalar(select(func.max(t.sale_week)).where(*_conds(viewer, t, None, None),
                                                                          t.dim == "total")))
     if newest is None:
         return None
     settled = newest - dt.timedelta(weeks=SETTLE_WEEKS)
     hi = settled if hi is None else min(hi, settled)
-    return _as_date(session.scalar(select(func.max(t.sale_week)).where(*_conds(viewer, t, lo, hi),
+    return as_day(session.scalar(select(func.max(t.sale_week)).where(*_conds(viewer, t, lo, hi),
                                                                        t.dim == "total")))
 
 
@@ -400,7 +392,7 @@ def _reason_rows(session: Session, viewer: Viewer, filters: Filters, category: s
     names = ["category", "size", "reason_code", "disposition", *(["sale_week"] if weekly else []), *sums]
     df = _frame(_run(session, stmt).all(), names, sums)
     if weekly:
-        df["sale_week"] = df["sale_week"].map(_as_date)
+        df["sale_week"] = df["sale_week"].map(as_day)
     df["size"] = df["size"].fillna(m.NONE_MEMBER)
     return df
 
@@ -556,7 +548,7 @@ def fulfilment_accuracy(session: Session, *, viewer: Viewer, filters: Filters = 
             .where(*_conds(viewer, t, lo, hi), t.dim == "warehouse").group_by(t.sale_week, t.member))
     df = _frame(_run(session, stmt).all(), ["sale_week", "warehouse", "shipped_lines", "wrong_item_lines"],
                 ("shipped_lines", "wrong_item_lines"))
-    df["sale_week"] = df["sale_week"].map(_as_date)
+    df["sale_week"] = df["sale_week"].map(as_day)
     from ops.decisions import threshold
 
     # The target in force per warehouse (a warehouse override, else the global value).

@@ -47,6 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from ops.aggregates import incremental, refresher
+from ops.db import as_day
 from ops.models import (
     AggReturnsDim,
     AggReturnsDimAll,
@@ -263,7 +264,7 @@ def _sku_cumulative(session: Session) -> None:
     first, last = session.execute(select(func.min(sw.sale_week), func.max(sw.sale_week))).one()
     if first is None:
         return
-    start, end = _as_date(first), _as_date(last)
+    start, end = as_day(first), as_day(last)
     weeks = [{"sale_week": start + dt.timedelta(weeks=i)} for i in range((end - start).days // 7 + 1)]
     session.execute(insert(TMP_WEEKS), weeks)
     k, w, pw = TMP_SKU.c, TMP_WEEKS.c, TMP_SKU_WEEK.c
@@ -275,13 +276,6 @@ def _sku_cumulative(session: Session) -> None:
     session.execute(insert(AggReturnsSkuCum).from_select(
         ["sale_week", "product_id", "sku", "category", "size", "supplier", *CUM_SUMS], stmt))
 
-
-def _as_date(v: Any) -> dt.date:
-    if isinstance(v, dt.datetime):
-        return v.date()
-    if isinstance(v, dt.date):
-        return v
-    return dt.date.fromisoformat(str(v)[:10])
 
 
 @refresher("returns")
@@ -343,7 +337,7 @@ def refresh_weeks(session: Session, weeks: list[dt.date], products: set[int]) ->
     last_old = session.scalar(select(func.max(cum.sale_week)))
     if last_old is None:
         return False  # no running sums yet: the full rebuild makes them
-    last_old = _as_date(last_old)
+    last_old = as_day(last_old)
     dialect = session.get_bind().dialect.name
     conn = session.connection()
     _create_temp(session)
@@ -365,7 +359,7 @@ def refresh_weeks(session: Session, weeks: list[dt.date], products: set[int]) ->
         session.execute(insert(TMP_TOUCH), [{"product_id": p} for p in sorted(products)])
     new = _week_sums(session, select(tl.product_id, tl.sale_week, *_cum_sources().values())
                      .where(tl.product_id.in_(select(TMP_TOUCH.c.product_id))).group_by(tl.product_id, tl.sale_week))
-    staged_weeks = {_as_date(v) for v in session.scalars(select(tl.sale_week).distinct())}
+    staged_weeks = {as_day(v) for v in session.scalars(select(tl.sale_week).distinct())}
     if last_old in weeks and last_old not in staged_weeks and not any(w > last_old for w in staged_weeks):
         _drop_inc(session)
         return False  # the data's last sale week emptied: the grid ends earlier
@@ -414,14 +408,15 @@ def _cum_sources() -> dict[str, Any]:
 
 
 def _week_sums(session: Session, stmt: Any) -> dict[tuple[int, dt.date], tuple[float, ...]]:
-    return {(int(r[0]), _as_date(r[1])): tuple(v or 0 for v in r[2:]) for r in session.execute(stmt)}
+    return {(int(r[0]), as_day(r[1])): tuple(v or 0 for v in r[2:]) for r in session.execute(stmt)}
 
 
 def _first_week(session: Session, product_id: int, after: dt.date) -> dt.date:
     """The product's first week in the running sums (it has one after ``after``: it is in the grid)."""
     cum = AggReturnsSkuCum
     v = session.scalar(select(func.min(cum.sale_week)).where(cum.product_id == product_id, cum.sale_week > after))
-    return _as_date(v)
+    assert v is not None
+    return as_day(v)
 
 
 def _extend_grid(session: Session, last_old: dt.date, last_new: dt.date) -> None:

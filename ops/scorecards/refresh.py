@@ -45,6 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from ops.aggregates import incremental, refresher
+from ops.db import as_day
 from ops.fulfillment.queries import calendars
 from ops.models import (
     AggScorecardCalendar,
@@ -263,7 +264,7 @@ def refresh_changes(session: Session, changes: Changes) -> bool:
             return False
         cal = AggScorecardCalendar
         have = session.execute(select(func.min(cal.day), func.max(cal.day))).one()
-        if (_date(have[0]), _date(have[1])) != (span[0] - dt.timedelta(days=span[0].weekday()), span[1]):
+        if (as_day(have[0]), as_day(have[1])) != (span[0] - dt.timedelta(days=span[0].weekday()), span[1]):
             session.execute(delete(AggScorecardCalendar))
             _fill_calendar(session, span)
         weeks = sorted({d - dt.timedelta(days=d.weekday()) for d in changes.ship_days(session, ("shipped_at",))})
@@ -281,19 +282,19 @@ def _incremental_span(session: Session, changes: Changes) -> tuple[dt.date, dt.d
     """The calendar's span after the import from the stored calendar and the changed rows' days, or the
     exact :func:`_span` when a changed row may have held an end day (the span may have shrunk)."""
     cal = AggScorecardCalendar
-    lo, hi = (_date(v) for v in session.execute(select(func.min(cal.day), func.max(cal.day))).one())
+    lo, hi = (as_day(v) for v in session.execute(select(func.min(cal.day), func.max(cal.day))).one())
     if lo is None or hi is None:
         return _span(session)
     now = changes.ship_days(session, _SHIP_TIMES)
     old: set[dt.date] = set()
     for c in _SHIP_TIMES:
-        old |= {d for d in (_date(v) for v in changes.old_values("shipments", c)) if d is not None}
+        old |= {d for d in (as_day(v) for v in changes.old_values("shipments", c)) if d is not None}
     po_ids = changes.new_ids(session, PurchaseOrder) | changes.updated_ids("purchase_orders")
     for i in range(0, len(po_ids), 5_000):
         chunk = sorted(po_ids)[i:i + 5_000]
-        now |= {d for d in (_date(v) for v in session.scalars(
+        now |= {d for d in (as_day(v) for v in session.scalars(
             select(PurchaseOrder.expected_on).where(PurchaseOrder.id.in_(chunk)))) if d is not None}
-    old |= {d for d in (_date(v) for v in changes.old_values("purchase_orders", "expected_on")) if d is not None}
+    old |= {d for d in (as_day(v) for v in changes.old_values("purchase_orders", "expected_on")) if d is not None}
     # the true first day is somewhere in the calendar's first week (it starts on that Monday)
     if any(d < lo + _WEEK or d >= hi for d in old):
         return _span(session)
@@ -321,13 +322,6 @@ def _refresh_weeks(session: Session, weeks: list[dt.date]) -> None:
             select(*[facts.c[c.name] for c in TMP_SHIP.c]).where(facts.c.week == bindparam("w", w, type_=Date))))
     _carrier_aggregates(session)
 
-
-def _date(v: Any) -> Any:
-    if v is None or isinstance(v, dt.date) and not isinstance(v, dt.datetime):
-        return v
-    if isinstance(v, dt.datetime):
-        return v.date()
-    return dt.date.fromisoformat(str(v)[:10])
 
 
 def apply_exclusion(session: Session, *, subject_kind: str, subject_key: str, sign: int) -> bool:
