@@ -124,6 +124,37 @@ def _finish_rates(df: pd.DataFrame, min_units: float) -> pd.DataFrame:
 # --- rates by one breakdown ----------------------------------------------------------------
 
 
+WEEK_SUM_COLUMNS = ["sale_week", "units_sold", "units_returned", "shipped_lines", "wrong_item_lines"]
+
+
+@data_function
+def weekly_sums(session: Session, *, viewer: Viewer, filters: Filters = ALL) -> pd.DataFrame | None:
+    """Units sold and returned, lines shipped and wrong-item lines per sale week of the range, for the
+    filters' warehouses or channels (the breakdown rows of those members); None when both are set,
+    which no breakdown row answers (the page has neither filter; the weekly review asks for them).
+
+    Returns
+    -------
+    DataFrame with :data:`WEEK_SUM_COLUMNS`: ``sale_week`` (date, the Monday), the four sums (float64);
+    only weeks with rows, oldest first.
+    """
+    require_viewer(viewer)
+    if filters.warehouses and filters.channels:
+        return None
+    dim, members = (("warehouse", filters.warehouses) if filters.warehouses else
+                    ("channel", filters.channels) if filters.channels else ("total", ()))
+    lo, hi = week_bounds(filters)
+    t = _dim_table(viewer)
+    sums = WEEK_SUM_COLUMNS[1:]
+    stmt = (select(t.sale_week, *[func.sum(getattr(t, c)) for c in sums])
+            .where(*_conds(viewer, t, lo, hi), t.dim == dim, *([t.member.in_(members)] if members else []))
+            .group_by(t.sale_week).order_by(t.sale_week))
+    df = pd.DataFrame(_run(session, stmt).all(), columns=WEEK_SUM_COLUMNS)
+    df["sale_week"] = df["sale_week"].map(as_day)
+    return df.astype(dict.fromkeys(sums, "float64"))
+
+
+
 @data_function
 def return_rates(session: Session, *, viewer: Viewer, filters: Filters = ALL, by: str = "category",
                  min_units: float | None = None) -> pd.DataFrame:

@@ -17,9 +17,9 @@ to Sunday, and each domain keys its rows by a day that falls in them:
   shortens a week running past the last day of data; the review keeps whole ISO weeks).
 - **Returns root-cause** (:mod:`ops.returns`): order lines by their **sale week** (the Monday of
   the order's placed day); a return counts in the sale week of the line it returns, however late
-  it arrives. :func:`returns_weeks` is this review's adapter over ``agg_returns_dim`` /
-  ``agg_returns_dim_all`` (the domain has no per-week function taking a warehouse or channel),
-  scoped with the domain's own read conditions; the rates are :mod:`ops.returns.metrics`. The
+  it arrives. :func:`returns_weeks` reads :func:`ops.returns.queries.weekly_sums` (the weekly
+  breakdown rows of the chosen warehouses or channels, scoped by the domain); the rates are
+  :mod:`ops.returns.metrics`. The
   cost of returns and the reason Pareto are :func:`ops.returns.queries.cost_of_returns` and
   :func:`ops.returns.queries.reason_pareto` for the week's sales.
 
@@ -36,7 +36,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ops.access import Viewer, data_function, require_viewer
@@ -50,7 +50,7 @@ from ops.returns import metrics as rm
 
 # The returns domain's read rules (the breakdown table a viewer may read, and its scope condition),
 # reused rather than restated so this adapter cannot scope differently from the Returns page.
-from ops.returns.queries import _conds, _dim_table, cost_of_returns, reason_pareto
+from ops.returns.queries import WEEK_SUM_COLUMNS, cost_of_returns, reason_pareto, weekly_sums
 from ops.review.week import Week
 
 MARKETPLACE_WORDS = ("marketplace", "olist", "amazon", "ebay", "etsy", "walmart")
@@ -159,17 +159,6 @@ def fulfilment_weeks(session: Session, *, viewer: Viewer, week: str | Week | Non
 # --- Returns root-cause -------------------------------------------------------------------------
 
 
-def _returns_breakdown(filters: Filters) -> tuple[str, tuple[str, ...]] | None:
-    """The breakdown row set that answers the filters: ("total", ()), one of warehouse / channel, or None."""
-    if filters.warehouses and filters.channels:
-        return None
-    if filters.warehouses:
-        return "warehouse", tuple(filters.warehouses)
-    if filters.channels:
-        return "channel", tuple(filters.channels)
-    return "total", ()
-
-
 @data_function
 def returns_weeks(session: Session, *, viewer: Viewer, week: str | Week | None = None, weeks: int = 2,
                   filters: Filters | None = None) -> pd.DataFrame:
@@ -187,19 +176,13 @@ def returns_weeks(session: Session, *, viewer: Viewer, week: str | Week | None =
     f = filters or Filters()
     span = week_span(_last_week(session, viewer, week), weeks)
     out = _frame(span, RETURNS_COLUMNS)
-    part = _returns_breakdown(f)
-    if part is None:
+    raw = weekly_sums(session, viewer=viewer, filters=Filters(date_from=span[0].start, date_to=span[-1].end,
+                                                               warehouses=f.warehouses, channels=f.channels))
+    if raw is None:
         return out.astype(dict.fromkeys(RETURNS_COLUMNS[2:], "float64"))
-    dim, members = part
-    t = _dim_table(viewer)
-    sums = ("units_sold", "units_returned", "shipped_lines", "wrong_item_lines")
-    stmt = (select(t.sale_week, *[func.sum(getattr(t, c)) for c in sums])
-            .where(*_conds(viewer, t, span[0].start, span[-1].start), t.dim == dim,
-                   *([t.member.in_(members)] if members else []))
-            .group_by(t.sale_week))
-    raw = pd.DataFrame(session.connection().execute(stmt).all(), columns=["sale_week", *sums])
-    got = raw[list(sums)].apply(pd.to_numeric, errors="coerce").astype("float64").fillna(0.0)
-    got.index = pd.to_datetime(raw["sale_week"].astype(str).str[:10])
+    sums = WEEK_SUM_COLUMNS[1:]
+    got = raw[sums].fillna(0.0)
+    got.index = pd.to_datetime(raw["sale_week"])
     got = got.reindex(out["ds"], fill_value=0.0)
     for c in sums:
         out[c] = got[c].to_numpy(dtype="float64")
