@@ -156,6 +156,18 @@ def chromium_missing_reason() -> str | None:
     return None
 
 
+def require_chromium() -> None:
+    """Skip a browser test where Chromium cannot run, saying why; fail instead under OPS_REQUIRE_BROWSER=1 (CI)."""
+    import pytest
+
+    reason = chromium_missing_reason()
+    if reason is None:
+        return
+    if os.environ.get("OPS_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"OPS_REQUIRE_BROWSER=1 but the browser tests cannot run: {reason}")
+    pytest.skip(reason)
+
+
 def seed_database(path: Path, *, size: str = "default", seed: int = DEMO_SEED) -> str:
     """A new SQLite file set up the way ``make run`` does (Alembic migrations, demo data, demo
     accounts); returns its URL. The schema comes from the migrations, not ``create_all``, so the

@@ -34,9 +34,9 @@ from tests._sweep_browser import (
     ROLES,
     Walker,
     chromium,
-    chromium_missing_reason,
     problem_lines,
     render_markdown,
+    require_chromium,
     running_app,
     seed_database,
     server_errors,
@@ -52,19 +52,11 @@ FIRST_RENDER_MD = ROOT / "bench" / "out" / "first_render.md"
 REVERSED_LINK = "/fulfillment?from=2026-11-10&to=2026-09-01"
 
 
-def _require_chromium() -> None:
-    reason = chromium_missing_reason()
-    if reason is None:
-        return
-    if os.environ.get("OPS_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"OPS_REQUIRE_BROWSER=1 but the browser tests cannot run: {reason}")
-    pytest.skip(reason)
-
 
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A running OpsDeck on the default demo data with the demo accounts: (base URL, server log)."""
-    _require_chromium()
+    require_chromium()
     folder = tmp_path_factory.mktemp("browser")
     url = seed_database(folder / "ops.db", size="default")
     log = folder / "streamlit.log"

@@ -24,7 +24,6 @@ import datetime as dt
 import hashlib
 import hmac
 import io
-import os
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -218,22 +217,14 @@ def test_another_database_is_never_served_from_this_ones_cache(engine: Engine, a
 OVERRIDE_CODE_VALUE = 33.0  # an in-range low-cover warning (days) for one warehouse, typed in on server A
 
 
-def _require_chromium() -> None:
-    from tests._sweep_browser import chromium_missing_reason
-
-    reason = chromium_missing_reason()
-    if reason is None:
-        return
-    if os.environ.get("OPS_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"OPS_REQUIRE_BROWSER=1 but the browser tests cannot run: {reason}")
-    pytest.skip(reason)
-
 
 @pytest.fixture(scope="module")
 def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
     """Two ``streamlit run app.py`` processes on one private PostgreSQL database seeded small with the
     demo accounts: (URL of A, URL of B, database URL)."""
-    _require_chromium()
+    from tests._sweep_browser import require_chromium
+
+    require_chromium()
     if not PG_URL:
         pytest.skip("OPS_TEST_DATABASE_URL is not set: two app processes need a shared PostgreSQL database")
     from ops.demo import seed

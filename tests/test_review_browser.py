@@ -3,14 +3,13 @@ same week and filters (small demo data; skips saying why without Chromium, as te
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
 from ops.auth import DEMO_PASSWORD
-from tests._sweep_browser import Walker, chromium, chromium_missing_reason, running_app, seed_database
+from tests._sweep_browser import Walker, chromium, require_chromium, running_app, seed_database
 
 pytestmark = pytest.mark.browser
 
@@ -18,11 +17,7 @@ LINK = "/review?week=2026-W44&wh=WH-EAST"
 
 
 def test_copied_review_link_lands_on_the_same_week_and_filters_after_sign_in(tmp_path: Path) -> None:
-    reason = chromium_missing_reason()
-    if reason is not None:
-        if os.environ.get("OPS_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"OPS_REQUIRE_BROWSER=1 but the browser tests cannot run: {reason}")
-        pytest.skip(reason)
+    require_chromium()
     url = seed_database(tmp_path / "ops.db", size="small", seed=7)
     with running_app(url, tmp_path / "streamlit.log") as base, chromium() as browser:
         w = Walker(browser, base)
