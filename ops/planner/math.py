@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special, stats
 
 from ops import fmt
 
@@ -52,6 +51,21 @@ __all__ = [
     "round_to_pack", "s_s_cost_poisson", "s_s_discrete_exact", "safety_stock", "standard_normal_loss",
     "supplier_minimum_shortfall", "wagner_whitin", "z_for_cycle_service_level", "z_for_fill_rate",
 ]
+
+
+def _special() -> Any:
+    """``scipy.special``, imported on first use: SciPy takes the best part of a second to import,
+    and every ``python -m ops`` command imports this package through the domain registry."""
+    from scipy import special
+
+    return special
+
+
+def _poisson() -> Any:
+    """``scipy.stats.poisson``, imported on first use (see :func:`_special`)."""
+    from scipy import stats
+
+    return stats.poisson
 
 
 class InputError(ValueError):
@@ -124,7 +138,7 @@ def standard_normal_loss(z: ArrayLike) -> FloatArray:
     """``L(z) = E[(Z - z)+] = phi(z) - z * (1 - Phi(z))`` (expected shortfall of a standard normal)."""
     zz = _arr(z)
     pdf = np.exp(-0.5 * zz * zz) / math.sqrt(2.0 * math.pi)
-    return pdf - zz * special.ndtr(-zz)
+    return pdf - zz * _special().ndtr(-zz)
 
 
 def complementary_loss(z: ArrayLike) -> FloatArray:
@@ -135,7 +149,7 @@ def complementary_loss(z: ArrayLike) -> FloatArray:
 
 def z_for_cycle_service_level(csl: ArrayLike) -> FloatArray:
     """Safety factor ``z = Phi^-1(CSL)`` for a cycle service level strictly between 0 and 1."""
-    return special.ndtri(check_service_level(csl, field="service_level"))
+    return _special().ndtri(check_service_level(csl, field="service_level"))
 
 
 def fill_rate(z: ArrayLike, cycle_demand: ArrayLike, sigma: ArrayLike) -> FloatArray:
@@ -328,7 +342,7 @@ def newsvendor_normal(holding_cost: float, stockout_cost: float, mean: float, sd
     if sd <= 0:
         raise InputError("sd: the demand spread must be above 0")
     check_lead_time(lead_time, field="lead_time")
-    z = float(special.ndtri(stockout_cost / (stockout_cost + holding_cost)))
+    z = float(_special().ndtri(stockout_cost / (stockout_cost + holding_cost)))
     s = mean * (lead_time + 1) + z * sd * math.sqrt(lead_time + 1)
     return s, newsvendor_normal_cost(s, holding_cost, stockout_cost, mean, sd, lead_time)
 
@@ -336,7 +350,7 @@ def newsvendor_normal(holding_cost: float, stockout_cost: float, mean: float, sd
 def newsvendor_poisson_cost(base_stock: int, holding_cost: float, stockout_cost: float, mean: float) -> float:
     """Expected cost ``h E[(S - D)+] + p E[(D - S)+]`` for Poisson demand with ``mean``."""
     d = np.arange(0, int(base_stock) + 1)
-    over = float(np.sum((base_stock - d) * stats.poisson.pmf(d, mean)))  # E[(S - D)+]
+    over = float(np.sum((base_stock - d) * _poisson().pmf(d, mean)))  # E[(S - D)+]
     under = over - (base_stock - mean)  # E[(D - S)+] = E[(S - D)+] - (S - mu)
     return holding_cost * over + stockout_cost * under
 
@@ -346,8 +360,8 @@ def newsvendor_poisson(holding_cost: float, stockout_cost: float, mean: float) -
     if holding_cost <= 0 or stockout_cost <= 0:
         raise InputError("holding_cost / stockout_cost: both must be above 0")
     ratio = stockout_cost / (stockout_cost + holding_cost)
-    s = int(stats.poisson.ppf(ratio, mean))
-    while stats.poisson.cdf(s, mean) < ratio - 1e-12:  # guard ppf's floating edge
+    s = int(_poisson().ppf(ratio, mean))
+    while _poisson().cdf(s, mean) < ratio - 1e-12:  # guard ppf's floating edge
         s += 1
     return s, newsvendor_poisson_cost(s, holding_cost, stockout_cost, mean)
 
@@ -364,13 +378,13 @@ def r_q_eoqss(holding_cost: float, stockout_cost: float, fixed_cost: float, dema
     ``z = Phi^-1(p / (p + h))``; ``L`` in the time unit of ``lam`` and ``sigma`` (years in the cases)."""
     check_lead_time(lead_time, field="lead_time")
     q, _ = economic_order_quantity(fixed_cost, holding_cost, demand_rate)
-    z = float(special.ndtri(stockout_cost / (stockout_cost + holding_cost)))
+    z = float(_special().ndtri(stockout_cost / (stockout_cost + holding_cost)))
     return RQResult(demand_rate * lead_time + z * demand_sd * math.sqrt(lead_time), q)
 
 
 def _poisson_g(y: npt.NDArray[np.int64], h: float, p: float, mean: float, dmax: int) -> FloatArray:
     d = np.arange(dmax + 1)
-    f = stats.poisson.pmf(d, mean)
+    f = _poisson().pmf(d, mean)
     diff = y[:, None] - d[None, :]
     over = (np.maximum(diff, 0) * f).sum(axis=1)
     under = (np.maximum(-diff, 0) * f).sum(axis=1)
@@ -388,12 +402,12 @@ def s_s_cost_poisson(s: int, big_s: int, holding_cost: float, stockout_cost: flo
     n = big_s - s
     if n < 1:
         raise InputError("S: the order-up-to level must be above the reorder point s")
-    f = stats.poisson.pmf(np.arange(n + 1), mean)
+    f = _poisson().pmf(np.arange(n + 1), mean)
     m = np.zeros(n)
     m[0] = 1.0 / (1.0 - f[0])
     for j in range(1, n):
         m[j] = float(np.dot(f[1:j + 1], m[j - 1::-1][:j])) / (1.0 - f[0])
-    dmax = int(stats.poisson.ppf(1 - 1e-15, mean)) + big_s + 10
+    dmax = int(_poisson().ppf(1 - 1e-15, mean)) + big_s + 10
     g = _poisson_g(big_s - np.arange(n), holding_cost, stockout_cost, mean, dmax)
     return float((fixed_cost + np.dot(m, g)) / m.sum())
 
