@@ -980,4 +980,43 @@ class ReviewItem(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
 
 
+class AggReviewWeek(Base):
+    """Per ISO week and order warehouse and channel, the counts behind the KPIs only the weekly review
+    defines (``ops.review.kpis``), for internal viewers. Each count is dated by its own event: orders by
+    their placed day (``orders``, ``cancelled``; ``shipped_orders``, ``label_cost``: those not cancelled
+    or unavailable with a shipped shipment, and all their shipments' labels), reviews by their writing
+    day (``reviews``, ``score_sum``), shipments by their ship day (``shipments``, ``tracked``: with a
+    carrier and a tracking number; ``ship_orders``: orders with a shipment shipped that week,
+    ``defect_orders``: of those, with a lost, damaged or returned-to-sender shipment of that week, a 1-2
+    star review or a defect return, whenever written). ``warehouse_id`` / ``channel_id``: the order's."""
+
+    __tablename__ = "agg_review_week"
+    __table_args__ = (Index("ix_agg_review_week_week", "week"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    week: Mapped[dt.date] = mapped_column(Date)
+    warehouse_id: Mapped[int | None] = mapped_column(Integer)
+    channel_id: Mapped[int | None] = mapped_column(Integer)
+    orders: Mapped[int] = mapped_column(Integer, default=0)
+    cancelled: Mapped[int] = mapped_column(Integer, default=0)
+    shipped_orders: Mapped[int] = mapped_column(Integer, default=0)
+    label_cost: Mapped[float] = mapped_column(Float, default=0.0)
+    reviews: Mapped[int] = mapped_column(Integer, default=0)
+    score_sum: Mapped[int] = mapped_column(Integer, default=0)
+    shipments: Mapped[int] = mapped_column(Integer, default=0)
+    tracked: Mapped[int] = mapped_column(Integer, default=0)
+    ship_orders: Mapped[int] = mapped_column(Integer, default=0)
+    defect_orders: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AggReviewCycle(Base):
+    """Per ISO week, the median order cycle time (days from placed to delivered) of every shipment
+    delivered that week that left the warehouse at most ``ops.review.kpis.MAX_TRANSIT_DAYS`` before it:
+    the unfiltered internal figure (a median does not add up across warehouses or channels)."""
+
+    __tablename__ = "agg_review_cycle"
+    week: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    deliveries: Mapped[int] = mapped_column(Integer, default=0)
+    median_days: Mapped[float | None] = mapped_column(Float)
+
+
 # (review: add tables above this line)
