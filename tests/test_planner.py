@@ -186,8 +186,11 @@ def _count(eng: Engine, model: type) -> int:
         return int(s.scalar(select(func.count()).select_from(model)) or 0)
 
 
-def test_approve_writes_open_pos_and_audit_rows_and_the_inventory_sees_them(seeded: Engine) -> None:
+def test_approve_writes_open_pos_and_audit_rows_and_the_inventory_sees_them(
+        seeded: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     from ops.inventory import refresh_inventory
+
+    monkeypatch.setitem(pl.approve.__globals__, "REFRESH_CHUNK", 2)  # the chunked path, with 3 SKUs
 
     with read_session(seeded) as s:
         plan = _plan(s, policy=BUSY)
@@ -221,9 +224,8 @@ def test_approve_writes_open_pos_and_audit_rows_and_the_inventory_sees_them(seed
     assert {a.outcome for a in audit} == {"applied"}
     assert all(json.loads(a.after)["status"] == "open" for a in audit)
 
-    # After commit, the open-PO aggregates of the touched pairs are refreshed: the same rows a full
-    # rebuild gives, so the Inventory page lists the new POs as open.
-    run_in_transaction(seeded, lambda s: pl.refresh_open_pos(s, list(res.pairs)))
+    # The approval's own commit refreshed the open-PO aggregates of the SKUs ordered (in chunks of 2
+    # SKUs here): the same rows a full rebuild gives, so the Inventory page lists the new POs as open.
     cols = "product_id, warehouse_id, po_number, qty_open, expected_on"
     with read_session(seeded) as s:
         targeted = pd.read_sql(text(f"SELECT {cols} FROM agg_inventory_po ORDER BY po_number, product_id"),  # noqa: S608
@@ -309,6 +311,33 @@ def test_approval_is_one_transaction(seeded: Engine, monkeypatch: pytest.MonkeyP
                                                         idempotency_key="atomic"))
     assert (_count(seeded, PurchaseOrder), _count(seeded, Decision), _count(seeded, PlannerApproval)) == (
         pos, audit, 0)
+
+
+def test_a_failing_aggregate_refresh_rolls_the_approval_back(seeded: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The open-PO aggregates are refreshed inside the approval's transaction: when that fails, no PO,
+    no audit row and no approval key remain, and the aggregates are as they were."""
+    with read_session(seeded) as s:
+        lines = _lines(_plan(s, policy=BUSY))
+        agg_before = pd.read_sql(text("SELECT product_id, warehouse_id, po_number, qty_open FROM agg_inventory_po "
+                                      "ORDER BY product_id, warehouse_id, po_number"), s.connection())
+    called: list[object] = []
+
+    def failing(session: Session, pairs: object) -> None:
+        called.append(pairs)
+        raise RuntimeError("refresh failed")
+
+    monkeypatch.setitem(pl.approve.__globals__, "refresh_open_pos", failing)
+    pos, audit = _count(seeded, PurchaseOrder), _count(seeded, Decision)
+    with pytest.raises(RuntimeError, match="refresh failed"):
+        run_in_transaction(seeded, lambda s: pl.approve(s, viewer=PAT, lines=lines, policy=BUSY,
+                                                        idempotency_key="refresh-fails"))
+    assert len(called) == 1
+    assert (_count(seeded, PurchaseOrder), _count(seeded, Decision), _count(seeded, PlannerApproval)) == (
+        pos, audit, 0)
+    with read_session(seeded) as s:
+        agg_after = pd.read_sql(text("SELECT product_id, warehouse_id, po_number, qty_open FROM agg_inventory_po "
+                                     "ORDER BY product_id, warehouse_id, po_number"), s.connection())
+    pd.testing.assert_frame_equal(agg_before, agg_after)
 
 
 def test_bad_quantities_are_refused_naming_the_field(seeded: Engine) -> None:

@@ -166,7 +166,7 @@ def approval_key(token: str) -> str:
 
 
 def approve(edited: pd.DataFrame, page: pl.PlannerPage, viewer: Viewer, why: str) -> None:
-    """Approve the edited lines (one transaction), then refresh the open-PO aggregates after commit."""
+    """Approve the edited lines: the POs, their audit rows and the open-PO aggregates in one transaction."""
     policy = pl.Policy.from_json(st.session_state.get(POLICY) or pl.Policy().to_json())
     lines = edited.rename(columns={"order_qty": "qty"})[["sku", "warehouse", "supplier", "suggested_qty", "qty"]]
     key = approval_key(page.token)
@@ -177,8 +177,6 @@ def approve(edited: pd.DataFrame, page: pl.PlannerPage, viewer: Viewer, why: str
     except (DecisionError, AccessDenied, rm.InputError) as exc:
         st.session_state[FLASH] = ("error", str(exc))
         return
-    if res.created and res.pairs:
-        run_in_transaction(engine, lambda s: pl.refresh_open_pos(s, list(res.pairs)))
     clear_loaders()
     st.session_state.pop(EDITOR, None)
     if res.created:

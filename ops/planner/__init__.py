@@ -17,7 +17,7 @@ The package (the shape every domain shares, see :mod:`ops.domain`):
 - :mod:`~ops.planner.exports`    the page's tables as registered exports.
 
 The planner has no aggregates of its own: it reads the inventory aggregates (and refreshes their
-open-PO figures for the pairs an approval touched, after commit).
+open-PO figures for the SKUs an approval ordered, in the approval's transaction).
 """
 
 from __future__ import annotations

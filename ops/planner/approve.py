@@ -5,7 +5,10 @@ The path (STYLE.md, "Write-back has one path")::
     data editor (suggested_qty shown, qty edited) -> approval_lines(...) -> approve(session, ...)
         -> purchase_orders + purchase_order_lines (status "open", created_by)
         -> one ``decisions`` row per PO (action ``planner.po.approve``), same transaction
-        -> after commit: refresh_open_pos(...) so the Inventory page shows the POs as open
+        -> refresh_open_pos(...) of the SKUs ordered, same transaction: the Inventory page's open-PO
+           figures change in the very commit that writes the POs (another app process rerunning
+           between two commits would otherwise cache the page without them), and a failing refresh
+           rolls the approval and its audit rows back with it
 
 Rules
 -----
@@ -33,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -61,6 +64,7 @@ ENTITY = "purchase_order"
 LINE_COLUMNS = ["sku", "warehouse", "supplier", "suggested_qty", "qty"]
 # Write functions take a viewer but change data; the isolation test calls read functions only.
 WRITE_FUNCTIONS: tuple[str, ...] = ("approve", "share_draft")
+REFRESH_CHUNK = 2_000  # SKUs per statement of refresh_open_pos (bound parameters stay far below limits)
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,8 @@ def approve(session: Session, *, viewer: Viewer, lines: pd.DataFrame, policy: Po
     ``lines`` has :data:`LINE_COLUMNS`: the sku, warehouse and supplier of each line, the
     ``suggested_qty`` the planner was shown and the ``qty`` to order (edited). Raises
     :class:`ValidationError`, :class:`StaleEdit` or ``AccessDenied`` (all audited); the caller
-    must roll back. Returns :class:`ApprovalResult`; call :func:`refresh_open_pos` with its
-    ``pairs`` after the commit.
+    must roll back. The open-PO aggregates of the SKUs ordered are refreshed here, in the same
+    transaction (:func:`refresh_open_pos`). Returns :class:`ApprovalResult`.
     """
     key = str(idempotency_key or "").strip()[:64]
     attempted = {"lines": int(len(lines)), "key": key}
@@ -206,42 +210,45 @@ def approve(session: Session, *, viewer: Viewer, lines: pd.DataFrame, policy: Po
             why=why, vendor_code=sup, vendor_kind="supplier")
     session.execute(update(PlannerApproval).where(PlannerApproval.id == approval.id).values(
         plan_token=token, po_numbers=json.dumps(numbers), lines=len(pairs), order_value=total))
+    refresh_open_pos(session, pairs)
     return ApprovalResult(tuple(numbers), len(pairs), total, created=True, pairs=tuple(pairs))
 
 
 def refresh_open_pos(session: Session, pairs: tuple[tuple[int, int], ...] | list[tuple[int, int]]) -> None:
-    """Bring the inventory aggregates' open-PO figures up to date for ``pairs`` (product id,
-    warehouse id): the same definitions as ``ops.inventory.refresh`` (open POs, units not yet
-    received, ordered on or before the as-of day), for these pairs only, so an approval shows on
-    the Inventory page at once without rebuilding every aggregate."""
-    if not pairs:
+    """Bring the inventory aggregates' open-PO figures up to date for the SKUs of ``pairs`` (product
+    id, warehouse id), in every warehouse: the same definitions as ``ops.inventory.refresh`` (open
+    POs, units not yet received, ordered on or before the as-of day), so an approval shows on the
+    Inventory page at once without rebuilding every aggregate.
+
+    Set-based, by SKU (a few statements per 2,000 SKUs, whatever the number of lines): the SKUs'
+    ``agg_inventory_po`` rows are rebuilt from the PO tables, then their pairs' ``on_order`` and
+    ``next_po`` recomputed from those rows (index seeks on ``ix_agg_inventory_po_pair``).
+    """
+    products = sorted({int(p) for p, _ in pairs})
+    if not products:
         return
     as_of = session.scalar(select(AggInventoryPair.as_of).limit(1))
     if as_of is None:
         return
     if isinstance(as_of, str):
         as_of = dt.date.fromisoformat(as_of)
-    uniq = sorted(set(pairs))
-    P = AggInventoryPo
-    for i in range(0, len(uniq), 400):
-        chunk = uniq[i:i + 400]
-        keys = or_(*[and_(P.product_id == p, P.warehouse_id == w) for p, w in chunk])
-        session.execute(delete(P).where(keys))
-        qty_open = PurchaseOrderLine.qty_ordered - PurchaseOrderLine.qty_received
-        line_keys = or_(*[and_(PurchaseOrderLine.product_id == p, PurchaseOrder.warehouse_id == w) for p, w in chunk])
+    P, A = AggInventoryPo, AggInventoryPair
+    qty_open = PurchaseOrderLine.qty_ordered - PurchaseOrderLine.qty_received
+    mine = and_(P.product_id == A.product_id, P.warehouse_id == A.warehouse_id)
+    bulk = {"synchronize_session": False}  # no ORM objects of these tables are loaded in the session
+    for i in range(0, len(products), REFRESH_CHUNK):
+        chunk = products[i:i + REFRESH_CHUNK]
+        session.execute(delete(P).where(P.product_id.in_(chunk)).execution_options(**bulk))
         session.execute(insert(P).from_select(
             ["product_id", "warehouse_id", "po_number", "ordered_on", "expected_on", "qty_open"],
             select(PurchaseOrderLine.product_id, PurchaseOrder.warehouse_id, PurchaseOrder.po_number,
                    PurchaseOrder.ordered_on, PurchaseOrder.expected_on, qty_open)
             .join(PurchaseOrder, PurchaseOrder.id == PurchaseOrderLine.po_id)
-            .where(PurchaseOrder.status == "open", qty_open > 0, PurchaseOrder.ordered_on <= as_of, line_keys)))
-        for p, w in chunk:
-            agg = select(func.coalesce(func.sum(P.qty_open), 0), func.min(P.expected_on)).where(
-                P.product_id == p, P.warehouse_id == w)
-            on_order, next_po = session.execute(agg).one()
-            session.execute(update(AggInventoryPair).where(
-                AggInventoryPair.product_id == p, AggInventoryPair.warehouse_id == w).values(
-                on_order=int(on_order), next_po=next_po))
+            .where(PurchaseOrder.status == "open", qty_open > 0, PurchaseOrder.ordered_on <= as_of,
+                   PurchaseOrderLine.product_id.in_(chunk))))
+        session.execute(update(A).where(A.product_id.in_(chunk)).values(
+            on_order=func.coalesce(select(func.sum(P.qty_open)).where(mine).scalar_subquery(), 0),
+            next_po=select(func.min(P.expected_on)).where(mine).scalar_subquery()).execution_options(**bulk))
 
 
 def share_draft(session: Session, *, viewer: Viewer, supplier: str, warehouse: str, lines: pd.DataFrame,
