@@ -27,7 +27,9 @@ from ops.models import (
     Shipment,
     Warehouse,
 )
-from ops.reference import last_day
+from ops.reference import _LAST_DAYS as LAST_DAYS
+from ops.reference import _VALUES_PER_DAY as VALUES_PER_DAY
+from ops.reference import settled_last_day
 from ops.scorecards.metrics import (
     LATE_LANE_THRESHOLD,
     MIN_VOLUME_THRESHOLD,
@@ -99,13 +101,28 @@ def period(session: Session, *, week: Any = None, weeks: int = TREND_WEEKS) -> P
     """
     end = parse_week(week)
     if end is None:
-        last = last_day(session, Shipment.shipped_at) or supplier_as_of(session)
+        last = _last_ship_day(session) or supplier_as_of(session)
         if last is None:
             return None
         end = last - dt.timedelta(days=last.weekday())
     if weeks < 1:
         raise ValueError(f"weeks must be at least 1, got {weeks}")
     return Period(start=end - dt.timedelta(weeks=weeks - 1), end=end)
+
+
+def _last_ship_day(session: Session) -> dt.date | None:
+    """``ops.reference.last_day(session, Shipment.shipped_at)``, read as text.
+
+    The same newest distinct ship instants and the same settled day; the instants are read as ISO
+    text (their first ten characters are the day) instead of as datetime objects, which took
+    most of a scorecard page's first query at bench size.
+    """
+    col = Shipment.shipped_at
+    newest = (select(col.label("at")).where(col.is_not(None)).distinct().order_by(col.desc())
+              .limit(LAST_DAYS * VALUES_PER_DAY).subquery())
+    texts = session.connection().execute(select(cast(newest.c.at, String))).scalars().all()
+    days = sorted({t[:10] for t in texts}, reverse=True)[:LAST_DAYS]
+    return settled_last_day([dt.date.fromisoformat(d) for d in days])
 
 
 # --- scope ----------------------------------------------------------------------------------------
@@ -178,15 +195,31 @@ def week_text(col: Any) -> Any:
     return cast(col, String)
 
 
-def frame(rows: Any, columns: list[str]) -> pd.DataFrame:
-    """A DataFrame of result rows, built column by column (pandas is slow turning many Row objects into rows)."""
+def frame(rows: Any, columns: list[str], dtypes: dict[str, str] | None = None) -> pd.DataFrame:
+    """A DataFrame of result rows, built column by column (pandas is slow turning many Row objects into rows).
+
+    Columns named in ``dtypes`` are built as numpy arrays of that dtype (no per-value inference);
+    the others are inferred by pandas (object for text).
+    """
     data = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
-    return pd.DataFrame({c: pd.Series(list(v) if v else [], dtype=object if not v else None)
+    dtypes = dtypes or {}
+    return pd.DataFrame({c: np.array(v, dtype=dtypes[c]) if c in dtypes else
+                         pd.Series(list(v) if v else [], dtype=object if not v else None)
                          for c, v in zip(columns, data, strict=True)}, columns=columns)
 
 
 def _to_weeks(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values.astype(str).str.slice(0, 10), format="%Y-%m-%d")
+    """ISO date text (or dates) as datetime64, each distinct week parsed once."""
+    codes, uniq = pd.factorize(values, sort=False)
+    days = pd.to_datetime(pd.Index(uniq).astype(str).str.slice(0, 10), format="%Y-%m-%d")
+    return pd.Series(days.take(codes), index=values.index)
+
+
+def week_labels(weeks: pd.Series) -> pd.Series:
+    """``weeks.dt.strftime("%G-W%V")`` (ISO week labels), each distinct week formatted once."""
+    codes, uniq = pd.factorize(weeks, sort=False)
+    labels = np.asarray(pd.DatetimeIndex(uniq).strftime("%G-W%V"), dtype=object)
+    return pd.Series(labels.take(codes), index=weeks.index, dtype=object)
 
 
 def _carrier_rows(session: Session, viewer: Viewer | None, p: Period, lanes: list[str] | None = None,
@@ -205,11 +238,9 @@ def _carrier_rows(session: Session, viewer: Viewer | None, p: Period, lanes: lis
     if lanes is not None:
         stmt = stmt.where(a.lane.in_(lanes))
     cols = ["week", "carrier", *(["service"] if services else []), "lane", *CARRIER_COUNTS, "cost_sum"]
-    df = frame(session.connection().execute(stmt).all(), cols)
+    df = frame(session.connection().execute(stmt).all(), cols,
+               {**dict.fromkeys(CARRIER_COUNTS, "int64"), "cost_sum": "float64"})
     df["week"] = _to_weeks(df["week"]) if len(df) else pd.Series(dtype="datetime64[ns]")
-    for c in CARRIER_COUNTS:
-        df[c] = df[c].astype("int64")
-    df["cost_sum"] = df["cost_sum"].astype("float64")
     return df
 
 
@@ -220,10 +251,7 @@ def _transit_hist(session: Session, viewer: Viewer, p: Period, keys: list[str]) 
     stmt = (select(*cols, h.bdays, func.sum(h.n))
             .where(h.week >= p.start, h.week <= p.end, _carrier_scope(viewer, h), h.n > 0)
             .group_by(*cols, h.bdays))
-    df = frame(session.connection().execute(stmt).all(), [*keys, "bdays", "n"])
-    df["bdays"] = df["bdays"].astype("int64")
-    df["n"] = df["n"].astype("int64")
-    return df
+    return frame(session.connection().execute(stmt).all(), [*keys, "bdays", "n"], {"bdays": "int64", "n": "int64"})
 
 
 def group_quantiles(hist: pd.DataFrame, keys: list[str], qs: tuple[float, ...], value: str = "bdays",
@@ -394,7 +422,7 @@ def _trend_from(cd: _CarrierData | None) -> pd.DataFrame:
     if cd is None:
         return pd.DataFrame(columns=TREND_COLUMNS)
     m = score_frame(measures(cd.counts, None, ["carrier", "week"]), cd.s)
-    m["week_label"] = m["week"].dt.strftime("%G-W%V")
+    m["week_label"] = week_labels(m["week"])
     return m[TREND_COLUMNS].sort_values(["carrier", "week"]).reset_index(drop=True)
 
 
@@ -411,7 +439,7 @@ def _lane_weeks_from(cd: _CarrierData | None) -> pd.DataFrame:
     g["flagged"] = g["ranked"] & (g["on_time_rate"] < cd.s.late_below)
     g = g.rename(columns={"n": "shipments"}).merge(_benchmarks(cd, weekly=True), on=["lane", "week"], how="left")
     g["benchmark_on_time_rate"] = g["benchmark_on_time_rate"].astype("float64")
-    g["week_label"] = g["week"].dt.strftime("%G-W%V")
+    g["week_label"] = week_labels(g["week"])
     for c in ("shipments", "attempted"):
         g[c] = g[c].astype("int64")
     return g[LANE_WEEK_COLUMNS].sort_values(["carrier", "lane", "week"]).reset_index(drop=True)
@@ -576,7 +604,7 @@ def supplier_trend(session: Session, *, viewer: Viewer, week: Any = None, weeks:
         .where(a.week >= p.start, a.week <= p.end, _supplier_scope(viewer, a.supplier))
         .group_by(a.supplier, a.week)).all(), columns=["supplier", "week", "po_lines", "otif", "on_time", "in_full"])
     df["week"] = pd.to_datetime(df["week"])
-    df["week_label"] = df["week"].dt.strftime("%G-W%V")
+    df["week_label"] = week_labels(df["week"])
     df["po_lines"] = df["po_lines"].astype("int64")
     for c in ("otif", "on_time", "in_full"):
         df[f"{c}_rate"] = rates(df[c], df["po_lines"])
