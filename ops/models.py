@@ -957,6 +957,29 @@ class PlannerSharedDraft(Base):
     shared_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
 
 
+class AggPlannerLeadTime(Base):
+    """Measured lead time per supplier (``ops.scorecards.leadtime.lead_time_stats``, every supplier),
+    kept so the planner page reads 1 row per supplier instead of every received PO line."""
+
+    __tablename__ = "agg_planner_lead_time"
+    supplier: Mapped[str] = mapped_column(String(64), primary_key=True)  # supplier code
+    lt_n: Mapped[int] = mapped_column(Integer, default=0)  # received PO lines measured
+    lt_mean_days: Mapped[float | None] = mapped_column(Float)  # NULL with fewer than 2 lines
+    lt_std_days: Mapped[float | None] = mapped_column(Float)
+
+
+class AggPlannerForecast(Base):
+    """The planner's demand per SKU from forecast run ``run_id`` (the latest successful one when
+    built): mean weekly units of its first 8 forecast weeks, the chosen model's weekly error spread."""
+
+    __tablename__ = "agg_planner_forecast"
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[int] = mapped_column(Integer)
+    fc_week_mean: Mapped[float] = mapped_column(Float)
+    fc_sigma_week: Mapped[float | None] = mapped_column(Float)
+    fc_model: Mapped[str | None] = mapped_column(String(32))
+
+
 # (planner: add tables above this line)
 
 
