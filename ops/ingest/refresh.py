@@ -71,6 +71,14 @@ READS: dict[str, dict[str, frozenset[str] | None]] = {
         "warehouses": frozenset({"code"}),
         "carriers": frozenset({"code"}),
     },
+    "review": {
+        "orders": frozenset({"placed_at", "status", "warehouse_id", "channel_id"}),
+        "order_lines": frozenset({"order_id"}),
+        "shipments": frozenset({"order_id", "shipped_at", "delivered_at", "label_cost", "status", "carrier_id",
+                                "tracking_number"}),
+        "returns": frozenset({"order_line_id", "reason_code"}),
+        "reviews": ANY,
+    },
     "scorecards": {
         "shipments": ANY,
         "carriers": frozenset({"code"}),

@@ -3,7 +3,8 @@
 Built on the domain registry: the inbox and the KPI table loop over every registered domain's
 ``headline()``, so a new domain joins the review by registering; nothing here names a domain.
 
-Modules: ``week`` (ISO weeks), ``kpis`` (the KPIs, defined in words), ``sources`` (the KPIs a
+Modules: ``week`` (ISO weeks), ``kpis`` (the KPIs, defined in words), ``refresh`` (the
+``agg_review_*`` tables of the KPIs defined here), ``sources`` (the KPIs a
 page already defines, read from its domain for whole ISO weeks), ``trend`` (weekly series for
 charts), ``inbox`` (exceptions, status, owner, links; the status write), ``annotations`` (chart
 marks and the forecaster's known events), ``report`` (the HTML, XLSX and PDF report, the manager's
@@ -18,6 +19,7 @@ from ops.domain import Domain, register_domain
 from ops.review.exports import EXPORTS
 from ops.review.inbox import ENTITY_KIND, STATUSES, item_key, set_status
 from ops.review.kpis import KPI_DEFS, review_kpis, satisfaction_vs_lateness
+from ops.review.refresh import refresh
 from ops.review.week import Week, parse_week
 
 __all__ = ["DOMAIN", "KPI_DEFS", "STATUSES", "THRESHOLD_NAMES", "Week", "item_key", "parse_week",
@@ -76,5 +78,6 @@ DOMAIN = register_domain(Domain(
     thresholds=THRESHOLD_NAMES,
     exception_kinds=(ENTITY_KIND,),
     exports=EXPORTS,
+    refresher=refresh,
     order=15,
 ))

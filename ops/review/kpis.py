@@ -66,14 +66,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import String, and_, case, func, or_, select, type_coerce
+from sqlalchemy import String, and_, case, func, literal, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from ops import access
 from ops.access import Viewer, data_function, require_viewer
+from ops.db import as_day
 from ops.filters import Filters
 from ops.fulfillment.metrics import EXCLUDED_STATUSES
-from ops.models import Channel, Order, OrderLine, Return, Review, Shipment, Warehouse
+from ops.models import AggReviewCycle, AggReviewWeek, Channel, Order, OrderLine, Return, Review, Shipment, Warehouse
 from ops.returns.metrics import DEFECT_REASONS as RETURNS_DEFECT_REASONS
 from ops.returns.metrics import WRONG_ITEM_REASONS
 from ops.review import sources
@@ -163,7 +164,12 @@ KPI_COLUMNS = ["key", "label", "kind", "value", "previous", "change", "target", 
                "definition", "threshold", "target_from", "source", "week", "previous_week", "domain"]
 
 
-# --- reading the weeks' rows for the KPIs defined here (scoped in SQL) ------------------------
+# --- the weeks' sums for the KPIs defined here (scoped) ------------------------------------------
+
+SUM_COLUMNS = ["mp_orders", "mp_cancelled", "shipped_orders", "label_cost", "reviews", "score_sum",
+               "mp_shipments", "mp_tracked", "mp_ship_orders", "mp_defect_orders", "cycle_days"]
+# What Python's str.strip() removes in ASCII and Latin-1, so SQL finds a blank tracking number as pandas does.
+TRACKING_BLANKS = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0"
 
 
 def _order_filters(stmt: Any, filters: Filters) -> Any:
@@ -178,23 +184,20 @@ def _ts(d: dt.date) -> dt.datetime:
     return dt.datetime.combine(d, dt.time.min)
 
 
-@dataclass(frozen=True)
-class WeekRows:
-    """What the KPIs defined here need for a run of weeks, already scoped: per-week counts aggregated in
-    SQL, and the few rows whose median or set logic pandas takes (marketplace shipments only)."""
-
-    counts: pd.DataFrame  # week (str), mp_orders, mp_cancelled, shipped_orders (int64), label_cost (float64)
-    cycle: pd.DataFrame  # delivered_at (datetime64), cycle_days (float64): shipments delivered in the weeks
-    shipments: pd.DataFrame  # order_id, shipped_at, status, carrier_id, tracking_number: marketplace, shipped
-    returns: pd.DataFrame  # order_id, reason_code: returns of the marketplace orders shipped in the weeks
-    reviews: pd.DataFrame  # order_id, score, created_at: written in the weeks, or of those orders
-
-
-def _days_between(dialect: str, a: Any, b: Any) -> Any:
-    """``b - a`` in days (float) computed in SQL, so no timestamp crosses the driver for a median of durations."""
+def cycle_days_expr(dialect: str, placed: Any, delivered: Any) -> Any:
+    """``delivered - placed`` in days (float) computed in SQL, so no timestamp crosses the driver for a
+    median of durations (the same expression for the aggregate and for a filtered read)."""
     if dialect == "sqlite":
-        return func.julianday(b) - func.julianday(a)
-    return func.extract("epoch", b - a) / 86400.0
+        return func.julianday(delivered) - func.julianday(placed)
+    return func.extract("epoch", delivered - placed) / 86400.0
+
+
+def tracked_expr(dialect: str) -> Any:
+    """A shipment with a carrier and a tracking number that is not blank (blanks as ``str.strip`` sees them)."""
+    blanks = literal(TRACKING_BLANKS)
+    trimmed = func.btrim(Shipment.tracking_number, blanks) if dialect == "postgresql" else func.trim(
+        Shipment.tracking_number, blanks)
+    return and_(Shipment.carrier_id.is_not(None), func.coalesce(trimmed, "") != "")
 
 
 def _stamps(s: pd.Series) -> pd.Series:
@@ -203,20 +206,87 @@ def _stamps(s: pd.Series) -> pd.Series:
     return pd.to_datetime(s, errors="coerce").astype("datetime64[ns]")
 
 
-def _read_rows(session: Session, viewer: Viewer, span: Sequence[Week], filters: Filters) -> WeekRows:
-    """The scoped rows and counts of the weeks ``span`` (consecutive, oldest first) for the KPIs defined here."""
+def _week_sums(session: Session, viewer: Viewer, span: Sequence[Week], filters: Filters) -> pd.DataFrame:
+    """What the KPIs defined here are made of, per week of ``span`` (consecutive, oldest first), scoped to
+    the viewer: from ``agg_review_week`` / ``agg_review_cycle`` for internal viewers (the cycle time from
+    the week's deliveries when a filter is set), from the weeks' scoped rows for vendors.
+
+    Returns :data:`SUM_COLUMNS` indexed by week label: marketplace orders placed and cancelled, orders
+    placed that shipped and their label cost, reviews written and their scores' sum, marketplace
+    shipments shipped and those tracked, marketplace orders shipped and those with a defect (float64),
+    cycle_days (the median, NaN = no delivery).
+    """
+    mp = _marketplace_ids(session)
+    if viewer.is_vendor:
+        return _raw_sums(session, viewer, span, filters, mp)
+    a = AggReviewWeek
+    is_mp = a.channel_id.in_(mp)
+
+    def mp_sum(col: Any) -> Any:
+        return func.coalesce(func.sum(case((is_mp, col), else_=0)), 0)
+
+    stmt = (select(a.week, mp_sum(a.orders), mp_sum(a.cancelled), func.sum(a.shipped_orders), func.sum(a.label_cost),
+                   func.sum(a.reviews), func.sum(a.score_sum), mp_sum(a.shipments), mp_sum(a.tracked),
+                   mp_sum(a.ship_orders), mp_sum(a.defect_orders))
+            .where(a.week.in_([w.start for w in span])).group_by(a.week))
+    if filters.warehouses:
+        stmt = stmt.where(a.warehouse_id.in_(select(Warehouse.id).where(Warehouse.code.in_(filters.warehouses))))
+    if filters.channels:
+        stmt = stmt.where(a.channel_id.in_(select(Channel.id).where(Channel.code.in_(filters.channels))))
+    got: dict[Any, Any] = {as_day(r[0]): r[1:] for r in session.execute(stmt).all()}
+    if filters.warehouses or filters.channels:
+        cycle = _raw_cycle(session, viewer, span, filters)
+    else:
+        c = AggReviewCycle
+        medians: dict[Any, Any] = {as_day(d): m for d, m in session.execute(
+            select(c.week, c.median_days).where(c.week.in_([w.start for w in span]))).all()}
+        cycle = [np.nan if medians.get(w.start) is None else float(medians[w.start]) for w in span]
+    rows = [[*(float(v or 0) for v in got.get(w.start, (0,) * 10)), cycle[i]] for i, w in enumerate(span)]
+    return pd.DataFrame(rows, columns=SUM_COLUMNS, index=[w.label for w in span], dtype="float64")
+
+
+def _marketplace_ids(session: Session) -> list[int]:
+    codes = sources.marketplace_channels(session, Filters())
+    return [int(i) for i in session.scalars(select(Channel.id).where(Channel.code.in_(codes)))] if codes else []
+
+
+def _raw_cycle(session: Session, viewer: Viewer, span: Sequence[Week], filters: Filters) -> list[float]:
+    """Each week's median cycle time from its scoped deliveries (those that left the warehouse at most
+    ``MAX_TRANSIT_DAYS`` before the week began and before it ended, as ``agg_review_cycle``)."""
+    lo, hi = _ts(span[0].start), _ts(span[-1].end + dt.timedelta(days=1))
+    dialect = session.get_bind().dialect.name
+    # the delivery range alone in SQL, so its index serves; the ship window is per week, below
+    df = pd.DataFrame(session.connection().execute(_order_filters(
+        select(type_coerce(Shipment.delivered_at, String), type_coerce(Shipment.shipped_at, String),
+               cycle_days_expr(dialect, Order.placed_at, Shipment.delivered_at))
+        .join(Order, Order.id == Shipment.order_id)
+        .where(Shipment.delivered_at >= lo, Shipment.delivered_at < hi, Shipment.shipped_at.is_not(None),
+               access.shipment_condition(viewer)),
+        filters)).all(), columns=["delivered_at", "shipped_at", "cycle_days"])
+    df["delivered_at"], df["shipped_at"] = _stamps(df["delivered_at"]), _stamps(df["shipped_at"])
+    df["cycle_days"] = pd.to_numeric(df["cycle_days"], errors="coerce").astype("float64")
+    out = []
+    for w in span:
+        start = pd.Timestamp(w.start)
+        cy = df[_between(df["delivered_at"], w) & (df["shipped_at"] >= start - pd.Timedelta(days=MAX_TRANSIT_DAYS))
+                & (df["shipped_at"] < start + pd.Timedelta(days=7))]["cycle_days"]
+        out.append(float(cy.median()) if cy.notna().any() else np.nan)
+    return out
+
+
+def _raw_sums(session: Session, viewer: Viewer, span: Sequence[Week], filters: Filters,
+              mp_ids: list[int]) -> pd.DataFrame:
+    """:func:`_week_sums` from the weeks' rows, scoped to the viewer in SQL (``ops.access`` conditions)."""
     lo, hi = _ts(span[0].start), _ts(span[-1].end + dt.timedelta(days=1))
     conn = session.connection()
-    dialect = session.get_bind().dialect.name
     o_scope, s_scope = access.order_condition(viewer), access.shipment_condition(viewer)
-    mp_channels = select(Channel.id).where(Channel.code.in_(sources.marketplace_channels(session, Filters())))
-    # per week in SQL: marketplace orders placed and cancelled; orders placed that shipped, and their labels
-    counts = []
+    mp_channels = Order.channel_id.in_(mp_ids)
+    rows: dict[str, dict[str, float]] = {}
     for w in span:
         a, z = _ts(w.start), _ts(w.end + dt.timedelta(days=1))
         mp_orders, mp_cancelled = conn.execute(_order_filters(
             select(func.count(), func.coalesce(func.sum(case((Order.status == "cancelled", 1), else_=0)), 0))
-            .where(Order.placed_at >= a, Order.placed_at < z, Order.channel_id.in_(mp_channels), o_scope),
+            .where(Order.placed_at >= a, Order.placed_at < z, mp_channels, o_scope),
             filters)).one()
         shipped = _order_filters(
             select(Shipment.order_id).join(Order, Order.id == Shipment.order_id)
@@ -225,23 +295,15 @@ def _read_rows(session: Session, viewer: Viewer, span: Sequence[Week], filters: 
         n_shipped = conn.execute(select(func.count()).select_from(shipped.subquery())).scalar_one()
         labels = conn.execute(select(func.coalesce(func.sum(Shipment.label_cost), 0.0))
                               .where(Shipment.order_id.in_(shipped), s_scope)).scalar_one()
-        counts.append({"week": w.label, "mp_orders": int(mp_orders), "mp_cancelled": int(mp_cancelled),
-                       "shipped_orders": int(n_shipped), "label_cost": float(labels)})
-    cycle = pd.DataFrame(conn.execute(_order_filters(
-        select(type_coerce(Shipment.delivered_at, String), _days_between(dialect, Order.placed_at,
-                                                                        Shipment.delivered_at))
-        .join(Order, Order.id == Shipment.order_id)
-        # delivered in the weeks; shipped at most MAX_TRANSIT_DAYS before, so the index on shipped_at serves
-        .where(Shipment.delivered_at >= lo, Shipment.delivered_at < hi,
-               Shipment.shipped_at >= lo - dt.timedelta(days=MAX_TRANSIT_DAYS), Shipment.shipped_at < hi, s_scope),
-        filters)).all(), columns=["delivered_at", "cycle_days"])
+        rows[w.label] = {"mp_orders": int(mp_orders), "mp_cancelled": int(mp_cancelled),
+                         "shipped_orders": int(n_shipped), "label_cost": float(labels)}
     mp_shipped = (select(Shipment.order_id).join(Order, Order.id == Shipment.order_id)
-                  .where(Shipment.shipped_at >= lo, Shipment.shipped_at < hi, Order.channel_id.in_(mp_channels)))
+                  .where(Shipment.shipped_at >= lo, Shipment.shipped_at < hi, mp_channels))
     ships = pd.DataFrame(conn.execute(_order_filters(
         select(Shipment.order_id, type_coerce(Shipment.shipped_at, String), Shipment.status, Shipment.carrier_id,
                Shipment.tracking_number)
         .join(Order, Order.id == Shipment.order_id)
-        .where(Shipment.shipped_at >= lo, Shipment.shipped_at < hi, Order.channel_id.in_(mp_channels), s_scope),
+        .where(Shipment.shipped_at >= lo, Shipment.shipped_at < hi, mp_channels, s_scope),
         filters)).all(), columns=["order_id", "shipped_at", "status", "carrier_id", "tracking_number"])
     # the marketplace orders shipped in the weeks: their returns and reviews, whenever written, decide the defect rate
     rets = pd.DataFrame(conn.execute(_order_filters(
@@ -255,12 +317,22 @@ def _read_rows(session: Session, viewer: Viewer, span: Sequence[Week], filters: 
         .where(or_(and_(Review.created_at >= lo, Review.created_at < hi), Review.order_id.in_(mp_shipped)),
                o_scope),
         filters)).all(), columns=["order_id", "score", "created_at"])
-    cycle["delivered_at"] = _stamps(cycle["delivered_at"])
-    cycle["cycle_days"] = pd.to_numeric(cycle["cycle_days"], errors="coerce").astype("float64")
     ships["shipped_at"] = _stamps(ships["shipped_at"])
     revs["created_at"] = _stamps(revs["created_at"])
-    return WeekRows(pd.DataFrame(counts, columns=["week", "mp_orders", "mp_cancelled", "shipped_orders",
-                                                  "label_cost"]), cycle, ships, rets, revs)
+    low = set(revs[revs["score"] <= LOW_SCORE]["order_id"])
+    bad_returns = set(rets[rets["reason_code"].fillna("").astype(str).str.lower().isin(DEFECT_REASONS)]["order_id"])
+    cycle = _raw_cycle(session, viewer, span, filters)
+    for i, w in enumerate(span):
+        r = rows[w.label]
+        scores = revs[_between(revs["created_at"], w)]["score"]
+        r["reviews"], r["score_sum"] = len(scores), float(scores.sum())
+        mp = ships[_between(ships["shipped_at"], w)]
+        ids = set(mp["order_id"])
+        bad = set(mp[mp["status"].isin(DEFECT_SHIPMENT_STATUSES)]["order_id"]) | ((low | bad_returns) & ids)
+        tracked = mp["carrier_id"].notna() & mp["tracking_number"].fillna("").astype(str).str.strip().ne("")
+        r.update({"mp_shipments": len(mp), "mp_tracked": int(tracked.sum()), "mp_ship_orders": len(ids),
+                  "mp_defect_orders": len(bad), "cycle_days": cycle[i]})
+    return pd.DataFrame.from_dict(rows, orient="index")[SUM_COLUMNS].astype("float64")
 
 
 # --- the numbers ------------------------------------------------------------------------------
@@ -281,39 +353,25 @@ def _ratio(num: float, den: float) -> float | None:
     return None if den == 0 else float(num) / float(den)
 
 
-def week_values(rows: WeekRows, week: Week, costs: CostAssumptions,
-                returns_cost: float | None = 0.0) -> dict[str, float | None]:
-    """The KPIs defined here (:data:`OWN_KEYS`) for ``week`` from ``rows`` (pure; None when there is
-    nothing to measure). ``returns_cost``: the Returns page's cost of returns of the week's sales
+def week_values(sums: pd.Series, costs: CostAssumptions, returns_cost: float | None = 0.0) -> dict[str, float | None]:
+    """The KPIs defined here (:data:`OWN_KEYS`) from one week's :func:`_week_sums` row (pure; None when there
+    is nothing to measure). ``returns_cost``: the Returns page's cost of returns of the week's sales
     (None or NaN: not measured, so neither is the cost per order)."""
     out: dict[str, float | None] = {}
-    cy = rows.cycle[_between(rows.cycle["delivered_at"], week)]["cycle_days"]
-    out["order_cycle_time"] = float(cy.median()) if cy.notna().any() else None
-    c = rows.counts.set_index("week")
-    n_orders = int(c.loc[week.label, "shipped_orders"]) if week.label in c.index else 0
-    if returns_cost is None or pd.isna(returns_cost) or week.label not in c.index:
+    out["order_cycle_time"] = None if pd.isna(sums["cycle_days"]) else float(sums["cycle_days"])
+    n_orders = int(sums["shipped_orders"])
+    if returns_cost is None or pd.isna(returns_cost):
         out["cost_per_order"] = None
     else:
-        labels = float(c.loc[week.label, "label_cost"])
-        out["cost_per_order"] = _ratio(labels + costs.warehousing_per_order * n_orders + float(returns_cost),
-                                       n_orders)
-    rv = rows.reviews
-    week_scores = rv[_between(rv["created_at"], week)]["score"]
-    out["review_score"] = float(week_scores.mean()) if len(week_scores) else None
+        out["cost_per_order"] = _ratio(float(sums["label_cost"]) + costs.warehousing_per_order * n_orders
+                                       + float(returns_cost), n_orders)
+    reviews = int(sums["reviews"])
+    # the mean of integer scores: their sum over their count, as pandas takes it
+    out["review_score"] = float(sums["score_sum"]) / reviews if reviews else None
     # marketplace seller targets
-    if week.label in c.index:
-        out["cancel_rate"] = _ratio(int(c.loc[week.label, "mp_cancelled"]), int(c.loc[week.label, "mp_orders"]))
-    else:
-        out["cancel_rate"] = None
-    mp = rows.shipments[_between(rows.shipments["shipped_at"], week)]
-    mp_ids = set(mp["order_id"])
-    bad = set(mp[mp["status"].isin(DEFECT_SHIPMENT_STATUSES)]["order_id"])
-    bad |= set(rv[rv["score"] <= LOW_SCORE]["order_id"]) & mp_ids
-    rets = rows.returns
-    bad |= set(rets[rets["reason_code"].fillna("").astype(str).str.lower().isin(DEFECT_REASONS)]["order_id"]) & mp_ids
-    out["order_defect_rate"] = _ratio(len(bad), len(mp_ids))
-    tracked = mp["carrier_id"].notna() & mp["tracking_number"].fillna("").astype(str).str.strip().ne("")
-    out["valid_tracking_rate"] = _ratio(int(tracked.sum()), len(mp))
+    out["cancel_rate"] = _ratio(int(sums["mp_cancelled"]), int(sums["mp_orders"]))
+    out["order_defect_rate"] = _ratio(int(sums["mp_defect_orders"]), int(sums["mp_ship_orders"]))
+    out["valid_tracking_rate"] = _ratio(int(sums["mp_tracked"]), int(sums["mp_shipments"]))
     return out
 
 
@@ -344,11 +402,11 @@ def weekly_values(session: Session, *, viewer: Viewer, week: str | Week | None =
             out[str(r["week"])].update({k: _num(r[k]) for k in RETURNS_KEYS if k in keys})
     own = [k for k in keys if k in OWN_KEYS]
     if own:
-        rows = _read_rows(session, viewer, span, f)
+        sums = _week_sums(session, viewer, span, f)
         costs = _cost_assumptions(session, viewer)
         for w in span:
             rc = sources.returns_cost(session, viewer=viewer, week=w, filters=f) if "cost_per_order" in own else 0.0
-            vals = week_values(rows, w, costs, rc)
+            vals = week_values(sums.loc[w.label], costs, rc)
             out[w.label].update({k: vals[k] for k in own})
     return out
 
@@ -487,17 +545,20 @@ def satisfaction_vs_lateness(session: Session, *, viewer: Viewer, date_from: dt.
     """
     require_viewer(viewer)
     f = filters or Filters()
+    written: list[Any] = []
+    if date_from:
+        written.append(Review.created_at >= _ts(date_from))
+    if date_to:
+        written.append(Review.created_at < _ts(date_to + dt.timedelta(days=1)))
     late = func.max(case((Shipment.delivered_at > Shipment.promised_at, 1), else_=0))
+    # only the reviewed orders' shipments are grouped (not every delivered shipment of the data)
     per_order = (select(Shipment.order_id.label("order_id"), late.label("late"))
                  .where(Shipment.delivered_at.is_not(None), Shipment.promised_at.is_not(None),
+                        Shipment.order_id.in_(select(Review.order_id).where(*written)),
                         access.shipment_condition(viewer))
                  .group_by(Shipment.order_id).subquery())
     stmt = (select(Review.score, per_order.c.late).join(per_order, per_order.c.order_id == Review.order_id)
-            .join(Order, Order.id == Review.order_id).where(access.order_condition(viewer)))
-    if date_from:
-        stmt = stmt.where(Review.created_at >= _ts(date_from))
-    if date_to:
-        stmt = stmt.where(Review.created_at < _ts(date_to + dt.timedelta(days=1)))
+            .join(Order, Order.id == Review.order_id).where(access.order_condition(viewer), *written))
     df = pd.DataFrame(session.connection().execute(_order_filters(stmt, f)).all(), columns=["score", "late"])
     out = []
     for label, flag in (("on time", 0), ("late", 1)):

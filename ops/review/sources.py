@@ -103,12 +103,16 @@ def marketplace_channels(session: Session, filters: Filters) -> tuple[str, ...]:
 
 
 def _weekly_counts(session: Session, viewer: Viewer, span: Sequence[Week], f: Filters,
-                   channels: tuple[str, ...]) -> pd.DataFrame:
-    rng = Filters(date_from=span[0].start, date_to=span[-1].end, warehouses=f.warehouses, channels=channels)
-    tr = ontime_trend(session, viewer=viewer, filters=rng, grain="week", by="all")
+                   mp: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The Fulfilment page's weekly line counts of every channel in the filters, and of the marketplace
+    channels ``mp`` among them: one read by channel, summed here (integer counts, so the sums are exact)."""
+    rng = Filters(date_from=span[0].start, date_to=span[-1].end, warehouses=f.warehouses, channels=f.channels)
+    tr = ontime_trend(session, viewer=viewer, filters=rng, grain="week", by="channel")
     sums = ["ship_counted", "ship_on_time", "delivered", "delivered_on_time"]
-    g = tr.groupby("period")[sums].sum()
-    return g.reindex(pd.to_datetime([w.start for w in span])).fillna(0)
+    weeks = pd.to_datetime([w.start for w in span])
+    every = tr.groupby("period")[sums].sum().reindex(weeks).fillna(0)
+    market = tr[tr["group"].isin(mp)].groupby("period")[sums].sum().reindex(weeks).fillna(0)
+    return every, market
 
 
 @data_function
@@ -132,14 +136,13 @@ def fulfilment_weeks(session: Session, *, viewer: Viewer, week: str | Week | Non
     f = filters or Filters()
     span = week_span(_last_week(session, viewer, week), weeks)
     out = _frame(span, FULFIL_COLUMNS)
-    c = _weekly_counts(session, viewer, span, f, f.channels)
+    mp = marketplace_channels(session, f)
+    c, mc = _weekly_counts(session, viewer, span, f, mp)
     for col in ("ship_counted", "ship_on_time", "delivered", "delivered_on_time"):
         out[col] = c[col].to_numpy(dtype="float64")
     out["on_time_ship"] = fm.on_time_ship_rate(out["ship_on_time"], out["ship_counted"])
     out["on_time_delivery"] = fm.on_time_delivery_rate(out["delivered_on_time"], out["delivered"])
-    mp = marketplace_channels(session, f)
     if mp:  # an empty channel list would mean every channel: no marketplace channel measures nothing
-        mc = _weekly_counts(session, viewer, span, f, mp)
         counted = mc["ship_counted"].to_numpy(dtype="float64")
         out["mp_ship_counted"] = counted
         out["late_shipment_rate"] = fm.late_share(counted - mc["ship_on_time"].to_numpy(dtype="float64"), counted)
