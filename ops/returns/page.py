@@ -24,6 +24,7 @@ from ops.returns.queries import (
     _dim_table,
     _finish_rates,
     _frame,
+    _priority,
     _reason_rows,
     _run,
     cost_frame,
@@ -31,7 +32,6 @@ from ops.returns.queries import (
     heat_frame,
     last_week,
     net_cost,
-    priority_list,
     return_rates,
     thresholds,
     week_bounds,
@@ -80,8 +80,10 @@ def _dims(session: Session, viewer: Viewer, filters: Filters) -> pd.DataFrame:
     lo, hi = week_bounds(filters)
     sums = ("units_sold", "sales_value", "units_returned", "returned_value", "refund_value", "shipped_lines",
             "wrong_item_lines")
+    # Every row's dim is one of DIMS: naming them lets the (dim, sale_week) index find the range's rows
+    # (without it SQLite walks that index whole for a supplier).
     stmt = (select(t.dim, t.member, *[func.sum(getattr(t, c)) for c in sums])
-            .where(*_conds(viewer, t, lo, hi)).group_by(t.dim, t.member))
+            .where(*_conds(viewer, t, lo, hi), t.dim.in_(m.DIMS)).group_by(t.dim, t.member))
     return _frame(_run(session, stmt).all(), ["dim", "group", *sums], sums)
 
 
@@ -166,6 +168,9 @@ def returns_page(session: Session, *, viewer: Viewer, filters: Filters = ALL, by
     cost = cost_frame(rows, th)
     accuracy = fulfilment_accuracy(session, viewer=viewer, filters=filters)
     week = last_week(session, viewer=viewer, filters=filters)
+    cats = dims.loc[dims["dim"] == "category", ["group", "units_sold", "units_returned"]].rename(
+        columns={"group": "category"}).reset_index(drop=True)
+    cats["category_rate"] = m.return_rate(cats["units_returned"], cats["units_sold"])
     cost_by_week: dict[dt.date, float] = {}
     if week is not None:
         prev = week - dt.timedelta(weeks=1)
@@ -175,7 +180,8 @@ def returns_page(session: Session, *, viewer: Viewer, filters: Filters = ALL, by
             cost_by_week[w] = net_cost(two[two["sale_week"] == w], th)
     kpi_df = _kpis(weekly, week, cost_by_week)
     if priority_limit:
-        prio = priority_list(session, viewer=viewer, filters=filters, limit=priority_limit, min_units=min_units)
+        # priority_list, with the category totals and the last week this load has read already
+        prio = _priority(session, viewer, filters, priority_limit, float(min_units), cats, week)
         prio = _with_actions(session, viewer=viewer, frame=prio)
     else:
         prio = pd.DataFrame(columns=[*priority_list_columns(), *ACTION_COLUMNS])

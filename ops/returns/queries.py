@@ -14,14 +14,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select, true
 from sqlalchemy.orm import Session
 
 from ops import access
 from ops.access import Viewer, data_function, require_viewer
 from ops.db import as_day
 from ops.filters import ALL, Filters
-from ops.models import AggReturnsDim, AggReturnsDimAll, AggReturnsReason, AggReturnsSkuCum
+from ops.models import AggReturnsDim, AggReturnsDimAll, AggReturnsReason, AggReturnsSkuCum, Product
 from ops.returns import metrics as m
 from ops.returns.metrics import (
     ACCURACY_TARGET_THRESHOLD,
@@ -88,7 +88,10 @@ def _run(session: Session, stmt: Any) -> Any:
 
 
 def _frame(rows: Any, cols: list[str], numeric: tuple[str, ...]) -> pd.DataFrame:
-    df = pd.DataFrame(list(rows), columns=cols)
+    rows = list(rows)
+    # column by column: pandas turning thousands of Row objects into rows one by one was most of a read
+    df = (pd.DataFrame(dict(zip(cols, zip(*rows, strict=True), strict=True)), columns=cols) if rows
+          else pd.DataFrame(rows, columns=cols))
     for c in numeric:
         if c in df:
             df[c] = pd.to_numeric(df[c], errors="coerce").fillna(0)
@@ -106,11 +109,16 @@ def _ints(df: pd.DataFrame, cols: tuple[str, ...]) -> pd.DataFrame:
 @data_function
 def thresholds(session: Session, *, viewer: Viewer) -> dict[str, float]:
     """The returns thresholds in force (global values), by name."""
-    from ops.decisions import threshold
+    from ops.decisions import THRESHOLDS, thresholds_for
 
     names = [MIN_UNITS_THRESHOLD, m.RATE_ALERT_THRESHOLD, ACCURACY_TARGET_THRESHOLD, SHIP_COST_THRESHOLD,
              HANDLING_COST_THRESHOLD, *LOSS_THRESHOLDS.values()]
-    return {n: float(threshold(session, viewer=viewer, name=n).value) for n in names}
+    # One read of the rows the viewer may see; the global value of each is its stored global row, else the
+    # registered default: what ``decisions.threshold`` picks with no scope, without a query per name.
+    rows = thresholds_for(session, viewer=viewer)
+    glob = rows[rows["scope_kind"] == "global"]
+    stored = dict(zip(glob["name"], glob["value"], strict=True))
+    return {n: float(stored[n]) if n in stored else float(THRESHOLDS[n].default) for n in names}
 
 
 def _finish_rates(df: pd.DataFrame, min_units: float) -> pd.DataFrame:
@@ -236,6 +244,15 @@ def supplier_return_rates(session: Session, *, viewer: Viewer, start: dt.date | 
 CUM_SUMS = ("units_sold", "sales_value", "units_returned", "returned_value", "refund_value")
 
 
+def _own_products(viewer: Viewer, product_id: Any) -> ColumnElement[bool]:
+    """For a supplier, ``product_id`` among its products: the running sums' index is (sale_week, product_id),
+    so a supplier's rows of a week are found by seeks instead of a walk over every SKU's row. The
+    scope itself stays the rows' supplier code (:func:`ops.access.product_by_supplier_code`)."""
+    if not viewer.is_vendor:
+        return true()
+    return product_id.in_(select(Product.id).where(access.product_condition(viewer)))
+
+
 def _cum_diff(session: Session, viewer: Viewer, end: dt.date, before: dt.date | None, *, attrs: bool = True,
               min_units: float | None = None, product_ids: list[int] | None = None) -> pd.DataFrame:
     """Per SKU, the running sums at sale week ``end`` minus those at ``before`` (None: nothing before).
@@ -252,7 +269,8 @@ def _cum_diff(session: Session, viewer: Viewer, end: dt.date, before: dt.date | 
     stmt = (select(hi.c.product_id, *([hi.c.sku, hi.c.category, hi.c.size, hi.c.supplier] if attrs else []),
                    *diff.values())
             .select_from(hi.outerjoin(lo, join_on) if before is not None else hi)
-            .where(access.product_by_supplier_code(viewer, hi.c.supplier), hi.c.sale_week == end))
+            .where(access.product_by_supplier_code(viewer, hi.c.supplier), hi.c.sale_week == end,
+                   _own_products(viewer, hi.c.product_id)))
     if before is not None and product_ids is None:
         stmt = stmt.where(diff["units_sold"].element != 0)
     if product_ids is not None:
@@ -267,16 +285,18 @@ def _cum_bounds(session: Session, viewer: Viewer) -> tuple[dt.date | None, dt.da
     t = AggReturnsSkuCum
     # ORDER BY ... LIMIT 1 walks the (sale_week, product_id) index from one end; SQLite plans MIN() and
     # MAX() together with a WHERE clause as a scan of the whole table.
-    scope = access.product_by_supplier_code(viewer, t.supplier)
+    scope = and_(access.product_by_supplier_code(viewer, t.supplier), _own_products(viewer, t.product_id))
     lo = session.scalar(select(t.sale_week).where(scope).order_by(t.sale_week).limit(1))
     hi = session.scalar(select(t.sale_week).where(scope).order_by(t.sale_week.desc()).limit(1))
     return as_day(lo), as_day(hi)
 
 
 def _sku_totals(session: Session, viewer: Viewer, lo: dt.date | None, hi: dt.date | None,
-                min_units: float | None = None) -> pd.DataFrame:
-    """Per SKU, its sums over the sale weeks ``lo``..``hi``: the running sums at ``hi`` minus those before ``lo``."""
-    first, last = _cum_bounds(session, viewer)
+                min_units: float | None = None,
+                bounds: tuple[dt.date | None, dt.date | None] | None = None) -> pd.DataFrame:
+    """Per SKU, its sums over the sale weeks ``lo``..``hi``: the running sums at ``hi`` minus those before ``lo``
+    (``bounds``: :func:`_cum_bounds`, when already read)."""
+    first, last = bounds or _cum_bounds(session, viewer)
     cols = ["product_id", "sku", "category", "size", "supplier", *CUM_SUMS]
     if last is None or first is None:
         return pd.DataFrame(columns=cols)
@@ -298,13 +318,16 @@ def _category_totals(session: Session, viewer: Viewer, lo: dt.date | None, hi: d
     return df
 
 
-def _trend_windows(session: Session, viewer: Viewer, product_ids: list[int], last: dt.date) -> pd.DataFrame:
-    """Per SKU, units sold and returned in the :data:`TREND_WEEKS` sale weeks up to ``last`` and the ones before."""
+def _trend_windows(session: Session, viewer: Viewer, product_ids: list[int], last: dt.date,
+                   first: dt.date | None = None) -> pd.DataFrame:
+    """Per SKU, units sold and returned in the :data:`TREND_WEEKS` sale weeks up to ``last`` and the ones before
+    (``first``: the first week of the running sums, read when not given)."""
     cols = ["recent_sold", "recent_returned", "prior_sold", "prior_returned"]
     if not product_ids:
         return pd.DataFrame(columns=cols)
     step = dt.timedelta(weeks=TREND_WEEKS)
-    first, _ = _cum_bounds(session, viewer)
+    if first is None:
+        first, _ = _cum_bounds(session, viewer)
     weeks = [w if first is not None and w >= first else None for w in (last, last - step, last - 2 * step)]
     if weeks[0] is None:
         return pd.DataFrame(columns=cols)
@@ -390,13 +413,20 @@ def priority_list(session: Session, *, viewer: Viewer, filters: Filters = ALL, l
     if min_units is None:
         min_units = thresholds(session, viewer=viewer)[MIN_UNITS_THRESHOLD]
     lo, hi = week_bounds(filters)
+    return _priority(session, viewer, filters, limit, float(min_units), _category_totals(session, viewer, lo, hi),
+                     last_week(session, viewer=viewer, filters=filters))
+
+
+def _priority(session: Session, viewer: Viewer, filters: Filters, limit: int | None, min_units: float,
+              cats: pd.DataFrame, last: dt.date | None) -> pd.DataFrame:
+    """:func:`priority_list` from the category totals and the last settled week (when the caller has them)."""
+    lo, hi = week_bounds(filters)
+    bounds = _cum_bounds(session, viewer)
     # Only SKUs at the minimum volume with some returns can be listed: the read keeps just those.
-    skus = _sku_totals(session, viewer, lo, hi, min_units=float(min_units))
-    cats = _category_totals(session, viewer, lo, hi)
-    last = last_week(session, viewer=viewer, filters=filters)
-    df = priority_frame(skus, cats, None, float(min_units), limit)
+    skus = _sku_totals(session, viewer, lo, hi, min_units=min_units, bounds=bounds)
+    df = priority_frame(skus, cats, None, min_units, limit)
     if last is not None and len(df):
-        trend = _trend_windows(session, viewer, [int(x) for x in df["product_id"]], last)
+        trend = _trend_windows(session, viewer, [int(x) for x in df["product_id"]], last, bounds[0])
         df["recent_rate"] = df["product_id"].map(m.return_rate(trend["recent_returned"], trend["recent_sold"]))
         df["prior_rate"] = df["product_id"].map(m.return_rate(trend["prior_returned"], trend["prior_sold"]))
         df["trend_pts"] = df["recent_rate"] - df["prior_rate"]
