@@ -52,7 +52,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from ops.aggregates import incremental, refresher
+from ops.aggregates import incremental, indexes_dropped, refresher
 from ops.db import as_day
 from ops.models import (
     AggReturnsDim,
@@ -96,7 +96,7 @@ def _sum_cols(names: tuple[str, ...]) -> list[Column[Any]]:
 
 
 TMP_PROD = _tmp("tmp_ret_prod", Column("product_id", Integer, primary_key=True), Column("pg", Integer),
-                Column("sr", Integer), Column("unit_cost", Float), Column("sku", String(64)),
+                Column("sr", Integer), Column("cs", Integer), Column("unit_cost", Float), Column("sku", String(64)),
                 Column("category", String(100)), Column("size", String(32)), Column("supplier", String(64)))
 # product group -> its supplier (and supplier rank), category and size; supplier rank -> supplier
 TMP_PG = _tmp("tmp_ret_pg", Column("pg", Integer, primary_key=True), Column("sr", Integer),
@@ -114,7 +114,9 @@ TMP_ORDER = _tmp("tmp_ret_order", Column("order_id", Integer, primary_key=True),
 SALE_SUMS = ("qty", "value", "shipped")
 RETURN_SUMS = ("units_returned", "return_lines", "returned_value", "refund", "defect_units", "wrong_item_lines")
 TMP_LINE = _tmp("tmp_ret_line", Column("g", KEY), Column("k", KEY), *_sum_cols(SALE_SUMS))
-TMP_LINE_RET = _tmp("tmp_ret_line_ret", Column("g", KEY), Column("k", KEY), *_sum_cols(RETURN_SUMS))
+TMP_LINE_RET = _tmp("tmp_ret_line_ret", Column("line_id", Integer, primary_key=True), Column("g", KEY),
+                    Column("k", KEY), Column("product_id", Integer), Column("unit_price", Float),
+                    *_sum_cols(RETURN_SUMS))
 TMP_FINE_RET = _tmp("tmp_ret_fine_ret", Column("g", KEY, primary_key=True, autoincrement=False),
                     *_sum_cols(RETURN_SUMS))
 TMP_FINE = _tmp("tmp_ret_fine", Column("g", KEY), *_sum_cols(DIM_SUMS))
@@ -137,15 +139,20 @@ ORDER_DIMS = {"channel": Channel, "warehouse": Warehouse, "carrier": Carrier}
 class _Keys:
     """How a staged line's group key packs its sale week, product group and order group, each factor one more
     than its largest value: ``g = ((wr * n_pg + pg) * n_ch + channel) * n_wh + warehouse) * n_car + carrier``
-    (``wr``: weeks since ``wk0``; ids, 0 for none). A SKU-week is ``k = product_id * n_weeks + wr``."""
+    (``wr``: weeks since ``wk0``; ``pg = sr * n_cs + cs``: the ranks of the supplier's code and of the category
+    and size; ids, 0 for none). A SKU-week is ``k = product_id * n_weeks + wr``."""
 
     wk0: int
     n_weeks: int
-    n_pg: int
     n_sr: int
+    n_cs: int
     n_ch: int
     n_wh: int
     n_car: int
+
+    @property
+    def n_pg(self) -> int:
+        return self.n_sr * self.n_cs
 
     @property
     def n_og(self) -> int:
@@ -209,8 +216,8 @@ def _keys(session: Session) -> _Keys:
     else:
         wk0 = (as_day(first).toordinal() - 1) // 7 - 1
         n_weeks = (as_day(last).toordinal() - 1) // 7 + 2 - wk0
-    keys = _Keys(wk0=wk0, n_weeks=n_weeks, n_pg=_max_id(session, TMP_PROD.c.pg) + 1,
-                 n_sr=_max_id(session, TMP_PROD.c.sr) + 1, n_ch=_max_id(session, Channel.id) + 1,
+    keys = _Keys(wk0=wk0, n_weeks=n_weeks, n_sr=_max_id(session, TMP_PROD.c.sr) + 1,
+                 n_cs=_max_id(session, TMP_PROD.c.cs) + 1, n_ch=_max_id(session, Channel.id) + 1,
                  n_wh=_max_id(session, Warehouse.id) + 1, n_car=_max_id(session, Carrier.id) + 1)
     if keys.n_weeks * keys.n_pg * keys.n_og >= 2**62:
         raise ValueError("returns refresh: channel, warehouse or carrier ids too large to pack into one key")
@@ -219,13 +226,14 @@ def _keys(session: Session) -> _Keys:
 
 def _fill(session: Session, dialect: str, orders: Any = None) -> _Keys:
     """Stage the lines (with shipments and returns) of every order, or of ``orders`` (a select of ids)."""
-    rank = func.dense_rank().over(order_by=(Supplier.code, Product.category, Product.size))
     session.execute(insert(TMP_PROD).from_select(
-        ["product_id", "pg", "sr", "unit_cost", "sku", "category", "size", "supplier"],
-        select(Product.id, rank, func.dense_rank().over(order_by=Supplier.code),
+        ["product_id", "sr", "cs", "unit_cost", "sku", "category", "size", "supplier"],
+        select(Product.id, func.dense_rank().over(order_by=Supplier.code),
+               func.dense_rank().over(order_by=(Product.category, Product.size)),
                func.coalesce(Product.unit_cost, 0.0), Product.sku, Product.category, Product.size, Supplier.code)
         .outerjoin(Supplier, Supplier.id == Product.supplier_id)))
     p = TMP_PROD.c
+    session.execute(update(TMP_PROD).values(pg=p.sr * (_max_id(session, p.cs) + 1) + p.cs))
     session.execute(insert(TMP_PG).from_select(
         ["pg", "sr", "supplier", "category", "size"],
         select(p.pg, func.min(p.sr), func.min(p.supplier), func.min(p.category), func.min(p.size)).group_by(p.pg)))
@@ -264,13 +272,15 @@ def _fill(session: Session, dialect: str, orders: Any = None) -> _Keys:
     if orders is not None:
         sales = sales.where(OrderLine.order_id.in_(orders))
     session.execute(insert(TMP_LINE).from_select(["g", "k", *SALE_SUMS], sales))
-    returned = (select(g, k, r.units, r.lines, r.units * OrderLine.unit_price, r.refund, r.defect_units,
+    returned = (select(r.order_line_id, g, k, OrderLine.product_id, OrderLine.unit_price, r.units, r.lines,
+                       r.units * OrderLine.unit_price, r.refund, r.defect_units,
                        # wrong-item returns count against accuracy only on lines that were shipped
                        r.wrong_lines * o.shipped)
                 .select_from(TMP_RET).join(OrderLine, OrderLine.id == r.order_line_id)
                 .join(TMP_ORDER, o.order_id == OrderLine.order_id)
                 .join(TMP_PROD, p.product_id == OrderLine.product_id))
-    session.execute(insert(TMP_LINE_RET).from_select(["g", "k", *RETURN_SUMS], returned))
+    session.execute(insert(TMP_LINE_RET).from_select(
+        ["line_id", "g", "k", "product_id", "unit_price", *RETURN_SUMS], returned))
     return keys
 
 
@@ -308,17 +318,16 @@ def _aggregate(session: Session, keys: _Keys, weeks: list[dt.date] | None = None
     session.execute(insert(AggReturnsDimAll).from_select(
         ["sale_week", "dim", "member", *DIM_SUMS], per_week.group_by(d.sale_week, d.dim, d.member)))
 
-    # Per return: its line's week, product group, price and cost (the returns are few; no staged line needed).
-    r, o, p, pg, w = Return, TMP_ORDER.c, TMP_PROD.c, TMP_PG.c, TMP_WEEKS.c
-    rkeys = [w.sale_week, pg.supplier, pg.category, pg.size, r.reason_code, r.disposition]
+    # Per return: its staged line's week, product, price and cost.
+    r, lr, p, w = Return, TMP_LINE_RET.c, TMP_PROD.c, TMP_WEEKS.c
+    rkeys = [w.sale_week, p.supplier, p.category, p.size, r.reason_code, r.disposition]
     stmt = (select(*rkeys, func.count().label("return_lines"), func.sum(r.qty).label("units_returned"),
-                   func.sum(r.qty * OrderLine.unit_price).label("returned_value"),
+                   func.sum(r.qty * lr.unit_price).label("returned_value"),
                    func.sum(r.refund_amount).label("refund_value"),
                    func.sum(r.qty * p.unit_cost).label("cost_value"))
-            .select_from(r).join(OrderLine, OrderLine.id == r.order_line_id)
-            .join(TMP_ORDER, o.order_id == OrderLine.order_id)
-            .join(TMP_PROD, p.product_id == OrderLine.product_id).join(TMP_PG, pg.pg == p.pg)
-            .join(TMP_WEEKS, w.wr == o.wk - keys.wk0).group_by(*rkeys))
+            .select_from(r).join(TMP_LINE_RET, lr.line_id == r.order_line_id)
+            .join(TMP_PROD, p.product_id == lr.product_id)
+            .join(TMP_WEEKS, w.wr == lr.k % keys.n_weeks).group_by(*rkeys))
     session.execute(insert(AggReturnsReason).from_select(
         ["sale_week", "supplier", "category", "size", "reason_code", "disposition", "return_lines",
          "units_returned", "returned_value", "refund_value", "cost_value"], stmt))
@@ -337,15 +346,14 @@ def _mid_breakdown(keys: _Keys, dim: str) -> Any:
 
 
 def _order_breakdown(keys: _Keys, dim: str) -> Any:
-    """A channel, warehouse or carrier breakdown: the fine sums grouped by one packed week x supplier x id key,
-    then only the result rows decoded into the week's Monday and the codes."""
-    f, pg, w, sup = TMP_FINE.c, TMP_PG.c, TMP_WEEKS.c, TMP_SUP.c
+    """A channel, warehouse or carrier breakdown: the fine sums grouped by one packed week x supplier x id key
+    (``g // (n_og * n_cs)`` is ``wr * n_sr + sr``), then only the result rows decoded into the week's Monday and
+    the codes."""
+    f, w, sup = TMP_FINE.c, TMP_WEEKS.c, TMP_SUP.c
     code_table: Any = ORDER_DIMS[dim]
     n_x = {"channel": keys.n_ch, "warehouse": keys.n_wh, "carrier": keys.n_car}[dim]
-    k = ((f.g // (keys.n_og * keys.n_pg) * keys.n_sr + pg.sr) * n_x + keys.order_part(dim, f.g)).label("k")
-    per_key = (select(k, *[func.sum(f[c]).label(c) for c in DIM_SUMS])
-               .select_from(TMP_FINE).join(TMP_PG, pg.pg == (f.g // keys.n_og) % keys.n_pg)
-               .group_by(k).subquery())
+    k = (f.g // (keys.n_og * keys.n_cs) * n_x + keys.order_part(dim, f.g)).label("k")
+    per_key = select(k, *[func.sum(f[c]).label(c) for c in DIM_SUMS]).group_by(k).subquery()
     return (select(w.sale_week, sup.supplier, literal(dim, String(16)), func.coalesce(code_table.code, NONE_MEMBER),
                    *[per_key.c[c] for c in DIM_SUMS])
             .select_from(per_key).join(TMP_WEEKS, w.wr == per_key.c.k // (keys.n_sr * n_x))
@@ -378,14 +386,15 @@ def _sku_cumulative(session: Session, keys: _Keys) -> None:
         ["product_id", "first_wr"],
         select(p.product_id, first_k - lo).where(first_k.is_not(None)).order_by(p.product_id)))
     s, w = TMP_SKU.c, TMP_WEEKS.c
-    running = [func.sum(func.coalesce(sw[c], 0)).over(partition_by=s.product_id, order_by=w.wr)
+    running = [func.sum(func.coalesce(sw[c], 0)).over(partition_by=s.product_id, order_by=w.wr, rows=(None, 0))
                for c in CUM_SUMS]
     stmt = (select(w.sale_week, s.product_id, p.sku, p.category, p.size, p.supplier, *running)
             .select_from(TMP_SKU).join(TMP_PROD, p.product_id == s.product_id)
             .join(TMP_WEEKS, and_(w.wr >= s.first_wr, w.wr <= last))
             .outerjoin(TMP_SKU_WEEK, sw.k == cast(s.product_id, KEY) * keys.n_weeks + w.wr))
-    session.execute(insert(AggReturnsSkuCum).from_select(
-        ["sale_week", "product_id", "sku", "category", "size", "supplier", *CUM_SUMS], stmt))
+    with indexes_dropped(session, AggReturnsSkuCum):
+        session.execute(insert(AggReturnsSkuCum).from_select(
+            ["sale_week", "product_id", "sku", "category", "size", "supplier", *CUM_SUMS], stmt))
 
 
 @refresher("returns")
