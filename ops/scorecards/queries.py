@@ -111,17 +111,31 @@ def period(session: Session, *, week: Any = None, weeks: int = TREND_WEEKS) -> P
 
 
 def _last_ship_day(session: Session) -> dt.date | None:
-    """``ops.reference.last_day(session, Shipment.shipped_at)``, read as text.
+    """``ops.reference.last_day(session, Shipment.shipped_at)``: the same newest distinct ship instants and the
+    same settled day, read differently.
 
-    The same newest distinct ship instants and the same settled day; the instants are read as ISO
-    text (their first ten characters are the day) instead of as datetime objects, which took
-    most of a scorecard page's first query at bench size.
+    The newest rows are read in index order without ``DISTINCT`` (PostgreSQL without fresh statistics
+    hashed every shipment for it: 3 s at bench size) and as ISO text, whose first ten characters are the
+    day (turning thousands of values into datetime objects was most of the page's first query). Enough
+    rows are read to hold as many distinct instants as ``last_day`` reads, or every row.
     """
     col = Shipment.shipped_at
-    newest = (select(col.label("at")).where(col.is_not(None)).distinct().order_by(col.desc())
-              .limit(LAST_DAYS * VALUES_PER_DAY).subquery())
-    texts = session.connection().execute(select(cast(newest.c.at, String))).scalars().all()
-    days = sorted({t[:10] for t in texts}, reverse=True)[:LAST_DAYS]
+    want = LAST_DAYS * VALUES_PER_DAY
+    limit = 2 * want
+    conn = session.connection()
+    while True:
+        texts = conn.execute(select(cast(col, String).label("shipped_text")).where(col.is_not(None))
+                             .order_by(col.desc()).limit(limit)).scalars().all()
+        instants = list(dict.fromkeys(texts))  # distinct, newest first
+        if len(instants) >= want or len(texts) < limit:
+            break
+        limit *= 4
+    days: list[str] = []
+    for t in instants[:want]:  # as last_day's loop: the newest LAST_DAYS days among those instants
+        if not days or days[-1] != t[:10]:
+            days.append(t[:10])
+        if len(days) >= LAST_DAYS:
+            break
     return settled_last_day([dt.date.fromisoformat(d) for d in days])
 
 
@@ -290,27 +304,53 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
+def _groups(df: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's group number with groups in sorted key order (as ``df.groupby(keys, sort=True)``), and the
+    first row of each group: one integer code per row instead of pandas grouping on several text columns."""
+    code = np.zeros(len(df), dtype=np.int64)
+    for k in keys:
+        c, uniq = pd.factorize(df[k], sort=True)
+        code = code * max(len(uniq), 1) + c
+    _, first, inv = np.unique(code, return_index=True, return_inverse=True)
+    return inv.reshape(-1), first
+
+
+def _count_sums(df: pd.DataFrame, inv: np.ndarray, n: int, cols: tuple[str, ...] | list[str]) -> dict[str, np.ndarray]:
+    """Per group, the sums of integer count columns (float64 holding exact integers)."""
+    return {c: np.bincount(inv, weights=df[c].to_numpy(dtype="float64"), minlength=n) for c in cols}
+
+
+def _lookup(keys: list[str], have: pd.DataFrame, want: dict[str, np.ndarray]) -> np.ndarray:
+    """Row of ``have`` (unique on ``keys``) for each key tuple of ``want``, -1 where it has none."""
+    if len(keys) == 1:
+        return pd.Index(have[keys[0]]).get_indexer(want[keys[0]])
+    return pd.MultiIndex.from_frame(have[keys]).get_indexer(pd.MultiIndex.from_arrays([want[k] for k in keys]))
+
+
 def measures(counts: pd.DataFrame, hist: pd.DataFrame | None, keys: list[str]) -> pd.DataFrame:
     """Sum counts over ``keys`` and turn them into the scorecard's measures (see :mod:`.metrics`)."""
-    sums = counts.groupby(keys, sort=True)[[*CARRIER_COUNTS, "cost_sum"]].sum()
-    v = {c: sums[c].to_numpy(dtype="float64") for c in sums.columns}
-    out = sums.index.to_frame(index=False)
+    inv, first = _groups(counts, keys)
+    ng = len(first)
+    v = _count_sums(counts, inv, ng, CARRIER_COUNTS)
+    # money is summed as pandas sums it (compensated, rows in order), so each figure is the same float as before
+    v["cost_sum"] = counts["cost_sum"].groupby(inv, sort=True).sum().to_numpy(dtype="float64")
+    out: dict[str, Any] = {k: counts[k].to_numpy()[first] for k in keys}
     n = v["n"]
-    lost, damaged, returned = _ratio(v["lost"], n), _ratio(v["damaged"], n), _ratio(v["returned"], n)
     out["shipments"] = n.astype("int64")
     out["on_time_rate"] = _ratio(v["on_time"], v["attempted"])
     out["first_attempt_rate"] = _ratio(v["first_attempt_ok"], v["delivered"])
-    out["lost_rate"], out["damaged_rate"], out["rts_rate"] = lost, damaged, returned
+    out["lost_rate"], out["damaged_rate"] = _ratio(v["lost"], n), _ratio(v["damaged"], n)
+    out["rts_rate"] = _ratio(v["returned"], n)
     out["intact_rate"] = 1.0 - _ratio(v["lost"] + v["damaged"] + v["returned"], n)
     out["cost_per_package"] = _ratio(v["cost_sum"], n)
     q = group_quantiles(hist, keys, (0.5, 0.9, 0.95)) if hist is not None else pd.DataFrame()
-    out = out.assign(q50=np.nan, q90=np.nan, q95=np.nan) if q.empty else out.merge(q, on=keys, how="left")
-    out = out.rename(columns={"q50": "transit_p50_bdays", "q90": "transit_p90_bdays", "q95": "transit_p95_bdays"})
-    for c in ("transit_p50_bdays", "transit_p90_bdays", "transit_p95_bdays"):
-        out[c] = out[c].astype("float64")
+    at = _lookup(keys, q, out) if not q.empty else np.full(ng, -1)
+    for name, col in (("q50", "transit_p50_bdays"), ("q90", "transit_p90_bdays"), ("q95", "transit_p95_bdays")):
+        vals = q[name].to_numpy(dtype="float64") if not q.empty else np.empty(0)
+        out[col] = np.where(at >= 0, vals[np.maximum(at, 0)] if len(vals) else np.nan, np.nan)
     out["attempted"] = v["attempted"].astype("int64")
     out["delivered"] = v["delivered"].astype("int64")
-    return out[[*keys, *MEASURE_COLUMNS, "attempted", "delivered"]]
+    return pd.DataFrame(out, columns=[*keys, *MEASURE_COLUMNS, "attempted", "delivered"])
 
 
 def score_frame(m: pd.DataFrame, s: Settings, *, supplier: bool = False) -> pd.DataFrame:
@@ -377,9 +417,12 @@ def _carrier_data(session: Session, viewer: Viewer, week: Any, weeks: int) -> _C
 def _benchmarks(cd: _CarrierData, weekly: bool) -> pd.DataFrame:
     """Median on-time rate per lane (and week) over carriers with at least the minimum volume there."""
     keys = ["lane", "week"] if weekly else ["lane"]
-    g = cd.peers.groupby([*keys, "carrier"], as_index=False)[["n", "attempted", "on_time"]].sum()
-    g = g[g["n"] >= cd.s.min_volume]
-    g["rate"] = rates(g["on_time"], g["attempted"])
+    peers = cd.peers
+    inv, first = _groups(peers, [*keys, "carrier"])
+    v = _count_sums(peers, inv, len(first), ("n", "attempted", "on_time"))
+    keep = v["n"] >= cd.s.min_volume
+    g = pd.DataFrame({**{k: peers[k].to_numpy()[first][keep] for k in keys},
+                      "rate": _ratio(v["on_time"][keep], v["attempted"][keep])})
     out = g.groupby(keys, as_index=False)["rate"].median().rename(columns={"rate": "benchmark_on_time_rate"})
     out["benchmark_on_time_rate"] = out["benchmark_on_time_rate"].astype("float64")
     return out
@@ -433,8 +476,12 @@ LANE_WEEK_COLUMNS = ["carrier", "lane", "week", "week_label", "shipments", "atte
 def _lane_weeks_from(cd: _CarrierData | None) -> pd.DataFrame:
     if cd is None:
         return pd.DataFrame(columns=LANE_WEEK_COLUMNS)
-    g = cd.counts.groupby(["carrier", "lane", "week"], as_index=False)[["n", "attempted", "on_time"]].sum()
-    g["on_time_rate"] = rates(g["on_time"], g["attempted"])
+    keys = ["carrier", "lane", "week"]
+    inv, first = _groups(cd.counts, keys)
+    v = _count_sums(cd.counts, inv, len(first), ("n", "attempted", "on_time"))
+    g = pd.DataFrame({**{k: cd.counts[k].to_numpy()[first] for k in keys},
+                      **{c: v[c].astype("int64") for c in ("n", "attempted", "on_time")}})
+    g["on_time_rate"] = _ratio(v["on_time"], v["attempted"])
     g["ranked"] = g["n"] >= cd.s.min_volume
     g["flagged"] = g["ranked"] & (g["on_time_rate"] < cd.s.late_below)
     g = g.rename(columns={"n": "shipments"}).merge(_benchmarks(cd, weekly=True), on=["lane", "week"], how="left")
