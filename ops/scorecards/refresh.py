@@ -16,11 +16,13 @@ the same expressions, so the page is right at once without a rebuild.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import (
+    BigInteger,
     Column,
     ColumnElement,
     Date,
@@ -31,7 +33,6 @@ from sqlalchemy import (
     String,
     Table,
     and_,
-    bindparam,
     case,
     cast,
     delete,
@@ -72,10 +73,15 @@ CARRIER_COUNTS = ("n", "attempted", "on_time", "delivered", "first_attempt_ok", 
 SUPPLIER_COUNTS = ("lines", "on_time", "in_full", "otif", "qty_ordered", "qty_received")
 
 _TMP = MetaData()
+# Packed keys exceed PostgreSQL's integer; on SQLite INTEGER is already 64-bit.
+KEY = BigInteger().with_variant(Integer(), "sqlite")
+JULIAN_DAY_0001 = 1721425.5  # SQLite's julianday('0001-01-01'): day number 0, a Monday
+# The calendar by day number (days from 0001-01-01), so that each shipment finds its days by integer.
+TMP_CAL = Table("tmp_scorecard_cal", _TMP, Column("dn", Integer, primary_key=True, autoincrement=False),
+                Column("week", Date), Column("n_before", Integer), prefixes=["TEMPORARY"])
+# One row per shipment: ``k`` packs its ship week (day number // 7), carrier, service and warehouse ids.
 TMP_SHIP = Table(
-    "tmp_scorecard_ship", _TMP,
-    Column("week", Date), Column("carrier_id", Integer), Column("carrier", String(64)),
-    Column("service", String(64)), Column("lane", String(64)), Column("warehouse", String(32)),
+    "tmp_scorecard_ship", _TMP, Column("k", KEY), Column("lane", String(64)),
     *[Column(c, Integer) for c in CARRIER_COUNTS], Column("cost", Float), Column("bdays", Integer),
     prefixes=["TEMPORARY"])
 
@@ -102,7 +108,8 @@ def _span(session: Session) -> tuple[dt.date, dt.date] | None:
         # min and max apart: each alone is one seek on the shipped_at index
         (session.scalar(select(func.min(Shipment.shipped_at))), session.scalar(select(func.max(Shipment.shipped_at)))),
         session.execute(select(func.min(Shipment.first_attempt_at), func.max(Shipment.first_attempt_at))).one(),
-        session.execute(select(func.min(Shipment.delivered_at), func.max(Shipment.delivered_at))).one(),
+        (session.scalar(select(func.min(Shipment.delivered_at))),
+         session.scalar(select(func.max(Shipment.delivered_at)))),
         session.execute(select(func.min(PurchaseOrder.expected_on), func.max(PurchaseOrder.expected_on))).one(),
     ]
     ends = [pd.Timestamp(str(v)).normalize() for span in spans for v in span if v is not None]
@@ -205,28 +212,102 @@ def refresh(session: Session) -> None:
         session.execute(delete(t))
     dialect = session.get_bind().dialect.name
     _fill_calendar(session)
-    conn = session.connection()
-    TMP_SHIP.drop(conn, checkfirst=True)
-    TMP_SHIP.create(conn)
-    facts = shipment_facts(dialect).where(Shipment.tracking_number.not_in(_accepted("shipment")))
-    session.execute(insert(TMP_SHIP).from_select([c.name for c in TMP_SHIP.c], facts))
-    _carrier_aggregates(session)
+    packing = _stage_shipments(session, dialect)
+    _carrier_aggregates(session, packing)
     _supplier_aggregates(session)
 
 
-def _carrier_aggregates(session: Session) -> None:
-    """``agg_scorecard_carrier`` and ``agg_scorecard_transit`` from the staged shipment facts."""
+def day_number(dialect: str, ts: Any) -> ColumnElement[Any]:
+    """Days from 0001-01-01 to the timestamp's day (``date.toordinal() - 1``), parsing it once."""
+    if dialect == "postgresql":
+        return cast(ts, Date) - literal(dt.date(1, 1, 1), Date)
+    return cast(func.julianday(ts) - JULIAN_DAY_0001, Integer)
+
+
+@dataclass(frozen=True)
+class _Packing:
+    """``k = ((week * n_car + carrier_id) * n_svc + service_id) * n_wh + warehouse_id`` (ids; 0 for none)."""
+
+    n_car: int
+    n_svc: int
+    n_wh: int
+
+
+def _stage_shipments(session: Session, dialect: str, *where: Any) -> _Packing:
+    """``tmp_scorecard_ship``: the facts of :func:`shipment_facts` for every shipment with a ship time (and
+    ``where``) not excluded by an accepted dispute, keyed by integers (its days found in the calendar by day
+    number), so that the aggregates sort integers and decode only their result rows."""
+    conn = session.connection()
+    for t in (TMP_SHIP, TMP_CAL):
+        t.drop(conn, checkfirst=True)
+        t.create(conn)
+    cal = AggScorecardCalendar
+    session.execute(insert(TMP_CAL).from_select(
+        ["dn", "week", "n_before"], select(day_number(dialect, cal.day), cal.week, cal.n_before)))
+    packing = _Packing(*(int(session.scalar(select(func.max(c))) or 0) + 1
+                         for c in (Carrier.id, CarrierService.id, Warehouse.id)))
+    ship_cal, att_cal = TMP_CAL.alias("ship_cal"), TMP_CAL.alias("att_cal")
+    attempt = func.coalesce(Shipment.first_attempt_at, Shipment.delivered_at)
+    attempted = and_(attempt.is_not(None), Shipment.promised_at.is_not(None))
+    delivered = and_(Shipment.status == "delivered", Shipment.delivered_at.is_not(None))
+    first_ok = and_(delivered, or_(Shipment.first_attempt_at.is_(None),
+                                   Shipment.first_attempt_at >= Shipment.delivered_at))
+    att_day = day_number(dialect, attempt)
+    key = ((cast(ship_cal.c.dn // 7, KEY) * packing.n_car + Shipment.carrier_id) * packing.n_svc
+           + func.coalesce(Shipment.service_id, 0)) * packing.n_wh + func.coalesce(Shipment.warehouse_id, 0)
+    cols: dict[str, Any] = {
+        "k": key, "lane": func.coalesce(Shipment.lane, ""),
+        "n": literal(1, Integer), "attempted": _flag(attempted),
+        "on_time": _flag(and_(attempted, att_day <= day_number(dialect, Shipment.promised_at))),
+        "delivered": _flag(delivered), "first_attempt_ok": _flag(first_ok),
+        "lost": _flag(Shipment.status == "lost"), "damaged": _flag(Shipment.status == "damaged"),
+        "returned": _flag(Shipment.status == "returned_to_sender"),
+        "cost": func.coalesce(Shipment.label_cost, 0.0),
+        "bdays": case((attempt.is_not(None), att_cal.c.n_before - ship_cal.c.n_before), else_=None),
+    }
+    facts = (select(*[c.label(k) for k, c in cols.items()])
+             .select_from(Shipment)
+             .join(ship_cal, ship_cal.c.dn == day_number(dialect, Shipment.shipped_at))
+             .outerjoin(att_cal, att_cal.c.dn == att_day)
+             .where(Shipment.shipped_at.is_not(None), Shipment.carrier_id.is_not(None),
+                    Shipment.tracking_number.not_in(_accepted("shipment")), *where))
+    session.execute(insert(TMP_SHIP).from_select(list(cols), facts))
+    return packing
+
+
+def _carrier_aggregates(session: Session, packing: _Packing) -> None:
+    """``agg_scorecard_carrier`` and ``agg_scorecard_transit`` from the staged shipment facts: grouped by the
+    packed key and the lane, then decoded into the week and the codes, in the order of a GROUP BY of those."""
     conn = session.connection()
     tc = TMP_SHIP.c
-    keys = [getattr(tc, k) for k in CARRIER_KEYS]
+
+    def decoded(sub: Any) -> tuple[dict[str, Any], Any]:
+        n_sw = packing.n_svc * packing.n_wh
+        cols = {"week": TMP_CAL.c.week, "carrier_id": sub.c.k // n_sw % packing.n_car,
+                "carrier": func.coalesce(Carrier.code, ""), "service": func.coalesce(CarrierService.code, ""),
+                "lane": sub.c.lane, "warehouse": func.coalesce(Warehouse.code, "")}
+        src = (sub.join(TMP_CAL, TMP_CAL.c.dn == sub.c.k // (n_sw * packing.n_car) * 7)
+               .outerjoin(Carrier, Carrier.id == cols["carrier_id"])
+               .outerjoin(CarrierService, CarrierService.id == sub.c.k // packing.n_wh % packing.n_svc)
+               .outerjoin(Warehouse, Warehouse.id == sub.c.k % packing.n_wh))
+        return cols, src
+
+    per_key = (select(tc.k, tc.lane, *[func.sum(getattr(tc, c)).label(c) for c in CARRIER_COUNTS],
+                      func.sum(tc.cost).label("cost_sum")).group_by(tc.k, tc.lane).subquery())
+    cols, src = decoded(per_key)
     session.execute(insert(AggScorecardCarrier).from_select(
         [*CARRIER_KEYS, *CARRIER_COUNTS, "cost_sum"],
-        select(*keys, *[func.sum(getattr(tc, c)) for c in CARRIER_COUNTS], func.sum(tc.cost)).group_by(*keys)))
-    hkeys = [tc.week, tc.carrier, tc.service, tc.lane, tc.warehouse, tc.bdays]
+        select(*[cols[k] for k in CARRIER_KEYS], *[per_key.c[c] for c in (*CARRIER_COUNTS, "cost_sum")])
+        .select_from(src).order_by(*[cols[k] for k in CARRIER_KEYS])))
+    per_day = (select(tc.k, tc.lane, tc.bdays, func.count().label("n")).where(tc.bdays.is_not(None))
+               .group_by(tc.k, tc.lane, tc.bdays).subquery())
+    cols, src = decoded(per_day)
+    hkeys = [cols[k] for k in ("week", "carrier", "service", "lane", "warehouse")]
     session.execute(insert(AggScorecardTransit).from_select(
         ["week", "carrier", "service", "lane", "warehouse", "bdays", "n"],
-        select(*hkeys, func.count()).where(tc.bdays.is_not(None)).group_by(*hkeys)))
+        select(*hkeys, per_day.c.bdays, per_day.c.n).select_from(src).order_by(*hkeys, per_day.c.bdays)))
     TMP_SHIP.drop(conn)
+    TMP_CAL.drop(conn)
 
 
 def _supplier_aggregates(session: Session) -> None:
@@ -307,20 +388,13 @@ def _refresh_weeks(session: Session, weeks: list[dt.date]) -> None:
     dialect = session.get_bind().dialect.name
     for t in (AggScorecardCarrier, AggScorecardTransit):
         session.execute(delete(t).where(t.week.in_(weeks)))
-    conn = session.connection()
-    TMP_SHIP.drop(conn, checkfirst=True)
-    TMP_SHIP.create(conn)
-    for w in weeks:
-        lo = dt.datetime.combine(w - dt.timedelta(days=1), dt.time())
-        hi = dt.datetime.combine(w + dt.timedelta(days=8), dt.time())
-        # the shipped_at index narrows to the week (a day of slack each side); the calendar's week picks it
-        facts = (shipment_facts(dialect)
-                 .where(Shipment.tracking_number.not_in(_accepted("shipment")),
-                        Shipment.shipped_at >= lo, Shipment.shipped_at < hi).subquery())
-        session.execute(insert(TMP_SHIP).from_select(
-            [c.name for c in TMP_SHIP.c],
-            select(*[facts.c[c.name] for c in TMP_SHIP.c]).where(facts.c.week == bindparam("w", w, type_=Date))))
-    _carrier_aggregates(session)
+    # the shipped_at index narrows to each week (a day of slack each side); the ship day's week picks them exactly
+    ranges = [and_(Shipment.shipped_at >= dt.datetime.combine(w - dt.timedelta(days=1), dt.time()),
+                   Shipment.shipped_at < dt.datetime.combine(w + dt.timedelta(days=8), dt.time())) for w in weeks]
+    week_numbers = [(w.toordinal() - 1) // 7 for w in weeks]
+    packing = _stage_shipments(session, dialect, or_(*ranges),
+                               (day_number(dialect, Shipment.shipped_at) // 7).in_(week_numbers))
+    _carrier_aggregates(session, packing)
 
 
 
