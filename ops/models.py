@@ -958,7 +958,7 @@ class PlannerSharedDraft(Base):
 
 
 class AggPlannerLeadTime(Base):
-    """Measured lead time per supplier (``ops.scorecards.leadtime.lead_time_stats``, every supplier),
+    """Measured lead time per supplier with received PO lines (``ops.scorecards.leadtime.lead_time_stats``),
     kept so the planner page reads 1 row per supplier instead of every received PO line."""
 
     __tablename__ = "agg_planner_lead_time"

@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from ops.db import read_session, run_in_transaction
 from ops.forecast import backtest as bt
@@ -425,6 +426,15 @@ def _execute(engine: Engine, run_id: int, p: Params, *, progress: bool,
             on_chunk(res["chunk"])
     if bar is not None:
         bar.close()
-    run_in_transaction(engine, lambda s: s.execute(update(ForecastRun).where(ForecastRun.id == run_id).values(
-        status="succeeded", finished_at=_now(), heartbeat_at=_now())))
+
+    def succeed(s: Session) -> None:
+        s.execute(update(ForecastRun).where(ForecastRun.id == run_id).values(
+            status="succeeded", finished_at=_now(), heartbeat_at=_now()))
+        # The planner's demand per SKU is derived from the latest successful run: rebuilt in the
+        # same commit, so the planner page never reads another run's figures (ops.planner.refresh).
+        from ops.planner.refresh import after_forecast_run
+
+        after_forecast_run(s)
+
+    run_in_transaction(engine, succeed)
 

@@ -71,6 +71,12 @@ READS: dict[str, dict[str, frozenset[str] | None]] = {
         "warehouses": frozenset({"code"}),
         "carriers": frozenset({"code"}),
     },
+    "planner": {  # ops.planner.refresh: lead times from PO lines, forecast figures per product SKU
+        "purchase_orders": ANY,
+        "purchase_order_lines": ANY,
+        "suppliers": frozenset({"code"}),
+        "products": frozenset({"sku"}),
+    },
     "review": {
         "orders": frozenset({"placed_at", "status", "warehouse_id", "channel_id"}),
         "order_lines": frozenset({"order_id"}),

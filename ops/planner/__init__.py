@@ -14,9 +14,11 @@ The package (the shape every domain shares, see :mod:`ops.domain`):
 - :mod:`~ops.planner.approve`    approved lines -> open purchase orders with audit rows, in one
   transaction (stale approvals refused, idempotent); sharing a draft with its supplier;
 - :mod:`~ops.planner.page`       :func:`planner_page` (the page's load) and :func:`headline`;
+- :mod:`~ops.planner.refresh`    its two small aggregates: measured lead time per supplier and the
+  forecast demand per SKU of the latest forecast run;
 - :mod:`~ops.planner.exports`    the page's tables as registered exports.
 
-The planner has no aggregates of its own: it reads the inventory aggregates (and refreshes their
+Beside its own two aggregates the planner reads the inventory aggregates (and refreshes their
 open-PO figures for the SKUs an approval ordered, in the approval's transaction).
 """
 
@@ -29,6 +31,7 @@ from ops.planner import math
 from ops.planner.approve import ApprovalResult, approve, refresh_open_pos, share_draft
 from ops.planner.exports import EXPORTS
 from ops.planner.page import PAGE, PlannerPage, headline, planner_page
+from ops.planner.refresh import refresh_planner
 from ops.planner.scenarios import BASELINE, compare, list_scenarios, policies, save_scenario
 from ops.planner.simulate import SimInput, SimResult, sim_input, simulate
 from ops.planner.suggest import URGENCY, Policy, compute_plan, draft_pos, explain, plan_token, scenario_summary
@@ -63,6 +66,7 @@ DOMAIN = register_domain(Domain(
     vendor_kinds=(),
     filters=("warehouses",),
     exports=EXPORTS,
+    refresher=refresh_planner,
     headline=None,
     order=60,
 ))
@@ -70,6 +74,6 @@ DOMAIN = register_domain(Domain(
 __all__ = [
     "BASELINE", "DOMAIN", "EXPORTS", "PAGE", "URGENCY", "ApprovalResult", "PlannerPage", "Policy", "SimInput",
     "SimResult", "approve", "compare", "compute_plan", "draft_pos", "explain", "headline", "list_scenarios", "math",
-    "plan_token", "planner_page", "policies", "refresh_open_pos", "save_scenario", "scenario_summary",
-    "share_draft", "sim_input", "simulate",
+    "plan_token", "planner_page", "policies", "refresh_open_pos", "refresh_planner", "save_scenario",
+    "scenario_summary", "share_draft", "sim_input", "simulate",
 ]

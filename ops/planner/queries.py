@@ -6,12 +6,13 @@ draft PO lines a manager shared with it, and only those.
 
 Sources, in order of preference (the page says which one each number came from):
 
-- **Demand**: the forecast package's latest run (``ops.forecast.queries.latest_forecast`` and
-  ``latest_choices``) when that module exists and has a run; else the last 52 weeks of demand
-  history in ``agg_inventory_pair`` (weekly units and sum of squares per SKU x warehouse).
+- **Demand**: the forecast package's latest successful run (its weekly forecasts and choices, kept
+  per SKU in ``agg_planner_forecast``) when that module exists and has a run; else the last 52 weeks
+  of demand history in ``agg_inventory_pair`` (weekly units and sum of squares per SKU x warehouse).
 - **Lead time**: the supplier scorecard's measured lead time (``ops.scorecards.leadtime.lead_time_stats``:
-  mean and spread of received PO lines) when it has at least 2 receipts; else the stated lead time
-  (product's, else supplier's, as copied into ``agg_inventory_pair.lead_time_days``) with spread 0.
+  mean and spread of received PO lines, kept per supplier in ``agg_planner_lead_time``) when it has
+  at least 2 receipts; else the stated lead time (product's, else supplier's, as copied into
+  ``agg_inventory_pair.lead_time_days``) with spread 0.
 - **Stock and open POs**: ``agg_inventory_pair`` (on hand at the as-of day) and ``agg_inventory_po``
   (open PO lines: the same rows the Inventory page shows).
 """
@@ -30,13 +31,26 @@ from sqlalchemy.orm import Session
 
 from ops.access import Viewer, data_function, require_role, require_viewer
 from ops.filters import Filters
+from ops.inventory.queries import _driver_rows as driver_rows
+from ops.inventory.queries import _epoch_days as epoch_days
+from ops.inventory.queries import days_to_datetime, gc_paused
 from ops.models import (
     AggInventoryPair,
     AggInventoryPo,
+    AggPlannerForecast,
+    AggPlannerLeadTime,
     PlannerSharedDraft,
     Product,
     Supplier,
     Warehouse,
+)
+from ops.planner.refresh import (
+    FORECAST_WEEKS,
+    LEAD_STAT_COLUMNS,
+    empty_forecast_summary,
+    forecast_summary,
+    lead_time_rows,
+    stored_forecast_run,
 )
 
 PLANNER_ROLES = ("admin", "manager", "planner")
@@ -73,6 +87,25 @@ def module_available(name: str) -> bool:
         return False
 
 
+# planning_inputs' read: (column, structured dtype kind); a nullable integer comes as objects
+_INPUT_LAYOUT = [
+    ("product_id", "i8"), ("warehouse_id", "i8"), ("sku", "O"), ("name", "O"), ("category", "O"),
+    ("supplier", "O"), ("warehouse", "O"), ("unit_cost", "f8"), ("price", "f8"), ("as_of", "f8"),
+    ("on_hand", "i8"), ("wk_units", "i8"), ("wk_sumsq", "f8"), ("sku_wk_units", "f8"), ("units_28", "i8"),
+    ("lead_time_stated", "i8"), ("moq", "O"), ("case_pack", "O"),
+]
+_OPEN_PO_LAYOUT = np.dtype([("product_id", "i8"), ("warehouse_id", "i8"), ("po_number", "O"),
+                            ("ordered_on", "f8"), ("expected_on", "f8"), ("qty_open", "i8")])
+
+
+def _whole(values: np.ndarray, default: int) -> np.ndarray:
+    """A nullable integer column read as objects: int64, ``default`` where NULL."""
+    try:
+        return values.astype("int64")
+    except TypeError:  # a NULL
+        return np.where(pd.isna(values), default, values).astype("int64")
+
+
 @data_function
 def planning_inputs(session: Session, *, viewer: Viewer, filters: Filters = ALL) -> pd.DataFrame:
     """One row per SKU x warehouse the planner plans: stock, 52-week demand stats, stated lead time,
@@ -88,22 +121,30 @@ def planning_inputs(session: Session, *, viewer: Viewer, filters: Filters = ALL)
     require_role(viewer, *PLANNER_ROLES)
     A = AggInventoryPair
     stmt = (select(A.product_id, A.warehouse_id, A.sku, A.name, A.category, A.supplier, A.warehouse,
-                   A.unit_cost, A.price, _text(A.as_of), A.on_hand, A.wk_units, A.wk_sumsq, A.sku_wk_units,
-                   A.units_28, A.lead_time_days, Product.moq, Product.case_pack)
+                   A.unit_cost, A.price, epoch_days(session, A.as_of), A.on_hand, A.wk_units, A.wk_sumsq,
+                   A.sku_wk_units, A.units_28, A.lead_time_days, Product.moq, Product.case_pack)
             .join(Product, Product.id == A.product_id)
             .where(Product.active.is_(True)))
     if filters.warehouses:
         stmt = stmt.where(A.warehouse.in_(list(filters.warehouses)))
-    df = pd.DataFrame(session.connection().execute(stmt).fetchall(), columns=INPUT_COLUMNS)
-    for c in ("product_id", "warehouse_id", "on_hand", "wk_units", "units_28", "lead_time_stated"):
-        df[c] = df[c].astype("int64")
-    for c in ("moq", "case_pack"):
-        df[c] = df[c].fillna(1).astype("int64")
-    for c in ("unit_cost", "price", "wk_sumsq", "sku_wk_units"):
-        df[c] = df[c].astype("float64")
-    df["supplier"] = df["supplier"].fillna("").astype(str)
-    df["as_of"] = _dates(df["as_of"])
-    return df.sort_values(["sku", "warehouse"], kind="mergesort", ignore_index=True)
+    # The driver's row tuples straight into one structured array, then a contiguous array per
+    # column (as ops.inventory.queries.read_pairs): no Row objects, no per-value conversions.
+    with gc_paused():
+        t = np.array(driver_rows(session, stmt), dtype=np.dtype([(f"c{k}", kind) for k, (_, kind)
+                                                                  in enumerate(_INPUT_LAYOUT)]))
+        cols = {name: np.ascontiguousarray(t[f"c{k}"]) for k, (name, _) in enumerate(_INPUT_LAYOUT)}
+        del t
+        cols["as_of"] = days_to_datetime(cols["as_of"])
+        cols["moq"], cols["case_pack"] = _whole(cols["moq"], 1), _whole(cols["case_pack"], 1)
+        sup = cols["supplier"]
+        if len(sup) and any(v is None for v in sup):
+            cols["supplier"] = np.array(["" if v is None else str(v) for v in sup], dtype=object)
+        df = pd.DataFrame(cols, columns=INPUT_COLUMNS, copy=False)
+    # Rows come in the join's order; sort only when that is not (sku, warehouse) already.
+    sku, wh = cols["sku"], cols["warehouse"]
+    if len(sku) > 1 and not bool(np.all((sku[1:] > sku[:-1]) | ((sku[1:] == sku[:-1]) & (wh[1:] >= wh[:-1])))):
+        df = df.sort_values(["sku", "warehouse"], kind="mergesort", ignore_index=True)
+    return df
 
 
 @data_function
@@ -114,17 +155,22 @@ def open_po_lines(session: Session, *, viewer: Viewer, filters: Filters = ALL) -
     Returns
     -------
     DataFrame with columns product_id, warehouse_id (int64); po_number (str); ordered_on,
-    expected_on (datetime64, NaT = no expected day); qty_open (int64).
+    expected_on (datetime64, NaT = no expected day); qty_open (int64). Sorted by product_id,
+    warehouse_id, expected_on (NaT last), po_number.
     """
     require_role(viewer, *PLANNER_ROLES)
     P = AggInventoryPo
-    stmt = select(P.product_id, P.warehouse_id, P.po_number, _text(P.ordered_on), _text(P.expected_on), P.qty_open)
+    stmt = select(P.product_id, P.warehouse_id, P.po_number, epoch_days(session, P.ordered_on),
+                  epoch_days(session, P.expected_on), P.qty_open)
     if filters.warehouses:
         stmt = stmt.join(Warehouse, Warehouse.id == P.warehouse_id).where(Warehouse.code.in_(list(filters.warehouses)))
-    df = pd.DataFrame(session.connection().execute(stmt).fetchall(), columns=OPEN_PO_COLUMNS)
-    for c in ("product_id", "warehouse_id", "qty_open"):
-        df[c] = df[c].astype("int64")
-    df["ordered_on"], df["expected_on"] = _dates(df["ordered_on"]), _dates(df["expected_on"])
+    with gc_paused():
+        t = np.array(driver_rows(session, stmt), dtype=_OPEN_PO_LAYOUT)
+        df = pd.DataFrame({
+            "product_id": t["product_id"], "warehouse_id": t["warehouse_id"], "po_number": t["po_number"],
+            "ordered_on": days_to_datetime(t["ordered_on"]), "expected_on": days_to_datetime(t["expected_on"]),
+            "qty_open": t["qty_open"],
+        }, columns=OPEN_PO_COLUMNS)
     return df.sort_values(["product_id", "warehouse_id", "expected_on", "po_number"], kind="mergesort",
                           ignore_index=True)
 
@@ -132,6 +178,10 @@ def open_po_lines(session: Session, *, viewer: Viewer, filters: Filters = ALL) -
 @data_function
 def lead_times(session: Session, *, viewer: Viewer) -> pd.DataFrame:
     """Lead time mean and spread per supplier: measured where the scorecard has them, else stated.
+
+    Read from ``agg_planner_lead_time`` (:mod:`ops.planner.refresh`: the scorecard's
+    ``lead_time_stats`` kept per supplier with receipts) beside every supplier; measured on the
+    spot when that table is empty.
 
     Returns
     -------
@@ -145,8 +195,13 @@ def lead_times(session: Session, *, viewer: Viewer) -> pd.DataFrame:
         return pd.DataFrame({"supplier": pd.Series(dtype=object), "lt_mean_days": pd.Series(dtype="float64"),
                              "lt_std_days": pd.Series(dtype="float64"), "lt_n": pd.Series(dtype="int64"),
                              "lt_source": pd.Series(dtype=object)})
-    mod = importlib.import_module(LEADTIME_MODULE)
-    st = mod.lead_time_stats(session, viewer=viewer)
+    L = AggPlannerLeadTime
+    if session.execute(select(L.supplier).limit(1)).first() is None:  # never built, or nothing received
+        st = lead_time_rows(session)
+    else:  # every supplier, as lead_time_stats lists them; those without receipts have no row
+        st = pd.DataFrame(session.execute(
+            select(Supplier.code, L.lt_n, L.lt_mean_days, L.lt_std_days)
+            .outerjoin(L, L.supplier == Supplier.code).order_by(Supplier.code)).all(), columns=LEAD_STAT_COLUMNS)
     out = pd.DataFrame({
         "supplier": st["supplier"].astype(str),
         "lt_mean_days": st["lt_mean_days"].astype("float64"),
@@ -160,36 +215,41 @@ def lead_times(session: Session, *, viewer: Viewer) -> pd.DataFrame:
     return out
 
 
+_FORECAST_LAYOUT = np.dtype([("sku", "O"), ("fc_week_mean", "f8"), ("fc_sigma_week", "f8"), ("fc_model", "O")])
+
+
 @data_function
-def forecast_demand(session: Session, *, viewer: Viewer, weeks: int = 8) -> pd.DataFrame:
+def forecast_demand(session: Session, *, viewer: Viewer, weeks: int = FORECAST_WEEKS) -> pd.DataFrame:
     """The latest forecast per SKU (all warehouses): mean weekly units over its first ``weeks``
     weeks and the chosen model's weekly error spread.
+
+    Read from ``agg_planner_forecast`` when it was built from the latest successful run (one row
+    per SKU); otherwise computed from the run's weekly forecasts (:func:`ops.planner.refresh.forecast_summary`).
 
     Returns
     -------
     DataFrame with columns sku (str); fc_week_mean, fc_sigma_week (float64); fc_model (str).
-    Empty when the forecast module does not exist yet or has no run.
+    Sorted by sku. Empty when the forecast module does not exist yet or has no run.
     """
     require_role(viewer, *PLANNER_ROLES)
-    empty = pd.DataFrame({"sku": pd.Series(dtype=object), "fc_week_mean": pd.Series(dtype="float64"),
-                          "fc_sigma_week": pd.Series(dtype="float64"), "fc_model": pd.Series(dtype=object)})
     if not module_available(FORECAST_MODULE):
-        return empty
+        return empty_forecast_summary()
     mod = importlib.import_module(FORECAST_MODULE)
-    if not hasattr(mod, "latest_forecast") or not hasattr(mod, "latest_choices"):
-        return empty
-    fc = mod.latest_forecast(session, viewer=viewer)
-    if fc is None or len(fc) == 0:
-        return empty
-    fc = fc.sort_values(["sku", "week"])
-    first = fc.groupby("sku", sort=True).head(int(weeks))
-    mean = first.groupby("sku")["yhat"].mean().clip(lower=0.0)
-    ch = mod.latest_choices(session, viewer=viewer)
-    sigma = ch.set_index("sku")["sigma_week"] if len(ch) else pd.Series(dtype="float64")
-    model = first.groupby("sku")["model"].first()
-    out = pd.DataFrame({"sku": mean.index.astype(str), "fc_week_mean": mean.to_numpy(dtype="float64")})
-    out["fc_sigma_week"] = out["sku"].map(sigma).astype("float64")
-    out["fc_model"] = out["sku"].map(model).astype(object)
+    if not hasattr(mod, "latest_run_id"):
+        return empty_forecast_summary()
+    rid = mod.latest_run_id(session)
+    if rid is None:
+        return empty_forecast_summary()
+    if int(weeks) != FORECAST_WEEKS or stored_forecast_run(session) != rid:
+        return forecast_summary(session, rid, weeks=int(weeks))
+    F = AggPlannerForecast
+    stmt = select(F.sku, F.fc_week_mean, F.fc_sigma_week, F.fc_model)
+    with gc_paused():
+        t = np.array(driver_rows(session, stmt), dtype=_FORECAST_LAYOUT)
+        out = pd.DataFrame({c: t[c] for c in FORECAST_COLUMNS}, columns=FORECAST_COLUMNS)
+    sku = t["sku"]
+    if len(sku) > 1 and not bool(np.all(sku[1:] > sku[:-1])):  # rows come in key order on SQLite
+        out = out.sort_values("sku", kind="mergesort", ignore_index=True)
     return out
 
 
