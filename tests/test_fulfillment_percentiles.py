@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from ops import fulfillment as ful
 from ops.access import SYSTEM, Viewer
@@ -144,3 +144,38 @@ def test_histogram_view_counts_every_line_in_its_bucket(default_engine: Engine, 
     part = _in_range(lines, flt.date_from, flt.date_to)["c2s_bus_h"]
     want = pd.Series(np.searchsorted(np.asarray(ful.HIST_EDGES, dtype=float), part.to_numpy(), side="right"))
     assert got.set_index("bucket")["lines"].to_dict() == want.value_counts().sort_index().to_dict()
+
+
+@pytest.mark.parametrize("who", ["staff", "3pl"])
+def test_window_percentiles_from_warehouse_cells_equal_the_cells_per_channel_seller_and_carrier(
+        default_engine: Engine, lines: pd.DataFrame, who: str) -> None:
+    """Whoever sees whole warehouses reads the warehouse-wide cells: within a quarter hour of exact, and equal to
+    what the per-channel, seller and carrier cells give (a database refreshed before those cells existed)."""
+    now = data_now(default_engine)
+    last = (now - pd.Timedelta(days=1)).date()
+    viewer, mine = SYSTEM, lines
+    if who == "3pl":
+        with default_engine.connect() as c:
+            wh = pd.read_sql("SELECT id, operator_code FROM warehouses WHERE operator_code IS NOT NULL", c)
+        viewer = Viewer(username="tpl", role="vendor", vendor_kind="warehouse",
+                        vendor_code=str(wh["operator_code"].iloc[0]))
+        mine = lines[lines["warehouse_id"].isin(wh.loc[wh["operator_code"] == viewer.vendor_code, "id"])]
+    rng = (last - dt.timedelta(days=44), last)
+    week = (last - dt.timedelta(days=13), last - dt.timedelta(days=7))
+    windows = [ful.Window("range", *rng, grouped=True),
+               ful.Window("week", *week, grouped=False, measures=("c2s",), qs=(("median", 0.5),))]
+    with transaction(default_engine) as s:
+        got = ful.window_percentiles(s, viewer=viewer, by="warehouse", windows=windows)
+        s.execute(text("DELETE FROM agg_fulfil_hours_cells WHERE channel_id = -1"))
+        s.execute(text("DELETE FROM agg_fulfil_hours WHERE channel_id = -1"))
+        per_cell = ful.window_percentiles(s, viewer=viewer, by="warehouse", windows=windows)
+        s.rollback()
+    want = _exact(_in_range(mine, *rng), "warehouse")
+    r = got["range"].set_index("group")
+    assert sorted(r.index) == sorted(want.index)
+    assert float((r[want.columns] - want.loc[r.index]).abs().max().max()) <= TOLERANCE_H
+    exact = float(np.percentile(_in_range(mine, *week)["c2s_h"].to_numpy(dtype=float), 50, method="linear"))
+    assert list(got["week"]["group"]) == ["All"]
+    assert abs(float(got["week"]["c2s_median_h"].iloc[0]) - exact) <= TOLERANCE_H
+    for name in ("range", "week"):
+        pd.testing.assert_frame_equal(got[name], per_cell[name])

@@ -20,6 +20,7 @@ from ops import fulfillment as ful
 from ops.access import SYSTEM
 from ops.db import transaction
 from ops.filters import Filters
+from ops.fulfillment.metrics import WAREHOUSE_ROLLUP
 
 EXCLUDED = ("cancelled", "canceled", "unavailable")
 EDGES = np.array([0, 1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 28, 32, 36, 42, 48, 60, 72, 84, 96, 120, 144, 168, 216,
@@ -200,7 +201,8 @@ def test_aggregates_equal_plain_pandas_per_warehouse(seeded_engine: Engine,
         "late_hours_sum": g["late_h"].sum(), "backlog": g["backlog"].sum()}).sort_index()
     with seeded_engine.connect() as c:
         daily = pd.read_sql("SELECT * FROM agg_fulfil_daily", c)
-        hist = pd.read_sql("SELECT warehouse_id, measure, bucket, n FROM agg_fulfil_hours WHERE fine = 0", c)
+        hist = pd.read_sql("SELECT warehouse_id, channel_id, measure, bucket, n FROM agg_fulfil_hours "
+                           "WHERE fine = 0", c)
         bl = pd.read_sql("SELECT warehouse_id, lines FROM agg_fulfil_backlog", c)
     daily["wh"] = daily["warehouse_id"].fillna(-1).astype(int)
     got = daily.groupby("wh")[[c for c in want.columns if c != "backlog"]].sum()
@@ -211,6 +213,12 @@ def test_aggregates_equal_plain_pandas_per_warehouse(seeded_engine: Engine,
     # Business-hour buckets: the SQL calendar arithmetic puts every line in the bucket ops.business_time gives.
     bus = df.loc[df["c2s_bus_h"].notna(), "c2s_bus_h"]
     want_b = pd.Series(np.searchsorted(EDGES, bus.to_numpy(), side="right")).value_counts().sort_index()
-    got_b = hist[hist["measure"] == "c2s_bus"].groupby("bucket")["n"].sum().sort_index()
-    assert got_b.to_dict() == want_b.to_dict()
+    cells = hist[(hist["measure"] == "c2s_bus") & (hist["channel_id"] != WAREHOUSE_ROLLUP)]
+    assert cells.groupby("bucket")["n"].sum().sort_index().to_dict() == want_b.to_dict()
+    # The warehouse-wide cells hold the same lines per warehouse and bucket (warehouse id 0: none).
+    per_wh = df.loc[df["c2s_bus_h"].notna()].assign(b=np.searchsorted(EDGES, bus.to_numpy(), side="right"),
+                                                    w=lambda d: d["warehouse_id"].fillna(0).astype(int))
+    want_wh = per_wh.groupby(["w", "b"]).size().to_dict()
+    wide = hist[(hist["measure"] == "c2s_bus") & (hist["channel_id"] == WAREHOUSE_ROLLUP)]
+    assert wide.groupby(["warehouse_id", "bucket"])["n"].sum().to_dict() == want_wh
     assert (df["c2s_bus_h"].dropna() != df["c2s_h"].dropna()).any()  # weekends and holidays do count less

@@ -114,6 +114,7 @@ from ops.fulfillment.queries import (
     FINDING_COLUMNS,
     LANE_WEEK_COLUMNS,
     SUMMARY_COLUMNS,
+    Window,
     as_of,
     backlog,
     backlog_by_warehouse,
@@ -127,6 +128,7 @@ from ops.fulfillment.queries import (
     line_facts,
     ontime_trend,
     sla_summary,
+    window_percentiles,
     worst_lane_weeks,
 )
 from ops.fulfillment.refresh import refresh
@@ -169,5 +171,5 @@ __all__ = [
     "export_summary_channel", "export_summary_seller_state", "export_summary_warehouse", "export_trend",
     "fulfillment_page", "headline", "hist_percentile", "hours_histogram", "kpis", "lane_attribution", "lane_weekly",
     "late_findings", "late_heatmap", "line_facts", "metrics", "ontime_trend", "refresh", "sla_policies",
-    "sla_summary", "update_sla", "worst_lane_weeks",
+    "sla_summary", "update_sla", "Window", "window_percentiles", "worst_lane_weeks",
 ]

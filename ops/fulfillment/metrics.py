@@ -39,6 +39,8 @@ HIST_MEASURES = ("c2s", "c2s_bus", "late")
 # Click-to-ship percentiles are read from buckets this wide (hours): within half of it of the exact figure.
 FINE_HOURS = 0.5
 GROUPS = ("all", "warehouse", "channel", "seller_region", "seller", "carrier")
+# agg_fulfil_hours: the channel, seller and carrier ids of a cell summing every line of its warehouse.
+WAREHOUSE_ROLLUP = -1
 NONE_LABEL = "(none)"
 EXCEPTION_KIND = "fulfilment_exception"
 SLA_ENTITY = "warehouse_sla"

@@ -26,20 +26,21 @@ from ops.fulfillment.metrics import (
 from ops.fulfillment.queries import (
     _SUMMARY_SUMS,
     Window,
-    _backlog_bands,
+    _backlog_bands_sql,
     _backlog_frame,
-    _dt,
+    _backlog_group_counts,
+    _backlog_top,
     _finish_summary,
     _group_col,
     _Labels,
+    _numeric,
     _percentiles,
-    _sum_backlog_counts,
     _trend_frame,
     _where,
-    _window_percentiles,
     as_of,
+    window_percentiles,
 )
-from ops.models import AggFulfilBacklog, AggFulfilDaily
+from ops.models import AggFulfilDaily
 
 KPI_COLUMNS = ["kpi", "value", "previous", "change", "unit"]
 # kpi -> (label, ops.fmt kind, higher is better, definition in plain words). Rates are fractions.
@@ -183,7 +184,7 @@ def fulfillment_page(session: Session, *, viewer: Viewer, filters: Filters = ALL
     (``grain="week"``, by ``by``), which serve their exports, but with one grouped read per
     aggregate table: ``agg_fulfil_daily`` by day and group over the range and the two KPI weeks,
     the running totals of ``agg_fulfil_hours`` at the range's and the KPI weeks' bounds
-    (:func:`ops.fulfillment.queries._window_percentiles`), and the scoped backlog rows; everything
+    (:func:`ops.fulfillment.queries.window_percentiles`), and the scoped backlog rows; everything
     else is derived from those small frames.
 
     Returns
@@ -215,7 +216,7 @@ def fulfillment_page(session: Session, *, viewer: Viewer, filters: Filters = ALL
     elif g_col is None:
         daily["group_key"] = None
     daily["day"] = pd.to_datetime(daily["day"])
-    daily[list(_SUMMARY_SUMS)] = daily[list(_SUMMARY_SUMS)].apply(pd.to_numeric, errors="coerce").fillna(0)
+    daily[list(_SUMMARY_SUMS)] = _numeric(daily[list(_SUMMARY_SUMS)])
     daily["group"] = labels.series(by, daily["group_key"])
 
     def days(df: pd.DataFrame, a: dt.date | None, b: dt.date | None) -> pd.DataFrame:
@@ -228,28 +229,10 @@ def fulfillment_page(session: Session, *, viewer: Viewer, filters: Filters = ALL
 
     in_range = days(daily, filters.date_from, filters.date_to)
 
-    # backlog rows in scope and range (the backlog table, the exceptions and the late-and-unshipped tile)
-    b = AggFulfilBacklog
-    bstmt = select(b.day, b.order_id, b.order_number, b.warehouse_id, b.channel_id, b.seller_id, b.seller_region,
-                   b.carrier_id, b.paid_at, b.ship_by, b.lines).where(*_where(viewer, b, filters))
-    braw = pd.DataFrame(session.execute(bstmt).all(), columns=[
-        "day", "order_id", "order_number", "warehouse_id", "channel_id", "seller_id", "seller_region", "carrier_id",
-        "paid_at", "ship_by", "lines"])
-    braw["day"] = pd.to_datetime(braw["day"])
-    braw["ship_by"] = _dt(braw["ship_by"])
-    braw["lines"] = pd.to_numeric(braw["lines"], errors="coerce").fillna(0).astype("int64")
-    late_now = braw["ship_by"] < pd.Timestamp(now)
-    bl_range = days(braw, filters.date_from, filters.date_to)
-    bl_late = late_now.loc[bl_range.index]
+    # backlog in scope and range (the backlog table, the exceptions and the late-and-unshipped tile), grouped in SQL
+    bcounts = _backlog_group_counts(session, viewer=viewer, filters=filters, by=by, now=now, labels=labels)
 
     # summary
-    bkey = {"all": None, "warehouse": "warehouse_id", "channel": "channel_id", "seller_region": "seller_region",
-            "seller": "seller_id", "carrier": "carrier_id"}[by]
-    bcounts = pd.DataFrame({
-        "group": labels.series(by, bl_range[bkey] if bkey else pd.Series([None] * len(bl_range),
-                                                                           index=bl_range.index)),
-        "backlog_lines": bl_range["lines"], "late_unshipped_lines": bl_range["lines"].where(bl_late, 0)})
-    bcounts = _sum_backlog_counts(bcounts)
     counts = in_range[["group", *_SUMMARY_SUMS]]
     if by == "all" and counts.empty:  # an ungrouped SUM still returns its one row
         counts = pd.DataFrame([{"group": "All", **dict.fromkeys(_SUMMARY_SUMS, 0)}])
@@ -259,7 +242,7 @@ def fulfillment_page(session: Session, *, viewer: Viewer, filters: Filters = ALL
     windows = [] if use_exact else [Window("range", filters.date_from, filters.date_to, grouped=True)]
     windows += [Window(name, a, z, grouped=False, measures=("c2s",), qs=(("median", 0.5),))
                 for name, (a, z) in (("cur", cur), ("prev", prev)) if a <= z]
-    pcts = _window_percentiles(session, viewer=viewer, filters=filters, by=by, windows=windows)
+    pcts = window_percentiles(session, viewer=viewer, filters=filters, by=by, windows=windows)
     pct = _percentiles(session, viewer=viewer, filters=filters, by=by, exact=True) if use_exact else pcts["range"]
     summary = _finish_summary(counts, pct, bcounts, use_exact)
 
@@ -283,17 +266,16 @@ def fulfillment_page(session: Session, *, viewer: Viewer, filters: Filters = ALL
         change = v - p if week_vals[0]["lines_shipped"] > 0 else np.nan
         rows.append({"kpi": name, "value": v, "previous": p, "change": change, "unit": unit})
     # The backlog of the range (the same rows as the backlog table and the exceptions), not of all dates.
-    late_unshipped = float(bl_range["lines"].where(bl_late, 0).sum())
+    late_unshipped = float(bcounts["late_unshipped_lines"].sum())
     rows.append({"kpi": "late_unshipped_lines", "value": late_unshipped,
                  "previous": np.nan, "change": np.nan, "unit": KPIS["late_unshipped_lines"][1]})
     kpi_df = pd.DataFrame(rows, columns=KPI_COLUMNS).astype(
         {"value": "float64", "previous": "float64", "change": "float64"})
 
     # backlog list (same order as :func:`backlog`), bands, exceptions
-    ordered = bl_range.assign(_none=bl_range["ship_by"].isna()).sort_values(
-        ["_none", "ship_by", "order_number"], kind="mergesort")
-    backlog_df = _backlog_frame(session, ordered.head(max(backlog_limit, exception_limit)), now, labels)
-    bands = _backlog_bands(session, bl_range, now, labels)
+    top = _backlog_top(session, viewer=viewer, filters=filters, limit=max(backlog_limit, exception_limit))
+    backlog_df = _backlog_frame(session, top, now, labels)
+    bands = _backlog_bands_sql(session, viewer=viewer, filters=filters, now=now, labels=labels)
     if by == "warehouse":
         wh_summary = summary
     else:
@@ -304,7 +286,7 @@ def fulfillment_page(session: Session, *, viewer: Viewer, filters: Filters = ALL
     exc = _exceptions_frame(session, viewer, filters, backlog_df.head(exception_limit), wh_summary)
 
     trend = _trend_frame(in_range, "week")
-    n_lines = int(summary["lines"].sum()) + int(bl_range["lines"].sum())
+    n_lines = int(summary["lines"].sum()) + int(bcounts["backlog_lines"].sum())
     empty = None if n_lines else _empty_reason(session, viewer, filters)
     note = _exceptions_note(session, viewer, exc, late_unshipped)
     return FulfilmentPage(as_of=now, by=by, kpis=kpi_df, summary=summary, exceptions=exc,

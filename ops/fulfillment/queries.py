@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, func, select, text, tuple_
+from sqlalchemy import ColumnElement, case, func, select, text, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from ops import access
@@ -41,6 +41,7 @@ from ops.fulfillment.metrics import (
     HIST_MEASURES,
     NONE_LABEL,
     SHIPPED_STATUSES,
+    WAREHOUSE_ROLLUP,
 )
 from ops.models import (
     AggFulfilBacklog,
@@ -355,11 +356,18 @@ _SUMMARY_SUMS = ("lines", "ship_counted", "ship_on_time", "ship_late", "late_hou
                  "processing_hours_sum", "transit_hours_sum")
 
 
+def _numeric(df: pd.DataFrame) -> pd.DataFrame:
+    """Summed columns as numbers, 0 for none (PostgreSQL gives Decimal sums; numeric columns pass as they are)."""
+    if any(not pd.api.types.is_numeric_dtype(t) for t in df.dtypes):
+        df = df.apply(pd.to_numeric, errors="coerce")
+    return df.fillna(0)
+
+
 def _finish_summary(df: pd.DataFrame, pct: pd.DataFrame | None, bl: pd.DataFrame, use_exact: bool) -> pd.DataFrame:
     """Per-group sums (``group`` + ``_SUMMARY_SUMS``), percentiles and backlog counts -> ``SUMMARY_COLUMNS``."""
     num = list(_SUMMARY_SUMS)
     df = df[["group", *num]].copy()
-    df[num] = df[num].apply(pd.to_numeric, errors="coerce").fillna(0)
+    df[num] = _numeric(df[num])
     df = df.groupby("group", as_index=False, sort=True)[num].sum()
     if pct is not None:
         df = df.merge(pct, on="group", how="left")
@@ -399,7 +407,7 @@ def _percentiles(session: Session, *, viewer: Viewer, filters: Filters, by: str,
             rows.append(row)
     else:
         window = Window("range", filters.date_from, filters.date_to, grouped=True)
-        return _window_percentiles(session, viewer=viewer, filters=filters, by=by, windows=[window])["range"]
+        return window_percentiles(session, viewer=viewer, filters=filters, by=by, windows=[window])["range"]
     cols = ["group"] + [f"{meas}_{n}_h" for meas in ("c2s", "c2s_bus") for n in qs]
     return pd.DataFrame(rows, columns=cols)
 
@@ -434,20 +442,77 @@ def _bounds(windows: Sequence[Window]) -> list[dt.date | None]:
     return sorted(days, key=lambda d: (d is None, d or dt.date.min))
 
 
-def _cell_counts(session: Session, *, viewer: Viewer, filters: Filters, by: str, fine: int,
-                 measures: Sequence[str] | None = None, coarse: Sequence[tuple[Any, ...]] | None = None,
-                 days: Sequence[dt.date | None]) -> pd.DataFrame:
-    """Lines per group, measure and bucket placed up to each of ``days`` (running totals read with two
-    index seeks per cell), for the viewer's cells of ``agg_fulfil_hours`` at ``fine`` (0 / 1) and the
-    warehouse and channel filters (the date range is the caller's ``days``). ``coarse``: only the
-    cells in these (measure, HIST_EDGES bucket) pairs, or (group key, measure, bucket) triples.
+def _columns(session: Session, stmt: Any, n: int) -> list[list[Any]]:
+    """The ``n`` columns of a statement's rows as lists, read with Core (no ORM row processing)."""
+    rows = session.connection().execute(stmt).all()
+    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(n)]
 
-    Returns ``group_key`` (the breakdown's key, None for none), ``measure``, ``bucket``, ``coarse``
-    and one column ``c{i}`` (float64) per day of ``days``.
+
+@dataclass(frozen=True)
+class _Cells:
+    """Histogram cells of ``agg_fulfil_hours`` in scope, summed per group of the breakdown (:func:`_read_cells`):
+    per row the group key (object, None for none), measure (object), bucket and HIST_EDGES bucket ``coarse``
+    (int64), and the running totals at each of ``days`` (float64, one column per day)."""
+
+    days: tuple[dt.date | None, ...]
+    group_key: np.ndarray
+    measure: np.ndarray
+    bucket: np.ndarray
+    coarse: np.ndarray
+    cum: np.ndarray
+
+    def window(self, w: Window) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(group key, measure, bucket, coarse, lines) of the window's measures with lines in it (running total
+        at its end minus the day before it), all groups as one ("All") when the window is not grouped."""
+        n = self.cum[:, self.days.index(w.date_to)]
+        if w.date_from is not None:
+            n = n - self.cum[:, self.days.index(w.date_from - dt.timedelta(days=1))]
+        keep = np.isin(self.measure, list(w.measures)) & (n > 0)
+        gk, x, b, c, n = self.group_key[keep], self.measure[keep], self.bucket[keep], self.coarse[keep], n[keep]
+        if not w.grouped and len(n):
+            xc, xu = pd.factorize(x)
+            bmin, cmin = int(b.min()), int(c.min())
+            bw, cw = int(b.max()) - bmin + 1, int(c.max()) - cmin + 1
+            packed = (xc.astype("int64") * bw + (b - bmin)) * cw + (c - cmin)
+            u, inv = np.unique(packed, return_inverse=True)
+            n = np.bincount(inv, weights=n, minlength=len(u)).astype("float64")
+            c = u % cw + cmin
+            b = (u // cw) % bw + bmin
+            x = np.asarray(xu, dtype=object)[u // cw // bw]
+            gk = np.full(len(u), "All", dtype=object)
+        elif not w.grouped:
+            gk = np.full(0, "All", dtype=object)
+        return gk, x, b, c, n
+
+
+def _has_warehouse_cells(session: Session) -> bool:
+    """Whether ``agg_fulfil_hours`` holds the warehouse-wide cells (a database refreshed by a version before
+    them has the other cells only, read until its next refresh). A few index entries read."""
+    c = AggFulfilHoursCell
+    return session.connection().execute(
+        select(c.id).where(c.fine == 0, c.measure.in_(HIST_MEASURES), c.channel_id == WAREHOUSE_ROLLUP).limit(1)
+    ).first() is not None
+
+
+def _read_cells(session: Session, *, viewer: Viewer, filters: Filters, by: str, fine: int,
+                days: Sequence[dt.date | None], measures: Sequence[str] | None = None,
+                coarse: Sequence[tuple[Any, ...]] | None = None,
+                need: Sequence[Sequence[str] | None] | None = None) -> _Cells:
+    """Lines per group, measure and bucket placed up to each of ``days`` (running totals read with one index
+    seek per cell and day), for the viewer's cells of ``agg_fulfil_hours`` at ``fine`` (0 / 1) and the
+    warehouse and channel filters (the date range is the caller's ``days``). ``coarse``: only the cells in
+    these (measure, HIST_EDGES bucket) pairs, or (group key, measure, bucket) triples. ``need``: per day, the
+    measures whose running total at that day is wanted (None: every measure); the others read 0 there.
     """
     c = AggFulfilHoursCell
     h = aliased(AggFulfilHours)
     conds: list[ColumnElement[bool]] = [c.fine == fine, access.fulfil_agg_condition(viewer, c)]
+    # The warehouse-wide cells serve whoever sees every line of a warehouse (staff, its 3PL) when nothing
+    # finer than the warehouse splits or filters the lines; the others read the cells per channel, seller
+    # and carrier (vendor scope excludes the warehouse-wide cells: no seller or carrier has id -1).
+    rolled = (by in ("all", "warehouse") and not filters.channels
+              and (not viewer.is_vendor or viewer.is_kind("warehouse")) and _has_warehouse_cells(session))
+    conds.append(c.channel_id == WAREHOUSE_ROLLUP if rolled else c.channel_id != WAREHOUSE_ROLLUP)
     if filters.warehouses:
         conds.append(c.warehouse_id.in_(select(Warehouse.id).where(Warehouse.code.in_(filters.warehouses))))
     if filters.channels:
@@ -456,31 +521,53 @@ def _cell_counts(session: Session, *, viewer: Viewer, filters: Filters, by: str,
         conds.append(c.measure.in_(list(measures)))
     if coarse is not None:
         if not coarse:
-            return pd.DataFrame(columns=["group_key", "measure", "bucket", "coarse",
-                                         *[f"c{i}" for i in range(len(days))]])
+            empty = np.zeros(0, dtype="int64")
+            return _Cells(tuple(days), np.zeros(0, dtype=object), np.zeros(0, dtype=object), empty, empty,
+                          np.zeros((0, len(days))))
+        # the measures and buckets alone first: the (fine, measure, coarse) index finds the cells
+        conds += [c.measure.in_(sorted({x[-2] for x in coarse})), c.coarse.in_(sorted({int(x[-1]) for x in coarse}))]
         g_in = _group_col(c, by)
         if g_in is not None and len(next(iter(coarse))) == 3:
             conds.append(tuple_(g_in, c.measure, c.coarse).in_(list(coarse)))
         else:
-            conds.append(tuple_(c.measure, c.coarse).in_(list({x[-2:] for x in coarse})))
+            conds.append(tuple_(c.measure, c.coarse).in_(sorted({x[-2:] for x in coarse})))
 
-    def upto(day: dt.date | None) -> Any:
-        seek = select(h.cum).where(*[getattr(h, k) == getattr(c, k) for k in _CELL_KEYS])
-        if day is not None:
-            seek = seek.where(h.day <= day)
-        return func.coalesce(seek.order_by(h.day.desc()).limit(1).scalar_subquery(), 0)
+    same_cell = select(h.cum).where(*[getattr(h, k) == getattr(c, k) for k in _CELL_KEYS])
+
+    def upto(day: dt.date | None, wanted: Sequence[str] | None) -> Any:
+        seek = same_cell.where(h.day <= day) if day is not None else same_cell
+        total = func.coalesce(seek.order_by(h.day.desc()).limit(1).scalar_subquery(), 0)
+        if wanted is None or (measures is not None and set(measures) <= set(wanted)):
+            return total
+        return case((c.measure.in_(list(wanted)), total), else_=0)  # CASE: no seek for the other measures
 
     g = _group_col(c, by)
     keys: list[Any] = ([g.label("group_key")] if g is not None else []) + [c.measure, c.bucket, c.coarse]
-    sums = [func.sum(upto(d)).label(f"c{i}") for i, d in enumerate(days)]
+    sums = [func.sum(upto(d, need[i] if need is not None else None)).label(f"c{i}") for i, d in enumerate(days)]
     stmt = select(*keys, *sums).where(*conds).group_by(*[k.element if hasattr(k, "element") else k for k in keys])
-    df = pd.DataFrame(session.execute(stmt).all(), columns=[*[k.name for k in keys], *[s.name for s in sums]])
-    if "group_key" not in df:
-        df.insert(0, "group_key", None)
-    elif by in ("warehouse", "channel", "seller", "carrier"):
-        df["group_key"] = df["group_key"].astype(object).where(df["group_key"] != 0, None)  # 0: the line has none
+    cols = _columns(session, stmt, len(keys) + len(sums))
+    if g is None:
+        cols.insert(0, [None] * len(cols[0]))
+    gk = np.asarray(cols[0], dtype=object)
+    if by in ("warehouse", "channel", "seller", "carrier") and len(gk):
+        gk[gk == 0] = None  # 0: the line has none
+    cum = (np.asarray(cols[4:], dtype="float64").T if len(cols[0])
+           else np.zeros((0, len(days)), dtype="float64"))
+    return _Cells(tuple(days), gk, np.asarray(cols[1], dtype=object), np.asarray(cols[2], dtype="int64"),
+                  np.asarray(cols[3], dtype="int64"), cum)
+
+
+def _cell_counts(session: Session, *, viewer: Viewer, filters: Filters, by: str, fine: int,
+                 measures: Sequence[str] | None = None, coarse: Sequence[tuple[Any, ...]] | None = None,
+                 days: Sequence[dt.date | None]) -> pd.DataFrame:
+    """:func:`_read_cells` as a frame: ``group_key``, ``measure``, ``bucket``, ``coarse`` and one column
+    ``c{i}`` (float64) per day of ``days``."""
+    cells = _read_cells(session, viewer=viewer, filters=filters, by=by, fine=fine, days=days, measures=measures,
+                        coarse=coarse)
+    df = pd.DataFrame({"group_key": cells.group_key, "measure": cells.measure, "bucket": cells.bucket,
+                       "coarse": cells.coarse})
     for i in range(len(days)):
-        df[f"c{i}"] = pd.to_numeric(df[f"c{i}"], errors="coerce").fillna(0).astype("float64")
+        df[f"c{i}"] = cells.cum[:, i]
     return df
 
 
@@ -497,89 +584,108 @@ def _window_counts(cells: pd.DataFrame, days: Sequence[dt.date | None], w: Windo
 
 
 _EDGES = np.asarray([-np.inf, *HIST_EDGES, np.inf])
+# The page's own windows (the range per group; each KPI week's median): the defaults of window_percentiles.
+RANGE_WINDOW = Window("range", None, None, grouped=True)
 
 
-def _window_percentiles(session: Session, *, viewer: Viewer, filters: Filters, by: str,
-                       windows: Sequence[Window]) -> dict[str, pd.DataFrame]:
-    """Click-to-ship percentiles per window (numpy's ``linear`` method, within a quarter hour of exact).
+def _keys(gk: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """One integer per (group key, measure) pair (None is a key of its own)."""
+    g, _ = pd.factorize(gk)
+    xc, _ = pd.factorize(x)
+    return (np.asarray(g, dtype="int64") + 1) * 16 + np.asarray(xc, dtype="int64")
 
-    Two reads of ``agg_fulfil_hours``, each summing running totals at the windows' bounds (so the cost
-    does not grow with the range): the ``HIST_EDGES`` buckets of every cell in scope show, per window,
-    group, measure and quantile, the bucket holding the two lines the quantile interpolates between;
-    then the half-hour buckets of those buckets only. Every such line is then known to half an hour,
-    and :func:`ops.fulfillment.metrics.bucket_percentiles` is within a quarter hour of exact.
 
-    Returns, per window name, one row per group: ``group`` (str; "All" when not grouped) and float64
-    ``{measure}_{q}_h`` for the window's measures and quantiles (NaN without lines).
+@data_function
+def window_percentiles(session: Session, *, viewer: Viewer, filters: Filters = ALL, by: str = "all",
+                       windows: Sequence[Window] = (RANGE_WINDOW,)) -> dict[str, pd.DataFrame]:
+    """Click-to-ship percentiles of several windows of placed days at once (numpy's ``linear`` method,
+    within a quarter hour of exact): what the fulfilment page's summary and KPI tile and the weekly
+    review read.
+
+    Parameters
+    ----------
+    filters
+        Only the warehouse and channel filters apply; each window carries its own dates.
+    by
+        The breakdown of the windows with ``grouped=True`` (see :func:`sla_summary`).
+    windows
+        :class:`Window` s: a name, placed days ``date_from..date_to`` (None: open), grouped or not,
+        measures (``c2s`` calendar, ``c2s_bus`` business hours) and quantiles (name -> q).
+
+    Two reads of ``agg_fulfil_hours`` (plus one per window for its refinement), each summing running
+    totals at the windows' bounds (so the cost does not grow with the range): the ``HIST_EDGES``
+    buckets of every cell in scope show, per window, group, measure and quantile, the bucket holding the
+    two lines the quantile interpolates between; then the half-hour buckets of those buckets only.
+    Every such line is then known to half an hour, and the figure (as
+    :func:`ops.fulfillment.metrics.bucket_percentiles`) is within a quarter hour of exact.
+
+    Returns
+    -------
+    dict, per window name, a DataFrame with one row per group, sorted by group: ``group`` (str; "All"
+    when not grouped) and float64 ``{measure}_{q}_h`` for the window's measures and quantiles (NaN for
+    a measure without lines). A window without lines has no row.
     """
     require_viewer(viewer)
+    windows = list(windows)
     days = _bounds(windows)
     measures = sorted({x for w in windows for x in w.measures})
+    need = [sorted({x for w in windows if d in _bounds([w]) for x in w.measures}) for d in days]
     labels = _Labels(session)
-    coarse = _cell_counts(session, viewer=viewer, filters=filters, by=by, fine=0, measures=measures, days=days)
+    cells = _read_cells(session, viewer=viewer, filters=filters, by=by, fine=0, measures=measures, days=days,
+                        need=need)
     out: dict[str, pd.DataFrame] = {}
     for w in windows:
-        a = _window_counts(coarse, days, w)
-        a = _by_key(a[a["measure"].isin(w.measures) & (a["n"] > 0)], a.loc[:, "bucket"])
-        rows = m.quantile_rows(a, dict(w.qs))
-        hit = a.iloc[np.r_[rows["row_k"].to_numpy(dtype="int64"), rows["row_k1"].to_numpy(dtype="int64")]]
-        needed = {(k.item() if isinstance(k, np.generic) else k, str(x), int(bk))
-                  for k, x, bk in zip(hit["group_key"], hit["measure"], hit["bucket"], strict=True)}
-        # the half-hour buckets of those (group, measure, bucket) only, at the window's two bounds
-        wdays = _bounds([w])
+        gk, x, b, c, n = cells.window(w)
+        key = _keys(gk, x)
+        order = np.lexsort((b, key))
+        gk, x, b, n, key = gk[order], x[order], b[order], n[order], key[order]
+        hit = np.concatenate([np.r_[rk, rk1] for _, rk, rk1, _ in
+                              (m._positions(key, n, q) for _, q in w.qs)]) if len(n) else np.zeros(0, "int64")
+        needed = set(zip(gk[hit].tolist(), x[hit].tolist(), b[hit].tolist(), strict=True))
+        pairs = {(x2, b2) for _, x2, b2 in needed}
         # a group without a key (NULL seller region) cannot be matched in a tuple: then every group's cells
         exact_keys = w.grouped and by != "all" and all(k is not None for k, _, _ in needed)
-        wanted = sorted(needed, key=str) if exact_keys else sorted({(x, b) for _, x, b in needed})
-        fine = _cell_counts(session, viewer=viewer, filters=filters, by=by, fine=1, coarse=wanted, days=wdays)
-        b = _window_counts(fine, wdays, w)
-        refined = pd.Series([(x, int(bk)) in {(x2, b2) for _, x2, b2 in needed} and (not exact_keys or (g, x, int(bk))
-                             in needed) for g, x, bk in zip(a["group_key"], a["measure"], a["bucket"], strict=True)],
-                            index=a.index, dtype=bool)
+        wanted = sorted(needed, key=str) if exact_keys else sorted(pairs)
+        fine = _read_cells(session, viewer=viewer, filters=filters, by=by if w.grouped else "all", fine=1,
+                           coarse=wanted, days=_bounds([w]))
+        fg, fx, fb, fc, fn = fine.window(w)
         if exact_keys:
-            keep = [(g, x, int(c)) in needed for g, x, c in zip(b["group_key"], b["measure"], b["coarse"], strict=True)]
+            refined = np.fromiter(((g, x2, b2) in needed for g, x2, b2 in zip(gk, x, b, strict=True)), bool, len(n))
+            kept = np.fromiter(((g, x2, c2) in needed for g, x2, c2 in zip(fg, fx, fc, strict=True)), bool, len(fn))
         else:
-            keep = [(x, int(c)) in {(x2, b2) for _, x2, b2 in needed} for x, c in zip(b["measure"], b["coarse"],
-                                                                                   strict=True)]
-        b = b[np.asarray(keep, dtype=bool) & b["measure"].isin(w.measures).to_numpy() & (b["n"] > 0).to_numpy()]
-        out[w.name] = _mixed_percentiles(a, refined, b, w, by, labels)
+            refined = np.fromiter(((x2, b2) in pairs for x2, b2 in zip(x, b, strict=True)), bool, len(n))
+            kept = np.fromiter(((x2, c2) in pairs for x2, c2 in zip(fx, fc, strict=True)), bool, len(fn))
+        keep = ~refined
+        mg = np.concatenate([gk[keep], fg[kept]])
+        mx = np.concatenate([x[keep], fx[kept]])
+        lo = np.concatenate([_EDGES[b[keep]], fb[kept].astype("float64") * FINE_HOURS])
+        hi = np.concatenate([_EDGES[b[keep] + 1], (fb[kept].astype("float64") + 1) * FINE_HOURS])
+        out[w.name] = _percentile_frame(mg, mx, lo, hi, np.concatenate([n[keep], fn[kept]]), w, by, labels)
     return out
 
 
-def _mixed_percentiles(a: pd.DataFrame, refined: pd.Series, b: pd.DataFrame, w: Window, by: str,
-                       labels: _Labels) -> pd.DataFrame:
-    """The window's HIST_EDGES buckets with the ``refined`` ones replaced by their half-hour buckets ``b``
-    -> percentiles per group (the :func:`_window_percentiles` frame)."""
-    coarse_b = a.loc[~refined, "bucket"].to_numpy(dtype="int64")
-    mixed = pd.concat([
-        a.loc[~refined, ["group_key", "measure", "n"]].assign(lo=_EDGES[coarse_b], hi=_EDGES[coarse_b + 1]),
-        b[["group_key", "measure", "n"]].assign(lo=b["bucket"].to_numpy(dtype=float) * FINE_HOURS,
-                                                hi=(b["bucket"].to_numpy(dtype=float) + 1) * FINE_HOURS)],
-        ignore_index=True)
-    mixed = _by_key(mixed, mixed["lo"])
-    pct = m.bucket_percentiles(mixed, dict(w.qs))
-    first = mixed.drop_duplicates("key").set_index("key")
+def _percentile_frame(gk: np.ndarray, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, n: np.ndarray, w: Window,
+                      by: str, labels: _Labels) -> pd.DataFrame:
+    """Buckets (group key, measure, bounds, lines; a group's buckets not overlapping) -> the window's
+    :func:`window_percentiles` frame, each quantile as :func:`ops.fulfillment.metrics.bucket_percentiles`."""
     names = [q for q, _ in w.qs]
-    rows: dict[str, dict[str, Any]] = {}
-    for gk, x, *vals in zip(first["group_key"].reindex(pct["key"]), first["measure"].reindex(pct["key"]),
-                            *[pct[q] for q in names], strict=True):
-        row = rows.setdefault(str(gk), {"group_key": gk})
-        row.update({f"{x}_{q}_h": v for q, v in zip(names, vals, strict=True)})
-    cols = [f"{x}_{q}_h" for x in w.measures for q in names]
-    wide = pd.DataFrame(list(rows.values()), columns=["group_key", *cols])
-    wide[cols] = wide[cols].astype("float64")
-    group = (pd.Series(["All"] * len(wide), dtype=object) if not w.grouped
-             else labels.series(by, wide["group_key"].astype(object)))
-    return wide.drop(columns=["group_key"]).assign(group=group.to_numpy())[["group", *cols]].sort_values(
-        "group", ignore_index=True)
-
-
-def _by_key(df: pd.DataFrame, value: pd.Series) -> pd.DataFrame:
-    """``df`` with ``key`` (one integer per group key and measure), sorted by key and then ``value``."""
-    g, _ = pd.factorize(df["group_key"])  # None -> -1, a key of its own
-    x, _ = pd.factorize(df["measure"])
-    key = (np.asarray(g, dtype="int64") + 1) * 16 + np.asarray(x, dtype="int64")
-    order = np.lexsort((value.loc[df.index].to_numpy(dtype=float), key))
-    return df.iloc[order].assign(key=key[order]).reset_index(drop=True)
+    cols = [f"{x2}_{q}_h" for x2 in w.measures for q in names]
+    key = _keys(gk, x)
+    order = np.lexsort((lo, key))
+    key, gk, x, n = key[order], gk[order], x[order], n[order]
+    mid = (lo[order] + hi[order]) / 2
+    groups, gpos = pd.factorize(gk, use_na_sentinel=False)  # one row per group key (None too), first seen first
+    table = np.full((len(gpos), len(cols)), np.nan)
+    for qi, (_, q) in enumerate(w.qs):
+        starts, rk, rk1, f = m._positions(key, n, q)
+        value = (1 - f) * mid[rk] + f * mid[rk1]
+        col = np.asarray([w.measures.index(v) * len(names) + qi for v in x[starts]], dtype="int64")
+        table[groups[starts], col] = value
+    wide = pd.DataFrame(table, columns=cols)
+    group = (np.full(len(gpos), "All", dtype=object) if not w.grouped
+             else labels.series(by, pd.Series(np.asarray(gpos, dtype=object), dtype=object)).to_numpy())
+    wide.insert(0, "group", group)
+    return wide.sort_values("group", ignore_index=True)
 
 
 def _backlog_counts(session: Session, *, viewer: Viewer, filters: Filters, by: str) -> pd.DataFrame:
@@ -914,6 +1020,67 @@ def backlog_by_warehouse(session: Session, *, viewer: Viewer, filters: Filters =
     stmt = select(t.warehouse_id, t.order_id, t.ship_by, t.lines).where(*_where(viewer, t, filters))
     df = pd.DataFrame(session.execute(stmt).all(), columns=["warehouse_id", "order_id", "ship_by", "lines"])
     return _backlog_bands(session, df, now)
+
+
+def _age_band_sql(ship_by: Any, now: dt.datetime) -> Any:
+    """:func:`ops.fulfillment.metrics.age_band` of the hours from ``ship_by`` to ``now``, in SQL: a band
+    ``(lo, hi]`` of hours past the deadline is ``now - hi <= ship_by < now - lo``."""
+    whens = [(ship_by.is_(None), "no deadline")]
+    whens += [(ship_by >= now - dt.timedelta(hours=float(hi)), name) for _, hi, name in m.AGE_BANDS if np.isfinite(hi)]
+    return case(*whens, else_=m.AGE_BANDS[-1][2])
+
+
+BANDS_COLUMNS = ["warehouse", "age_band", "orders", "lines", "oldest_hours_past_deadline"]
+
+
+def _backlog_bands_sql(session: Session, *, viewer: Viewer, filters: Filters, now: dt.datetime,
+                       labels: _Labels) -> pd.DataFrame:
+    """The :func:`backlog_by_warehouse` frame grouped in SQL (orders, lines and the earliest deadline per
+    warehouse and age band): equal to :func:`_backlog_bands` of the scoped rows."""
+    t = AggFulfilBacklog
+    rows = (select(t.warehouse_id, _age_band_sql(t.ship_by, now).label("age_band"), t.order_id, t.lines, t.ship_by)
+            .where(*_where(viewer, t, filters)).subquery())
+    stmt = (select(rows.c.warehouse_id, rows.c.age_band, func.count(rows.c.order_id.distinct()), func.sum(rows.c.lines),
+                   func.min(rows.c.ship_by)).group_by(rows.c.warehouse_id, rows.c.age_band))
+    wid, band, orders, lines, first = _columns(session, stmt, 5)
+    hours = (pd.Timestamp(now) - _dt(pd.Series(first, dtype=object))).dt.total_seconds() / 3600.0
+    out = pd.DataFrame({"warehouse": labels.series("warehouse", pd.Series(wid, dtype=object)),
+                        "age_band": pd.Series(band, dtype=object), "orders": np.asarray(orders, dtype="int64"),
+                        "lines": np.asarray(lines, dtype="int64"),
+                        "oldest_hours_past_deadline": hours.to_numpy(dtype="float64")})
+    return out.sort_values(["warehouse", "age_band"], ignore_index=True)
+
+
+def _backlog_group_counts(session: Session, *, viewer: Viewer, filters: Filters, by: str, now: dt.datetime,
+                          labels: _Labels) -> pd.DataFrame:
+    """Backlog and late-unshipped lines per group of the breakdown, groups with backlog only (``group``,
+    int64 ``backlog_lines``, ``late_unshipped_lines``)."""
+    t = AggFulfilBacklog
+    g = _group_col(t, by)
+    keys = [g] if g is not None else []
+    stmt = (select(*keys, func.sum(t.lines), func.coalesce(func.sum(t.lines).filter(t.ship_by < now), 0))
+            .where(*_where(viewer, t, filters)))
+    if keys:
+        stmt = stmt.group_by(*keys)
+    cols = _columns(session, stmt, len(keys) + 2)
+    if not keys:
+        cols.insert(0, [None] * len(cols[0]))
+    df = pd.DataFrame({"group": labels.series(by, pd.Series(cols[0], dtype=object)),
+                       "backlog_lines": pd.to_numeric(pd.Series(cols[1], dtype=object)).fillna(0).astype("int64"),
+                       "late_unshipped_lines": pd.to_numeric(pd.Series(cols[2], dtype=object)).astype("int64")})
+    df = df[df["backlog_lines"] > 0]
+    return df.groupby("group", as_index=False)[["backlog_lines", "late_unshipped_lines"]].sum()
+
+
+def _backlog_top(session: Session, *, viewer: Viewer, filters: Filters, limit: int) -> pd.DataFrame:
+    """The first ``limit`` backlog rows in :func:`backlog` order (rows of one deadline and order in table order)."""
+    t = AggFulfilBacklog
+    stmt = (select(t.order_number, t.warehouse_id, t.channel_id, t.seller_id, t.seller_region, t.paid_at, t.ship_by,
+                   t.lines).where(*_where(viewer, t, filters))
+            .order_by(t.ship_by.is_(None), t.ship_by, t.order_number, t.id).limit(limit))
+    cols = ["order_number", "warehouse_id", "channel_id", "seller_id", "seller_region", "paid_at", "ship_by", "lines"]
+    return pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in zip(cols, _columns(session, stmt, len(cols)),
+                                                                       strict=True)}, columns=cols)
 
 
 def _backlog_bands(session: Session, df: pd.DataFrame, now: dt.datetime,

@@ -27,6 +27,9 @@ business and late hours; half-hour buckets of the two click-to-ship measures, fr
 per placed day and cell with each cell's running total over the days, computed with one window
 sum per cell; :func:`refresh_days` recomputes the running totals of the cells it touched from their
 first touched day on, so both paths write the same rows. ``agg_fulfil_hours_cells`` lists the cells.
+Every cell exists per warehouse, channel, seller and carrier and again per warehouse alone (channel,
+seller and carrier ids ``WAREHOUSE_ROLLUP``, -1): the page of a full viewer or a 3PL reads those, a
+tenth as many cells to seek.
 
 Business hours from ``a`` to ``b`` (``a <= b``; negative when swapped), with whole business days
 as the working window (the stored calendars have no working hours): on one day, ``b - a`` if it
@@ -70,7 +73,7 @@ from sqlalchemy.orm import Session
 
 from ops.aggregates import refresher
 from ops.business_time import ship_by as derive_ship_by
-from ops.fulfillment.metrics import EXCLUDED_STATUSES, HIST_EDGES, SHIPPED_STATUSES
+from ops.fulfillment.metrics import EXCLUDED_STATUSES, HIST_EDGES, SHIPPED_STATUSES, WAREHOUSE_ROLLUP
 from ops.fulfillment.queries import calendars
 from ops.models import (
     AggFulfilBacklog,
@@ -167,7 +170,10 @@ TMP_HFIX = Table("tmp_fulfil_hfix", _TMP, Column("id", Integer, primary_key=True
                  Column("d0", Date), Column("base", BigInteger), prefixes=["TEMPORARY"])
 # Lines per (cell, day) packed, one click-to-ship measure at a time (see _insert_hours).
 TMP_FINE = Table("tmp_fulfil_fine", _TMP, Column("k", BigInteger), Column("n", Integer), prefixes=["TEMPORARY"])
-_TEMPS = (TMP_SHIP, TMP_CAL, TMP_ORDER, TMP_LINE, TMP_DAY, TMP_TOUCH, TMP_HCELL, TMP_HFIX, TMP_FINE)
+# The same per warehouse only (the cells of WAREHOUSE_ROLLUP).
+TMP_FINE_WH = Table("tmp_fulfil_fine_wh", _TMP, Column("k", BigInteger), Column("n", Integer), prefixes=["TEMPORARY"])
+_TEMPS = (TMP_SHIP, TMP_CAL, TMP_ORDER, TMP_LINE, TMP_DAY, TMP_TOUCH, TMP_HCELL, TMP_HFIX, TMP_FINE, TMP_FINE_WH)
+
 # The packed grain's components, in packing order (the seller's region follows from the seller).
 _PACKED = ("dn", "warehouse_id", "channel_id", "seller_id", "carrier_id")
 _KEY_COLS = "day, warehouse_id, channel_id, seller_id, seller_region, carrier_id"
@@ -502,16 +508,18 @@ def _aggregate(session: Session, pk: _Packing, *, running: bool = True) -> None:
 
 def _insert_hours(session: Session, pk: _Packing, *, running: bool) -> None:
     """``agg_fulfil_hours``: lines per placed day and cell (HIST_EDGES buckets of the three measures, half-hour
-    buckets of the two click-to-ship measures), with each cell's running total over the days.
+    buckets of the two click-to-ship measures), with each cell's running total over the days; every cell
+    twice: per warehouse, channel, seller and carrier, and per warehouse alone (channel, seller and carrier
+    ids :data:`WAREHOUSE_ROLLUP`).
 
     The click-to-ship measures are grouped once, by half hour, into ``tmp_fulfil_fine``; their HIST_EDGES rows
     are those rows grouped again (the half hour below an edge ``E`` is below ``2 E``), a tenth as many rows
-    as the lines."""
+    as the lines; the warehouse cells are ``tmp_fulfil_fine`` grouped again into ``tmp_fulfil_fine_wh``."""
     ends = [int(v) for v in session.execute(text(
         "SELECT min(c2s_f), max(c2s_f), min(bus_f), max(bus_f) FROM tmp_fulfil_line")).one() if v is not None]
     lo, hi = (min(ends), max(ends)) if ends else (0, 0)
     width, nb = hi - lo + 1, len(HIST_EDGES) + 1
-    per_day, days = pk.stride["dn"], pk.width["dn"]
+    per_day, days, wh = pk.stride["dn"], pk.width["dn"], pk.stride["warehouse_id"]
     pk.check(width)
 
     def k_of(rest: str, bucket: str) -> str:
@@ -519,32 +527,45 @@ def _insert_hours(session: Session, pk: _Packing, *, running: bool) -> None:
         # in the order of the table's unique index, and a cell's rows share k / days
         return f"(({rest}) * {{w}} + {bucket}) * {days} + ({{dn}})"
 
-    def insert(measure: str, fine: int, w: int, shift: int, source: str) -> None:
-        g = f"((a.k % {days}) * {per_day} + (a.k / {days}) / {w})"
+    def insert(measure: str, fine: int, w: int, shift: int, source: str, *, rolled: bool = False) -> None:
+        # rolled: the rest of the grain in k is the warehouse's code alone
+        g = f"((a.k % {days}) * {per_day} + (a.k / {days}) / {w}{f' * {wh}' if rolled else ''})"
         cum = f"sum(a.n) OVER (PARTITION BY a.k / {days} ORDER BY a.k)" if running else "0"
-        keys = ", ".join(f"coalesce({pk.unpack(g, c)}, 0)" for c in ("warehouse_id", "channel_id", "seller_id",
-                                                                     "carrier_id"))
+        keys = ", ".join(str(WAREHOUSE_ROLLUP) if rolled and c != "warehouse_id" else f"coalesce({pk.unpack(g, c)}, 0)"
+                         for c in ("warehouse_id", "channel_id", "seller_id", "carrier_id"))
         session.execute(text(f"""
             INSERT INTO agg_fulfil_hours (day, warehouse_id, channel_id, seller_id, carrier_id, measure, fine, bucket,
                                           n, cum)
             SELECT d.day, {keys}, '{measure}', {fine}, (a.k / {days}) % {w} + {shift}, a.n, {cum}
             FROM ({source}) AS a JOIN tmp_fulfil_day AS d ON d.dn = {pk.unpack(g, "dn")}"""))  # noqa: S608 - SQL from constants and computed integers
 
-    line_k = k_of(f"g % {per_day}", "{col}").format(w="{w}", col="{col}", dn=f"g / {per_day}")
-    late = line_k.format(w=nb, col="late_b")
-    insert("late", 0, nb, 0, f"SELECT {late} AS k, count(*) AS n FROM tmp_fulfil_line "  # noqa: S608
-                            f"WHERE late_b IS NOT NULL GROUP BY {late}")
+    def coarse(measure: str, fine_table: str, *, rolled: bool) -> None:
+        fine_b = f"((f.k / {days}) % {width} + {lo})"
+        coarse_k = k_of(f"(f.k / {days}) / {width}", _bucket(fine_b, 2)).format(w=nb, dn=f"f.k % {days}")
+        insert(measure, 0, nb, 0, f"SELECT {coarse_k} AS k, sum(f.n) AS n FROM {fine_table} AS f "  # noqa: S608
+                                  f"GROUP BY {coarse_k}", rolled=rolled)
+
+    for rolled in (False, True):
+        rest = f"(g % {per_day}) / {wh}" if rolled else f"g % {per_day}"
+        late = k_of(rest, "late_b").format(w=nb, dn=f"g / {per_day}")
+        insert("late", 0, nb, 0, f"SELECT {late} AS k, count(*) AS n FROM tmp_fulfil_line "  # noqa: S608
+                                f"WHERE late_b IS NOT NULL GROUP BY {late}", rolled=rolled)
     for measure, col in (("c2s", "c2s_f"), ("c2s_bus", "bus_f")):
         session.execute(delete(TMP_FINE))
-        k = line_k.format(w=width, col=f"{col} - {lo}")
+        session.execute(delete(TMP_FINE_WH))
+        k = k_of(f"g % {per_day}", f"{col} - {lo}").format(w=width, dn=f"g / {per_day}")
         session.execute(text(f"""
             INSERT INTO tmp_fulfil_fine (k, n)
             SELECT {k}, count(*) FROM tmp_fulfil_line WHERE {col} IS NOT NULL GROUP BY {k}"""))  # noqa: S608 - SQL from constants and computed integers
         insert(measure, 1, width, lo, "SELECT k, n FROM tmp_fulfil_fine")
-        fine_b = f"((f.k / {days}) % {width} + {lo})"
-        coarse_k = k_of(f"(f.k / {days}) / {width}", _bucket(fine_b, 2)).format(w=nb, dn=f"f.k % {days}")
-        insert(measure, 0, nb, 0, f"SELECT {coarse_k} AS k, sum(f.n) AS n FROM tmp_fulfil_fine AS f "  # noqa: S608
-                                  f"GROUP BY {coarse_k}")
+        coarse(measure, "tmp_fulfil_fine", rolled=False)
+        k_wh = k_of(f"((f.k / {days}) / {width}) / {wh}", f"(f.k / {days}) % {width}").format(
+            w=width, dn=f"f.k % {days}")
+        session.execute(text(f"""
+            INSERT INTO tmp_fulfil_fine_wh (k, n)
+            SELECT {k_wh}, sum(f.n) FROM tmp_fulfil_fine AS f GROUP BY {k_wh}"""))  # noqa: S608 - SQL from constants and computed integers
+        insert(measure, 1, width, lo, "SELECT k, n FROM tmp_fulfil_fine_wh", rolled=True)
+        coarse(measure, "tmp_fulfil_fine_wh", rolled=True)
 
 
 def _cell_eq(a: str, b: str) -> str:

@@ -43,8 +43,8 @@ from ops.access import Viewer, data_function, require_viewer
 from ops.filters import Filters
 from ops.fulfillment import metrics as fm
 
-# _window_percentiles: the Fulfilment page's own percentile read (its tile's median), used as the page uses it.
-from ops.fulfillment.queries import Window, _window_percentiles, ontime_trend
+# window_percentiles: the Fulfilment page's own percentile read (its tile's median), used as the page uses it.
+from ops.fulfillment.queries import Window, ontime_trend, window_percentiles
 from ops.models import Channel
 from ops.returns import metrics as rm
 
@@ -152,8 +152,8 @@ def fulfilment_weeks(session: Session, *, viewer: Viewer, week: str | Week | Non
         # each week's median as the page computes its tile: one window per week, over all groups
         windows = [Window(w.label, w.start, w.end, grouped=False, measures=("c2s",), qs=(("median", 0.5),))
                    for w in span]
-        pcts = _window_percentiles(session, viewer=viewer, by="all", windows=windows,
-                                   filters=Filters(warehouses=f.warehouses, channels=f.channels))
+        pcts = window_percentiles(session, viewer=viewer, by="all", windows=windows,
+                                  filters=Filters(warehouses=f.warehouses, channels=f.channels))
         out["click_to_ship"] = [float(pcts[w.label]["c2s_median_h"].iloc[0])
                                 if w.label in pcts and len(pcts[w.label]) else np.nan for w in span]
     return out.astype(dict.fromkeys(FULFIL_COLUMNS[2:], "float64"))
