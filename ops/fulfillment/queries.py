@@ -374,8 +374,7 @@ def _finish_summary(df: pd.DataFrame, pct: pd.DataFrame | None, bl: pd.DataFrame
     df = df.merge(bl, on="group", how="outer")
     ints = ["lines", "ship_counted", "ship_on_time", "ship_late", "delivered", "delivered_on_time", "late_warehouse",
             "late_carrier", "late_unknown", "c2s_n", "backlog_lines", "late_unshipped_lines"]
-    for c in ints:
-        df[c] = pd.to_numeric(df[c], errors="coerce").fillna(0).astype("int64")
+    df[ints] = _numeric(df[ints]).astype("int64")
     df["on_time_ship_rate"] = m.on_time_ship_rate(df["ship_on_time"], df["ship_counted"])
     df["on_time_delivery_rate"] = m.on_time_delivery_rate(df["delivered_on_time"], df["delivered"])
     df["avg_hours_late"] = m.mean_hours(df["late_hours_sum"], df["ship_late"])
