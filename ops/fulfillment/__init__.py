@@ -43,8 +43,9 @@ day, warehouse and channel, the line's seller (``order_lines.seller_id``) and th
 - **Percentiles** (median, p90, p99) follow numpy's ``linear`` method over the lines. They are exact
   (computed from the raw lines) when the filtered range holds at most ``EXACT_PERCENTILE_MAX_ROWS``
   lines; above that they are read from half-hour histograms (``agg_fulfil_hours``, running totals
-  by placed day: two index seeks per cell for any range), every line taken at its bucket's middle,
-  which puts each figure within a quarter hour of the exact one (proof:
+  by placed day: two index seeks per cell for any range; cells per warehouse alone for whoever sees
+  whole warehouses), every line taken at its bucket's middle, which puts each figure within a quarter
+  hour of the exact one (proof:
   :func:`ops.fulfillment.metrics.bucket_percentiles`); the frame then says ``exact=False``.
 - **Order-to-delivery split** (delivered lines with a payment and a ship time): processing
   (paid -> shipped) and carrier pickup/transit (shipped -> delivered), mean calendar hours.

@@ -181,11 +181,12 @@ def fulfillment_page(session: Session, *, viewer: Viewer, filters: Filters = ALL
     :func:`kpis` and :func:`exceptions` (backlog rows up to ``exception_limit``) are computed here
     only; the summary, backlog, bands and trend equal :func:`sla_summary`, :func:`backlog`
     (``backlog_limit`` rows), :func:`backlog_by_warehouse` and :func:`ontime_trend`
-    (``grain="week"``, by ``by``), which serve their exports, but with one grouped read per
-    aggregate table: ``agg_fulfil_daily`` by day and group over the range and the two KPI weeks,
-    the running totals of ``agg_fulfil_hours`` at the range's and the KPI weeks' bounds
-    (:func:`ops.fulfillment.queries.window_percentiles`), and the scoped backlog rows; everything
-    else is derived from those small frames.
+    (``grain="week"``, by ``by``), which serve their exports, but with few small reads:
+    ``agg_fulfil_daily`` by day and group over the range and the two KPI weeks, the running totals
+    of ``agg_fulfil_hours`` at the range's and the KPI weeks' bounds
+    (:func:`ops.fulfillment.queries.window_percentiles`), and the scoped backlog grouped in SQL
+    (lines per group, age bands per warehouse, the first rows in backlog order); everything else is
+    derived from those small frames.
 
     Returns
     -------
