@@ -15,6 +15,18 @@ before, without the domains' own headline KPIs (those are benchmarked by their d
   Returns figures). Cold = read + compute; warm = frames in memory, copied once (as ``st.cache_data``
   does on every hit) and computed again (median of three).
 
+- ``duckdb (raw)``: the near-limit reference: the raw tables (the columns these figures read) loaded
+  into an in-memory DuckDB (:mod:`bench.duckdb_ref`; cold = load + compute, warm = compute) and the
+  same KPIs (the two weeks) and the same 13-week trend computed by DuckDB SQL from them
+  (:func:`duckdb_weeks`), with the definitions of the naive path; checked against ours before
+  anything is reported (click-to-ship: DuckDB's exact median, ours within a quarter hour; the
+  order cycle time: days from julianday / epoch differences, to 1e-9).
+- ``page data load``: what the Weekly review page reads on open for a full viewer (and for the
+  busiest supplier, carrier and warehouse, who may open it too), warm, without Streamlit's cache:
+  the default week, the KPI table without the domains' headline KPIs, the week's return reasons,
+  satisfaction vs lateness and the trend; and separately the registered domains' headlines the page
+  reads for the KPI table and the exceptions inbox (the domains' own functions, timed apart).
+
 Each row also carries CPU milliseconds (``time.process_time``: this process only, so the database's
 own work on SQLite counts, a PostgreSQL server's does not). The two approaches are checked to agree
 on every KPI before anything is reported (click-to-ship: the page reads it from half-hour buckets,
@@ -31,18 +43,39 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
-from ops.access import SYSTEM
-from ops.db import read_session
-from ops.review.kpis import resolve_week, review_kpis
-from ops.review.trend import kpi_trend
+from bench import duckdb_ref
+from ops.access import SYSTEM, Viewer
+from ops.db import read_session, transaction
+from ops.filters import Filters
+from ops.models import AggReviewWeek, Carrier, Order, OrderLine, Product, Shipment, Supplier, Warehouse
+from ops.review import inbox as review_inbox
+from ops.review.kpis import _domain_kpis, resolve_week, return_reasons, review_kpis, satisfaction_vs_lateness
+from ops.review.sources import week_span
+from ops.review.trend import TREND_WEEKS, kpi_trend
 from ops.review.week import Week
 
 TABLES = ("orders", "channels", "shipments", "order_lines", "returns", "products")
+# the columns the DuckDB reference reads (the naive path reads whole tables)
+DUCK_COLUMNS = {
+    "orders": ["id", "channel_id", "status", "placed_at", "paid_at", "ship_by"],
+    "channels": ["id", "code", "name"],
+    "shipments": ["id", "order_id", "carrier_id", "tracking_number", "label_cost", "status", "shipped_at",
+                  "promised_at", "delivered_at"],
+    "order_lines": ["id", "order_id", "product_id", "qty", "ship_by"],
+    "returns": ["id", "order_line_id", "qty", "reason_code", "disposition"],
+    "products": ["id", "unit_cost"],
+    "reviews": ["id", "order_id", "score", "created_at"],
+}
+PAGE_RUNS = 5
 MP = "marketplace|olist|amazon|ebay|etsy|walmart"
 WRONG_ITEM = ("wrong_item", "mis_pick", "mispick", "wrong_size_sent", "wrong_colour_sent", "wrong_item_sent")
+DEFECT_RETURNS = ("defective", "damaged", "damaged_in_transit", "broken", "faulty", "not_working",
+                  "damaged_by_carrier", "damaged_by_fc", "quality_unacceptable", "missing_parts", *WRONG_ITEM,
+                  "not_as_described")
 LOSS = {"restock": 0.0, "refurbish": 0.35, "liquidate": 0.70, "scrap": 1.0}  # the returns thresholds' defaults
 
 
@@ -115,16 +148,221 @@ def naive(t: dict[str, pd.DataFrame], week: Week) -> dict[str, Any]:
     return e
 
 
+# --- DuckDB reference ------------------------------------------------------------------------
+
+_SQL_LIST = "({})".format  # a literal list of our own constants (no user input) for the SQL below
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return _SQL_LIST(", ".join("'" + v.replace("'", "''") + "'" for v in values))
+
+
+DUCK_SQL = f"""
+WITH o AS (
+    SELECT o.id, o.placed_at, o.paid_at, o.ship_by, o.status, date_trunc('week', o.placed_at) AS wk,
+           regexp_matches(lower(c.code || ' ' || c.name), '{MP}') AS mp
+    FROM orders o JOIN channels c ON c.id = o.channel_id
+), per AS (
+    SELECT order_id, min(shipped_at) AS shipped_at, min(promised_at) AS promised_at,
+           CASE WHEN count(delivered_at) = count(*) THEN max(delivered_at) END AS delivered_at,
+           sum(label_cost) AS labels, count(shipped_at) > 0 AS shipped
+    FROM shipments GROUP BY order_id
+), wo AS (
+    SELECT o.*, p.shipped_at, p.promised_at, p.delivered_at, p.labels, coalesce(p.shipped, false) AS shipped
+    FROM o LEFT JOIN per p ON p.order_id = o.id WHERE o.placed_at >= $lo AND o.placed_at < $hi
+), fl AS (
+    SELECT wo.*, coalesce(l.ship_by, wo.ship_by) AS deadline FROM order_lines l JOIN wo ON wo.id = l.order_id
+    WHERE wo.status NOT IN ('cancelled', 'canceled', 'unavailable')
+), fw AS (
+    SELECT wk,
+        count(*) FILTER (deadline IS NOT NULL AND shipped_at IS NOT NULL) AS ship_counted,
+        count(*) FILTER (deadline IS NOT NULL AND shipped_at <= deadline) AS ship_on_time,
+        count(*) FILTER (delivered_at IS NOT NULL AND promised_at IS NOT NULL) AS delivered,
+        count(*) FILTER (delivered_at IS NOT NULL AND promised_at IS NOT NULL
+                         AND CAST(delivered_at AS DATE) <= CAST(promised_at AS DATE)) AS delivered_on_time,
+        median(epoch(shipped_at - paid_at) / 3600.0) FILTER (paid_at IS NOT NULL AND shipped_at IS NOT NULL) AS c2s,
+        count(*) FILTER (mp AND deadline IS NOT NULL AND shipped_at IS NOT NULL) AS mp_counted,
+        count(*) FILTER (mp AND deadline IS NOT NULL AND shipped_at > deadline) AS mp_late
+    FROM fl GROUP BY wk
+), r AS (
+    SELECT r.order_line_id, sum(r.qty) AS units, count(*) FILTER (lower(r.reason_code) IN {_in(WRONG_ITEM)}) AS wrong,
+           sum(6.5 + r.qty * 2.0 + r.qty * coalesce(pr.unit_cost, 0.0) * CASE r.disposition
+               WHEN 'restock' THEN 0.0 WHEN 'refurbish' THEN 0.35 WHEN 'liquidate' THEN 0.70 WHEN 'scrap' THEN 1.0
+               ELSE 0.0 END) AS cost
+    FROM returns r JOIN order_lines l ON l.id = r.order_line_id JOIN products pr ON pr.id = l.product_id
+    GROUP BY r.order_line_id
+), rw AS (
+    SELECT wo.wk, sum(l.qty) AS units_sold, sum(coalesce(r.units, 0)) AS units_returned,
+           count(*) FILTER (wo.shipped) AS shipped_lines,
+           sum(CASE WHEN wo.shipped THEN coalesce(r.wrong, 0) ELSE 0 END) AS wrong_lines,
+           sum(coalesce(r.cost, 0.0)) AS returns_cost
+    FROM order_lines l JOIN wo ON wo.id = l.order_id LEFT JOIN r ON r.order_line_id = l.id
+    WHERE wo.status NOT IN ('cancelled', 'unavailable') GROUP BY wo.wk
+), ow AS (
+    SELECT wk, count(*) FILTER (mp) AS mp_orders, count(*) FILTER (mp AND status = 'cancelled') AS mp_cancelled,
+           count(*) FILTER (shipped AND status NOT IN ('cancelled', 'canceled', 'unavailable')) AS shipped_orders,
+           sum(labels) FILTER (shipped AND status NOT IN ('cancelled', 'canceled', 'unavailable')) AS labels
+    FROM wo GROUP BY wk
+), cyc AS (
+    SELECT date_trunc('week', s.delivered_at) AS wk, median(epoch(s.delivered_at - o.placed_at) / 86400.0) AS cycle
+    FROM shipments s JOIN o ON o.id = s.order_id
+    WHERE s.delivered_at >= $lo AND s.delivered_at < $hi
+      AND s.shipped_at >= date_trunc('week', s.delivered_at) - INTERVAL 120 DAY
+      AND s.shipped_at < date_trunc('week', s.delivered_at) + INTERVAL 7 DAY
+    GROUP BY 1
+), rev AS (
+    SELECT date_trunc('week', created_at) AS wk, avg(score) AS score FROM reviews
+    WHERE created_at >= $lo AND created_at < $hi GROUP BY 1
+), bad_orders AS (
+    SELECT order_id FROM reviews WHERE score <= 2
+    UNION SELECT l.order_id FROM returns r JOIN order_lines l ON l.id = r.order_line_id
+    WHERE lower(r.reason_code) IN {_in(DEFECT_RETURNS)}
+), mps AS (
+    SELECT date_trunc('week', s.shipped_at) AS wk, count(*) AS shipments,
+           count(*) FILTER (s.carrier_id IS NOT NULL AND trim(s.tracking_number) <> '') AS tracked,
+           count(DISTINCT s.order_id) AS orders,
+           count(DISTINCT s.order_id) FILTER (s.status IN {_in(("lost", "damaged", "returned_to_sender"))}
+                                             OR s.order_id IN (SELECT order_id FROM bad_orders)) AS defect_orders
+    FROM shipments s JOIN o ON o.id = s.order_id
+    WHERE o.mp AND s.shipped_at >= $lo AND s.shipped_at < $hi GROUP BY 1
+)
+SELECT w.wk, fw.*, rw.*, ow.*, cyc.cycle, rev.score, mps.shipments, mps.tracked, mps.orders AS mp_ship_orders,
+       mps.defect_orders
+FROM (SELECT DISTINCT wk FROM wo) w LEFT JOIN fw USING (wk) LEFT JOIN rw USING (wk) LEFT JOIN ow USING (wk)
+LEFT JOIN cyc USING (wk) LEFT JOIN rev USING (wk) LEFT JOIN mps USING (wk) ORDER BY w.wk
+"""  # noqa: S608 - built from this module's constants only; the week bounds are parameters
+
+
+def _ratio(num: Any, den: Any) -> float:
+    return float(num) / float(den) if den and not pd.isna(den) and float(den) != 0 else float("nan")
+
+
+def duckdb_weeks(con: Any, span: list[Week]) -> dict[str, dict[str, float]]:
+    """The review's KPIs for each week of ``span`` (consecutive) from the raw tables, in DuckDB SQL."""
+    lo = pd.Timestamp(span[0].start)
+    hi = pd.Timestamp(span[-1].end) + pd.Timedelta(days=1)
+    df = duckdb_ref.frame(con, DUCK_SQL, {"lo": lo.to_pydatetime(), "hi": hi.to_pydatetime()})
+    df = df.loc[:, ~df.columns.duplicated()].set_index("wk")
+    out: dict[str, dict[str, float]] = {}
+    for w in span:
+        key = pd.Timestamp(w.start)
+        r = df.loc[key] if key in df.index else pd.Series(dtype="float64")
+        g = r.get
+        n = g("shipped_orders", 0) or 0
+        out[w.label] = {
+            "on_time_ship": _ratio(g("ship_on_time"), g("ship_counted")),
+            "on_time_delivery": _ratio(g("delivered_on_time"), g("delivered")),
+            "click_to_ship_exact": float(g("c2s", np.nan)),
+            "late_shipment_rate": _ratio(g("mp_late"), g("mp_counted")),
+            "return_rate": _ratio(g("units_returned"), g("units_sold")),
+            "fulfilment_accuracy": 1.0 - _ratio(g("wrong_lines"), g("shipped_lines")),
+            "cost_per_order": _ratio((g("labels") or 0.0) + 3.0 * n + (g("returns_cost") or 0.0), n),
+            "order_cycle_time": float(g("cycle", np.nan)),
+            "review_score": float(g("score", np.nan)),
+            "cancel_rate": _ratio(g("mp_cancelled"), g("mp_orders")),
+            "order_defect_rate": _ratio(g("defect_orders"), g("mp_ship_orders")),
+            "valid_tracking_rate": _ratio(g("tracked"), g("shipments")),
+        }
+    return out
+
+
+def read_duck_frames(engine: Engine) -> dict[str, pd.DataFrame]:
+    with engine.connect() as c:
+        return {name: pd.read_sql_table(name, c, columns=cols) for name, cols in DUCK_COLUMNS.items()}
+
+
+def _same(ours_v: Any, ref: Any, key: str) -> bool:
+    a, b = float("nan") if ours_v is None else float(ours_v), float(ref)
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    if key == "click_to_ship":
+        return abs(a - b) <= 0.25  # the page reads its median from half-hour buckets
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def check_duck(k: pd.DataFrame, tr: pd.DataFrame, duck: dict[str, dict[str, float]], week: Week) -> None:
+    """Raise unless ours and DuckDB agree on every KPI of both weeks and every trend value."""
+    for col, label in (("value", week.label), ("previous", week.previous().label)):
+        for key, v in k.set_index("key")[col].items():
+            ref = duck[label]["click_to_ship_exact" if key == "click_to_ship" else key]
+            if not _same(v, ref, key):
+                raise AssertionError(f"review KPI {key} {label}: ours {v} vs DuckDB {ref}")
+    for r in tr.itertuples(index=False):
+        if not _same(r.value, duck[r.week][r.key], r.key):
+            raise AssertionError(f"review trend {r.key} {r.week}: ours {r.value} vs DuckDB {duck[r.week][r.key]}")
+
+
+# --- the page's whole data load --------------------------------------------------------------
+
+
+def page_load(engine: Engine, viewer: Viewer) -> dict[str, Any]:
+    """What the Weekly review page reads on open (ui/review.py's loaders), without the domains' headlines."""
+    with read_session(engine) as s:
+        week = resolve_week(s, viewer=viewer)
+    f = Filters()
+    with read_session(engine) as s:
+        k = review_kpis(s, viewer=viewer, week=week, filters=f, domains=False)
+    with read_session(engine) as s:
+        side = (return_reasons(s, viewer=viewer, week=week, filters=f),
+                satisfaction_vs_lateness(s, viewer=viewer, date_to=week.end, filters=f),
+                kpi_trend(s, viewer=viewer, week=week, filters=f))
+    return {"week": week, "kpis": k, "side": side}
+
+
+def headlines_load(engine: Engine, viewer: Viewer, week: Week) -> Any:
+    """The registered domains' headlines the page reads: its KPI table's (the week) and the inbox's."""
+    f = Filters()
+    with read_session(engine) as s:
+        kp = _domain_kpis(s, viewer, week, f)
+    with read_session(engine) as s:
+        return kp, review_inbox.inbox(s, viewer=viewer, filters=review_inbox.exception_window(week, f))
+
+
+def _busiest(engine: Engine) -> list[tuple[str, Viewer]]:
+    """The supplier with the most order lines (else SKUs), the carrier with the most shipments, the busiest
+    warehouse."""
+    with read_session(engine) as s:
+        sup = s.execute(select(Supplier.code).join(OrderLine, OrderLine.seller_id == Supplier.id)
+                        .group_by(Supplier.code).order_by(func.count().desc()).limit(1)).scalar()
+        if sup is None:  # no order line names its seller (the bench data): the supplier with the most SKUs
+            sup = s.execute(select(Supplier.code).join(Product, Product.supplier_id == Supplier.id)
+                            .group_by(Supplier.code).order_by(func.count().desc()).limit(1)).scalar()
+        car = s.execute(select(Carrier.code).join(Shipment, Shipment.carrier_id == Carrier.id)
+                        .group_by(Carrier.code).order_by(func.count().desc()).limit(1)).scalar()
+        wh = s.execute(select(Warehouse.code).join(Order, Order.warehouse_id == Warehouse.id)
+                       .group_by(Warehouse.code).order_by(func.count().desc()).limit(1)).scalar()
+    out = []
+    for kind, code in (("supplier", sup), ("carrier", car), ("warehouse", wh)):
+        if code:
+            out.append((f"{kind} {code}", Viewer(username=f"bench-{kind}", role="vendor", vendor_kind=kind,
+                                                 vendor_code=str(code))))
+    return out
+
+
+def _warm(fn: Callable[[], Any], runs: int) -> tuple[float, float, float, float, Any]:
+    cold_ms, cold_cpu, out = _timed(fn)
+    warm = [_timed(fn) for _ in range(runs)]
+    return (cold_ms, cold_cpu, statistics.median(w[0] for w in warm), statistics.median(w[1] for w in warm), out)
+
+
 def run(engine: Engine) -> list[dict[str, Any]]:
+    with transaction(engine) as s:
+        if not s.scalar(select(func.count()).select_from(AggReviewWeek)):
+            from ops.review.refresh import refresh
+
+            w0, c0 = time.perf_counter(), time.process_time()
+            refresh(s)
+            print(f"  built agg_review_* in {(time.perf_counter() - w0) * 1000:,.0f} ms "
+                  f"({(time.process_time() - c0) * 1000:,.0f} ms CPU)", flush=True)
     with read_session(engine) as s:
         week = resolve_week(s, viewer=SYSTEM)
-    cold_ms, cold_cpu, k = _timed(lambda: ours(engine, week))
-    warm = [_timed(lambda: ours(engine, week)) for _ in range(3)]
-    t_cold, t_cold_cpu, tr = _timed(lambda: trend(engine, week))
-    t_warm = [_timed(lambda: trend(engine, week)) for _ in range(3)]
+    span = week_span(week, TREND_WEEKS)
+    cold_ms, cold_cpu, warm_ms, warm_cpu, k = _warm(lambda: ours(engine, week), PAGE_RUNS)
+    t_cold, t_cold_cpu, t_warm, t_warm_cpu, tr = _warm(lambda: trend(engine, week), PAGE_RUNS)
     rows_out: list[dict[str, Any]] = []
     name = f"weekly review KPIs ({week.label})"
-    if os.environ.get("OPS_BENCH_REVIEW_NAIVE", "1") != "0":  # the naive read takes minutes at bench size
+    t_name = f"weekly review trend ({TREND_WEEKS} weeks to {week.label})"
+    if os.environ.get("OPS_BENCH_REVIEW_NAIVE", "0") != "0":  # the naive read takes minutes at bench size
         naive_cold, naive_cold_cpu, exp = _timed(lambda: naive(read_frames(engine), week))
         cached = pickle.dumps(read_frames(engine))
         naive_warm = [_timed(lambda: naive(pickle.loads(cached), week)) for _ in range(3)]  # noqa: S301 - our bytes
@@ -138,14 +376,35 @@ def run(engine: Engine) -> list[dict[str, Any]]:
         rows_out.append({"name": name, "approach": "naive pandas (whole tables)", "cold_ms": naive_cold,
                          "warm_ms": statistics.median(w[0] for w in naive_warm), "cold_cpu_ms": naive_cold_cpu,
                          "warm_cpu_ms": statistics.median(w[1] for w in naive_warm), "rows": len(k)})
+    # DuckDB: the two weeks of the KPIs and the trend's weeks, each computed as the page asks for them
+    raw = read_duck_frames(engine)
+    duck2, d2 = duckdb_ref.reference(raw, lambda con: duckdb_weeks(con, span[-2:]))
+    duck13, d13 = duckdb_ref.reference(raw, lambda con: duckdb_weeks(con, span))
+    check_duck(k, tr, {**duck13, **duck2}, week)
+    print(f"  ours and DuckDB agree on the {len(k)} KPIs of {week.label} and {week.previous().label} and the "
+          f"{len(tr)} trend values", flush=True)
     rows_out += [
-        {"name": name, "approach": "pages' aggregates + week slice (ops.review)", "cold_ms": cold_ms,
-         "warm_ms": statistics.median(w[0] for w in warm), "cold_cpu_ms": cold_cpu,
-         "warm_cpu_ms": statistics.median(w[1] for w in warm), "rows": len(k)},
-        {"name": f"weekly review trend (13 weeks to {week.label})", "approach": "pages' aggregates (ops.review)",
-         "cold_ms": t_cold, "warm_ms": statistics.median(w[0] for w in t_warm), "cold_cpu_ms": t_cold_cpu,
-         "warm_cpu_ms": statistics.median(w[1] for w in t_warm), "rows": len(tr)},
+        {"name": name, "approach": "pages' aggregates + agg_review_* (ops.review)", "cold_ms": cold_ms,
+         "warm_ms": warm_ms, "cold_cpu_ms": cold_cpu, "warm_cpu_ms": warm_cpu, "rows": len(k)},
+        {"name": name, "approach": "duckdb (raw)", "cold_ms": d2.cold_ms, "warm_ms": d2.warm_ms,
+         "cold_cpu_ms": d2.cold_cpu_ms, "warm_cpu_ms": d2.warm_cpu_ms, "rows": len(k)},
+        {"name": t_name, "approach": "pages' aggregates (ops.review)", "cold_ms": t_cold, "warm_ms": t_warm,
+         "cold_cpu_ms": t_cold_cpu, "warm_cpu_ms": t_warm_cpu, "rows": len(tr)},
+        {"name": t_name, "approach": "duckdb (raw)", "cold_ms": d13.cold_ms, "warm_ms": d13.warm_ms,
+         "cold_cpu_ms": d13.cold_cpu_ms, "warm_cpu_ms": d13.warm_cpu_ms, "rows": len(tr)},
     ]
+    # the page's whole data load, for a full viewer and for each kind of vendor who may open it
+    for who, viewer in [("full viewer", SYSTEM), *_busiest(engine)]:
+        p_cold, p_cold_cpu, p_warm, p_warm_cpu, got = _warm(lambda v=viewer: page_load(engine, v), PAGE_RUNS)
+        h_cold, h_cold_cpu, h_warm, h_warm_cpu, _ = _warm(
+            lambda v=viewer, w=got["week"]: headlines_load(engine, v, w), 3)
+        rows_out += [
+            {"name": f"weekly review page, {who}", "approach": "ops.review (week, KPIs, reasons, satisfaction, trend)",
+             "cold_ms": p_cold, "warm_ms": p_warm, "cold_cpu_ms": p_cold_cpu, "warm_cpu_ms": p_warm_cpu,
+             "rows": len(got["kpis"])},
+            {"name": f"weekly review page, {who}", "approach": "the domains' headlines (KPI table and inbox)",
+             "cold_ms": h_cold, "warm_ms": h_warm, "cold_cpu_ms": h_cold_cpu, "warm_cpu_ms": h_warm_cpu, "rows": 0},
+        ]
     for r in rows_out:
         print(f"  {r['name']} / {r['approach']}: cold {r['cold_ms']:,.0f} ms ({r['cold_cpu_ms']:,.0f} ms CPU), "
               f"warm {r['warm_ms']:,.0f} ms ({r['warm_cpu_ms']:,.0f} ms CPU)", flush=True)
