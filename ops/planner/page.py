@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
@@ -78,10 +79,17 @@ def source_notes(plan: pd.DataFrame, lead: pd.DataFrame, forecast: pd.DataFrame)
 
 def suggested_lines(plan: pd.DataFrame) -> pd.DataFrame:
     """The lines the planner acts on: something to order, or critical; most urgent, then most at risk, first."""
-    lines = plan[(plan["suggested_qty"] > 0) | (plan["urgency"] == "critical")]
-    lines = lines.sort_values(["urgency_rank", "lost_revenue", "sku"], ascending=[False, False, True],
-                              kind="mergesort")
-    out = lines[LINE_COLUMNS].reset_index(drop=True)
+    keep = np.flatnonzero((plan["suggested_qty"].to_numpy() > 0) | (plan["urgency"].to_numpy() == "critical"))
+    rank = plan["urgency_rank"].to_numpy()[keep]
+    lost = plan["lost_revenue"].to_numpy(dtype="float64")[keep]
+    if np.isnan(lost).any():  # NaN sorts last whatever the direction: leave that to pandas
+        lines = plan.iloc[keep].sort_values(["urgency_rank", "lost_revenue", "sku"], ascending=[False, False, True],
+                                            kind="mergesort")
+        out = lines[LINE_COLUMNS].reset_index(drop=True)
+    else:  # the same order by one stable lexsort (most urgent, most at risk, then SKU)
+        sku_rank, _ = pd.factorize(plan["sku"].to_numpy()[keep], sort=True)
+        order = keep[np.lexsort((sku_rank, -lost, -rank))]
+        out = plan[LINE_COLUMNS].take(order).reset_index(drop=True)
     out.attrs = {}  # the plan's as-of day and budget note stay with the plan, not with shown tables
     return out
 
@@ -103,9 +111,10 @@ def planner_page(session: Session, *, viewer: Viewer, filters: Filters = ALL, po
     as_of = plan.attrs.get("as_of")
     empty = None if len(inputs) else ("No stock positions yet: import inventory snapshots and orders "
                                       "(or seed the demo) and the planner will suggest orders.")
+    drafts = draft_pos(plan, min_order_value=policy.min_order_value)
     return PlannerPage(
-        plan=plan, lines=lines, drafts=draft_pos(plan, min_order_value=policy.min_order_value),
-        summary=scenario_summary(plan, min_order_value=policy.min_order_value),
+        plan=plan, lines=lines, drafts=drafts,
+        summary=scenario_summary(plan, min_order_value=policy.min_order_value, drafts=drafts),
         notes=source_notes(plan, lead, forecast), as_of=as_of,
         token=plan_token(lines, policy, as_of), budget_message=str(plan.attrs.get("budget_message", "")),
         empty_reason=empty, inputs=inputs, open_pos=open_pos, lead=lead, forecast=forecast,

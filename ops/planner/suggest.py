@@ -44,7 +44,9 @@ import datetime as dt
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import overload
 
 import numpy as np
 import pandas as pd
@@ -131,11 +133,13 @@ def _demand(inputs: pd.DataFrame, forecast: pd.DataFrame | None) -> tuple[np.nda
     mu, sd = mean_w / 7.0, np.sqrt(var_w / 7.0)
     source = np.full(len(inputs), "history", dtype=object)
     if forecast is not None and len(forecast):
-        fc = forecast.set_index("sku")
-        week_mean = inputs["sku"].map(fc["fc_week_mean"]).to_numpy(dtype="float64")
-        sigma_w = inputs["sku"].map(fc["fc_sigma_week"]).to_numpy(dtype="float64")
+        # each input row's forecast row, found once (-1: none), instead of a map per column
+        at = pd.Index(forecast["sku"]).get_indexer(inputs["sku"])
+        week_mean = _take(forecast["fc_week_mean"].to_numpy(dtype="float64"), at)
+        sigma_w = _take(forecast["fc_sigma_week"].to_numpy(dtype="float64"), at)
         sku_units = inputs["sku_wk_units"].to_numpy(dtype="float64")
-        n_wh = inputs.groupby("sku")["sku"].transform("size").to_numpy(dtype="float64")
+        codes, _ = pd.factorize(inputs["sku"])  # the SKU's number of warehouses (rows)
+        n_wh = np.bincount(codes)[codes].astype("float64")
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(sku_units > 0, wk / sku_units, 1.0 / n_wh)
         has = ~np.isnan(week_mean)
@@ -143,6 +147,34 @@ def _demand(inputs: pd.DataFrame, forecast: pd.DataFrame | None) -> tuple[np.nda
         sd = np.where(has & ~np.isnan(sigma_w), share * np.nan_to_num(sigma_w) / math.sqrt(7.0), sd)
         source = np.where(has, "forecast", source)
     return mu, sd, source
+
+
+def _take(values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """``values[at]`` as float64, NaN where ``at`` is -1 (no match)."""
+    if len(values) == 0:
+        return np.full(len(at), np.nan)
+    return np.where(at >= 0, values[np.maximum(at, 0)], np.nan)
+
+
+class _Labels(Sequence[str]):
+    """``"<sku> in <warehouse>"`` of each row, made only when a message names one (rarely)."""
+
+    def __init__(self, inputs: pd.DataFrame) -> None:
+        self._sku, self._wh = inputs["sku"].to_numpy(), inputs["warehouse"].to_numpy()
+
+    def __len__(self) -> int:
+        return len(self._sku)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | Sequence[str]:
+        if isinstance(i, slice):
+            return [f"{a} in {b}" for a, b in zip(self._sku[i], self._wh[i], strict=True)]
+        return f"{self._sku[i]} in {self._wh[i]}"
 
 
 def _change_factor(inputs: pd.DataFrame, changes: dict[str, float]) -> np.ndarray:
@@ -158,20 +190,44 @@ def _change_factor(inputs: pd.DataFrame, changes: dict[str, float]) -> np.ndarra
 
 
 def _first_po(inputs: pd.DataFrame, open_pos: pd.DataFrame) -> pd.DataFrame:
-    """On-order units and the earliest open PO (number, expected day) per input row."""
-    keys = pd.MultiIndex.from_arrays([inputs["product_id"], inputs["warehouse_id"]])
+    """On-order units and the earliest open PO (number, expected day) per input row.
+
+    The earliest: the smallest expected day (none last), then the smallest PO number, then the
+    first listed. Grouped by integer codes in numpy (a pandas groupby on two key columns, a sort
+    and a reindex by a MultiIndex cost several times more at bench size).
+    """
+    n = len(inputs)
     if len(open_pos) == 0:
-        return pd.DataFrame({"on_order": np.zeros(len(inputs), dtype="int64"),
-                             "open_po": np.full(len(inputs), None, dtype=object),
-                             "open_po_expected": pd.Series(pd.NaT, index=range(len(inputs)), dtype="datetime64[ns]")})
-    g = open_pos.groupby(["product_id", "warehouse_id"], sort=False)
-    on_order = g["qty_open"].sum()
-    first = open_pos.sort_values(["expected_on", "po_number"], na_position="last", kind="mergesort") \
-        .drop_duplicates(["product_id", "warehouse_id"]).set_index(["product_id", "warehouse_id"])
+        return pd.DataFrame({"on_order": np.zeros(n, dtype="int64"),
+                             "open_po": np.full(n, None, dtype=object),
+                             "open_po_expected": pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns]")})
+    # one int64 key per pair (product id x warehouse id): factorized and looked up by hash
+    pid, wid = open_pos["product_id"].to_numpy(dtype="int64"), open_pos["warehouse_id"].to_numpy(dtype="int64")
+    in_pid, in_wid = inputs["product_id"].to_numpy(dtype="int64"), inputs["warehouse_id"].to_numpy(dtype="int64")
+    span = int(max(wid.max(), in_wid.max() if n else 0, 0)) + 1
+    grp, pairs = pd.factorize(pid * span + wid)  # each PO line's pair
+    at = pd.Index(pairs).get_indexer(in_pid * span + in_wid)
+    qty = open_pos["qty_open"].to_numpy(dtype="int64")
+    on_order = np.zeros(len(pairs), dtype="int64")
+    np.add.at(on_order, grp, qty)
+    exp_col = open_pos["expected_on"]
+    if not pd.api.types.is_datetime64_dtype(exp_col.dtype):  # (to_datetime of datetimes iterates them)
+        exp_col = pd.to_datetime(exp_col)
+    expected = exp_col.to_numpy(dtype="datetime64[ns]")
+    exp_key = expected.view("int64").copy()
+    exp_key[np.isnat(expected)] = np.iinfo("int64").max  # no expected day: last
+    po_rank, _ = pd.factorize(open_pos["po_number"].to_numpy(dtype=object), sort=True)
+    order = np.lexsort((po_rank, exp_key, grp))  # stable: ties keep the listed order
+    firsts = order[np.r_[True, grp[order][1:] != grp[order][:-1]]]  # one line per pair, in pair order
+    first = np.empty(len(pairs), dtype="int64")
+    first[grp[firsts]] = firsts
+    found = at >= 0
+    row = first[np.maximum(at, 0)]
+    numbers = open_pos["po_number"].to_numpy(dtype=object)
     return pd.DataFrame({
-        "on_order": on_order.reindex(keys).fillna(0).to_numpy(dtype="int64"),
-        "open_po": first["po_number"].reindex(keys).to_numpy(dtype=object),
-        "open_po_expected": pd.to_datetime(first["expected_on"].reindex(keys).to_numpy()),
+        "on_order": np.where(found, on_order[np.maximum(at, 0)], 0).astype("int64"),
+        "open_po": np.where(found, numbers[row], np.nan).astype(object),
+        "open_po_expected": np.where(found, expected[row], np.datetime64("NaT")).astype("datetime64[ns]"),
     })
 
 
@@ -194,7 +250,7 @@ def compute_plan(inputs: pd.DataFrame, open_pos: pd.DataFrame, *, policy: Policy
     """
     p = policy or Policy()
     n = len(inputs)
-    labels = inputs["sku"].astype(str).str.cat(inputs["warehouse"].astype(str), sep=" in ").tolist()
+    labels = _Labels(inputs)
     mu, sd, demand_source = _demand(inputs, forecast)
     factor = _change_factor(inputs, p.demand_change)
     mu, sd = mu * factor, sd * factor
@@ -203,9 +259,9 @@ def compute_plan(inputs: pd.DataFrame, open_pos: pd.DataFrame, *, policy: Policy
     lt, lsd = stated.copy(), np.zeros(n)
     lt_source = np.full(n, "stated", dtype=object)
     if lead is not None and len(lead):
-        li = lead.set_index("supplier")
-        m_mean = inputs["supplier"].map(li["lt_mean_days"]).to_numpy(dtype="float64")
-        m_std = inputs["supplier"].map(li["lt_std_days"]).to_numpy(dtype="float64")
+        at = pd.Index(lead["supplier"]).get_indexer(inputs["supplier"])
+        m_mean = _take(lead["lt_mean_days"].to_numpy(dtype="float64"), at)
+        m_std = _take(lead["lt_std_days"].to_numpy(dtype="float64"), at)
         ok = ~np.isnan(m_mean)
         lt = np.where(ok, m_mean, lt)
         lsd = np.where(ok, np.nan_to_num(m_std), lsd)
@@ -306,14 +362,31 @@ def draft_pos(plan: pd.DataFrame, *, min_order_value: float = 0.0) -> pd.DataFra
     urgency (str: the most urgent line's); min_order_shortfall (float64: value missing to reach the
     supplier minimum, 0 when met); expected_on (datetime64: as-of day + the longest line lead time).
     """
-    lines = plan[plan["suggested_qty"] > 0]
-    if len(lines) == 0:
+    ordered = plan["suggested_qty"].to_numpy() > 0
+    if not ordered.any():
         return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("lines", "order_units") else
                                           "float64" if c in ("order_value", "min_order_shortfall") else
                                           "datetime64[ns]" if c == "expected_on" else object) for c in DRAFT_COLUMNS})
-    g = lines.groupby(["supplier", "warehouse"], sort=False)
-    out = g.agg(lines=("sku", "size"), order_units=("suggested_qty", "sum"), order_value=("order_value", "sum"),
-                rank=("urgency_rank", "max"), lt=("lead_time_days", "max")).reset_index()
+    # one integer per supplier x warehouse, numbered in order of first appearance (as groupby sort=False)
+    sup, sups = pd.factorize(plan["supplier"].to_numpy()[ordered])
+    wh, whs = pd.factorize(plan["warehouse"].to_numpy()[ordered])
+    width = max(len(whs), 1)
+    code, pairs = pd.factorize(sup * width + wh)
+    n = len(pairs)
+    units = np.zeros(n, dtype="int64")
+    np.add.at(units, code, plan["suggested_qty"].to_numpy(dtype="int64")[ordered])
+    rank = np.zeros(n, dtype="int64")
+    np.maximum.at(rank, code, plan["urgency_rank"].to_numpy(dtype="int64")[ordered])
+    lt = np.full(n, -np.inf)
+    np.maximum.at(lt, code, plan["lead_time_days"].to_numpy(dtype="float64")[ordered])
+    # money: pandas' own grouped sum (compensated), so the totals are those of a groupby to the last bit
+    value = pd.Series(plan["order_value"].to_numpy(dtype="float64")[ordered]).groupby(code, sort=False).sum()
+    out = pd.DataFrame({
+        "supplier": np.asarray(sups, dtype=object)[pairs // width],
+        "warehouse": np.asarray(whs, dtype=object)[pairs % width],
+        "lines": np.bincount(code, minlength=n).astype("int64"), "order_units": units,
+        "order_value": value.to_numpy(dtype="float64"), "rank": rank, "lt": lt,
+    })
     out["urgency"] = np.asarray(URGENCY, dtype=object)[out["rank"].to_numpy()]
     out["min_order_shortfall"] = rm.supplier_minimum_shortfall(out["order_value"].to_numpy(), min_order_value)
     as_of = plan.attrs.get("as_of")
@@ -391,7 +464,8 @@ def explain(plan: pd.DataFrame, sku: str) -> list[str]:
     return out
 
 
-def scenario_summary(plan: pd.DataFrame, *, min_order_value: float = 0.0) -> dict[str, float]:
+def scenario_summary(plan: pd.DataFrame, *, min_order_value: float = 0.0,
+                     drafts: pd.DataFrame | None = None) -> dict[str, float]:
     """The comparison figures of one plan.
 
     - ``investment``: value at cost of the stock the policy holds on average, safety stock plus half
@@ -401,11 +475,14 @@ def scenario_summary(plan: pd.DataFrame, *, min_order_value: float = 0.0) -> dic
     - ``fill_rate``: 1 - expected short units / demand of one review cycle, over all rows with demand;
     - ``lines``, ``critical``: suggested lines and critical ones; ``below_minimum``: draft POs under
       the supplier minimum order value.
+
+    ``drafts``: the plan's :func:`draft_pos` at ``min_order_value`` when the caller has them already.
     """
     held = np.maximum(plan["safety_stock"], 0.0) + plan["demand_per_day"] * plan["review_days"] / 2.0
     cycle = float((plan["demand_per_day"] * plan["review_days"]).sum())
     short = float(plan["exp_short_units"].sum())
-    drafts = draft_pos(plan, min_order_value=min_order_value)
+    if drafts is None:
+        drafts = draft_pos(plan, min_order_value=min_order_value)
     return {
         "investment": float((held * plan["unit_cost"]).sum()),
         "order_value": float(plan["order_value"].sum()),
