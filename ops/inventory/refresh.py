@@ -161,11 +161,12 @@ def _build(session: Session, as_of: dt.date, only: Any = None) -> None:
     sku_weekly = (select(sku_key, func.sum(tw.u).label("u"), func.sum(tw.rev).label("rev"))
                   .where(w < m.WEEKS).group_by(sku_key).subquery())
     su = sku_weekly.c.u
+    sku_product = (sku_weekly.c.sk // n_wk).label("product_id")  # one expression object: one bound parameter
     session.execute(insert(AggInventorySku).from_select(
         ["product_id", "as_of", "wk_units", "wk_revenue", "wk_nonzero", "wk_sumsq"],
-        select((sku_weekly.c.sk // n_wk).label("product_id"), literal(as_of, Date), func.sum(su),
+        select(sku_product, literal(as_of, Date), func.sum(su),
                func.sum(sku_weekly.c.rev), _sum_if(su > 0, 1), func.sum(su * su))
-        .group_by(sku_weekly.c.sk // n_wk),
+        .group_by(sku_product),
     ))
 
     u, rev = tw.u, tw.rev
