@@ -331,13 +331,26 @@ def _trend_windows(session: Session, viewer: Viewer, product_ids: list[int], las
     weeks = [w if first is not None and w >= first else None for w in (last, last - step, last - 2 * step)]
     if weeks[0] is None:
         return pd.DataFrame(columns=cols)
-    recent = _cum_diff(session, viewer, weeks[0], weeks[1], attrs=False, product_ids=product_ids)
-    recent = recent.set_index("product_id").reindex(product_ids).fillna(0)
-    if weeks[1] is not None:
-        prior = _cum_diff(session, viewer, weeks[1], weeks[2], attrs=False, product_ids=product_ids)
-        prior = prior.set_index("product_id").reindex(product_ids).fillna(0)
-    else:
-        prior = recent * 0
+    # One read of the SKUs' running sums at the (up to) three week boundaries; each window is the difference
+    # of two of them, as :func:`_cum_diff` takes it (a SKU without a row at a window's end sold nothing in it).
+    t = AggReturnsSkuCum
+    sums = ["units_sold", "units_returned"]
+    stmt = (select(t.product_id, t.sale_week, *[getattr(t, c) for c in sums])
+            .where(access.product_by_supplier_code(viewer, t.supplier), _own_products(viewer, t.product_id),
+                   t.sale_week.in_([w for w in weeks if w is not None]), t.product_id.in_(product_ids)))
+    rows = _frame(_run(session, stmt).all(), ["product_id", "sale_week", *sums], tuple(sums))
+    rows["sale_week"] = rows["sale_week"].map(as_day)
+
+    def at(week: dt.date | None) -> pd.DataFrame:
+        return rows.loc[rows["sale_week"] == week, ["product_id", *sums]].set_index("product_id")
+
+    def window(end: dt.date, before: dt.date | None) -> pd.DataFrame:
+        hi = at(end)
+        diff = hi - at(before).reindex(hi.index).fillna(0) if before is not None else hi
+        return diff.reindex(product_ids).fillna(0)
+
+    recent = window(weeks[0], weeks[1])
+    prior = window(weeks[1], weeks[2]) if weeks[1] is not None else recent * 0
     return pd.DataFrame({"recent_sold": recent["units_sold"], "recent_returned": recent["units_returned"],
                          "prior_sold": prior["units_sold"], "prior_returned": prior["units_returned"]},
                         index=product_ids)
