@@ -108,7 +108,9 @@ def forecast_page(session: Session, *, viewer: Viewer) -> ForecastPage:
     names = dict(session.execute(select(Product.sku, Product.name).where(access.product_condition(viewer))).all())
     view = ch.rename(columns={"model": "forecast_model", "bias": "forecast_bias"})
     view.insert(1, "name", view["sku"].map(names))
-    view["forecast_model"] = view["forecast_model"].map(lambda m: MODEL_LABELS.get(str(m), str(m)))
+    # one label per distinct model (a handful), not a Python call per SKU
+    labels = {m: MODEL_LABELS.get(str(m), str(m)) for m in pd.unique(view["forecast_model"])}
+    view["forecast_model"] = view["forecast_model"].map(labels)
     reason = None
     if rid is None:
         reason = ("No forecast has finished yet. Start one with the button above (or `python -m ops forecast`); "

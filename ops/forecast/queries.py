@@ -39,8 +39,11 @@ def latest_run_id(session: Session) -> int | None:
     return int(rid) if rid is not None else None
 
 
-def _scoped_skus(viewer: Viewer) -> Any:
-    return select(Product.sku).where(access.product_condition(viewer))
+def _scoped_skus(viewer: Viewer, skus: Sequence[str] | None = None) -> Any:
+    """The SKUs the viewer may see (of ``skus`` when given: for one SKU's reads, the subquery then
+    looks up those products instead of listing the whole catalogue on every call)."""
+    q = select(Product.sku).where(access.product_condition(viewer))
+    return q if skus is None else q.where(Product.sku.in_([str(s) for s in skus]))
 
 
 def _sku_filter(col: Any, skus: Sequence[str] | None) -> Any:
@@ -60,7 +63,7 @@ def latest_forecast(session: Session, *, viewer: Viewer, skus: Sequence[str] | N
         return _empty_forecast()
     q = select(ForecastWeek.sku, ForecastWeek.week, ForecastWeek.yhat, ForecastWeek.lo80, ForecastWeek.hi80,
                ForecastWeek.lo95, ForecastWeek.hi95, ForecastWeek.model) \
-        .where(ForecastWeek.run_id == rid, ForecastWeek.sku.in_(_scoped_skus(viewer)))
+        .where(ForecastWeek.run_id == rid, ForecastWeek.sku.in_(_scoped_skus(viewer, skus)))
     f = _sku_filter(ForecastWeek.sku, skus)
     if f is not None:
         q = q.where(f)
@@ -92,7 +95,7 @@ def latest_choices(session: Session, *, viewer: Viewer, skus: Sequence[str] | No
         return _empty_choices()
     c = ForecastChoice
     q = select(c.sku, c.model, c.pattern, c.wape, c.mase, c.bias, c.sigma_week, c.baseline_wape, c.fallback_reason,
-               c.censored_days).where(c.run_id == rid, c.sku.in_(_scoped_skus(viewer)))
+               c.censored_days).where(c.run_id == rid, c.sku.in_(_scoped_skus(viewer, skus)))
     f = _sku_filter(c.sku, skus)
     if f is not None:
         q = q.where(f)
@@ -121,7 +124,7 @@ def model_scores(session: Session, *, viewer: Viewer, skus: Sequence[str] | None
         return pd.DataFrame(columns=cols)
     s = ForecastScore
     q = select(s.sku, s.model, s.abs_error, s.error, s.actual, s.scale, s.n, s.fit_seconds, s.failed) \
-        .where(s.run_id == rid, s.sku.in_(_scoped_skus(viewer)))
+        .where(s.run_id == rid, s.sku.in_(_scoped_skus(viewer, skus)))
     f = _sku_filter(s.sku, skus)
     if f is not None:
         q = q.where(f)
