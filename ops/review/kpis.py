@@ -288,13 +288,14 @@ def _raw_sums(session: Session, viewer: Viewer, span: Sequence[Week], filters: F
             select(func.count(), func.coalesce(func.sum(case((Order.status == "cancelled", 1), else_=0)), 0))
             .where(Order.placed_at >= a, Order.placed_at < z, mp_channels, o_scope),
             filters)).one()
-        shipped = _order_filters(
-            select(Shipment.order_id).join(Order, Order.id == Shipment.order_id)
-            .where(Order.placed_at >= a, Order.placed_at < z, Order.status.not_in(EXCLUDED_STATUSES),
-                   Shipment.shipped_at.is_not(None), s_scope), filters).distinct()
-        n_shipped = conn.execute(select(func.count()).select_from(shipped.subquery())).scalar_one()
-        labels = conn.execute(select(func.coalesce(func.sum(Shipment.label_cost), 0.0))
-                              .where(Shipment.order_id.in_(shipped), s_scope)).scalar_one()
+        # the week's orders that shipped (a scoped shipment left) and their scoped shipments' labels, driven
+        # from the week's orders (an IN over every shipped order made PostgreSQL scan the shipments)
+        per_order = _order_filters(
+            select(func.sum(Shipment.label_cost).label("labels"))
+            .join(Order, Order.id == Shipment.order_id)
+            .where(Order.placed_at >= a, Order.placed_at < z, Order.status.not_in(EXCLUDED_STATUSES), s_scope),
+            filters).group_by(Shipment.order_id).having(func.count(Shipment.shipped_at) > 0).subquery()
+        n_shipped, labels = conn.execute(select(func.count(), func.coalesce(func.sum(per_order.c.labels), 0.0))).one()
         rows[w.label] = {"mp_orders": int(mp_orders), "mp_cancelled": int(mp_cancelled),
                          "shipped_orders": int(n_shipped), "label_cost": float(labels)}
     mp_shipped = (select(Shipment.order_id).join(Order, Order.id == Shipment.order_id)
