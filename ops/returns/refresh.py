@@ -3,15 +3,16 @@
 All ``INSERT ... SELECT``; no order line or return passes through Python:
 
 1. Small staging tables: ``tmp_ret_prod`` (per product: its *product group*, a number for its
-   supplier, category and size, ranked by those texts), ``tmp_ret_ship`` (per order: its first
-   carrier, whether any shipment left), ``tmp_ret_ret`` (per order line: its returns summed: units,
-   lines, refunds, defect units, wrong-item lines; definitions in :mod:`ops.returns.metrics`) and
-   ``tmp_ret_order`` (per order not cancelled or unavailable: its sale week number, the Monday of the
-   placed day counted in weeks from 0001-01-01, and one number for its channel, warehouse and carrier;
-   the placed time is parsed once per order, not once per line).
-2. ``tmp_ret_line``: one row per line of those orders with one integer group key packing sale week,
-   product group, channel, warehouse and carrier (:class:`_Keys`), and its returns joined on, so a
-   return that arrives weeks later counts against the week of its sale.
+   supplier, category and size, ranked by those texts), ``tmp_ret_ret`` (per order line: its returns
+   summed: units, lines, refunds, defect units, wrong-item lines; definitions in
+   :mod:`ops.returns.metrics`) and ``tmp_ret_order`` (per order not cancelled or unavailable: its sale
+   week number, the Monday of the placed day counted in weeks from 0001-01-01, one number for its
+   channel, warehouse and first carrier, and whether any shipment left; the placed time is parsed once
+   per order, not once per line).
+2. ``tmp_ret_line``: one row per line of those orders with its sales and one integer group key packing
+   sale week, product group, channel, warehouse and carrier (:class:`_Keys`); ``tmp_ret_line_ret``: the
+   same keys for the few lines with returns, with their returns, so a return that arrives weeks later
+   counts against the week of its sale. Every grouping of all the lines then carries four sums, not ten.
 3. ``agg_returns_dim`` (sale week x supplier x one breakdown): the lines grouped once by that key
    (``tmp_ret_fine``; SQLite sorts one integer about three times faster than seven text columns),
    then by week and product group (``tmp_ret_mid``); each breakdown groups one of those and only
@@ -102,8 +103,6 @@ TMP_PROD = _tmp("tmp_ret_prod", Column("product_id", Integer, primary_key=True),
 TMP_PG = _tmp("tmp_ret_pg", Column("pg", Integer, primary_key=True), Column("sr", Integer),
               Column("supplier", String(64)), Column("category", String(100)), Column("size", String(32)))
 TMP_SUP = _tmp("tmp_ret_sup", Column("sr", Integer, primary_key=True), Column("supplier", String(64)))
-TMP_SHIP = _tmp("tmp_ret_ship", Column("order_id", Integer, primary_key=True), Column("carrier_id", Integer),
-                Column("shipped", Integer))
 TMP_RET = _tmp("tmp_ret_ret", Column("order_line_id", Integer, primary_key=True), Column("units", Integer),
                Column("lines", Integer), Column("refund", Float), Column("defect_units", Integer),
                Column("wrong_lines", Integer))
@@ -128,7 +127,7 @@ TMP_SKU_WEEK = _tmp("tmp_ret_sku_week", Column("k", KEY, primary_key=True, autoi
 TMP_SKU_RET = _tmp("tmp_ret_sku_ret", Column("k", KEY, primary_key=True, autoincrement=False),
                    *_sum_cols(("units_returned", "returned_value", "refund")))
 TMP_SKU = _tmp("tmp_ret_sku", Column("product_id", Integer, primary_key=True), Column("first_wr", Integer))
-_TEMPS = (TMP_PROD, TMP_PG, TMP_SUP, TMP_SHIP, TMP_RET, TMP_ORDER, TMP_LINE, TMP_LINE_RET, TMP_FINE_RET, TMP_FINE,
+_TEMPS = (TMP_PROD, TMP_PG, TMP_SUP, TMP_RET, TMP_ORDER, TMP_LINE, TMP_LINE_RET, TMP_FINE_RET, TMP_FINE,
           TMP_MID, TMP_WEEKS, TMP_SKU_WEEK, TMP_SKU_RET, TMP_SKU)
 # the breakdowns grouped from tmp_ret_mid (product attributes) and from tmp_ret_fine (order attributes)
 MID_DIMS = {"total": None, "category": "category", "size": "size"}
@@ -242,22 +241,21 @@ def _fill(session: Session, dialect: str, orders: Any = None) -> _Keys:
     keys = _keys(session)
     session.execute(insert(TMP_WEEKS), [{"wr": i, "sale_week": keys.monday(i)} for i in range(keys.n_weeks)])
 
-    ships = select(Shipment.order_id, func.min(Shipment.carrier_id),
-                   case((func.count(Shipment.shipped_at) > 0, 1), else_=0)).group_by(Shipment.order_id)
     rets = (select(Return.order_line_id, func.sum(Return.qty), func.count(), func.sum(Return.refund_amount),
                    func.sum(case((func.lower(Return.reason_code).in_(DEFECT_REASONS), Return.qty), else_=0)),
                    func.sum(_flag(func.lower(Return.reason_code).in_(WRONG_ITEM_REASONS))))
             .group_by(Return.order_line_id))
-    ords = select(Order.id, week_number(dialect, Order.placed_at),
-                  (Order.channel_id * keys.n_wh + func.coalesce(Order.warehouse_id, 0)) * keys.n_car
-                  + func.coalesce(TMP_SHIP.c.carrier_id, 0),
-                  func.coalesce(TMP_SHIP.c.shipped, 0)).outerjoin(TMP_SHIP, TMP_SHIP.c.order_id == Order.id)
-    ords = ords.where(Order.status.not_in(EXCLUDED_STATUSES))
+    # Per order its shipments' first carrier and whether any left: grouped by the order's id while the orders
+    # are read in id order (one index seek into the shipments each, no sort).
+    ords = (select(Order.id, week_number(dialect, Order.placed_at),
+                   (Order.channel_id * keys.n_wh + func.coalesce(Order.warehouse_id, 0)) * keys.n_car
+                   + func.coalesce(func.min(Shipment.carrier_id), 0),
+                   case((func.count(Shipment.shipped_at) > 0, 1), else_=0))
+            .outerjoin(Shipment, Shipment.order_id == Order.id)
+            .where(Order.status.not_in(EXCLUDED_STATUSES)).group_by(Order.id))
     if orders is not None:
-        ships = ships.where(Shipment.order_id.in_(orders))
         rets = rets.where(Return.order_line_id.in_(select(OrderLine.id).where(OrderLine.order_id.in_(orders))))
         ords = ords.where(Order.id.in_(orders))
-    session.execute(insert(TMP_SHIP).from_select(["order_id", "carrier_id", "shipped"], ships))
     session.execute(insert(TMP_RET).from_select(
         ["order_line_id", "units", "lines", "refund", "defect_units", "wrong_lines"], rets))
     session.execute(insert(TMP_ORDER).from_select(["order_id", "wk", "og", "shipped"], ords))
@@ -386,8 +384,8 @@ def _sku_cumulative(session: Session, keys: _Keys) -> None:
         ["product_id", "first_wr"],
         select(p.product_id, first_k - lo).where(first_k.is_not(None)).order_by(p.product_id)))
     s, w = TMP_SKU.c, TMP_WEEKS.c
-    running = [func.sum(func.coalesce(sw[c], 0)).over(partition_by=s.product_id, order_by=w.wr, rows=(None, 0))
-               for c in CUM_SUMS]
+    # A SKU's grid starts at its first week with sales, so no running sum starts from a missing week (NULL).
+    running = [func.sum(sw[c]).over(partition_by=s.product_id, order_by=w.wr, rows=(None, 0)) for c in CUM_SUMS]
     stmt = (select(w.sale_week, s.product_id, p.sku, p.category, p.size, p.supplier, *running)
             .select_from(TMP_SKU).join(TMP_PROD, p.product_id == s.product_id)
             .join(TMP_WEEKS, and_(w.wr >= s.first_wr, w.wr <= last))
