@@ -124,11 +124,15 @@ d.define_threshold("test_counter", label="Counter", unit="decisions", default=0,
 engine = make_engine(sys.argv[1])
 v = Viewer("killme", "manager")
 print("ready", flush=True)
+first = True
 while True:
     def decide(s):
         seen = d.threshold(s, viewer=v, name="test_counter", for_update=True)
         d.set_threshold(s, viewer=v, name="test_counter", value=seen.value + 1, expected_version=seen.version)
     run_in_transaction(engine, decide)
+    if first:
+        print("committed", flush=True)
+        first = False
 """
 
 
@@ -145,6 +149,8 @@ def test_writer_killed_at_random_points_leaves_a_consistent_database(sqlite_engi
         proc = subprocess.Popen([sys.executable, "-c", KILL_WRITER, url], cwd=ROOT, stdout=subprocess.PIPE,
                                 env={"PYTHONPATH": str(ROOT), "PATH": ""})
         assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        # the kill falls mid-stream after the first commit, however slow the machine is to start the writer
+        assert proc.stdout.readline().strip() == b"committed"
         time.sleep(rng.uniform(0.05, 0.4))
         proc.kill()
         proc.wait()
