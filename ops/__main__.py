@@ -184,13 +184,17 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     this full rebuild is for after direct database edits, a restore, or a changed refresher.
     """
     from ops.aggregates import refresh_all
+    from ops.db import analyze
     from ops.decisions import record
+    from ops.models import Base
 
     engine = _engine(args)
     timings: dict[str, tuple[float, float]] = {}
     wall, cpu = time.perf_counter(), time.process_time()
     with transaction(engine) as s:
         names = refresh_all(s, timings=timings)
+        # Every aggregate was rewritten: PostgreSQL's planner statistics of them are stale (no-op on SQLite).
+        analyze(s.connection(), [t.name for t in Base.metadata.sorted_tables if t.name.startswith("agg_")])
         # Pages may show other figures now: the audit row moves the data version, so every app
         # process drops its cached pages on its next rerun (ops.freshness.data_version).
         record(s, actor=SYSTEM.username, action="aggregates.refresh", entity_kind="aggregates",

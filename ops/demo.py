@@ -78,17 +78,18 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, ForeignKeyConstraint, Table, func, inspect, select, text
+from sqlalchemy import Connection, Engine, ForeignKeyConstraint, Table, func, inspect, select
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from ops import demo_text as txt
+from ops.db import analyze
 from ops.models import (
     DISPOSITIONS,
     Base,
@@ -1321,24 +1322,6 @@ def _load_all(conn: Connection, tables: dict[str, Columns], counts: dict[str, in
                 conn.execute(select(func.setval(func.pg_get_serial_sequence(table.name, "id"), top)))
         analyze(conn, [t.name for t in SEED_TABLES])
     return sum(counts.values())
-
-
-def analyze(conn: Connection, tables: Sequence[str]) -> None:
-    """Give PostgreSQL's planner statistics of ``tables`` after a bulk write (no-op on SQLite).
-
-    A server with autovacuum off, or one that has not reached its threshold yet, plans the
-    refresh and the first page loads after a bulk load with no statistics at all (a never-analyzed
-    table has ``reltuples = -1``): at bench size a scorecard read hashed all 1.4 M shipments for a
-    ``DISTINCT ... LIMIT`` and took 3 s. ``ANALYZE`` samples each table (a few seconds at bench size)
-    and runs inside the load's transaction. SQLite keeps its plans rule-based here: an
-    ``ANALYZE`` there would change the plans every page was measured with.
-    """
-    if conn.dialect.name != "postgresql":
-        return
-    for name in tables:
-        if not name.replace("_", "a").isalnum():
-            raise ValueError(f"not a plain table name: {name!r}")
-        conn.execute(text(f'ANALYZE "{name}"'))  # noqa: S608 - checked identifier
 
 
 def _counts(conn: Connection) -> dict[str, int]:
