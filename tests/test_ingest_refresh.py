@@ -54,7 +54,7 @@ def test_each_import_refreshes_only_what_it_touched_and_matches_a_full_refresh(s
         ("snap.csv", [["sku", "warehouse_code", "day", "on_hand"], [sku, wh, "2026-11-20", "5"]],
          "csv-inventory_snapshots", ("inventory",)),
         ("ship.csv", [["tracking_number", "order_number", "shipped_at"], ["TRK-NEW-1", order, "2026-11-21 10:00"]],
-         "csv-shipments", ("fulfillment", "returns", "scorecards")),
+         "csv-shipments", ("fulfillment", "review", "returns", "scorecards")),
     ]
     if seller is not None:
         cases.append(("sup.csv", [["code", "name", "region"], [seller, "Renamed seller", "ZZ"]], "csv-suppliers",
@@ -82,7 +82,7 @@ def test_orders_import_refreshes_both_and_matches_a_full_refresh(seeded: Engine,
     res = run_import(seeded, kind="csv-orders", paths=[write(tmp_path / "o.csv", [head, [vals.get(c, "")
                                                                                         for c in head]])],
                      viewer=SYSTEM)
-    assert res.refreshed == ("inventory", "fulfillment", "returns")
+    assert res.refreshed == ("inventory", "fulfillment", "review", "returns")
     assert_equals_full_refresh(seeded)
 
 
@@ -93,8 +93,8 @@ def test_orders_import_refreshes_both_and_matches_a_full_refresh(seeded: Engine,
     ({}, {"products": 1}, {"products": {"price"}}, ["inventory"]),
     ({}, {"suppliers": 1}, {"suppliers": {"lead_time_days"}}, ["inventory"]),
     ({}, {"suppliers": 1}, {"suppliers": {"region"}}, ["fulfillment"]),
-    ({"order_lines": 1}, {}, {}, ["inventory", "fulfillment", "returns"]),
-    ({"returns": 1}, {}, {}, ["returns"]),
+    ({"order_lines": 1}, {}, {}, ["inventory", "fulfillment", "review", "returns"]),
+    ({"returns": 1}, {}, {}, ["review", "returns"]),  # returns: the review's defect rate too
 ])
 def test_needed_refreshers(inserted: dict[str, int], updated: dict[str, int], columns: dict[str, set[str]],
                            expected: list[str]) -> None:
