@@ -389,10 +389,15 @@ def _sku_cumulative(session: Session, keys: _Keys) -> None:
     stmt = (select(w.sale_week, s.product_id, p.sku, p.category, p.size, p.supplier, *running)
             .select_from(TMP_SKU).join(TMP_PROD, p.product_id == s.product_id)
             .join(TMP_WEEKS, and_(w.wr >= s.first_wr, w.wr <= last))
-            .outerjoin(TMP_SKU_WEEK, sw.k == cast(s.product_id, KEY) * keys.n_weeks + w.wr))
+            .outerjoin(TMP_SKU_WEEK, sw.k == cast(s.product_id, KEY) * keys.n_weeks + w.wr)
+            .subquery())
+    # Stored week by week: a page reads one or two whole weeks (about 10,000 rows each at bench size), which
+    # then lie on a few hundred pages instead of one row on each of the table's pages (the window computes SKU
+    # by SKU). At bench size this took the Returns page's priority read on PostgreSQL from 150 ms to a few ms.
+    ordered = select(*stmt.c).order_by(stmt.c.sale_week, stmt.c.product_id)
     with indexes_dropped(session, AggReturnsSkuCum):
         session.execute(insert(AggReturnsSkuCum).from_select(
-            ["sale_week", "product_id", "sku", "category", "size", "supplier", *CUM_SUMS], stmt))
+            ["sale_week", "product_id", "sku", "category", "size", "supplier", *CUM_SUMS], ordered))
 
 
 @refresher("returns")
