@@ -178,7 +178,7 @@ FROM pol l JOIN po o ON o.id = l.po_id JOIN po_sup ps ON ps.id = l.po_id JOIN su
 WHERE l.received_on IS NOT NULL GROUP BY ALL;
 CREATE OR REPLACE TEMP TABLE p_forecast AS
 WITH ranked AS (SELECT sku, yhat, model, row_number() OVER (PARTITION BY sku ORDER BY week) AS k FROM fweeks)
-SELECT r.sku, greatest(avg(r.yhat), 0) AS fc_week_mean, any_value(c.sigma_week)::DOUBLE AS fc_sigma_week,
+SELECT r.sku, greatest(avg(r.yhat::DOUBLE), 0) AS fc_week_mean, any_value(c.sigma_week)::DOUBLE AS fc_sigma_week,
        arg_min(r.model, r.k) AS fc_model
 FROM ranked r LEFT JOIN fchoices c USING (sku) WHERE r.k <= 8 GROUP BY r.sku ORDER BY r.sku;
 """
