@@ -21,7 +21,6 @@ on the per-pattern summary (SKU counts and fallbacks exactly, WAPEs within 1e-9)
 from __future__ import annotations
 
 import pickle
-import statistics
 import time
 from typing import Any
 
@@ -30,25 +29,13 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from bench import duckdb_ref
+from bench.timing import timed
 from ops.access import Viewer
 from ops.db import read_session
 from ops.forecast import MODEL_LABELS, forecast_page, sku_detail
 
 WARM_RUNS = 5
 PLANNER = Viewer(username="bench-planner", role="planner")
-
-
-def _timed(fn: Any, runs: int) -> tuple[Any, float, float, float]:
-    t0 = time.perf_counter()
-    out = fn()
-    cold = (time.perf_counter() - t0) * 1000
-    wall, cpu = [], []
-    for _ in range(runs):
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
-        wall.append((time.perf_counter() - t0) * 1000)
-        cpu.append((time.process_time() - c0) * 1000)
-    return out, cold, statistics.median(wall), statistics.median(cpu)
 
 
 def _read_raw(engine: Engine, rid: int) -> dict[str, pd.DataFrame]:
@@ -144,7 +131,7 @@ def run(engine: Engine) -> list[dict[str, Any]]:
                     sku_detail(s, viewer=viewer, sku=str(page.choices["sku"].iloc[0]))
                 return page
 
-        page, cold, warm, cpu = _timed(ours, WARM_RUNS)
+        page, cold, warm, cpu = timed(ours, WARM_RUNS)
         rows.append({"name": name, "approach": "stored forecasts (ops.forecast)", "cold_ms": cold, "warm_ms": warm,
                      "warm_cpu_ms": cpu, "rows": len(page.choices)})
         if raw is None:
@@ -155,7 +142,7 @@ def run(engine: Engine) -> list[dict[str, Any]]:
         t0 = time.perf_counter()
         _read_raw(engine, int(rid))
         read_ms = (time.perf_counter() - t0) * 1000
-        naive, n_cold, n_warm, n_cpu = _timed(lambda cached=cached: naive_catalogue(pickle.loads(cached)),  # noqa: S301
+        naive, n_cold, n_warm, n_cpu = timed(lambda cached=cached: naive_catalogue(pickle.loads(cached)),  # noqa: S301
                                               WARM_RUNS)
         duck, dt_ = duckdb_ref.reference(scoped, duckdb_catalogue)
         print(f"  {name}: ours and naive pandas agree on {_agree(page, naive, 'naive pandas')}", flush=True)

@@ -45,6 +45,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from bench import duckdb_ref
+from bench.timing import ms_since
 from ops import fulfillment as ful
 from ops.access import SYSTEM, Viewer
 from ops.db import read_session
@@ -80,7 +81,7 @@ def _warm(engine: Engine, filters: Filters, viewer: Viewer) -> tuple[float, floa
     for _ in range(5):
         t0, c0 = time.perf_counter(), time.process_time()
         page_load(engine, filters, viewer)
-        wall.append(_ms(t0))
+        wall.append(ms_since(t0))
         cpu.append((time.process_time() - c0) * 1000)
     return statistics.median(wall), statistics.median(cpu)
 
@@ -325,23 +326,19 @@ def _agree_duck(ours: ful.FulfilmentPage, duck: dict[str, Any]) -> str:
 _TREND = ["ship_counted", "ship_on_time", "delivered", "delivered_on_time"]
 
 
-def _ms(t0: float) -> float:
-    return (time.perf_counter() - t0) * 1000
-
-
 def run(engine: Engine) -> list[dict[str, Any]]:
     filters = _filters(engine)
     with read_session(engine) as s:
         now = ful.as_of(s)
     t0 = time.perf_counter()
     ours = page_load(engine, filters)
-    cold = _ms(t0)
+    cold = ms_since(t0)
     warm, warm_cpu = _warm(engine, filters, SYSTEM)
 
     t0 = time.perf_counter()
     frames = read_frames(engine)
     naive = naive_summary(frames, filters)
-    naive_cold = _ms(t0)
+    naive_cold = ms_since(t0)
     # A warm naive page load is an st.cache_data hit (which unpickles a copy of the cached
     # frames) followed by the aggregation.
     cached = pickle.dumps(frames)
@@ -349,7 +346,7 @@ def run(engine: Engine) -> list[dict[str, Any]]:
     for _ in range(3):
         t0 = time.perf_counter()
         naive_summary(pickle.loads(cached), filters)  # noqa: S301 - our own frames
-        naive_warm.append(_ms(t0))
+        naive_warm.append(ms_since(t0))
 
     _agree(ours, naive)
     rows = int(ours.summary["lines"].sum())
@@ -369,7 +366,7 @@ def run(engine: Engine) -> list[dict[str, Any]]:
         v_name = f"fulfilment SLA, 3PL {vendor.vendor_code}"
         t0 = time.perf_counter()
         mine = page_load(engine, filters, vendor)
-        v_cold = _ms(t0)
+        v_cold = ms_since(t0)
         v_warm, v_cpu = _warm(engine, filters, vendor)
         duck, d_t = duckdb_ref.reference(frames, lambda con: duckdb_page(con, filters=filters, now=now,
                                                                          operator=vendor.vendor_code))

@@ -40,6 +40,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select, text
 
 from bench import duckdb_ref
+from bench.timing import ms_since
 from ops.access import SYSTEM, Viewer
 from ops.db import read_session, transaction
 from ops.decisions import resolve, resolve_frame
@@ -52,10 +53,6 @@ WARM_RUNS = 5
 NAIVE_WARM_RUNS = 3
 SAMPLE = 200
 TOP_EXCEPTIONS = 10
-
-
-def _ms(t0: float) -> float:
-    return (time.perf_counter() - t0) * 1000
 
 
 def _read_raw(engine: Engine) -> dict[str, pd.DataFrame]:
@@ -594,12 +591,12 @@ def _timed(fn: Any, runs: int) -> tuple[Any, float, float, float, float]:
     """``fn()`` once cold then ``runs`` times: result, cold wall ms, cold CPU ms, median warm wall / CPU ms."""
     t0, c0 = time.perf_counter(), time.process_time()
     out = fn()
-    cold, cold_cpu = _ms(t0), (time.process_time() - c0) * 1000
+    cold, cold_cpu = ms_since(t0), (time.process_time() - c0) * 1000
     warm, warm_cpu = [], []
     for _ in range(runs):
         t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
-        warm.append(_ms(t0))
+        warm.append(ms_since(t0))
         warm_cpu.append((time.process_time() - c0) * 1000)
     return out, cold, cold_cpu, statistics.median(warm), statistics.median(warm_cpu)
 
@@ -629,14 +626,14 @@ def run(engine: Engine) -> list[dict[str, Any]]:
 
             t0 = time.perf_counter()
             refresh_inventory(s)
-            print(f"  built agg_inventory_* in {_ms(t0):,.0f} ms", flush=True)
+            print(f"  built agg_inventory_* in {ms_since(t0):,.0f} ms", flush=True)
     supplier = _busiest_supplier(engine)
     vendor = Viewer(username="bench-vendor", role="vendor", vendor_kind="supplier", vendor_code=supplier)
     viewers = [("inventory", SYSTEM, None), (f"inventory, supplier {supplier}", vendor, supplier)]
 
     t0 = time.perf_counter()
     raw = _read_raw(engine)
-    read_ms = _ms(t0)
+    read_ms = ms_since(t0)
     cached = pickle.dumps(raw)
     rows: list[dict[str, Any]] = []
     for name, viewer, code in viewers:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
 
+from bench.timing import ms_since
 from ops.access import SYSTEM
 from ops.db import read_session
 from ops.planner import Policy, compute_plan, sim_input, simulate
@@ -35,10 +36,6 @@ from ops.planner import queries as q
 
 WARM_RUNS = 5
 PATHS = 10_000
-
-
-def _ms(t0: float) -> float:
-    return (time.perf_counter() - t0) * 1000
 
 
 def _cpu_ms(t0: float) -> float:
@@ -126,12 +123,12 @@ def run(engine: Engine) -> list[dict[str, Any]]:
     inputs, po_lines, lead = _inputs(engine)
     pol = _scenario(inputs)
     plan = compute_plan(inputs, po_lines, policy=pol, lead=lead)
-    cold = _ms(t0)
+    cold = ms_since(t0)
     warm, warm_cpu = [], []
     for _ in range(WARM_RUNS):
         t, c = time.perf_counter(), time.process_time()
         plan = compute_plan(inputs, po_lines, policy=pol, lead=lead)
-        warm.append(_ms(t))
+        warm.append(ms_since(t))
         warm_cpu.append(_cpu_ms(c))
     # The naive plan has no budget step: compare against ours without the cap, then time both.
     uncapped = Policy(**{**pol.__dict__, "budget": None})
@@ -139,10 +136,10 @@ def run(engine: Engine) -> list[dict[str, Any]]:
     t = time.perf_counter()
     _naive_read(engine)
     naive = naive_plan(inputs, po_lines, lead, uncapped)
-    naive_warm = _ms(t)
+    naive_warm = ms_since(t)
     t, c = time.perf_counter(), time.process_time()
     naive = naive_plan(inputs, po_lines, lead, uncapped)
-    naive_compute, naive_cpu = _ms(t), _cpu_ms(c)
+    naive_compute, naive_cpu = ms_since(t), _cpu_ms(c)
     diff = int((naive["qty"].to_numpy() != ours_uncapped["suggested_qty"].to_numpy()).sum())
     if diff:
         raise AssertionError(f"naive and vectorised plans differ on {diff} rows")
@@ -160,18 +157,18 @@ def run(engine: Engine) -> list[dict[str, Any]]:
     for _ in range(WARM_RUNS):
         t, c = time.perf_counter(), time.process_time()
         res = simulate(x, n_paths=PATHS)
-        sims.append(_ms(t))
+        sims.append(ms_since(t))
         sims_cpu.append(_cpu_ms(c))
     bare, bare_cpu = [], []
     for _ in range(WARM_RUNS):
         t, c = time.perf_counter(), time.process_time()
         simulate(x, n_paths=PATHS, fan=False)
-        bare.append(_ms(t))
+        bare.append(ms_since(t))
         bare_cpu.append(_cpu_ms(c))
     t, c = time.perf_counter(), time.process_time()
     n_naive = 1_000  # 10,000 Python paths take ~10x longer: time 1,000 and scale
     p_naive, fill_naive = _naive_simulation(x, n_naive, 91, 7)
-    naive_sim, naive_sim_cpu = _ms(t) * PATHS / n_naive, _cpu_ms(c) * PATHS / n_naive
+    naive_sim, naive_sim_cpu = ms_since(t) * PATHS / n_naive, _cpu_ms(c) * PATHS / n_naive
     if abs(p_naive - res.stockout_probability) > 0.05 or abs(fill_naive - res.fill_rate) > 0.03:
         raise AssertionError(f"simulations disagree: {p_naive:.3f}/{fill_naive:.3f} vs "
                              f"{res.stockout_probability:.3f}/{res.fill_rate:.3f}")

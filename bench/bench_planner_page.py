@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import pickle
-import statistics
 import time
 from typing import Any
 
@@ -34,6 +33,7 @@ from sqlalchemy import Engine, text
 
 from bench import duckdb_ref
 from bench.bench_inventory import DUCK_PAIRS, DUCK_SCOPE, WINDOW, _read_raw, _statements
+from bench.timing import ms_since, timed
 from ops.access import Viewer
 from ops.db import read_session
 from ops.inventory import DEFAULT_LEAD_TIME_DAYS
@@ -47,24 +47,6 @@ from ops.planner.suggest import compute_plan
 WARM_RUNS = 5
 NAIVE_WARM_RUNS = 3
 PLANNER = Viewer(username="bench-planner", role="planner")
-
-
-def _ms(t0: float) -> float:
-    return (time.perf_counter() - t0) * 1000
-
-
-def _timed(fn: Any, runs: int) -> tuple[Any, float, float, float]:
-    """``fn()`` once cold then ``runs`` times: result, cold wall ms, median warm wall / CPU ms."""
-    t0 = time.perf_counter()
-    out = fn()
-    cold = _ms(t0)
-    warm, warm_cpu = [], []
-    for _ in range(runs):
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
-        warm.append(_ms(t0))
-        warm_cpu.append((time.process_time() - c0) * 1000)
-    return out, cold, statistics.median(warm), statistics.median(warm_cpu)
 
 
 def _read_planner_raw(engine: Engine) -> dict[str, pd.DataFrame]:
@@ -228,16 +210,16 @@ def run(engine: Engine) -> list[dict[str, Any]]:
             export_erp_pos(s, viewer=PLANNER, filters=page_filters())
             return page
 
-    page, cold, warm, warm_cpu = _timed(ours, WARM_RUNS)
+    page, cold, warm, warm_cpu = timed(ours, WARM_RUNS)
     t0 = time.perf_counter()
     raw = _read_planner_raw(engine)
-    read_ms = _ms(t0)
+    read_ms = ms_since(t0)
     cached = pickle.dumps(raw)
 
     def naive_run() -> dict[str, Any]:
         return naive_page(pickle.loads(cached))  # noqa: S301 - our own frames
 
-    naive, n_cold, n_warm, n_warm_cpu = _timed(naive_run, NAIVE_WARM_RUNS)
+    naive, n_cold, n_warm, n_warm_cpu = timed(naive_run, NAIVE_WARM_RUNS)
     n_cold += read_ms
     duck, dt_ = duckdb_ref.reference(raw, duckdb_page)
     print(f"  planner page: ours and naive pandas agree on {_agree(page, naive, 'naive pandas')}", flush=True)

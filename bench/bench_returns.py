@@ -44,6 +44,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from bench import duckdb_ref
+from bench.timing import ms_since, timed
 from ops import fulfillment as ful
 from ops import returns as ret
 from ops.access import SYSTEM, Viewer
@@ -351,47 +352,29 @@ def _busiest_supplier(engine: Engine) -> str:
                             .order_by(func.sum(t.units_sold).desc(), t.supplier).limit(1)))
 
 
-def _ms(t0: float) -> float:
-    return (time.perf_counter() - t0) * 1000
-
-
-def _timed(fn: Any, runs: int) -> tuple[Any, float, float, float]:
-    """``fn()`` once cold then ``runs`` times: result, cold wall ms, median warm wall / CPU ms."""
-    t0 = time.perf_counter()
-    out = fn()
-    cold = _ms(t0)
-    warm, warm_cpu = [], []
-    for _ in range(runs):
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
-        warm.append(_ms(t0))
-        warm_cpu.append((time.process_time() - c0) * 1000)
-    return out, cold, statistics.median(warm), statistics.median(warm_cpu)
-
-
 def run(engine: Engine) -> list[dict[str, Any]]:
     _ensure_aggregates(engine)
     filters = _filters(engine)
     supplier = _busiest_supplier(engine)
     t0 = time.perf_counter()
     frames = read_frames(engine)
-    read_ms = _ms(t0)
+    read_ms = ms_since(t0)
     cached = pickle.dumps(frames)
     rows: list[dict[str, Any]] = []
     for name, viewer, code in (
             ("returns root-cause", Viewer(username="bench-manager", role="manager"), None),
             (f"returns root-cause, supplier {supplier}",
              Viewer(username="bench-supplier", role="vendor", vendor_kind="supplier", vendor_code=supplier), supplier)):
-        ours, cold, warm, warm_cpu = _timed(lambda v=viewer: page_load(engine, filters, v), WARM_RUNS)
+        ours, cold, warm, warm_cpu = timed(lambda v=viewer: page_load(engine, filters, v), WARM_RUNS)
         min_units = ours.thresholds[ret.MIN_UNITS_THRESHOLD]
         t0 = time.perf_counter()
         naive = naive_page(_scoped(pickle.loads(cached), code), filters, min_units)  # noqa: S301 - ours
-        naive_cold = read_ms + _ms(t0)
+        naive_cold = read_ms + ms_since(t0)
         naive_warm, naive_cpu = [], []
         for _ in range(NAIVE_WARM_RUNS):
             t0, c0 = time.perf_counter(), time.process_time()
             naive_page(_scoped(pickle.loads(cached), code), filters, min_units)  # noqa: S301 - ours
-            naive_warm.append(_ms(t0))
+            naive_warm.append(ms_since(t0))
             naive_cpu.append((time.process_time() - c0) * 1000)
         _agree(ours, naive)
         params = _duck_params(ours, filters, code)

@@ -50,6 +50,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from bench import duckdb_ref
+from bench.timing import ms_since, timed
 from ops.access import SYSTEM, Viewer
 from ops.db import read_session, transaction
 from ops.fulfillment import metrics as fm
@@ -67,10 +68,6 @@ CARRIER_TABLES = ("shipments", "carriers", "holidays", "warehouses")
 SUPPLIER_TABLES = ("purchase_orders", "purchase_order_lines", "suppliers", "products", "orders", "order_lines",
                    "returns")
 TPL_TABLES = ("orders", "order_lines")
-
-
-def _ms(t0: float) -> float:
-    return (time.perf_counter() - t0) * 1000
 
 
 def page_load(engine: Engine, viewer: Viewer = SYSTEM, sections: tuple[str, ...] = ("carriers",)) -> Any:
@@ -540,20 +537,6 @@ def _section(page: Any) -> dict[str, pd.DataFrame]:
 # --- the run ----------------------------------------------------------------------------------------
 
 
-def _timed(fn: Any, runs: int) -> tuple[Any, float, float, float]:
-    """``fn()`` once cold then ``runs`` times: result, cold wall ms, median warm wall / CPU ms."""
-    t0 = time.perf_counter()
-    out = fn()
-    cold = _ms(t0)
-    warm, warm_cpu = [], []
-    for _ in range(runs):
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
-        warm.append(_ms(t0))
-        warm_cpu.append((time.process_time() - c0) * 1000)
-    return out, cold, statistics.median(warm), statistics.median(warm_cpu)
-
-
 def _rows(name: str, ours: tuple[Any, float, float, float], naive_t: tuple[float, float, float],
           duck_t: duckdb_ref.Timing, n: int) -> list[dict[str, Any]]:
     return [
@@ -566,16 +549,16 @@ def _rows(name: str, ours: tuple[Any, float, float, float], naive_t: tuple[float
     ]
 
 
-def _naive_timed(read_ms: float, cached: bytes, fn: Any) -> tuple[Any, tuple[float, float, float]]:
+def _naivetimed(read_ms: float, cached: bytes, fn: Any) -> tuple[Any, tuple[float, float, float]]:
     """The naive approach: read (``read_ms``, done once) + compute cold, then unpickle + compute warm."""
     t0 = time.perf_counter()
     out = fn(pickle.loads(cached))  # noqa: S301 - our own frames
-    cold = read_ms + _ms(t0)
+    cold = read_ms + ms_since(t0)
     warm, cpu = [], []
     for _ in range(NAIVE_WARM_RUNS):
         t0, c0 = time.perf_counter(), time.process_time()
         fn(pickle.loads(cached))  # noqa: S301 - our own frames
-        warm.append(_ms(t0))
+        warm.append(ms_since(t0))
         cpu.append((time.process_time() - c0) * 1000)
     return out, (cold, statistics.median(warm), statistics.median(cpu))
 
@@ -608,7 +591,7 @@ def run(engine: Engine) -> list[dict[str, Any]]:
         t0 = time.perf_counter()
         with transaction(engine) as s:
             refresh(s)
-        rows.append({"name": "scorecards", "approach": "refresh (agg_scorecard_* in SQL)", "cold_ms": _ms(t0),
+        rows.append({"name": "scorecards", "approach": "refresh (agg_scorecard_* in SQL)", "cold_ms": ms_since(t0),
                      "warm_ms": 0.0, "rows": 0})
     assert p is not None and as_of is not None
     engine.dispose()
@@ -617,15 +600,15 @@ def run(engine: Engine) -> list[dict[str, Any]]:
 
     t0 = time.perf_counter()
     frames = read_frames(engine, CARRIER_TABLES)
-    read_ms = _ms(t0)
+    read_ms = ms_since(t0)
     cached = pickle.dumps(frames)
     manager = Viewer(username="bench-manager", role="manager")
     for name, viewer, code, op in (
             ("scorecards (13 weeks)", manager, None, None),
             (f"My scorecard, carrier {carrier}", Viewer(username="bench-carrier", role="vendor",
                                                         vendor_kind="carrier", vendor_code=carrier), carrier, None)):
-        ours = _timed(lambda v=viewer: page_load(engine, v), WARM_RUNS)
-        theirs, naive_t = _naive_timed(read_ms, cached, lambda f, c=code: naive(f, end, carrier=c))
+        ours = timed(lambda v=viewer: page_load(engine, v), WARM_RUNS)
+        theirs, naive_t = _naivetimed(read_ms, cached, lambda f, c=code: naive(f, end, carrier=c))
         params = _carrier_params(p, settings, code, op)
         duck, duck_t = duckdb_ref.reference(frames, lambda con, pr=params: duckdb_carriers(con, params=pr))
         print(f"  {name}: ours and naive pandas agree on {_agree(_section(ours[0]), theirs)}", flush=True)
@@ -637,17 +620,17 @@ def run(engine: Engine) -> list[dict[str, Any]]:
     # a 3PL: its warehouses' SLA figures and the carriers leaving them
     t0 = time.perf_counter()
     frames = {**frames, **read_frames(engine, TPL_TABLES)}
-    read_ms += _ms(t0)
+    read_ms += ms_since(t0)
     cached = pickle.dumps(frames)
     tpl = Viewer(username="bench-3pl", role="vendor", vendor_kind="warehouse", vendor_code=operator)
     whs = frames["warehouses"].loc[frames["warehouses"]["operator_code"] == operator, "id"].tolist()
     name = f"My scorecard, 3PL {operator}"
-    ours = _timed(lambda: page_load(engine, tpl, ("tpl", "carriers")), WARM_RUNS)
+    ours = timed(lambda: page_load(engine, tpl, ("tpl", "carriers")), WARM_RUNS)
 
     def naive_3pl(f: dict[str, pd.DataFrame]) -> dict[str, Any]:
         return {"carriers": naive(f, end, warehouses=whs), "tpl": naive_tpl(f, p, whs)}
 
-    theirs, naive_t = _naive_timed(read_ms, cached, naive_3pl)
+    theirs, naive_t = _naivetimed(read_ms, cached, naive_3pl)
     params = {**_carrier_params(p, settings, None, operator), "excluded": list(fm.EXCLUDED_STATUSES),
               "shipped": list(fm.SHIPPED_STATUSES)}
     duck, duck_t = duckdb_ref.reference(frames, lambda con: duckdb_tpl(con, params=params))
@@ -661,13 +644,13 @@ def run(engine: Engine) -> list[dict[str, Any]]:
     # a supplier: PO lines, lead time, return and defect rates of its SKUs
     t0 = time.perf_counter()
     frames = read_frames(engine, SUPPLIER_TABLES)
-    read_ms = _ms(t0)
+    read_ms = ms_since(t0)
     cached = pickle.dumps(frames)
     vendor = Viewer(username="bench-supplier", role="vendor", vendor_kind="supplier", vendor_code=supplier)
     name = f"My scorecard, supplier {supplier}"
-    ours = _timed(lambda: page_load(engine, vendor, ("suppliers",)), WARM_RUNS)
+    ours = timed(lambda: page_load(engine, vendor, ("suppliers",)), WARM_RUNS)
     w = dict(settings.supplier_weights)
-    theirs, naive_t = _naive_timed(read_ms, cached, lambda f: naive_supplier(f, p, pd.Timestamp(as_of), supplier, w))
+    theirs, naive_t = _naivetimed(read_ms, cached, lambda f: naive_supplier(f, p, pd.Timestamp(as_of), supplier, w))
     params = {"supplier": supplier, "start": p.start, "end": p.end, "as_of": as_of, "min_lt": MIN_LT_LINES,
               "defect": list(DEFECT_REASONS), "w_on_time": w["on_time"] / 100.0, "w_in_full": w["in_full"] / 100.0,
               "w_quality": w["quality"] / 100.0}

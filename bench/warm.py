@@ -16,30 +16,18 @@ Markdown table. Read-only: nothing is written to the database.
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine
 
+from bench.timing import timed
 from ops.access import SYSTEM, Viewer
 from ops.db import make_engine, read_session
 
 RUNS = 7
 BAR_MS = 150.0
-
-
-def _timed(fn: Callable[[], Any]) -> tuple[float, float]:
-    fn()
-    walls, cpus = [], []
-    for _ in range(RUNS):
-        w, c = time.perf_counter(), time.process_time()
-        fn()
-        walls.append((time.perf_counter() - w) * 1000)
-        cpus.append((time.process_time() - c) * 1000)
-    return statistics.median(walls), statistics.median(cpus)
 
 
 def loads(engine: Engine) -> list[tuple[str, str, Callable[[], Any]]]:
@@ -126,7 +114,7 @@ def main(argv: list[str]) -> int:
     print("|---|---|---:|---:|---:|---|")
     for page, who, fn in loads(engine):
         try:
-            wall, cpu = _timed(fn)
+            _, _, wall, cpu = timed(fn, RUNS)
         except Exception as exc:  # noqa: BLE001 - a bench report: name the failure and go on
             print(f"| {page} | {who} | failed: {type(exc).__name__}: {exc} | | | |", flush=True)
             continue
