@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy import ColumnElement, exists, false, select, true
+from sqlalchemy.orm import aliased
 
 from ops.models import (
     ROLES,
@@ -257,6 +258,29 @@ def shipment_condition(viewer: Viewer) -> ColumnElement[bool]:
     if viewer.vendor_kind == "supplier":
         return Shipment.order_id.in_(select(OrderLine.order_id).where(OrderLine.seller_id == _supplier_id(viewer)))
     return false()
+
+
+def date_driven_conditions(viewer: Viewer) -> tuple[ColumnElement[bool], ColumnElement[bool], ColumnElement[bool]]:
+    """The rows of :func:`order_condition`, :func:`shipment_condition` and :func:`order_line_condition`, written
+    for reads a date range drives (a week's orders or shipments through their date index).
+
+    A carrier's conditions above (``orders.id IN (its shipments' orders)``, ``shipments.carrier_id = ?``) make
+    the database walk the carrier's every shipment (400 k at bench size) on each read, whatever the dates. Here
+    the same rows: an order is the carrier's when one of its shipments is (``EXISTS``, probed by
+    ``shipments.order_id`` for each order of the range), and the carrier's id is compared as ``carrier_id + 0``
+    (an integer, so the same test) which no index serves, so the date index drives. Other viewers: the
+    conditions above themselves.
+    """
+    if viewer.vendor_kind != "carrier":
+        return order_condition(viewer), shipment_condition(viewer), order_line_condition(viewer)
+    require_viewer(viewer)
+    carrier = _carrier_id(viewer)
+    theirs = aliased(Shipment)
+
+    def carried(order_id: Any) -> ColumnElement[bool]:
+        return exists().where(theirs.order_id == order_id, (theirs.carrier_id + 0) == carrier)
+
+    return carried(Order.id), (Shipment.carrier_id + 0) == carrier, carried(OrderLine.order_id)
 
 
 def fulfil_agg_condition(viewer: Viewer, t: Any) -> ColumnElement[bool]:

@@ -66,8 +66,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import String, and_, case, exists, func, literal, or_, select, type_coerce
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import String, and_, case, func, literal, or_, select, type_coerce
+from sqlalchemy.orm import Session
 
 from ops import access
 from ops.access import Viewer, data_function, require_viewer
@@ -77,7 +77,6 @@ from ops.fulfillment.metrics import EXCLUDED_STATUSES
 from ops.models import (
     AggReviewCycle,
     AggReviewWeek,
-    Carrier,
     Channel,
     Order,
     OrderLine,
@@ -267,7 +266,7 @@ def _raw_cycle(session: Session, viewer: Viewer, span: Sequence[Week], filters: 
     durations alone are read (the delivery and ship windows in SQL, the delivery index driving)."""
     dialect = session.get_bind().dialect.name
     conn = session.connection()
-    scope = _dated_scopes(viewer)[1]
+    scope = access.date_driven_conditions(viewer)[1]
     out = []
     for w in span:
         start = _ts(w.start)
@@ -284,34 +283,13 @@ def _raw_cycle(session: Session, viewer: Viewer, span: Sequence[Week], filters: 
     return out
 
 
-def _dated_scopes(viewer: Viewer) -> tuple[Any, Any, Any]:
-    """The viewer's scope on ``orders``, ``shipments`` and ``order_lines`` (the rows of
-    :func:`ops.access.order_condition`, :func:`~ops.access.shipment_condition` and
-    :func:`~ops.access.order_line_condition`), written for reads driven by a date range.
-
-    A carrier's scope as ``ops.access`` writes it (``orders.id IN (its shipments' orders)``,
-    ``shipments.carrier_id = ?``) makes the database walk the carrier's every shipment (400 k at bench size)
-    on each read, whatever the dates. Here the same rows: an order is the carrier's when one of its
-    shipments is (``EXISTS``, probed by ``shipments.order_id`` for each order of the weeks), and the
-    carrier's id is compared as ``carrier_id + 0`` (an integer, so the same test) which no index serves,
-    so the date index drives. Other viewers: the ``ops.access`` conditions themselves."""
-    if viewer.vendor_kind != "carrier":
-        return access.order_condition(viewer), access.shipment_condition(viewer), access.order_line_condition(viewer)
-    carrier = select(Carrier.id).where(Carrier.code == viewer.vendor_code).scalar_subquery()
-    theirs = aliased(Shipment)
-
-    def carried(order_id: Any) -> Any:
-        return exists().where(theirs.order_id == order_id, (theirs.carrier_id + 0) == carrier)
-
-    return carried(Order.id), (Shipment.carrier_id + 0) == carrier, carried(OrderLine.order_id)
-
-
 def _raw_sums(session: Session, viewer: Viewer, span: Sequence[Week], filters: Filters,
               mp_ids: list[int]) -> pd.DataFrame:
-    """:func:`_week_sums` from the weeks' rows, scoped to the viewer in SQL (:func:`_dated_scopes`)."""
+    """:func:`_week_sums` from the weeks' rows, scoped to the viewer in SQL
+    (:func:`ops.access.date_driven_conditions`)."""
     lo, hi = _ts(span[0].start), _ts(span[-1].end + dt.timedelta(days=1))
     conn = session.connection()
-    o_scope, s_scope, l_scope = _dated_scopes(viewer)
+    o_scope, s_scope, l_scope = access.date_driven_conditions(viewer)
     mp_channels = Order.channel_id.in_(mp_ids)
     rows: dict[str, dict[str, float]] = {}
     for w in span:
@@ -588,7 +566,8 @@ def satisfaction_vs_lateness(session: Session, *, viewer: Viewer, date_from: dt.
         written.append(Review.created_at >= _ts(date_from))
     if date_to:
         written.append(Review.created_at < _ts(date_to + dt.timedelta(days=1)))
-    o_scope, s_scope, _ = _dated_scopes(viewer)  # driven by the reviews, not by a carrier's every shipment
+    # driven by the reviews, not by a carrier's every shipment
+    o_scope, s_scope, _ = access.date_driven_conditions(viewer)
     late = func.max(case((Shipment.delivered_at > Shipment.promised_at, 1), else_=0))
     # only the reviewed orders' shipments are grouped (not every delivered shipment of the data)
     per_order = (select(Shipment.order_id.label("order_id"), late.label("late"))
