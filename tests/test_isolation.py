@@ -82,6 +82,7 @@ NOT_DATA_FUNCTIONS = {
     "ops.access.order_condition": "SQL condition",
     "ops.access.shipment_condition": "SQL condition",
     "ops.access.fulfil_agg_condition": "SQL condition",
+    "ops.access.date_driven_conditions": "SQL condition",  # the same rows: tests/test_review_vendors.py
     # Runs a registered export by name: every export is called directly below.
     "ops.exports.run": "dispatcher over ops.exports.REGISTRY",
     # Writes: forged-write refusals and their audit rows are tested in tests/test_decisions.py.
