@@ -15,6 +15,10 @@ a set of orders or shipments no week key holds).
   (that left the warehouse at most ``MAX_TRANSIT_DAYS`` before the week began): a median does not add
   up, so this is the unfiltered figure; a filtered page reads the week's deliveries.
 
+The full rebuild reads each fact table once: the orders (placed week), the reviews (written week) and
+the shipments joined to their orders, grouped once by placed week and ship week together (SQLite sorts
+one packed integer per row) and split in pandas; then the deliveries for the medians (numpy on SQLite).
+
 The incremental refresher (:func:`refresh_changes`) rebuilds only the weeks an import touched: every
 week any touched order was placed, shipped, delivered or reviewed in, before and after the import.
 Equal to a full rebuild (``tests/test_incremental_imports.py``, ``tests/test_review_aggregates.py``).
@@ -29,14 +33,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import (
+    Column,
     ColumnElement,
     Date,
     Integer,
+    MetaData,
     String,
+    Table,
     case,
     cast,
     delete,
-    distinct,
     func,
     insert,
     literal,
@@ -44,7 +50,7 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from ops.aggregates import incremental, refresher
 from ops.business_time import monday
@@ -52,7 +58,17 @@ from ops.db import as_day
 from ops.fulfillment.metrics import EXCLUDED_STATUSES
 from ops.ingest.changes import Changes
 from ops.ingest.reader import batched
-from ops.models import AggReviewCycle, AggReviewWeek, Order, OrderLine, Return, Review, Shipment
+from ops.models import (
+    AggReviewCycle,
+    AggReviewWeek,
+    Channel,
+    Order,
+    OrderLine,
+    Return,
+    Review,
+    Shipment,
+    Warehouse,
+)
 from ops.review.kpis import (
     DEFECT_REASONS,
     DEFECT_SHIPMENT_STATUSES,
@@ -92,49 +108,81 @@ def _frame(session: Session, stmt: Any, columns: list[str]) -> pd.DataFrame:
     return df
 
 
+def week_number(dialect: str, ts: Any) -> ColumnElement[Any]:
+    """Whole weeks from Monday 0001-01-01 to the timestamp's day: its ISO week's Monday is
+    ``date.fromordinal(7 * n + 1)``, the day :func:`week_expr` gives (on SQLite both read the day from the
+    parsed timestamp, so a time rounded up to the next midnight falls on the same day)."""
+    if dialect == "postgresql":
+        return (cast(ts, Date) - literal(dt.date(1, 1, 1), Date)) // 7
+    return cast(func.julianday(ts) - _JULIAN_DAY_0001, Integer) // 7
+
+
+_JULIAN_DAY_0001 = 1721425.5  # julianday('0001-01-01'), a Monday
+_WEEKS = 2**18  # week numbers (weeks since 0001-01-01) are below this until the year 5000
+_PACK_LIMIT = 2**62
+
+
+def _monday(n: Any) -> dt.date | None:
+    return None if n is None or pd.isna(n) else dt.date.fromordinal(7 * int(n) + 1)
+
+
+class _Groups:
+    """How one integer packs a row's week numbers, order warehouse and order channel (SQLite sorts one integer
+    for a ``GROUP BY`` about three times faster than several columns); the columns themselves are read from
+    each group's rows. PostgreSQL, or ids too large to pack, group by the columns."""
+
+    def __init__(self, session: Session, dialect: str) -> None:
+        # an order's ids are those of rows of these tables (foreign keys)
+        wh, ch = (int(session.scalar(select(func.max(c))) or 0) for c in (Warehouse.id, Channel.id))
+        self.n_wh, self.n_ch = wh + 2, ch + 1  # warehouse code 0: none
+        self.packed = dialect == "sqlite" and _WEEKS * _WEEKS * self.n_wh * self.n_ch < _PACK_LIMIT
+
+    def key(self, weeks: list[Any]) -> Any:
+        """The packed key of ``weeks`` (week numbers, NULL packing as 0) and the order's warehouse and channel."""
+        k: Any = literal(0)
+        for w in weeks:
+            k = k * _WEEKS + func.coalesce(w + 1, 0)
+        return (k * self.n_wh + func.coalesce(Order.warehouse_id + 1, 0)) * self.n_ch + Order.channel_id
+
+    def grouped(self, inner: Any, n_keys: int, sums: list[str]) -> Any:
+        """``inner`` (its first ``n_keys`` columns the keys, then ``k``, then ``sums``) grouped: by ``k`` when
+        packed, else by the keys. ``inner`` is computed once per row (fenced), so the sort carries only its
+        small values."""
+        sub = inner.offset(0).subquery() if not self.packed else inner.limit(-1).offset(0).subquery()
+        keys = list(sub.c)[:n_keys]
+        return (select(*keys, *[func.sum(sub.c[c]) for c in sums])
+                .group_by(*([sub.c.k] if self.packed else keys)))
+
+
 def _week_rows(session: Session, dialect: str, weeks: Sequence[dt.date] | None) -> pd.DataFrame:
-    """The ``agg_review_week`` rows of every week, or of ``weeks`` only."""
+    """The ``agg_review_week`` rows of every week, or of ``weeks`` only.
+
+    One pass per fact table: the orders (placed), the reviews (written) and the shipments with their
+    orders (:func:`_shipment_sums`: the cost-per-order figures by the order's placed week and the
+    tracking and defect figures by ship week, grouped together)."""
     keys = ["week", "warehouse_id", "channel_id"]
     o = Order
-    placed = week_expr(dialect, o.placed_at)
+    g = _Groups(session, dialect)
+    wk = week_number(dialect, o.placed_at)
     # orders placed in the week, and the marketplace cancel rate's cancelled ones
-    orders = _frame(session, select(placed, o.warehouse_id, o.channel_id, func.count(),
-                                    func.sum(_flag(o.status == "cancelled")))
-                    .where(o.placed_at.is_not(None), *_in_weeks(o.placed_at, weeks))
-                    .group_by(placed, o.warehouse_id, o.channel_id), [*keys, "orders", "cancelled"])
-    # cost per order: orders placed in the week (not cancelled or unavailable) with a shipped shipment,
-    # and the labels of all their shipments
-    per_order = (select(Shipment.order_id.label("order_id"), func.sum(Shipment.label_cost).label("labels"))
-                 .group_by(Shipment.order_id).having(func.count(Shipment.shipped_at) > 0))
-    if weeks is not None:
-        per_order = per_order.where(Shipment.order_id.in_(
-            select(o.id).where(*_in_weeks(o.placed_at, weeks))))
-    po = per_order.subquery()
-    shipped = _frame(session, select(placed, o.warehouse_id, o.channel_id, func.count(), func.sum(po.c.labels))
-                     .join(po, po.c.order_id == o.id)
-                     .where(o.status.not_in(EXCLUDED_STATUSES), *_in_weeks(o.placed_at, weeks))
-                     .group_by(placed, o.warehouse_id, o.channel_id), [*keys, "shipped_orders", "label_cost"])
+    inner = (select(wk.label("w"), o.warehouse_id, o.channel_id, g.key([wk]).label("k"), literal(1).label("n"),
+                    _flag(o.status == "cancelled").label("cancelled"))
+             .where(o.placed_at.is_not(None), *_in_weeks(o.placed_at, weeks)))
+    orders = _weeks_frame(session, g.grouped(inner, 3, ["n", "cancelled"]), [*keys, "orders", "cancelled"], 1)
     # review score: reviews written in the week
     written = week_expr(dialect, Review.created_at)
     reviews = _frame(session, select(written, o.warehouse_id, o.channel_id, func.count(), func.sum(Review.score))
                      .join(o, o.id == Review.order_id)
                      .where(Review.created_at.is_not(None), *_in_weeks(Review.created_at, weeks))
                      .group_by(written, o.warehouse_id, o.channel_id), [*keys, "reviews", "score_sum"])
-    # tracking and defects: shipments shipped in the week, and their orders
-    s = Shipment
-    low = select(Review.order_id).where(Review.score <= LOW_SCORE)
-    bad_return = (select(OrderLine.order_id).join(Return, Return.order_line_id == OrderLine.id)
-                  .where(func.lower(Return.reason_code).in_(DEFECT_REASONS)))
-    bad = or_(s.status.in_(DEFECT_SHIPMENT_STATUSES), s.order_id.in_(low), s.order_id.in_(bad_return))
-    ship_wk = week_expr(dialect, s.shipped_at)
-    ships = _frame(session, select(ship_wk, o.warehouse_id, o.channel_id, func.count(),
-                                   func.sum(_flag(tracked_expr(dialect))),
-                                   func.count(distinct(s.order_id)),
-                                   func.count(distinct(_when(bad, s.order_id))))
-                   .join(o, o.id == s.order_id)
-                   .where(s.shipped_at.is_not(None), *_in_weeks(s.shipped_at, weeks))
-                   .group_by(ship_wk, o.warehouse_id, o.channel_id),
-                   [*keys, "shipments", "tracked", "ship_orders", "defect_orders"])
+    if weeks is None:
+        shipped, ships = _shipment_sums(session, dialect, g, [], None)
+    else:  # each half from the rows its own index finds: orders placed in the weeks, shipments shipped in them
+        in_placed = _in_weeks(o.placed_at, weeks)
+        shipped = _shipment_sums(session, dialect, g, in_placed, select(o.id).where(*in_placed))[0]
+        s2 = aliased(Shipment)
+        ships = _shipment_sums(session, dialect, g, _in_weeks(Shipment.shipped_at, weeks),
+                               select(s2.order_id).where(*_in_weeks(s2.shipped_at, weeks)))[1]
     # an order without a warehouse is its own group (-1 while joining); sums absent from a part are 0
     parts = [p.assign(**{k: pd.to_numeric(p[k]).fillna(-1).astype("int64") for k in keys[1:]}).set_index(keys)
              for p in (orders, shipped, reviews, ships) if len(p)]
@@ -149,12 +197,98 @@ def _week_rows(session: Session, dialect: str, weeks: Sequence[dt.date] | None) 
     return out[[*keys, *WEEK_SUMS]]
 
 
+_PLACED_SUMS = ("shipped_orders", "label_cost")
+# The orders with more than one shipment (none at bench size).
+TMP_MULTI = Table("tmp_review_multi", MetaData(), Column("order_id", Integer, primary_key=True, autoincrement=False),
+                  prefixes=["TEMPORARY"])
+_SHIP_SUMS = ("shipments", "tracked", "ship_orders", "defect_orders")
+
+
+def _shipment_sums(session: Session, dialect: str, g: _Groups, where: list[ColumnElement[bool]],
+                   orders: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """From the shipments (``where``: of those rows only, all of the shipments of their orders that fall in the
+    groups they feed; ``orders``: a select of those orders' ids, None for every order) joined to their
+    orders, two frames keyed by week, order warehouse and order channel:
+
+    - by the order's placed week: ``shipped_orders`` (orders not cancelled or unavailable with a shipped
+      shipment) and ``label_cost`` (the labels of all their shipments);
+    - by ship week: ``shipments`` shipped, those ``tracked``, and the orders with a shipment shipped in the
+      week (``ship_orders``), those with a defect (``defect_orders``).
+
+    An order with one shipment (every order at bench size) is its own distinct order in both groupings, so
+    those rows are grouped once by placed week and ship week together and split in pandas: one scan and one
+    sort of the shipments where the two groupings (and the distinct counts) took two scans, two sorts and a
+    group per order. Orders with several shipments are grouped per order (and per ship week) apart."""
+    s, o = Shipment, Order
+    placed, ship_wk = week_number(dialect, o.placed_at), week_number(dialect, s.shipped_at)
+    shipped = s.shipped_at.is_not(None)
+    live = o.status.not_in(EXCLUDED_STATUSES)
+    low = select(Review.order_id).where(Review.score <= LOW_SCORE)
+    bad_return = (select(OrderLine.order_id).join(Return, Return.order_line_id == OrderLine.id)
+                  .where(func.lower(Return.reason_code).in_(DEFECT_REASONS)))
+    bad = or_(s.status.in_(DEFECT_SHIPMENT_STATUSES), s.order_id.in_(low), s.order_id.in_(bad_return))
+    multi = select(s.order_id).group_by(s.order_id).having(func.count() > 1)
+    if orders is not None:
+        multi = multi.where(s.order_id.in_(orders))
+    conn = session.connection()
+    TMP_MULTI.drop(conn, checkfirst=True)
+    TMP_MULTI.create(conn)
+    session.execute(insert(TMP_MULTI).from_select(["order_id"], multi))
+    several = session.scalar(select(func.count()).select_from(TMP_MULTI))
+    multi = select(TMP_MULTI.c.order_id)
+    cond = where
+    keys = ["placed", "ship_wk", "warehouse_id", "channel_id"]
+    sums = [*_PLACED_SUMS, *_SHIP_SUMS]
+    by = (placed.label("placed"), ship_wk.label("ship_wk"), o.warehouse_id, o.channel_id)
+    inner = (select(*by, g.key([placed, ship_wk]).label("k"), _flag(live & shipped).label("shipped_orders"),
+                    case((live & shipped, s.label_cost), else_=0.0).label("label_cost"),
+                    _flag(shipped).label("shipments"), _flag(shipped & tracked_expr(dialect)).label("tracked"),
+                    _flag(shipped & bad).label("defect_orders"))
+             .select_from(s).join(o, o.id == s.order_id).where(*([s.order_id.not_in(multi)] if several else []), *cond))
+    single = g.grouped(inner, 4, ["shipped_orders", "label_cost", "shipments", "tracked", "defect_orders"])
+    got = _weeks_frame(session, single, [*keys, "shipped_orders", "label_cost", "shipments", "tracked",
+                                         "defect_orders"], 2)
+    got["ship_orders"] = got["shipments"]  # one shipment per order
+    # several shipments: per order its placed-week figures; per order and ship week its ship-week ones
+    any_shipped = func.count(s.shipped_at) > 0
+    per_order = (select(placed, literal(None), o.warehouse_id, o.channel_id, _flag(live & any_shipped),
+                        case((live & any_shipped, func.sum(s.label_cost)), else_=0.0),
+                        literal(0), literal(0), literal(0), literal(0))
+                 .select_from(s).join(o, o.id == s.order_id).where(s.order_id.in_(multi), *cond)
+                 .group_by(o.id, o.placed_at, o.warehouse_id, o.channel_id, o.status))
+    per_week = (select(placed, ship_wk, o.warehouse_id, o.channel_id, literal(0), literal(0.0), func.count(),
+                       func.sum(_flag(tracked_expr(dialect))), literal(1), func.max(_flag(bad)))
+                .select_from(s).join(o, o.id == s.order_id).where(s.order_id.in_(multi), shipped, *cond)
+                .group_by(o.id, o.placed_at, o.warehouse_id, o.channel_id, ship_wk))
+    frames = [_weeks_frame(session, q, [*keys, *sums], 2) for q in (per_order, per_week)] if several else []
+    TMP_MULTI.drop(conn)
+    got = pd.concat([got[[*keys, *sums]], *[f for f in frames if len(f)]], ignore_index=True)
+    for k in ("warehouse_id", "channel_id"):
+        got[k] = pd.to_numeric(got[k]).fillna(-1).astype("int64")
+
+    def split(week: str, cols: tuple[str, ...]) -> pd.DataFrame:
+        # a group is in a half when it counts an order (placed) or a shipment (ship week), as when queried apart
+        part = got[got[week].notna()]
+        part = part.groupby([week, "warehouse_id", "channel_id"], sort=True)[list(cols)].sum().reset_index()
+        part = part[part[cols[0]] > 0].rename(columns={week: "week"}).reset_index(drop=True)
+        part["warehouse_id"] = part["warehouse_id"].astype(object).where(part["warehouse_id"] != -1, None)
+        return part
+
+    return split("placed", _PLACED_SUMS), split("ship_wk", _SHIP_SUMS)
+
+
+def _weeks_frame(session: Session, stmt: Any, columns: list[str], n_weeks: int) -> pd.DataFrame:
+    """``stmt``'s rows, its first ``n_weeks`` columns week numbers read as their Mondays (None stays None)."""
+    df = pd.DataFrame(session.execute(stmt).all(), columns=columns)
+    for c in columns[:n_weeks]:
+        df[c] = [_monday(v) for v in df[c]]
+    for c in columns[n_weeks + 2:]:
+        df[c] = pd.to_numeric(df[c])
+    return df
+
+
 def _flag(cond: ColumnElement[bool]) -> Any:
     return case((cond, 1), else_=0)
-
-
-def _when(cond: ColumnElement[bool], value: Any) -> Any:
-    return case((cond, value), else_=None)
 
 
 _JDN_ORDINAL = 1_721_425  # a Julian day number minus the proleptic Gregorian ordinal of the same day
