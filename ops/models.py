@@ -1043,3 +1043,17 @@ class AggReviewCycle(Base):
 
 
 # (review: add tables above this line)
+
+
+class HeadlineStore(Base):
+    """Each domain's headline as one viewer scope saw it at one data version (``ops.headline_store``):
+    ``key`` is a SHA-256 of the domain, the scope (role, vendor kind and code) and the filters;
+    ``version`` the data version it was computed at; ``payload`` the headline as JSON. Rows of any other
+    version than the current one are never read, and are deleted by the next write."""
+
+    __tablename__ = "headline_store"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    domain: Mapped[str] = mapped_column(String(32))
+    version: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[str] = mapped_column(Text)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime)

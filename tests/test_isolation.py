@@ -83,6 +83,12 @@ NOT_DATA_FUNCTIONS = {
     "ops.access.shipment_condition": "SQL condition",
     "ops.access.fulfil_agg_condition": "SQL condition",
     "ops.access.date_driven_conditions": "SQL condition",  # the same rows: tests/test_review_vendors.py
+    # The stored headlines: each domain's headline (a data function, checked here) read back for the same
+    # scope; tests/test_headline_store.py checks every domain and kind of viewer against the computed one.
+    "ops.headline_store.headlines": "stored domain headlines",
+    "ops.headline_store.headline": "stored domain headline",
+    "ops.headline_store.scope_key": "store key",
+    "ops.headline_store.key": "store key",
     # Runs a registered export by name: every export is called directly below.
     "ops.exports.run": "dispatcher over ops.exports.REGISTRY",
     # Writes: forged-write refusals and their audit rows are tested in tests/test_decisions.py.

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from ops import fmt
+from ops import fmt, headline_store
 from ops.access import Viewer
 from ops.db import read_session
 from ops.domain import Domain, Headline, Kpi, load_domains
@@ -48,7 +48,7 @@ def load_headline(_engine: Engine, viewer_key: tuple[str, ...], viewer: Viewer, 
     domain = load_domains()[domain_id]
     assert domain.headline is not None  # ui.nav.headline_domains offers only domains with one
     with read_session(_engine) as s:
-        return domain.headline(s, viewer=viewer, filters=filters)
+        return headline_store.headline(s, viewer, filters, domain)
 
 
 def _target_help(k: Kpi) -> str:

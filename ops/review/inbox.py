@@ -59,21 +59,19 @@ _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 
 def headlines(session: Session, viewer: Viewer, filters: Filters) -> tuple[list[tuple[Any, Any]], list[str]]:
     """``[(domain, headline)]`` of every registered domain with a headline the viewer may open, and the
-    titles of those whose headline failed (logged): one broken page must not blank the whole review."""
+    titles of those whose headline failed (logged): one broken page must not blank the whole review.
+
+    Read through ``ops.headline_store``: a headline already computed at this data version for the
+    viewer's scope and these filters is read, not computed again.
+    """
+    from ops import headline_store
     from ops.domain import load_domains
 
-    out: list[tuple[Any, Any]] = []
-    failed: list[str] = []
-    for d in load_domains().values():
-        if d.headline is None or not viewer.may_open(d.id):
-            continue
-        try:
-            with session.begin_nested():  # a failed read must not spoil the transaction for the next domain
-                out.append((d, d.headline(session, viewer=viewer, filters=filters)))
-        except Exception:  # noqa: BLE001 - the review lists what it could not read instead of failing whole
-            log.exception("weekly review: the %s headline failed", d.id)
-            failed.append(d.title)
-    return out, failed
+    doms = [d for d in load_domains().values() if d.headline is not None and viewer.may_open(d.id)]
+    found, errors = headline_store.headlines(session, viewer, filters, doms)
+    for d, exc in errors:
+        log.error("weekly review: the %s headline failed", d.id, exc_info=exc)
+    return list(found), [d.title for d, _ in errors]
 
 
 EXCEPTION_WEEKS = 4  # a return or on-time rate needs volume: one week of a long-tail SKU says little
