@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -770,6 +771,43 @@ class ForecastWeek(Base):
     hi80: Mapped[float] = mapped_column(Float)
     lo95: Mapped[float] = mapped_column(Float)
     hi95: Mapped[float] = mapped_column(Float)
+
+
+class ForecastSummary(Base):
+    """A finished run's backtest totals per demand pattern over its whole catalogue (migration 0014),
+    written in the transaction that marks the run succeeded: what a full viewer's per-pattern summary
+    reads instead of joining every choice to its scores (``ops.forecast.queries.pattern_summary``).
+    Vendors' summaries are computed from their own SKUs' rows, never from these."""
+
+    __tablename__ = "forecast_summary"
+    run_id: Mapped[int] = mapped_column(ForeignKey("forecast_runs.id"), primary_key=True)
+    pattern: Mapped[str] = mapped_column(String(16), primary_key=True)
+    skus: Mapped[int] = mapped_column(Integer)  # choices whose chosen model has a score row
+    fallbacks: Mapped[int] = mapped_column(Integer)  # of which on the baseline by fallback
+    ae: Mapped[float] = mapped_column(Float)  # sum of the chosen models' backtest abs_error
+    act: Mapped[float] = mapped_column(Float)  # sum of their backtest actuals
+    nae: Mapped[float | None] = mapped_column(Float)  # the same for the seasonal-naive baseline
+    nact: Mapped[float | None] = mapped_column(Float)  # (NULL: no baseline score in the pattern)
+
+
+class ForecastCatalogue(Base):
+    """A finished run's choices over its whole catalogue, stored column-wise in one row (migration 0014)
+    with the run as it succeeds: what a full viewer's Forecast page reads instead of 10,000 rows of
+    ``forecast_choices`` (the driver's per-row, per-value cost). Exactly ``forecast_choices``' values
+    for the run's SKUs that are products, in ``ORDER BY sku`` order. Never read for vendors (their
+    choices are read from ``forecast_choices``, scoped in SQL). Layout (``ops.forecast.queries``):
+    JSON text for the SKUs and each text column's distinct values; little-endian binary arrays for
+    the codes into those (int32, -1 = NULL), the five scores (float64, NaN = NULL) and censored days."""
+
+    __tablename__ = "forecast_catalogue"
+    run_id: Mapped[int] = mapped_column(ForeignKey("forecast_runs.id"), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)  # SKUs stored
+    skus: Mapped[str] = mapped_column(Text)  # JSON list, in order
+    labels: Mapped[str] = mapped_column(Text)  # JSON {"model": [...], "pattern": [...], "fallback_reason": [...]}
+    codes: Mapped[bytes] = mapped_column(LargeBinary)  # int32 <i4, 3 x n: model, pattern, fallback_reason
+    scores: Mapped[bytes] = mapped_column(LargeBinary)  # float64 <f8, 5 x n: wape, mase, bias, sigma_week,
+    #                                                     baseline_wape
+    censored_days: Mapped[bytes] = mapped_column(LargeBinary)  # int64 <i8, n
 
 
 # (forecast: add tables above this line)

@@ -13,7 +13,9 @@
    ``horizon`` weeks with the chosen model;
 5. stores each finished chunk (choices, every model's scores, weekly forecasts) and the progress
    count in one transaction, so a killed run resumes (``resume=RUN_ID``) without redoing them;
-6. marks the run ``succeeded`` (or ``failed`` with the error; the exception propagates).
+6. marks the run ``succeeded`` (or ``failed`` with the error; the exception propagates) and, in the
+   same transaction, stores what the Forecast page shows of it that no viewer changes: its backtest
+   totals per demand pattern and its choices, over the whole catalogue (:func:`store_summary`).
 
 Prophet runs only on eligible series (:func:`ops.forecast.models.prophet_eligible`), at most
 ``prophet_max`` of them, the highest-volume first (default :data:`PROPHET_DEFAULT`; 0 leaves it out).
@@ -46,7 +48,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, inspect, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -67,7 +69,15 @@ from ops.forecast.models import (
     intervals,
     prophet_eligible,
 )
-from ops.models import ForecastChoice, ForecastRun, ForecastScore, ForecastWeek, Product
+from ops.models import (
+    ForecastCatalogue,
+    ForecastChoice,
+    ForecastRun,
+    ForecastScore,
+    ForecastSummary,
+    ForecastWeek,
+    Product,
+)
 
 PROPHET_DEFAULT = 30
 CLUSTER_CONNECT_SECONDS = 30.0  # how long to wait for the Dask scheduler before the run fails
@@ -303,6 +313,37 @@ def _store(engine: Engine, run_id: int, result: dict[str, Any]) -> None:
     run_in_transaction(engine, work)
 
 
+def store_summary(session: Session, *, run_id: int) -> int:
+    """Store what the Forecast page shows of run ``run_id`` that no viewer changes: its backtest totals
+    per demand pattern (``forecast_summary``) and its choices (``forecast_catalogue``), both over the
+    whole catalogue, replacing any stored before; returns the pattern rows written.
+
+    Both are read with :mod:`ops.forecast.queries`' own reads for a viewer who sees every product
+    (:func:`~ops.forecast.queries.pattern_sums`, :func:`~ops.forecast.queries.latest_choices`), so the
+    stored rows give the frames those reads would. Called as the run succeeds, in its transaction; a
+    database not yet migrated to 0014 (no tables) is left alone and its page computes them on load.
+    """
+    from ops.access import SYSTEM
+    from ops.forecast.queries import encode_catalogue, latest_choices, pattern_sums
+
+    conn = session.connection()
+    if not all(inspect(conn).has_table(t.__tablename__) for t in (ForecastSummary, ForecastCatalogue)):
+        return 0
+    for table in (ForecastSummary, ForecastCatalogue):
+        session.execute(delete(table).where(table.run_id == run_id))
+    sums = pattern_sums(session, viewer=SYSTEM, run_id=run_id)
+    rows = [{"run_id": run_id, "pattern": str(r.pattern), "skus": int(r.skus), "fallbacks": int(r.fallbacks),
+             **{k: None if pd.isna(v) else float(v) for k, v in (("ae", r.ae), ("act", r.act), ("nae", r.nae),
+                                                                   ("nact", r.nact))}}
+            for r in sums.itertuples(index=False)]
+    if rows:
+        session.execute(insert(ForecastSummary), rows)
+    choices = latest_choices(session, viewer=SYSTEM, run_id=run_id)
+    if len(choices):
+        session.execute(insert(ForecastCatalogue).values(run_id=run_id, **encode_catalogue(choices)))
+    return len(rows)
+
+
 def _fail(engine: Engine, run_id: int, message: str) -> None:
     run_in_transaction(engine, lambda s: s.execute(update(ForecastRun).where(ForecastRun.id == run_id).values(
         status="failed", error=message[:2000], finished_at=_now())))
@@ -430,6 +471,7 @@ def _execute(engine: Engine, run_id: int, p: Params, *, progress: bool,
     def succeed(s: Session) -> None:
         s.execute(update(ForecastRun).where(ForecastRun.id == run_id).values(
             status="succeeded", finished_at=_now(), heartbeat_at=_now()))
+        store_summary(s, run_id=run_id)  # a finished run never changes: its catalogue-wide summary is kept
         # The planner's demand per SKU is derived from the latest successful run: rebuilt in the
         # same commit, so the planner page never reads another run's figures (ops.planner.refresh).
         from ops.planner.refresh import after_forecast_run
