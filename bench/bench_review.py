@@ -319,8 +319,8 @@ def headlines_load(engine: Engine, viewer: Viewer, week: Week) -> Any:
 
 
 def _busiest(engine: Engine) -> list[tuple[str, Viewer]]:
-    """The supplier with the most order lines (else SKUs), the carrier with the most shipments, the busiest
-    warehouse."""
+    """The supplier with the most order lines (else SKUs), the carrier with the most shipments, the 3PL whose
+    warehouses hold the most orders (a 3PL viewer's code is the warehouses' operator code)."""
     with read_session(engine) as s:
         sup = s.execute(select(Supplier.code).join(OrderLine, OrderLine.seller_id == Supplier.id)
                         .group_by(Supplier.code).order_by(func.count().desc()).limit(1)).scalar()
@@ -329,8 +329,9 @@ def _busiest(engine: Engine) -> list[tuple[str, Viewer]]:
                             .group_by(Supplier.code).order_by(func.count().desc()).limit(1)).scalar()
         car = s.execute(select(Carrier.code).join(Shipment, Shipment.carrier_id == Carrier.id)
                         .group_by(Carrier.code).order_by(func.count().desc()).limit(1)).scalar()
-        wh = s.execute(select(Warehouse.code).join(Order, Order.warehouse_id == Warehouse.id)
-                       .group_by(Warehouse.code).order_by(func.count().desc()).limit(1)).scalar()
+        wh = s.execute(select(Warehouse.operator_code).join(Order, Order.warehouse_id == Warehouse.id)
+                       .where(Warehouse.operator_code.is_not(None))
+                       .group_by(Warehouse.operator_code).order_by(func.count().desc()).limit(1)).scalar()
     out = []
     for kind, code in (("supplier", sup), ("carrier", car), ("warehouse", wh)):
         if code:

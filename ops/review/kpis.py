@@ -3,9 +3,10 @@
 The review summarises the pages, so a KPI that a page already defines is read from that page's
 domain, for the same ISO week (Monday to Sunday) and the same viewer scope, through
 :mod:`ops.review.sources` (the domains' queries and metrics over their ``agg_*`` tables): the
-review and the page show one number. Only the KPIs no page defines are computed here, from the
-fact tables of the two weeks, scoped to the viewer in SQL (``ops.access`` conditions); the week's
-rows are small, so those ratios are taken in pandas. Rates are fractions 0..1.
+review and the page show one number. Only the KPIs no page defines are computed here: their weekly
+counts read from ``agg_review_week`` / ``agg_review_cycle`` (``ops.review.refresh``) for internal
+viewers, and for vendors summed in SQL from the weeks' fact rows, scoped to the viewer there
+(``ops.access`` conditions); the ratios are taken here. Rates are fractions 0..1.
 
 Definitions (the page shows each in these words, with its threshold and where it comes from)
 --------------------------------------------------------------------------------------------
@@ -60,13 +61,15 @@ domain as their source.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import String, and_, case, func, literal, or_, select, type_coerce
+from sqlalchemy import and_, case, func, literal, or_, select, union_all
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ops import access
@@ -98,6 +101,7 @@ DEFECT_SHIPMENT_STATUSES = ("lost", "damaged", "returned_to_sender")
 LOW_SCORE = 2  # 1-2 stars count as a negative review
 TOP_REASONS = sources.TOP_REASONS
 MAX_TRANSIT_DAYS = 120  # a delivery counted in a week left the warehouse at most this long before it
+RANGE_SLACK = 4  # a span's id range is walked when it holds at most this many rows per row of the span
 
 _FULFIL = "Fulfilment page"
 _RETURNS = "Returns page"
@@ -210,12 +214,6 @@ def tracked_expr(dialect: str) -> Any:
     return and_(Shipment.carrier_id.is_not(None), func.coalesce(trimmed, "") != "")
 
 
-def _stamps(s: pd.Series) -> pd.Series:
-    # Timestamps read as text on SQLite (``type_coerce`` skips the driver's per-value parsing) or as
-    # datetimes on PostgreSQL; one vectorised parse either way.
-    return pd.to_datetime(s, errors="coerce").astype("datetime64[ns]")
-
-
 def _week_sums(session: Session, viewer: Viewer, span: Sequence[Week], filters: Filters) -> pd.DataFrame:
     """What the KPIs defined here are made of, per week of ``span`` (consecutive, oldest first), scoped to
     the viewer: from ``agg_review_week`` / ``agg_review_cycle`` for internal viewers (the cycle time from
@@ -260,95 +258,221 @@ def _marketplace_ids(session: Session) -> list[int]:
     return [int(i) for i in session.scalars(select(Channel.id).where(Channel.code.in_(codes)))] if codes else []
 
 
-def _raw_cycle(session: Session, viewer: Viewer, span: Sequence[Week], filters: Filters) -> list[float]:
-    """Each week's median cycle time from its scoped deliveries (those that left the warehouse at most
-    ``MAX_TRANSIT_DAYS`` before the week began and before it ended, as ``agg_review_cycle``): per week, the
-    durations alone are read (the delivery and ship windows in SQL, the delivery index driving)."""
-    dialect = session.get_bind().dialect.name
-    conn = session.connection()
-    scope = access.date_driven_conditions(viewer)[1]
-    out = []
-    for w in span:
-        start = _ts(w.start)
-        # the ship window as a selected flag, not a WHERE term: a range on shipped_at would take its index
-        left = case((and_(Shipment.shipped_at >= start - dt.timedelta(days=MAX_TRANSIT_DAYS),
-                          Shipment.shipped_at < start + dt.timedelta(days=7)), 1), else_=0)
-        rows = conn.execute(_order_filters(
-            select(cycle_days_expr(dialect, Order.placed_at, Shipment.delivered_at), left)
-            .join(Order, Order.id == Shipment.order_id)
-            .where(Shipment.delivered_at >= start, Shipment.delivered_at < start + dt.timedelta(days=7), scope),
-            filters)).all()
-        cy = pd.Series([d for d, ok in rows if ok], dtype="float64")
-        out.append(float(cy.median()) if cy.notna().any() else np.nan)
+def _filter_conds(filters: Filters) -> list[Any]:
+    """The page's warehouse and channel filters as conditions on ``orders``."""
+    out: list[Any] = []
+    if filters.warehouses:
+        out.append(Order.warehouse_id.in_(select(Warehouse.id).where(Warehouse.code.in_(filters.warehouses))))
+    if filters.channels:
+        out.append(Order.channel_id.in_(select(Channel.id).where(Channel.code.in_(filters.channels))))
     return out
+
+
+def _flag(cond: Any) -> Any:
+    return case((cond, 1), else_=0)
+
+
+def _checked(dialect: str, *conds: Any) -> Any:
+    """``conds`` tested on each row another condition found. SQLite (no planner statistics: the product never
+    runs ANALYZE there) takes any indexed equality to find rows, so there they are wrapped in CASE, which no
+    index serves: a scope on ``orders.warehouse_id`` made it walk a 3PL's every order (490 k at bench size)
+    instead of the week's 33 k. PostgreSQL plans them with statistics; wrapped, an EXISTS became a hashed
+    sub-plan over a carrier's every shipment, so there they stay as they are."""
+    cond = and_(*conds)
+    return _flag(cond) == 1 if dialect == "sqlite" else cond
+
+
+def _found(stmt: Any) -> Any:
+    """Whether the correlated ``stmt`` finds a row, asked per row: a scalar subquery (LIMIT 1). PostgreSQL may
+    answer an EXISTS inside an expression by hashing every row the subquery could find first: a 3PL's week took
+    1.5 s hashing every defect return there is; a scalar subquery it can only run for the row at hand."""
+    return stmt.limit(1).scalar_subquery().is_not(None)
+
+
+def _week_no(col: Any, span: Sequence[Week]) -> Any:
+    """Which week of ``span`` (0 = the oldest) a timestamp within the span falls in."""
+    if len(span) == 1:
+        return literal(0)
+    return case(*[(col < _ts(w.start), i) for i, w in enumerate(span[1:])], else_=len(span) - 1)
+
+
+def _span_ids(session: Session, lo: dt.datetime, hi: dt.datetime) -> dict[str, tuple[int, int] | None]:
+    """The id ranges of the span's rows, where they lie together: ``orders`` placed (``"o"``) and, on SQLite,
+    ``shipments`` shipped (``"s"``) and delivered (``"d"``) in ``[lo, hi)``; None where the range would hold
+    more than :data:`RANGE_SLACK` rows per row of the span (ids not in date order), or no row is in it.
+
+    Rows are numbered as they arrive, so a span's rows lie in a short id range, and walking it in id order
+    reads each table page once: SQLite reads a range of 60 k shipments this way in a third of the time it
+    takes to visit the span's 32 k through the date index (each row a random page). The range is only a
+    bound: every read still tests the dates. (On SQLite the ids come from the date indexes alone; PostgreSQL
+    would fetch every shipment row to learn them, so it reads the shipments through the date indexes.)"""
+    def part(key: str, ids: Any, day: Any) -> Any:
+        return select(literal(key), func.min(ids), func.max(ids), func.count()).where(day >= lo, day < hi)
+
+    parts = [part("o", Order.id, Order.placed_at)]
+    if session.get_bind().dialect.name == "sqlite":
+        parts += [part("s", Shipment.id, Shipment.shipped_at), part("d", Shipment.id, Shipment.delivered_at)]
+    out: dict[str, tuple[int, int] | None] = {}
+    for key, first, last, n in session.connection().execute(union_all(*parts)).all():
+        dense = n and int(last) - int(first) + 1 <= RANGE_SLACK * int(n)
+        out[str(key)] = (int(first), int(last)) if dense else None
+    return out
+
+
+def _driven(dialect: str, ids: Any, day: Any, span: Sequence[Week], bounds: tuple[int, int] | None) -> list[Any]:
+    """The rows whose ``day`` falls in ``span``, found in table order where the database lets us: on SQLite
+    through their id range (:func:`_span_ids`; the dates then only tested), on PostgreSQL as one date range
+    per week, which it reads as a bitmap of the date index: each heap page once, in order (the plain range
+    was an index scan fetching the rows in date order, many pages again and again: 114 ms against 70 for a
+    carrier's two weeks of deliveries at bench size)."""
+    lo, hi = _ts(span[0].start), _ts(span[-1].end + dt.timedelta(days=1))
+    if dialect == "sqlite":
+        if bounds is None:
+            return [day >= lo, day < hi]
+        return [ids.between(*bounds), _checked(dialect, day >= lo, day < hi)]
+    return [or_(*[and_(day >= _ts(w.start), day < _ts(w.start) + dt.timedelta(days=7)) for w in span])]
+
+
+def _raw_cycle(session: Session, viewer: Viewer, span: Sequence[Week], filters: Filters,
+               ids: dict[str, tuple[int, int] | None] | None = None) -> list[float]:
+    """Each week's median cycle time from its scoped deliveries (those that left the warehouse at most
+    ``MAX_TRANSIT_DAYS`` before the week began and before it ended, as ``agg_review_cycle``), in one read:
+    the deliveries found by date (or their id range, :func:`_span_ids`; the ship window tested on each), and
+    each week's middle one or two durations found in SQL by rank, their mean taken here as numpy's median
+    takes it. ``ids``: :func:`_span_ids` of the span, if already read."""
+    dialect = session.get_bind().dialect.name
+    scope = access.date_driven_conditions(viewer)[1]
+    lo, hi = _ts(span[0].start), _ts(span[-1].end + dt.timedelta(days=1))
+    bounds = (_span_ids(session, lo, hi) if ids is None else ids).get("d")
+    s = Shipment
+    wk = _week_no(s.delivered_at, span)
+    # the week's own ship window: from MAX_TRANSIT_DAYS before its Monday to the next Monday
+    windows = [and_(s.delivered_at >= _ts(w.start), s.delivered_at < _ts(w.start) + dt.timedelta(days=7),
+                    s.shipped_at >= _ts(w.start) - dt.timedelta(days=MAX_TRANSIT_DAYS),
+                    s.shipped_at < _ts(w.start) + dt.timedelta(days=7)) for w in span]
+    days = cycle_days_expr(dialect, Order.placed_at, s.delivered_at)
+    flt = [_checked(dialect, *_filter_conds(filters))] if filters.warehouses or filters.channels else []
+    rows = (select(wk.label("wk"), days.label("days"))
+            .join(Order, Order.id == s.order_id)
+            .where(*_driven(dialect, s.id, s.delivered_at, span, bounds), _checked(dialect, scope),
+                   # never an index search on shipped_at: the windows are tested on each delivery
+                   _flag(or_(*windows)) == 1, days.is_not(None), *flt))
+    ranked = rows.subquery()
+    ranked = select(ranked.c.wk, ranked.c.days,
+                    func.row_number().over(partition_by=ranked.c.wk, order_by=ranked.c.days).label("rn"),
+                    func.count().over(partition_by=ranked.c.wk).label("n")).subquery()
+    # the middle one (odd count) or two (even): ranks (n + 1) / 2 and (n + 2) / 2 in integer division
+    mid = select(ranked.c.wk, ranked.c.days).where(
+        or_(ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2))
+    middle: dict[int, list[float]] = {}
+    for w, d in session.connection().execute(mid).all():
+        middle.setdefault(int(w), []).append(float(d))
+    # numpy's median of an even count: the mean of the two middle values, (a + b) / 2
+    return [float(np.mean(middle[i])) if i in middle else np.nan for i in range(len(span))]
+
+
+@contextmanager
+def _without_jit(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: no JIT compilation for the statements inside, then the setting as it was (for the rest of the
+    transaction). The planner prices each correlated lookup of the ship-week read (a review, a return) for every
+    row it expects, so a 3PL's two weeks (2 k marketplace shipments, about 20 ms of work) passed
+    ``jit_above_cost`` and compiled for 130-160 ms on every load at bench size. Nothing to do on SQLite."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    was = conn.execute(select(func.current_setting("jit"))).scalar_one()
+    conn.execute(select(func.set_config("jit", "off", True)))
+    yield
+    # not reached when a statement failed: the transaction is then rolled back, and the setting with it
+    conn.execute(select(func.set_config("jit", was, True)))
 
 
 def _raw_sums(session: Session, viewer: Viewer, span: Sequence[Week], filters: Filters,
               mp_ids: list[int]) -> pd.DataFrame:
+    """:func:`_scoped_sums` with PostgreSQL's JIT compilation off (:func:`_without_jit`)."""
+    with _without_jit(session.connection()):
+        return _scoped_sums(session, viewer, span, filters, mp_ids)
+
+
+def _scoped_sums(session: Session, viewer: Viewer, span: Sequence[Week], filters: Filters,
+                 mp_ids: list[int]) -> pd.DataFrame:
     """:func:`_week_sums` from the weeks' rows, scoped to the viewer in SQL
-    (:func:`ops.access.date_driven_conditions`)."""
+    (:func:`ops.access.date_driven_conditions`) and summed there, for all the weeks at once: a read per date
+    (orders by placed day, twice; shipments by ship day; reviews by writing day; deliveries by delivery day),
+    each returning a few numbers per week, never the rows.
+
+    The counts are those of ``agg_review_week`` (``ops.review.refresh``) over the viewer's rows: an order by
+    its scope, a shipment by the shipments' (so an order counts as shipped for the carrier whose shipment
+    left, and for the 3PL it left from), a review by its order's, a return by its line's; defect reasons
+    lower-cased in SQL and blank tracking numbers as :func:`tracked_expr` sees them, as the aggregate."""
+    dialect = session.get_bind().dialect.name
     lo, hi = _ts(span[0].start), _ts(span[-1].end + dt.timedelta(days=1))
+    n = len(span)
     conn = session.connection()
     o_scope, s_scope, l_scope = access.date_driven_conditions(viewer)
-    mp_channels = Order.channel_id.in_(mp_ids)
-    rows: dict[str, dict[str, float]] = {}
-    for w in span:
-        a, z = _ts(w.start), _ts(w.end + dt.timedelta(days=1))
-        mp_orders, mp_cancelled = conn.execute(_order_filters(
-            select(func.count(), func.coalesce(func.sum(case((Order.status == "cancelled", 1), else_=0)), 0))
-            .where(Order.placed_at >= a, Order.placed_at < z, mp_channels, o_scope),
-            filters)).one()
-        # the week's orders that shipped (a scoped shipment left) and their scoped shipments' labels: per order
-        # of the week (by id, the order the sums were taken in when grouped), its shipments found by order id
-        # (a join let PostgreSQL scan a carrier's every shipment); an order without one has shipped = 0
-        per_order = _order_filters(
-            select(select(func.sum(Shipment.label_cost)).where(Shipment.order_id == Order.id, s_scope)
-                   .scalar_subquery().label("labels"),
-                   select(func.count(Shipment.shipped_at)).where(Shipment.order_id == Order.id, s_scope)
-                   .scalar_subquery().label("shipped"))
-            .where(Order.placed_at >= a, Order.placed_at < z, Order.status.not_in(EXCLUDED_STATUSES)),
-            filters).order_by(Order.id).subquery()
-        per_order = select(per_order.c.labels).where(per_order.c.shipped > 0).subquery()
-        n_shipped, labels = conn.execute(select(func.count(), func.coalesce(func.sum(per_order.c.labels), 0.0))).one()
-        rows[w.label] = {"mp_orders": int(mp_orders), "mp_cancelled": int(mp_cancelled),
-                         "shipped_orders": int(n_shipped), "label_cost": float(labels)}
-    # the orders of the viewer's marketplace shipments of the weeks (only theirs count: ``& ids`` below)
-    mp_shipped = (select(Shipment.order_id).join(Order, Order.id == Shipment.order_id)
-                  .where(Shipment.shipped_at >= lo, Shipment.shipped_at < hi, mp_channels, s_scope))
-    ships = pd.DataFrame(conn.execute(_order_filters(
-        select(Shipment.order_id, type_coerce(Shipment.shipped_at, String), Shipment.status, Shipment.carrier_id,
-               Shipment.tracking_number)
-        .join(Order, Order.id == Shipment.order_id)
-        .where(Shipment.shipped_at >= lo, Shipment.shipped_at < hi, mp_channels, s_scope),
-        filters)).all(), columns=["order_id", "shipped_at", "status", "carrier_id", "tracking_number"])
-    # the marketplace orders shipped in the weeks: their returns and reviews, whenever written, decide the defect rate
-    rets = pd.DataFrame(conn.execute(_order_filters(
-        select(OrderLine.order_id, Return.reason_code)
-        .join(OrderLine, OrderLine.id == Return.order_line_id).join(Order, Order.id == OrderLine.order_id)
-        .where(OrderLine.order_id.in_(mp_shipped), l_scope), filters)).all(),
-        columns=["order_id", "reason_code"])
-    revs = pd.DataFrame(conn.execute(_order_filters(
-        select(Review.order_id, Review.score, type_coerce(Review.created_at, String))
-        .join(Order, Order.id == Review.order_id)
-        .where(or_(and_(Review.created_at >= lo, Review.created_at < hi), Review.order_id.in_(mp_shipped)),
-               o_scope),
-        filters)).all(), columns=["order_id", "score", "created_at"])
-    ships["shipped_at"] = _stamps(ships["shipped_at"])
-    revs["created_at"] = _stamps(revs["created_at"])
-    low = set(revs[revs["score"] <= LOW_SCORE]["order_id"])
-    bad_returns = set(rets[rets["reason_code"].fillna("").astype(str).str.lower().isin(DEFECT_REASONS)]["order_id"])
-    cycle = _raw_cycle(session, viewer, span, filters)
-    for i, w in enumerate(span):
-        r = rows[w.label]
-        scores = revs[_between(revs["created_at"], w)]["score"]
-        r["reviews"], r["score_sum"] = len(scores), float(scores.sum())
-        mp = ships[_between(ships["shipped_at"], w)]
-        ids = set(mp["order_id"])
-        bad = set(mp[mp["status"].isin(DEFECT_SHIPMENT_STATUSES)]["order_id"]) | ((low | bad_returns) & ids)
-        tracked = mp["carrier_id"].notna() & mp["tracking_number"].fillna("").astype(str).str.strip().ne("")
-        r.update({"mp_shipments": len(mp), "mp_tracked": int(tracked.sum()), "mp_ship_orders": len(ids),
-                  "mp_defect_orders": len(bad), "cycle_days": cycle[i]})
-    return pd.DataFrame.from_dict(rows, orient="index")[SUM_COLUMNS].astype("float64")
+    flt = [_checked(dialect, *_filter_conds(filters))] if filters.warehouses or filters.channels else []
+    ids = _span_ids(session, lo, hi)
+    o, s = Order, Shipment
+    is_mp = o.channel_id.in_(mp_ids)
+    sums = np.zeros((n, len(SUM_COLUMNS)), dtype="float64")
+    # marketplace orders placed in the weeks (the viewer's), and those cancelled
+    wk = _week_no(o.placed_at, span)
+    for i, count, cancelled in conn.execute(
+            select(wk, func.count(), func.sum(_flag(o.status == "cancelled")))
+            .where(o.placed_at >= lo, o.placed_at < hi, is_mp, _checked(dialect, o_scope), *flt).group_by(wk)).all():
+        sums[int(i), 0:2] = (count, cancelled)
+    # orders placed in the weeks (not cancelled or unavailable) with a scoped shipment that left, and the labels
+    # of their scoped shipments. Where the weeks' orders lie together, their shipments are read as one range of
+    # order ids, grouped by order (the orders looked up by id after); else each order's are found by its id
+    if ids["o"] is not None:
+        per = (select(s.order_id.label("order_id"), func.count(s.shipped_at).label("left"),
+                      func.sum(s.label_cost).label("labels"))
+               .where(s.order_id.between(*ids["o"]), _checked(dialect, s_scope)).group_by(s.order_id).subquery())
+        shipped = (select(_week_no(o.placed_at, span).label("wk"), per.c.labels.label("labels"))
+                   .join_from(per, o, o.id == per.c.order_id)
+                   .where(per.c.left > 0, _checked(dialect, o.placed_at >= lo, o.placed_at < hi,
+                                                   o.status.not_in(EXCLUDED_STATUSES)), *flt)
+                   .order_by(per.c.order_id).subquery())
+    else:
+        labels = (select(case((func.count(s.shipped_at) > 0, func.sum(s.label_cost)), else_=None))
+                  .where(s.order_id == o.id, _checked(dialect, s_scope)).scalar_subquery())
+        shipped = (select(_week_no(o.placed_at, span).label("wk"), labels.label("labels"))
+                   .where(o.placed_at >= lo, o.placed_at < hi, o.status.not_in(EXCLUDED_STATUSES), *flt)
+                   .order_by(o.id).subquery())
+    # no GROUP BY: each week's labels summed in order id order, as they always were
+    got = conn.execute(select(*[agg(case((shipped.c.wk == i, shipped.c.labels), else_=None))
+                                for i in range(n) for agg in (func.count, func.sum)])).one()
+    for i in range(n):
+        sums[i, 2:4] = (got[2 * i], float(got[2 * i + 1] or 0.0))
+    # reviews written in the weeks (their orders scoped); no index on the writing day
+    wk = _week_no(Review.created_at, span)
+    for i, count, score in conn.execute(
+            select(wk, func.count(), func.sum(Review.score)).join(o, o.id == Review.order_id)
+            .where(Review.created_at >= lo, Review.created_at < hi, _checked(dialect, o_scope), *flt)
+            .group_by(wk)).all():
+        sums[int(i), 4:6] = (count, score or 0)
+    # marketplace shipments that left in the weeks: tracked, their orders, and those orders with a defect: this
+    # week's lost, damaged or returned-to-sender shipment, a 1-2 star review (the order in the viewer's scope)
+    # or a defect return on a line of the viewer's, whenever written. The review's order is scoped through the
+    # subquery's own join, so a scope that is itself a subquery on ``orders`` (a carrier's EXISTS) correlates
+    # to that order (left to correlate by itself, it found an ``orders`` of its own: any order at all)
+    low = _found(select(Review.id).join(o, o.id == Review.order_id)
+                 .where(Review.order_id == s.order_id, Review.score <= LOW_SCORE, _checked(dialect, o_scope))
+                 .correlate(s))
+    bad_return = _found(select(Return.id).join(OrderLine, OrderLine.id == Return.order_line_id)
+                        .where(OrderLine.order_id == s.order_id, func.lower(Return.reason_code).in_(DEFECT_REASONS),
+                               _checked(dialect, l_scope)).correlate(s))
+    bad = or_(s.status.in_(DEFECT_SHIPMENT_STATUSES), low, bad_return)
+    wk = _week_no(s.shipped_at, span)
+    for i, ships, tracked, orders, defects in conn.execute(
+            select(wk, func.count(), func.sum(_flag(tracked_expr(dialect))), func.count(func.distinct(s.order_id)),
+                   func.count(func.distinct(case((bad, s.order_id), else_=None))))
+            .join(o, o.id == s.order_id)
+            .where(*_driven(dialect, s.id, s.shipped_at, span, ids.get("s")), is_mp,
+                   _checked(dialect, s_scope), *flt).group_by(wk)).all():
+        sums[int(i), 6:10] = (ships, tracked or 0, orders, defects)
+    sums[:, 10] = _raw_cycle(session, viewer, span, filters, ids)
+    return pd.DataFrame(sums, columns=SUM_COLUMNS, index=[w.label for w in span])
 
 
 # --- the numbers ------------------------------------------------------------------------------
@@ -359,10 +483,6 @@ class CostAssumptions:
     """What an order costs beyond its label (a threshold, so a manager can change it)."""
 
     warehousing_per_order: float
-
-
-def _between(s: pd.Series, week: Week) -> pd.Series:
-    return (s >= pd.Timestamp(week.start)) & (s < pd.Timestamp(week.end + dt.timedelta(days=1)))
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -443,12 +563,29 @@ def return_reasons(session: Session, *, viewer: Viewer, week: str | Week | None 
     return sources.week_return_reasons(session, viewer=viewer, week=week, filters=filters, n=TOP_REASONS)
 
 
-def _threshold_value(session: Session, viewer: Viewer, name: str | None) -> tuple[float | None, str]:
-    from ops.decisions import THRESHOLDS, threshold
+def _stored_thresholds(session: Session, viewer: Viewer) -> dict[str, pd.DataFrame]:
+    """:func:`ops.decisions.thresholds_for` the viewer, read once, by name (each without its name column)."""
+    from ops.decisions import THRESHOLD_COLUMNS, thresholds_for
+
+    rows = thresholds_for(session, viewer=viewer)
+    out = {str(n): g[THRESHOLD_COLUMNS] for n, g in rows.groupby("name", sort=False)}
+    out[""] = rows[THRESHOLD_COLUMNS].iloc[:0]  # none stored: the registered default
+    return out
+
+
+def _threshold_value(session: Session, viewer: Viewer, name: str | None,
+                     stored: dict[str, pd.DataFrame] | None = None) -> tuple[float | None, str]:
+    """The global value of threshold ``name`` in force (a fraction for a % threshold) and where it comes from.
+    ``stored``: :func:`_stored_thresholds`, when every KPI's is wanted (one read, not one per threshold:
+    :func:`ops.decisions.resolve` picks from the rows what ``threshold`` reads them for)."""
+    from ops.decisions import THRESHOLDS, resolve, threshold
 
     if name is None or name not in THRESHOLDS:
         return None, ""
-    eff = threshold(session, viewer=viewer, name=name)
+    if stored is None:
+        eff = threshold(session, viewer=viewer, name=name)
+    else:
+        eff = resolve(stored.get(name, stored[""]), None, name=name)
     d = THRESHOLDS[name]
     value = eff.value / 100.0 if d.unit == "%" else eff.value
     return value, f"{d.label} ({name}): {eff.source}"
@@ -500,9 +637,10 @@ def review_kpis(session: Session, *, viewer: Viewer, week: str | Week | None = N
     p = w.previous()
     vals = weekly_values(session, viewer=viewer, week=w, weeks=2, filters=f, keys=[k.key for k in KPI_DEFS])
     cur, prev = vals[w.label], vals[p.label]
+    stored = _stored_thresholds(session, viewer)
     out: list[dict[str, Any]] = []
     for k in KPI_DEFS:
-        target, tsource = _threshold_value(session, viewer, k.threshold)
+        target, tsource = _threshold_value(session, viewer, k.threshold, stored)
         out.append({"key": k.key, "label": k.label, "kind": k.kind, "value": cur[k.key], "previous": prev[k.key],
                     "target": target, "higher_is_better": k.higher_is_better, "definition": k.definition,
                     "threshold": k.threshold or "", "target_from": tsource, "source": k.source,

@@ -33,6 +33,7 @@ either filter (their aggregate has neither key).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,6 +60,7 @@ FULFIL_COLUMNS = ["ds", "week", "ship_counted", "ship_on_time", "on_time_ship", 
 RETURNS_COLUMNS = ["ds", "week", "units_sold", "units_returned", "return_rate", "shipped_lines", "wrong_item_lines",
                    "fulfilment_accuracy"]
 REASON_COLUMNS = ["reason_code", "returned_units", "reason_share"]
+_COUNTS = ("ship_counted", "ship_on_time", "delivered", "delivered_on_time")
 TOP_REASONS = 3
 
 
@@ -77,10 +79,10 @@ def _last_week(session: Session, viewer: Viewer, week: str | Week | None) -> Wee
 
 
 def _frame(span: Sequence[Week], columns: list[str]) -> pd.DataFrame:
-    df = pd.DataFrame({"ds": pd.to_datetime([w.start for w in span]), "week": [w.label for w in span]})
-    for c in columns[2:]:
-        df[c] = np.nan
-    return df[columns]
+    """``ds`` and ``week`` of each week of ``span``, the other ``columns`` NaN (float64)."""
+    nothing = np.full(len(span), np.nan)
+    return pd.DataFrame({"ds": pd.to_datetime([w.start for w in span]), "week": [w.label for w in span],
+                         **dict.fromkeys(columns[2:], nothing)}, columns=columns)
 
 
 def is_marketplace(code: str | None, name: str | None) -> bool:
@@ -103,15 +105,22 @@ def marketplace_channels(session: Session, filters: Filters) -> tuple[str, ...]:
 
 
 def _weekly_counts(session: Session, viewer: Viewer, span: Sequence[Week], f: Filters,
-                   mp: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   mp: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """The Fulfilment page's weekly line counts of every channel in the filters, and of the marketplace
-    channels ``mp`` among them: one read by channel, summed here (integer counts, so the sums are exact)."""
+    channels ``mp`` among them: one read by channel, summed here (integer counts, so the sums are exact).
+
+    Two float64 arrays, one row per week of ``span`` and one column per :data:`_COUNTS` (0 for a week
+    without lines)."""
     rng = Filters(date_from=span[0].start, date_to=span[-1].end, warehouses=f.warehouses, channels=f.channels)
     tr = ontime_trend(session, viewer=viewer, filters=rng, grain="week", by="channel")
-    sums = ["ship_counted", "ship_on_time", "delivered", "delivered_on_time"]
-    weeks = pd.to_datetime([w.start for w in span])
-    every = tr.groupby("period")[sums].sum().reindex(weeks).fillna(0)
-    market = tr[tr["group"].isin(mp)].groupby("period")[sums].sum().reindex(weeks).fillna(0)
+    where = {pd.Timestamp(w.start): i for i, w in enumerate(span)}
+    row = np.array([where.get(p, -1) for p in tr["period"]], dtype=np.int64)
+    counts = tr[list(_COUNTS)].to_numpy(dtype="float64")
+    every, market = np.zeros((len(span), len(_COUNTS))), np.zeros((len(span), len(_COUNTS)))
+    ours = row >= 0
+    np.add.at(every, row[ours], counts[ours])
+    theirs = ours & tr["group"].isin(mp).to_numpy(dtype=bool)
+    np.add.at(market, row[theirs], counts[theirs])
     return every, market
 
 
@@ -135,19 +144,20 @@ def fulfilment_weeks(session: Session, *, viewer: Viewer, week: str | Week | Non
     require_viewer(viewer)
     f = filters or Filters()
     span = week_span(_last_week(session, viewer, week), weeks)
-    out = _frame(span, FULFIL_COLUMNS)
     mp = marketplace_channels(session, f)
     c, mc = _weekly_counts(session, viewer, span, f, mp)
-    for col in ("ship_counted", "ship_on_time", "delivered", "delivered_on_time"):
-        out[col] = c[col].to_numpy(dtype="float64")
+    out: dict[str, Any] = {"ds": pd.to_datetime([w.start for w in span]), "week": [w.label for w in span]}
+    out.update({col: c[:, i] for i, col in enumerate(_COUNTS)})
     out["on_time_ship"] = fm.on_time_ship_rate(out["ship_on_time"], out["ship_counted"])
     out["on_time_delivery"] = fm.on_time_delivery_rate(out["delivered_on_time"], out["delivered"])
+    nothing = np.full(len(span), np.nan)
     if mp:  # an empty channel list would mean every channel: no marketplace channel measures nothing
-        counted = mc["ship_counted"].to_numpy(dtype="float64")
+        counted = mc[:, 0]
         out["mp_ship_counted"] = counted
-        out["late_shipment_rate"] = fm.late_share(counted - mc["ship_on_time"].to_numpy(dtype="float64"), counted)
+        out["late_shipment_rate"] = fm.late_share(counted - mc[:, 1], counted)
     else:
-        out["mp_ship_counted"] = 0.0
+        out["mp_ship_counted"], out["late_shipment_rate"] = np.zeros(len(span)), nothing
+    out["click_to_ship"] = nothing
     if click_to_ship:
         # each week's median as the page computes its tile: one window per week, over all groups
         windows = [Window(w.label, w.start, w.end, grouped=False, measures=("c2s",), qs=(("median", 0.5),))
@@ -156,7 +166,7 @@ def fulfilment_weeks(session: Session, *, viewer: Viewer, week: str | Week | Non
                                   filters=Filters(warehouses=f.warehouses, channels=f.channels))
         out["click_to_ship"] = [float(pcts[w.label]["c2s_median_h"].iloc[0])
                                 if w.label in pcts and len(pcts[w.label]) else np.nan for w in span]
-    return out.astype(dict.fromkeys(FULFIL_COLUMNS[2:], "float64"))
+    return pd.DataFrame(out, columns=FULFIL_COLUMNS).astype(dict.fromkeys(FULFIL_COLUMNS[2:], "float64"))
 
 
 # --- Returns root-cause -------------------------------------------------------------------------
@@ -182,16 +192,16 @@ def returns_weeks(session: Session, *, viewer: Viewer, week: str | Week | None =
     raw = weekly_sums(session, viewer=viewer, filters=Filters(date_from=span[0].start, date_to=span[-1].end,
                                                                warehouses=f.warehouses, channels=f.channels))
     if raw is None:
-        return out.astype(dict.fromkeys(RETURNS_COLUMNS[2:], "float64"))
+        return out
     sums = WEEK_SUM_COLUMNS[1:]
-    got = raw[sums].fillna(0.0)
-    got.index = pd.to_datetime(raw["sale_week"])
-    got = got.reindex(out["ds"], fill_value=0.0)
-    for c in sums:
-        out[c] = got[c].to_numpy(dtype="float64")
+    got = dict(zip(raw["sale_week"], raw[sums].fillna(0.0).to_numpy(dtype="float64"), strict=True))
+    none = np.zeros(len(sums))
+    vals = np.array([got.get(w.start, none) for w in span], dtype="float64").reshape(len(span), len(sums))
+    for i, c in enumerate(sums):
+        out[c] = vals[:, i]
     out["return_rate"] = rm.return_rate(out["units_returned"], out["units_sold"])
     out["fulfilment_accuracy"] = rm.fulfilment_accuracy(out["wrong_item_lines"], out["shipped_lines"])
-    return out.astype(dict.fromkeys(RETURNS_COLUMNS[2:], "float64"))
+    return out
 
 
 def _sale_week(w: Week, f: Filters) -> Filters | None:
