@@ -124,6 +124,29 @@ def read_session(engine: Engine) -> Iterator[Session]:
         session.rollback()
 
 
+def driver_rows(session: Session, stmt: Any, *, binary: bool = False) -> list[tuple[Any, ...]]:
+    """The rows of ``stmt`` as the database driver's plain tuples, in the session's transaction: the result's
+    DBAPI cursor (SQLAlchemy's public ``CursorResult.cursor``), without a Row object (or the ORM's loading)
+    around each row, which for many rows costs more than the query.
+
+    ``binary`` asks psycopg for PostgreSQL's binary format: the server does not format the values as text nor
+    the driver parse them back (the inventory page's pair read at bench size: ~60 instead of ~100 ms; binary
+    arrays, which in text come as hex). It compiles the statement on every call (~0.8 ms), so small reads are
+    better left on the default path, whose compiled form SQLAlchemy caches. Elsewhere ``binary`` changes nothing.
+    """
+    conn = session.connection()
+    if binary and conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        with conn.connection.dbapi_connection.cursor(binary=True) as cur:  # type: ignore[union-attr]
+            cur.execute(str(compiled), compiled.params)
+            return list(cur.fetchall())
+    result = conn.execute(stmt)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
+
+
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         orig = exc.orig

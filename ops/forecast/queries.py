@@ -35,6 +35,7 @@ from sqlalchemy.sql.elements import True_
 from ops import access
 from ops.access import Viewer, data_function, require_viewer
 from ops.business_time import monday
+from ops.db import driver_rows
 from ops.forecast.data import EXCLUDED_STATUSES
 from ops.inventory.queries import gc_paused
 from ops.models import (
@@ -79,25 +80,6 @@ def _sees_every_product(viewer: Viewer) -> bool:
     """Whether the viewer's product scope (:func:`ops.access.product_condition`) is the whole catalogue:
     then a run's catalogue-wide figures are the viewer's own. The rule stays in ``ops.access``."""
     return isinstance(access.product_condition(viewer), True_)
-
-
-def _driver_rows(session: Session, stmt: Any, *, binary: bool = False) -> list[tuple[Any, ...]]:
-    """The rows of ``stmt`` as the driver's plain tuples, in the session's transaction: the result's
-    DBAPI cursor, without a SQLAlchemy Row (or the ORM's loading) around each row. ``binary`` asks
-    psycopg for PostgreSQL's binary format (as ``ops.inventory.queries`` reads its pair table): for a
-    stored catalogue's arrays, which in text come as hex; it compiles the statement on every call
-    (~0.8 ms), so the other reads, of text and a few hundred numbers, go the cached way."""
-    conn = session.connection()
-    if binary and conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-        with conn.connection.dbapi_connection.cursor(binary=True) as cur:  # type: ignore[union-attr]
-            cur.execute(str(compiled), compiled.params)
-            return list(cur.fetchall())
-    result = conn.execute(stmt)
-    try:
-        return list(result.cursor.fetchall())
-    finally:
-        result.close()
 
 
 def _scoped_skus(viewer: Viewer, skus: Sequence[str] | None = None) -> Any:
@@ -213,7 +195,7 @@ def _stored_choices(session: Session, *, viewer: Viewer, run_id: int) -> dict[st
     short): the caller then reads the rows."""
     f = ForecastCatalogue
     # in binary format PostgreSQL sends the arrays as they are, not as hex text
-    got = _driver_rows(session, select(f.n, f.skus, f.labels, f.codes, f.scores, f.censored_days)
+    got = driver_rows(session, select(f.n, f.skus, f.labels, f.codes, f.scores, f.censored_days)
                        .where(f.run_id == run_id), binary=True)
     if not got:
         return None
@@ -221,7 +203,7 @@ def _stored_choices(session: Session, *, viewer: Viewer, run_id: int) -> dict[st
     n = int(row[0])
     c = ForecastChoice
     # the same join and order as _choice_table's, names only (the choices' side is its index)
-    names = _driver_rows(session, select(Product.name).select_from(c).join(Product, Product.sku == c.sku)
+    names = driver_rows(session, select(Product.name).select_from(c).join(Product, Product.sku == c.sku)
                          .where(c.run_id == run_id, access.product_condition(viewer)).order_by(c.sku))
     if len(names) != n:
         return None
@@ -274,7 +256,7 @@ def _choice_table(session: Session, *, viewer: Viewer, run_id: int, skus: Sequen
         q = q.where(f)
     layout = np.dtype([(k, _CHOICE_KINDS[k]) for k in names])
     with gc_paused():  # ~100 k short-lived values, no cyclic garbage among them
-        rows = _driver_rows(session, q.order_by(c.sku))
+        rows = driver_rows(session, q.order_by(c.sku))
         if not rows:
             return None
         table = np.array(rows, dtype=layout)

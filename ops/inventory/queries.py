@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from ops import access
 from ops.access import Viewer, data_function, require_viewer
+from ops.db import driver_rows
 from ops.decisions import VendorRef
 from ops.filters import ALL, Filters
 from ops.inventory.metrics import DEFAULT_WINDOW, WINDOWS
@@ -118,27 +119,6 @@ def days_to_datetime(days: Any) -> np.ndarray:
     return out
 
 
-def _driver_rows(session: Session, stmt: Any) -> list[tuple[Any, ...]]:
-    """The rows of ``stmt`` as the database driver's plain tuples, in the session's transaction.
-
-    On PostgreSQL (psycopg) the rows come in binary format: the server does not format ~350k
-    values as text nor the driver parse them back (a page load's pair read at bench size: ~60
-    instead of ~100 ms). Elsewhere, the result's DBAPI cursor (SQLAlchemy's public
-    ``CursorResult.cursor``) without wrapping each row in a Row object.
-    """
-    conn = session.connection()
-    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-        with conn.connection.dbapi_connection.cursor(binary=True) as cur:  # type: ignore[union-attr]
-            cur.execute(str(compiled), compiled.params)
-            return list(cur.fetchall())
-    result = conn.execute(stmt)
-    try:
-        return list(result.cursor.fetchall())
-    finally:
-        result.close()
-
-
 def _text(col: Any) -> Any:
     # Read dates as ISO text and parse them once, vectorised, in pandas (much cheaper than the
     # per-row date processor at ~30k rows).
@@ -219,7 +199,7 @@ def read_pairs(session: Session, *, viewer: Viewer, filters: Filters = ALL, wind
             kinds[i] = "O"
     layout = np.dtype([(f"c{i}", kinds[i]) for i in range(len(fetched))])
     with gc_paused():
-        table = np.array(_driver_rows(session, stmt), dtype=layout)
+        table = np.array(driver_rows(session, stmt, binary=True), dtype=layout)
         data: dict[str, Any] = {}
         for name, i in zip(_PAIR_BASE_COLS, at, strict=True):
             values = np.ascontiguousarray(table[f"c{i}"])
@@ -271,7 +251,7 @@ def read_open_pos(session: Session, *, viewer: Viewer, filters: Filters = ALL) -
         .where(*_scope(viewer, filters, Warehouse.code))
         .order_by(Product.sku, Warehouse.code, P.expected_on, P.po_number)
     )
-    t = np.array(_driver_rows(session, stmt), dtype=_PO_LAYOUT)
+    t = np.array(driver_rows(session, stmt, binary=True), dtype=_PO_LAYOUT)
     return pd.DataFrame({
         "sku": t["sku"], "warehouse": t["warehouse"], "po_number": t["po_number"],
         "ordered_on": days_to_datetime(t["ordered_on"]), "expected_on": days_to_datetime(t["expected_on"]),

@@ -30,8 +30,8 @@ from sqlalchemy import String, false, select, type_coerce
 from sqlalchemy.orm import Session
 
 from ops.access import Viewer, data_function, require_role, require_viewer
+from ops.db import driver_rows
 from ops.filters import Filters
-from ops.inventory.queries import _driver_rows as driver_rows
 from ops.inventory.queries import _epoch_days as epoch_days
 from ops.inventory.queries import days_to_datetime, gc_paused
 from ops.models import (
@@ -130,7 +130,7 @@ def planning_inputs(session: Session, *, viewer: Viewer, filters: Filters = ALL)
     # The driver's row tuples straight into one structured array, then a contiguous array per
     # column (as ops.inventory.queries.read_pairs): no Row objects, no per-value conversions.
     with gc_paused():
-        t = np.array(driver_rows(session, stmt), dtype=np.dtype([(f"c{k}", kind) for k, (_, kind)
+        t = np.array(driver_rows(session, stmt, binary=True), dtype=np.dtype([(f"c{k}", kind) for k, (_, kind)
                                                                   in enumerate(_INPUT_LAYOUT)]))
         cols = {name: np.ascontiguousarray(t[f"c{k}"]) for k, (name, _) in enumerate(_INPUT_LAYOUT)}
         del t
@@ -165,7 +165,7 @@ def open_po_lines(session: Session, *, viewer: Viewer, filters: Filters = ALL) -
     if filters.warehouses:
         stmt = stmt.join(Warehouse, Warehouse.id == P.warehouse_id).where(Warehouse.code.in_(list(filters.warehouses)))
     with gc_paused():
-        t = np.array(driver_rows(session, stmt), dtype=_OPEN_PO_LAYOUT)
+        t = np.array(driver_rows(session, stmt, binary=True), dtype=_OPEN_PO_LAYOUT)
         df = pd.DataFrame({
             "product_id": t["product_id"], "warehouse_id": t["warehouse_id"], "po_number": t["po_number"],
             "ordered_on": days_to_datetime(t["ordered_on"]), "expected_on": days_to_datetime(t["expected_on"]),
@@ -245,7 +245,7 @@ def forecast_demand(session: Session, *, viewer: Viewer, weeks: int = FORECAST_W
     F = AggPlannerForecast
     stmt = select(F.sku, F.fc_week_mean, F.fc_sigma_week, F.fc_model)
     with gc_paused():
-        t = np.array(driver_rows(session, stmt), dtype=_FORECAST_LAYOUT)
+        t = np.array(driver_rows(session, stmt, binary=True), dtype=_FORECAST_LAYOUT)
         out = pd.DataFrame({c: t[c] for c in FORECAST_COLUMNS}, columns=FORECAST_COLUMNS)
     sku = t["sku"]
     if len(sku) > 1 and not bool(np.all(sku[1:] > sku[:-1])):  # rows come in key order on SQLite
