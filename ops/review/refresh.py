@@ -189,6 +189,8 @@ def _week_rows(session: Session, dialect: str, weeks: Sequence[dt.date] | None) 
     if not parts:
         return pd.DataFrame(columns=[*keys, *WEEK_SUMS])
     out = pd.concat(parts, axis=1, join="outer").reset_index().reindex(columns=[*keys, *WEEK_SUMS])
+    # rows stored in key order on both databases (PostgreSQL's hash aggregates return groups in no order)
+    out = out.sort_values(keys, kind="stable", ignore_index=True)
     for k in ("warehouse_id", "channel_id"):
         out[k] = out[k].astype(object).where(out[k] != -1, None)
     for c in WEEK_SUMS:
