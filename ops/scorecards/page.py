@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ops import fmt
 from ops.access import Viewer, data_function, require_viewer
-from ops.decisions import resolve, thresholds_for
+from ops.decisions import resolve
 from ops.domain import HEADLINE_EXCEPTION_COLUMNS, Headline, Kpi
 from ops.filters import ALL, Filters
 from ops.scorecards import queries as q
@@ -133,14 +133,26 @@ def suppliers_with_returns(session: Session, *, viewer: Viewer, week: Any = None
     ``quality_rate`` (1 - ``defect_rate``), ``score`` (0..1, NaN while a criterion is unknown) and ``band``
     by the supplier weights (:func:`queries.score_frame`)."""
     suppliers = q.supplier_scorecard(session, viewer=viewer, week=week, weeks=weeks)
-    s = q.settings(session, viewer=viewer)
-    p = q.period(session, week=week, weeks=weeks)
+    return _with_returns(session, viewer, q.period(session, week=week, weeks=weeks), q.settings(session, viewer=viewer),
+                         suppliers)
+
+
+def _with_returns(session: Session, viewer: Viewer, p: q.Period | None, s: q.Settings,
+                  suppliers: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """:func:`suppliers_with_returns` from the supplier scorecard already read."""
     returns = _supplier_returns(session, viewer, p) if p is not None else None
     if returns is None:
         out = suppliers.assign(quality_rate=np.nan)
         return q.score_frame(out, s, supplier=True), RETURNS_PENDING
-    out = suppliers.merge(returns[["supplier", "return_rate", "defect_rate"]], on="supplier", how="left")
-    out["quality_rate"] = (1.0 - out["defect_rate"]).astype("float64")
+    # a left merge on the supplier (at most one row each in ``returns``) by position: pandas' merge cost more
+    # than the rest of a supplier's page
+    at = pd.Index(returns["supplier"]).get_indexer(suppliers["supplier"])
+    out = suppliers.copy()
+    for c in ("return_rate", "defect_rate"):
+        values = np.full(len(at), np.nan)
+        values[at >= 0] = returns[c].to_numpy(dtype="float64")[at[at >= 0]]
+        out[c] = values
+    out["quality_rate"] = 1.0 - out["defect_rate"].to_numpy()
     return q.score_frame(out, s, supplier=True), None
 
 
@@ -157,24 +169,27 @@ def scorecard_page(session: Session, *, viewer: Viewer, week: Any = None, weeks:
     if bad:
         raise ValueError(f"unknown scorecard sections {bad}; use {', '.join(SECTIONS)}")
     p = q.period(session, week=week, weeks=weeks)
-    s = q.settings(session, viewer=viewer)
+    dis = disputes(session, viewer=viewer)
+    sh = q.shared_reads(session, viewer=viewer, disputes=dis)  # the thresholds, read once for every section
+    s = sh.settings
     empty = pd.DataFrame()
-    common: dict[str, Any] = {"disputes": disputes(session, viewer=viewer), "weights": weights_frame(s),
+    common: dict[str, Any] = {"disputes": dis, "weights": weights_frame(s),
                               "weights_problem": weights_problem(s.weights, s.supplier_weights)}
     if p is None:
         return ScorecardPage(period="", week="", carriers=empty, trend=empty, lane_weeks=empty, late_lanes=empty,
                              transit=empty, suppliers=empty, supplier_trend=empty, tpl=empty, returns_note=None,
                              empty_reason="No shipments or purchase orders yet: import or seed data first.", **common)
-    kw: dict[str, Any] = {"viewer": viewer, "week": p.end, "weeks": p.weeks}
+    kw: dict[str, Any] = {"viewer": viewer, "week": p.end, "weeks": p.weeks, "shared": sh}
     car = q.carrier_section(session, by=by, **kw) if "carriers" in sections else {}
-    suppliers, note = suppliers_with_returns(session, **kw) if "suppliers" in sections else (empty, None)
+    sup = q.supplier_section(session, **kw) if "suppliers" in sections else {}
+    suppliers, note = _with_returns(session, viewer, p, s, sup["suppliers"]) if sup else (empty, None)
     show_note = "suppliers" in sections and (not viewer.is_vendor or viewer.vendor_kind == "supplier")
     return ScorecardPage(
         period=p.label, week=q.week_label(p.end),
         carriers=car.get("carriers", empty), trend=car.get("trend", empty), lane_weeks=car.get("lane_weeks", empty),
         late_lanes=car.get("late_lanes", empty), transit=car.get("transit", empty), suppliers=suppliers,
-        supplier_trend=q.supplier_trend(session, **kw) if "suppliers" in sections else empty,
-        tpl=q.tpl_scorecard(session, **kw) if "tpl" in sections else empty,
+        supplier_trend=sup.get("trend", empty),
+        tpl=q.tpl_scorecard(session, viewer=viewer, week=p.end, weeks=p.weeks) if "tpl" in sections else empty,
         returns_note=note if show_note else None, **common)
 
 
@@ -192,7 +207,9 @@ def headline(session: Session, *, viewer: Viewer, filters: Filters = ALL) -> Hea
     if p is None:
         return Headline(kpis=(), exceptions=empty_ex, empty_reason="No shipments or purchase orders yet.")
     recent, before = dt.timedelta(weeks=4), p.start
-    car = q.carrier_section(session, viewer=viewer, week=p.end, weeks=8)  # one read for trend and flags
+    # the thresholds, read once for the target and the carrier section (which reads them itself for a 3PL)
+    sh = q.shared_reads(session, viewer=viewer) if viewer.vendor_kind in (None, "carrier") else None
+    car = q.carrier_section(session, viewer=viewer, week=p.end, weeks=8, shared=sh)  # one read for trend and flags
     trend = car["trend"]
     sup = q.supplier_trend(session, viewer=viewer, week=p.end, weeks=8)
     lw = car["lane_weeks"]
@@ -210,8 +227,8 @@ def headline(session: Session, *, viewer: Viewer, filters: Filters = ALL) -> Hea
     ot_now, ot_prev = split(trend, "on_time_rate", "shipments")
     otif_now, otif_prev = split(sup, "otif_rate", "po_lines")
     kpis: list[Kpi] = []
-    if viewer.vendor_kind in (None, "carrier"):
-        rows = thresholds_for(session, viewer=viewer, name=TARGET_THRESHOLD)
+    if sh is not None:  # internal viewers and carriers
+        rows = sh.thresholds
         target = resolve(rows[rows["scope_kind"] == "global"], name=TARGET_THRESHOLD).value / 100.0
         kpis.append(Kpi(key="carrier_on_time", label="Carrier on-time delivery", kind="pct", value=ot_now,
                         previous=ot_prev, target=target,

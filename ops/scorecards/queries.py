@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, String, cast, false, func, select, true
+from sqlalchemy import ColumnElement, Date, String, and_, cast, distinct, false, func, select, true
 from sqlalchemy.orm import Session
 
 from ops.access import Viewer, data_function, require_viewer
@@ -24,7 +24,10 @@ from ops.models import (
     AggScorecardCarrier,
     AggScorecardSupplier,
     AggScorecardTransit,
+    PurchaseOrder,
+    PurchaseOrderLine,
     Shipment,
+    Supplier,
     Warehouse,
 )
 from ops.reference import _LAST_DAYS as LAST_DAYS
@@ -32,9 +35,11 @@ from ops.reference import _VALUES_PER_DAY as VALUES_PER_DAY
 from ops.reference import settled_last_day
 from ops.scorecards.metrics import (
     LATE_LANE_THRESHOLD,
+    MIN_LT_LINES,
     MIN_VOLUME_THRESHOLD,
     TREND_WEEKS,
-    rates,
+    hist_mean_std,
+    hist_quantile,
 )
 from ops.scorecards.refresh import CARRIER_COUNTS, SUPPLIER_COUNTS, supplier_as_of
 from ops.scorecards.thresholds import BANDS, CRITERIA, SUPPLIER_CRITERIA, TARGET_THRESHOLD
@@ -110,33 +115,49 @@ def period(session: Session, *, week: Any = None, weeks: int = TREND_WEEKS) -> P
     return Period(start=end - dt.timedelta(weeks=weeks - 1), end=end)
 
 
+def _ship_day(session: Session, col: Any) -> Any:
+    """The day of a ship instant in SQL: a date cast on PostgreSQL, the first ten characters of the stored ISO
+    text on SQLite (its timestamps are text)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(col, Date)
+    return func.substr(cast(col, String), 1, 10)
+
+
 def _last_ship_day(session: Session) -> dt.date | None:
     """``ops.reference.last_day(session, Shipment.shipped_at)``: the same newest distinct ship instants and the
     same settled day, read differently.
 
-    The newest rows are read in index order without ``DISTINCT`` (PostgreSQL without fresh statistics
-    hashed every shipment for it: 3 s at bench size) and as ISO text, whose first ten characters are the
-    day (turning thousands of values into datetime objects was most of the page's first query). Enough
-    rows are read to hold as many distinct instants as ``last_day`` reads, or every row.
+    ``last_day`` looks at the newest ``LAST_DAYS * VALUES_PER_DAY`` distinct instants and the newest
+    ``LAST_DAYS`` days among them. Here the newest rows are read in index order under a ``LIMIT`` (no
+    ``DISTINCT`` over the table: PostgreSQL without fresh statistics hashed every shipment for it, 3 s at bench
+    size) and grouped by day in SQL, so the read returns per day its distinct instants and rows, newest day
+    first, at most ``LAST_DAYS`` of them (thousands of instants sent and parsed were most of this read's cost).
+    A day is among ``last_day``'s when the newer days hold fewer instants than it reads. Enough rows are read
+    to hold as many distinct instants as ``last_day`` reads, or ``LAST_DAYS`` days, or every row: the first
+    read allows a fifth of the rows to repeat an instant (2 % do at bench size), a later one four times as many
+    rows.
     """
     col = Shipment.shipped_at
     want = LAST_DAYS * VALUES_PER_DAY
-    limit = 2 * want
+    limit = want + want // 4
     conn = session.connection()
     while True:
-        texts = conn.execute(select(cast(col, String).label("shipped_text")).where(col.is_not(None))
-                             .order_by(col.desc()).limit(limit)).scalars().all()
-        instants = list(dict.fromkeys(texts))  # distinct, newest first
-        if len(instants) >= want or len(texts) < limit:
+        newest = select(col.label("at")).where(col.is_not(None)).order_by(col.desc()).limit(limit).subquery()
+        day = _ship_day(session, newest.c.at)
+        rows = conn.execute(select(day, func.count(distinct(newest.c.at)), func.count()).group_by(day)
+                            .order_by(day.desc()).limit(LAST_DAYS)).all()
+        # LAST_DAYS days in the rows read decide the answer: more rows only add older days
+        if len(rows) >= LAST_DAYS or sum(r[1] for r in rows) >= want or sum(r[2] for r in rows) < limit:
             break
         limit *= 4
-    days: list[str] = []
-    for t in instants[:want]:  # as last_day's loop: the newest LAST_DAYS days among those instants
-        if not days or days[-1] != t[:10]:
-            days.append(t[:10])
-        if len(days) >= LAST_DAYS:
+    days: list[dt.date] = []
+    seen = 0  # distinct instants on the newer days
+    for d, instants, _ in rows:
+        if seen >= want:
             break
-    return settled_last_day([dt.date.fromisoformat(d) for d in days])
+        days.append(d if isinstance(d, dt.date) else dt.date.fromisoformat(d))
+        seen += instants
+    return settled_last_day(days)
 
 
 # --- scope ----------------------------------------------------------------------------------------
@@ -186,9 +207,13 @@ class Settings:
 @data_function
 def settings(session: Session, *, viewer: Viewer) -> Settings:
     """The thresholds in force: global values only (vendors read the same rules as managers)."""
-    rows = thresholds_for(session, viewer=viewer)
-    stored = dict(zip(rows.loc[rows["scope_kind"] == "global", "name"],
-                      rows.loc[rows["scope_kind"] == "global", "value"], strict=True))
+    return settings_from(thresholds_for(session, viewer=viewer))
+
+
+def settings_from(rows: pd.DataFrame) -> Settings:
+    """:func:`settings` from the threshold rows a viewer may read (``decisions.thresholds_for``; pure)."""
+    glob = rows["scope_kind"].to_numpy() == "global"
+    stored = dict(zip(rows["name"].to_numpy()[glob], rows["value"].to_numpy()[glob], strict=True))
 
     def val(name: str) -> float:
         # the stored global row, else the registered default: what ``decisions.resolve`` picks for
@@ -360,24 +385,73 @@ def score_frame(m: pd.DataFrame, s: Settings, *, supplier: bool = False) -> pd.D
     out = m.copy()
     criteria, weights = (SUPPLIER_CRITERIA, s.supplier_weights) if supplier else (CRITERIA, s.weights)
     if (s.supplier_weights_ok if supplier else s.weights_ok):
-        # a criterion weighted 0 plays no part (an unknown value of it does not blank the score)
-        score = sum(out[criteria[k][3]] * (w / 100.0) for k, w in weights.items() if w > 0)
-        out["score"] = pd.Series(score, index=out.index, dtype="float64")
+        # a criterion weighted 0 plays no part (an unknown value of it does not blank the score); summed in
+        # the weights' order from 0, as Python's sum() of the weighted columns
+        score: Any = 0
+        for k, w in weights.items():
+            if w > 0:
+                score = score + out[criteria[k][3]].to_numpy(dtype="float64") * (w / 100.0)
+        score = np.asarray(score, dtype="float64")
     else:
-        out["score"] = np.nan
-    band = pd.Series("failing", index=out.index, dtype=object)
+        score = np.full(len(out), np.nan)
+    band = np.full(len(out), "failing", dtype=object)
     for name, lo in reversed(list(s.bands.items())):
-        band[out["score"] >= lo] = name
-    band[out["score"].isna()] = ""
+        band[score >= lo] = name
+    band[np.isnan(score)] = ""
+    out["score"] = score
     out["band"] = band
     return out
 
 
-def _targets(session: Session, viewer: Viewer, carriers: pd.Series) -> pd.Series:
-    rows = thresholds_for(session, viewer=viewer, name=TARGET_THRESHOLD)
+def _targets(rows: pd.DataFrame, carriers: pd.Series) -> pd.Series:
+    """Each carrier's on-time target (0..1) from the threshold rows the viewer may read (every name)."""
     frame = pd.DataFrame({"carrier": carriers})
     return (resolve_frame(rows, frame, name=TARGET_THRESHOLD, columns={"carrier": "carrier"})["value"]
             / 100.0).astype("float64")
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What a page load reads once for all its sections, for the viewer whose ``cache_key`` is ``viewer_key``:
+    the threshold rows that viewer may read (the settings and the carriers' targets both come from them), and
+    whether an accepted dispute may exclude shipments or PO lines of its scorecards (False: it cannot, so the
+    exclusions are not read)."""
+
+    viewer_key: tuple[str, ...]
+    thresholds: pd.DataFrame
+    settings: Settings
+    shipment_exclusions: bool = True
+    po_line_exclusions: bool = True
+
+
+@data_function
+def shared_reads(session: Session, *, viewer: Viewer, disputes: pd.DataFrame | None = None) -> Shared:
+    """:class:`Shared` for ``viewer``: its threshold rows read once, and from ``disputes`` (the viewer's
+    disputes as ``ops.scorecards.disputes.disputes`` reads them; None: not read) whether exclusions can exist.
+
+    The exclusions are read from the accepted disputes in the same scope as the viewer's disputes (every
+    dispute for our people, a carrier's or supplier's own), so none accepted there means none to read. A 3PL's
+    shipment exclusions are the carriers' disputes on shipments leaving its warehouses, which its own disputes
+    do not show: those are always read.
+    """
+    require_viewer(viewer)
+    rows = thresholds_for(session, viewer=viewer)
+
+    def accepted(kind: str) -> bool:
+        return disputes is None or bool(((disputes["subject_kind"] == kind) & (disputes["state"] == "accepted")).any())
+
+    return Shared(viewer_key=viewer.cache_key, thresholds=rows, settings=settings_from(rows),
+                  shipment_exclusions=viewer.is_kind("warehouse") or accepted("shipment"),
+                  po_line_exclusions=accepted("po_line"))
+
+
+def _shared_for(session: Session, viewer: Viewer, sh: Shared | None) -> Shared:
+    """``sh`` when it was read for ``viewer`` (refused otherwise: its thresholds are scoped), else a fresh read."""
+    if sh is None:
+        return shared_reads(session, viewer=viewer)
+    if sh.viewer_key != viewer.cache_key:
+        raise ValueError("the shared reads were made for another viewer")
+    return sh
 
 
 @dataclass(frozen=True)
@@ -386,6 +460,7 @@ class _CarrierData:
 
     p: Period
     s: Settings
+    thresholds: pd.DataFrame
     counts: pd.DataFrame  # the viewer's rows
     peers: pd.DataFrame  # every carrier's rows on the viewer's lanes: only ever reduced to medians
     excluded: pd.DataFrame
@@ -398,7 +473,8 @@ def _hist(session: Session, viewer: Viewer, cd: _CarrierData, keys: list[str]) -
     return cd.hists[tuple(keys)]
 
 
-def _carrier_data(session: Session, viewer: Viewer, week: Any, weeks: int) -> _CarrierData | None:
+def _carrier_data(session: Session, viewer: Viewer, week: Any, weeks: int,
+                  sh: Shared | None = None) -> _CarrierData | None:
     from ops.scorecards.disputes import excluded_shipments  # a cycle: disputes reads the period from here
 
     require_viewer(viewer)
@@ -408,10 +484,13 @@ def _carrier_data(session: Session, viewer: Viewer, week: Any, weeks: int) -> _C
     counts = _carrier_rows(session, viewer, p)
     if counts.empty:
         return None
+    sh = _shared_for(session, viewer, sh)
     lanes = sorted(counts["lane"].unique())
     peers = counts if not viewer.is_vendor else _carrier_rows(session, None, p, lanes)
-    return _CarrierData(p=p, s=settings(session, viewer=viewer), counts=counts, peers=peers,
-                        excluded=excluded_shipments(session, viewer=viewer, week=p.end, weeks=p.weeks), hists={})
+    excluded = (excluded_shipments(session, viewer=viewer, week=p.end, weeks=p.weeks) if sh.shipment_exclusions
+                else pd.DataFrame(columns=["tracking_number", "carrier", "service", "lane", "week"]))
+    return _CarrierData(p=p, s=sh.settings, thresholds=sh.thresholds, counts=counts, peers=peers, excluded=excluded,
+                        hists={})
 
 
 def _benchmarks(cd: _CarrierData, weekly: bool) -> pd.DataFrame:
@@ -442,7 +521,7 @@ def _scorecard_from(session: Session, viewer: Viewer, cd: _CarrierData | None, b
     m["ranked"] = m["shipments"] >= cd.s.min_volume
     if not viewer.is_vendor:
         m["score_rank"] = m["score"].where(m["ranked"]).rank(ascending=False, method="min")
-    m["target_on_time_rate"] = _targets(session, viewer, m["carrier"])
+    m["target_on_time_rate"] = _targets(cd.thresholds, m["carrier"])
     if "lane" in keys:
         m = m.merge(_benchmarks(cd, weekly=False), on="lane", how="left")
     else:
@@ -580,10 +659,11 @@ def transit_distribution(session: Session, *, viewer: Viewer, week: Any = None,
 
 @data_function
 def carrier_section(session: Session, *, viewer: Viewer, week: Any = None, weeks: int = TREND_WEEKS,
-                    by: str = "lane") -> dict[str, pd.DataFrame]:
+                    by: str = "lane", shared: Shared | None = None) -> dict[str, pd.DataFrame]:
     """The carrier tables of a page load from one read: ``carriers`` (:func:`carrier_scorecard`),
-    ``trend``, ``lane_weeks``, ``late_lanes`` and ``transit`` (as the functions of those names)."""
-    cd = _carrier_data(session, viewer, week, weeks)
+    ``trend``, ``lane_weeks``, ``late_lanes`` and ``transit`` (as the functions of those names);
+    ``shared``: the page load's :func:`shared_reads` for ``viewer`` (None: read here)."""
+    cd = _carrier_data(session, viewer, week, weeks, shared)
     lw = _lane_weeks_from(cd)
     late = lw[lw["flagged"].astype(bool)].sort_values(["on_time_rate", "carrier", "lane", "week"])
     return {"carriers": _scorecard_from(session, viewer, cd, by), "trend": _trend_from(cd), "lane_weeks": lw,
@@ -591,6 +671,117 @@ def carrier_section(session: Session, *, viewer: Viewer, week: Any = None, weeks
 
 
 # --- suppliers --------------------------------------------------------------------------------------
+
+
+SUPPLIER_COLUMNS = ["supplier", "po_lines", "on_time_rate", "in_full_rate", "otif_rate", "fill_rate",
+                    "lt_stated_days", "lt_n", "lt_mean_days", "lt_std_days", "lt_p90_days", "lt_gap_days", "excluded"]
+SUPPLIER_TREND_COLUMNS = ["supplier", "week", "week_label", "po_lines", "otif_rate", "on_time_rate", "in_full_rate"]
+
+
+@dataclass(frozen=True)
+class _SupplierWeeks:
+    """The period's PO line counts per supplier and week expected (one read for the scorecard and the trend),
+    in supplier and week order: ``supplier`` (object), ``week`` (datetime64[ns]), int64 ``counts``, and each
+    row's supplier's stated lead time (``stated``: float64 days, NaN when unknown)."""
+
+    supplier: np.ndarray
+    week: np.ndarray
+    counts: dict[str, np.ndarray]
+    stated: np.ndarray
+
+
+def _supplier_weeks(session: Session, viewer: Viewer, p: Period) -> _SupplierWeeks:
+    a = AggScorecardSupplier
+    stmt = (select(a.supplier, week_text(a.week), *[func.sum(getattr(a, c)) for c in SUPPLIER_COUNTS],
+                   func.max(Supplier.lead_time_days))
+            .select_from(a).outerjoin(Supplier, Supplier.code == a.supplier)
+            .where(a.week >= p.start, a.week <= p.end, _supplier_scope(viewer, a.supplier))
+            .group_by(a.supplier, a.week))
+    # in Python's string order, as pandas sorts (not the database's collation)
+    rows = sorted(session.connection().execute(stmt).all(), key=lambda r: (r[0], r[1]))
+    cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [()] * (3 + len(SUPPLIER_COUNTS))
+    return _SupplierWeeks(supplier=np.array(cols[0], dtype=object),
+                          week=np.array(cols[1], dtype="datetime64[D]").astype("datetime64[ns]"),
+                          counts={c: np.array(v, dtype="int64")
+                                  for c, v in zip(SUPPLIER_COUNTS, cols[2:-1], strict=True)},
+                          stated=np.array([np.nan if x is None else float(x) for x in cols[-1]], dtype="float64"))
+
+
+def _lead_times(session: Session, viewer: Viewer, codes: list[str]) -> dict[str, tuple[int, float, float, float]]:
+    """``ops.scorecards.leadtime.lead_time_stats``' measured figures for ``codes``: supplier -> (``lt_n``,
+    ``lt_mean_days``, ``lt_std_days``, ``lt_p90_days``), for suppliers with a received line.
+
+    The same histogram read (the same statement, so the same row order and the same floats) and the same
+    statistics (:func:`.metrics.hist_mean_std`, :func:`.metrics.hist_quantile`), without the frames, the
+    grouping and the merge around them, which cost more than the read; the stated lead time comes with the
+    weekly counts (:func:`_supplier_weeks`).
+    """
+    from ops.scorecards.leadtime import days_between
+
+    days = days_between(session.get_bind().dialect.name, PurchaseOrder.ordered_on, PurchaseOrderLine.received_on)
+    hist = (select(Supplier.code, days.label("days"), func.count().label("n"))
+            .select_from(PurchaseOrderLine)
+            .join(PurchaseOrder, PurchaseOrder.id == PurchaseOrderLine.po_id)
+            .join(Supplier, Supplier.id == PurchaseOrder.supplier_id)
+            .where(and_(_supplier_scope(viewer, Supplier.code), Supplier.code.in_(codes)),
+                   PurchaseOrderLine.received_on.is_not(None))
+            .group_by(Supplier.code, days))
+    groups: dict[str, tuple[list[float], list[int]]] = {}
+    for code, d, n in session.connection().execute(hist):
+        g = groups.setdefault(code, ([], []))
+        g[0].append(d)
+        g[1].append(n)
+    out = {}
+    for code, (d, c) in groups.items():
+        v, k = np.asarray(d, dtype="float64"), np.asarray(c, dtype="int64")
+        n = int(k.sum())
+        if n < MIN_LT_LINES:
+            out[code] = (n, np.nan, np.nan, np.nan)
+            continue
+        mean, std = hist_mean_std(v, k)
+        out[code] = (n, mean, std, hist_quantile(v, k, 0.9))
+    return out
+
+
+def _rate(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """:func:`.metrics.rates` of integer count arrays (float64; NaN where ``den`` is 0)."""
+    return _ratio(num.astype("float64"), den.astype("float64"))
+
+
+def _supplier_card(session: Session, viewer: Viewer, p: Period, w: _SupplierWeeks, exclusions: bool) -> pd.DataFrame:
+    """:func:`supplier_scorecard` from the weekly counts (numpy on one row per supplier and week: pandas'
+    grouping and merging cost more than the whole read for a supplier's few hundred lines)."""
+    from ops.scorecards.disputes import excluded_po_lines
+
+    starts = np.flatnonzero(np.r_[True, w.supplier[1:] != w.supplier[:-1]]) if len(w.supplier) else np.zeros(0, int)
+    supplier = w.supplier[starts]
+    n = {c: np.add.reduceat(v, starts) if len(v) else np.zeros(0, dtype="int64") for c, v in w.counts.items()}
+    lt = _lead_times(session, viewer, supplier.tolist()) if len(supplier) else {}
+    measured = [lt.get(code, (0, np.nan, np.nan, np.nan)) for code in supplier]  # none received: 0 lines, NaN
+    lt_n = np.array([m[0] for m in measured], dtype="int64")
+    mean, std, p90 = (np.array([m[i] for m in measured], dtype="float64") for i in (1, 2, 3))
+    stated = w.stated[starts]
+    excluded = np.zeros(len(supplier), dtype="int64")
+    if exclusions:
+        exc = excluded_po_lines(session, viewer=viewer, week=p.end, weeks=p.weeks)
+        if not exc.empty:
+            excluded = pd.Series(supplier).map(exc.groupby("supplier").size()).fillna(0).to_numpy(dtype="int64")
+    return pd.DataFrame({
+        "supplier": supplier, "po_lines": n["lines"], "on_time_rate": _rate(n["on_time"], n["lines"]),
+        "in_full_rate": _rate(n["in_full"], n["lines"]), "otif_rate": _rate(n["otif"], n["lines"]),
+        "fill_rate": _rate(n["qty_received"], n["qty_ordered"]), "lt_stated_days": stated, "lt_n": lt_n,
+        "lt_mean_days": mean, "lt_std_days": std, "lt_p90_days": p90, "lt_gap_days": mean - stated,
+        "excluded": excluded}, columns=SUPPLIER_COLUMNS)
+
+
+def _supplier_trend_from(w: _SupplierWeeks) -> pd.DataFrame:
+    lines = w.counts["lines"]
+    weeks, at = np.unique(w.week, return_inverse=True)  # each distinct week labelled once
+    labels = np.array([week_label(x) for x in weeks], dtype=object)[at.reshape(-1)]
+    return pd.DataFrame({"supplier": w.supplier, "week": w.week, "week_label": labels, "po_lines": lines,
+                         "otif_rate": _rate(w.counts["otif"], lines),
+                         "on_time_rate": _rate(w.counts["on_time"], lines),
+                         "in_full_rate": _rate(w.counts["in_full"], lines)}, columns=SUPPLIER_TREND_COLUMNS)
 
 
 @data_function
@@ -607,33 +798,7 @@ def supplier_scorecard(session: Session, *, viewer: Viewer, week: Any = None,
         over the whole history), ``lt_gap_days`` (measured mean minus stated), ``excluded``
         (int64: PO lines excluded by accepted disputes).
     """
-    from ops.scorecards.disputes import excluded_po_lines
-    from ops.scorecards.leadtime import lead_time_stats
-
-    require_viewer(viewer)
-    cols = ["supplier", "po_lines", "on_time_rate", "in_full_rate", "otif_rate", "fill_rate", "lt_stated_days",
-            "lt_n", "lt_mean_days", "lt_std_days", "lt_p90_days", "lt_gap_days", "excluded"]
-    p = period(session, week=week, weeks=weeks)
-    if p is None:
-        return pd.DataFrame(columns=cols)
-    a = AggScorecardSupplier
-    df = pd.DataFrame(session.connection().execute(
-        select(a.supplier, *[func.sum(getattr(a, c)) for c in SUPPLIER_COUNTS])
-        .where(a.week >= p.start, a.week <= p.end, _supplier_scope(viewer, a.supplier))
-        .group_by(a.supplier)).all(), columns=["supplier", *SUPPLIER_COUNTS])
-    out = pd.DataFrame({"supplier": df["supplier"].astype(str), "po_lines": df["lines"].astype("int64")})
-    out["on_time_rate"] = rates(df["on_time"], df["lines"])
-    out["in_full_rate"] = rates(df["in_full"], df["lines"])
-    out["otif_rate"] = rates(df["otif"], df["lines"])
-    out["fill_rate"] = rates(df["qty_received"], df["qty_ordered"])
-    lt = lead_time_stats(session, viewer=viewer, supplier_codes=out["supplier"].tolist())
-    out = out.merge(lt, on="supplier", how="left")
-    out["lt_n"] = out["lt_n"].fillna(0).astype("int64")
-    out["lt_gap_days"] = (out["lt_mean_days"] - out["lt_stated_days"]).astype("float64")
-    exc = excluded_po_lines(session, viewer=viewer, week=p.end, weeks=p.weeks)
-    n_exc = exc.groupby("supplier").size() if not exc.empty else pd.Series(dtype="int64")
-    out["excluded"] = out["supplier"].map(n_exc).fillna(0).astype("int64")
-    return out[cols].sort_values("supplier").reset_index(drop=True)
+    return supplier_section(session, viewer=viewer, week=week, weeks=weeks)["suppliers"]
 
 
 @data_function
@@ -641,25 +806,26 @@ def supplier_trend(session: Session, *, viewer: Viewer, week: Any = None, weeks:
     """Per supplier and week expected: ``supplier``, ``week`` (datetime64), ``week_label``,
     ``po_lines`` (int64), ``otif_rate``, ``on_time_rate``, ``in_full_rate`` (float64)."""
     require_viewer(viewer)
-    cols = ["supplier", "week", "week_label", "po_lines", "otif_rate", "on_time_rate", "in_full_rate"]
     p = period(session, week=week, weeks=weeks)
     if p is None:
-        return pd.DataFrame(columns=cols)
-    a = AggScorecardSupplier
-    df = pd.DataFrame(session.connection().execute(
-        select(a.supplier, a.week, func.sum(a.lines), func.sum(a.otif), func.sum(a.on_time), func.sum(a.in_full))
-        .where(a.week >= p.start, a.week <= p.end, _supplier_scope(viewer, a.supplier))
-        .group_by(a.supplier, a.week)).all(), columns=["supplier", "week", "po_lines", "otif", "on_time", "in_full"])
-    df["week"] = pd.to_datetime(df["week"])
-    df["week_label"] = week_labels(df["week"])
-    df["po_lines"] = df["po_lines"].astype("int64")
-    for c in ("otif", "on_time", "in_full"):
-        df[f"{c}_rate"] = rates(df[c], df["po_lines"])
-    return df[cols].sort_values(["supplier", "week"]).reset_index(drop=True)
+        return pd.DataFrame(columns=SUPPLIER_TREND_COLUMNS)
+    return _supplier_trend_from(_supplier_weeks(session, viewer, p))
 
 
-
-
+@data_function
+def supplier_section(session: Session, *, viewer: Viewer, week: Any = None, weeks: int = TREND_WEEKS,
+                     shared: Shared | None = None) -> dict[str, pd.DataFrame]:
+    """The supplier tables of a page load from one read of the weekly counts: ``suppliers``
+    (:func:`supplier_scorecard`) and ``trend`` (:func:`supplier_trend`); ``shared``: the page load's
+    :func:`shared_reads` for ``viewer`` (None: read here)."""
+    require_viewer(viewer)
+    exclusions = _shared_for(session, viewer, shared).po_line_exclusions if shared is not None else True
+    p = period(session, week=week, weeks=weeks)
+    if p is None:
+        return {"suppliers": pd.DataFrame(columns=SUPPLIER_COLUMNS),
+                "trend": pd.DataFrame(columns=SUPPLIER_TREND_COLUMNS)}
+    weekly = _supplier_weeks(session, viewer, p)
+    return {"suppliers": _supplier_card(session, viewer, p, weekly, exclusions), "trend": _supplier_trend_from(weekly)}
 
 
 # --- 3PLs -------------------------------------------------------------------------------------------
