@@ -54,7 +54,7 @@ from sqlalchemy.orm import Session, aliased
 
 from ops.aggregates import incremental, refresher
 from ops.business_time import monday
-from ops.db import as_day
+from ops.db import as_day, driver_rows
 from ops.fulfillment.metrics import EXCLUDED_STATUSES
 from ops.ingest.changes import Changes
 from ops.ingest.reader import batched
@@ -301,21 +301,6 @@ def _text_ts(d: dt.date) -> str:
     return f"{d.isoformat()} 00:00:00.000000"
 
 
-def _driver_rows(session: Session, stmt: Any) -> list[Any]:
-    """``stmt``'s rows as the driver's plain tuples (a million SQLAlchemy rows cost more than the query).
-    Its parameters must need no bind processing (numbers and strings)."""
-    conn = session.connection()
-    compiled = stmt.compile(dialect=conn.dialect)
-    params = compiled.construct_params()
-    args = [params[k] for k in (compiled.positiontup or [])]
-    cur = conn.connection.cursor()
-    try:
-        cur.execute(compiled.string, args)
-        return list(cur.fetchall())
-    finally:
-        cur.close()
-
-
 def _sqlite_cycle_rows(session: Session, weeks: Sequence[dt.date] | None) -> pd.DataFrame:
     """:func:`_cycle_rows` on SQLite: the deliveries' (week, days) read in one pass, the medians taken in
     numpy (a window ranking sorts every delivery in SQLite's temp b-tree, ~3x slower at bench size).
@@ -332,10 +317,10 @@ def _sqlite_cycle_rows(session: Session, weeks: Sequence[dt.date] | None) -> pd.
     delivered = type_coerce(s.delivered_at, String)  # the weeks' bounds as the stored text, so no bind processing
     in_weeks = [] if weeks is None else [or_(*[(delivered >= _text_ts(w)) & (delivered < _text_ts(w + _WEEK))
                                               for w in weeks])]
-    got = _driver_rows(session, select(day(s.delivered_at), day(s.shipped_at),
-                                       cycle_days_expr("sqlite", o.placed_at, s.delivered_at))
-                       .join(o, o.id == s.order_id)
-                       .where(s.delivered_at.is_not(None), s.shipped_at.is_not(None), *in_weeks))
+    got = driver_rows(session, select(day(s.delivered_at), day(s.shipped_at),
+                                      cycle_days_expr("sqlite", o.placed_at, s.delivered_at))
+                      .join(o, o.id == s.order_id)
+                      .where(s.delivered_at.is_not(None), s.shipped_at.is_not(None), *in_weeks))
     if not got:
         return pd.DataFrame({"week": [], "deliveries": [], "median_days": []})
     jd = np.fromiter((r[0] for r in got), dtype=np.int64, count=len(got))
