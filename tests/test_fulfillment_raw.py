@@ -188,17 +188,21 @@ def test_headline_of_a_range_without_lines_says_why(seeded_engine: Engine,
     assert h.kpis == () and h.empty_reason and "holds no order lines" in h.empty_reason
 
 
-def test_aggregates_equal_plain_pandas_per_warehouse(seeded_engine: Engine,
-                                                     raw: tuple[pd.DataFrame, pd.Timestamp]) -> None:
-    """The SQL refresher's agg_fulfil_daily / _hours / _backlog summed per warehouse, against the raw rows."""
-    df, _ = raw
-    df = df.assign(wh=df["warehouse_id"].fillna(-1).astype(int))
-    g = df.groupby("wh")
-    want = pd.DataFrame({
+def per_warehouse(df: pd.DataFrame) -> pd.DataFrame:
+    """The daily aggregate's sums and the backlog per warehouse (-1: none), from :func:`raw_lines`' rows."""
+    g = df.assign(wh=df["warehouse_id"].fillna(-1).astype(int)).groupby("wh")
+    return pd.DataFrame({
         "lines": g.size(), "ship_counted": g["counted"].sum(), "ship_on_time": g["on_time"].sum(),
         "delivered": g["delivered"].sum(), "delivered_on_time": g["delivered_on_time"].sum(),
         "c2s_n": g["c2s_h"].count(), "c2s_hours_sum": g["c2s_h"].sum(), "c2s_bhours_sum": g["c2s_bus_h"].sum(),
         "late_hours_sum": g["late_h"].sum(), "backlog": g["backlog"].sum()}).sort_index()
+
+
+def test_aggregates_equal_plain_pandas_per_warehouse(seeded_engine: Engine,
+                                                     raw: tuple[pd.DataFrame, pd.Timestamp]) -> None:
+    """The SQL refresher's agg_fulfil_daily / _hours / _backlog summed per warehouse, against the raw rows."""
+    df, _ = raw
+    want = per_warehouse(df)
     with seeded_engine.connect() as c:
         daily = pd.read_sql("SELECT * FROM agg_fulfil_daily", c)
         hist = pd.read_sql("SELECT warehouse_id, channel_id, measure, bucket, n FROM agg_fulfil_hours "

@@ -17,7 +17,7 @@ from ops.db import transaction
 from ops.demo import seed
 from ops.models import Shipment
 from tests.test_fulfillment_incremental import TABLES, _dump
-from tests.test_fulfillment_raw import EDGES, raw_lines
+from tests.test_fulfillment_raw import EDGES, per_warehouse, raw_lines
 
 R = importlib.import_module("ops.fulfillment.refresh")  # the package exports a function of the same name
 
@@ -54,13 +54,7 @@ def test_several_shipments_per_order_match_plain_pandas(engine: Engine) -> None:
     with transaction(engine) as s:
         R.refresh(s)
     df = raw_lines(engine)
-    df = df.assign(wh=df["warehouse_id"].fillna(-1).astype(int))
-    g = df.groupby("wh")
-    want = pd.DataFrame({
-        "lines": g.size(), "ship_counted": g["counted"].sum(), "ship_on_time": g["on_time"].sum(),
-        "delivered": g["delivered"].sum(), "delivered_on_time": g["delivered_on_time"].sum(),
-        "c2s_n": g["c2s_h"].count(), "c2s_hours_sum": g["c2s_h"].sum(), "c2s_bhours_sum": g["c2s_bus_h"].sum(),
-        "late_hours_sum": g["late_h"].sum(), "backlog": g["backlog"].sum()}).sort_index()
+    want = per_warehouse(df)
     with engine.connect() as c:
         daily = pd.read_sql("SELECT * FROM agg_fulfil_daily", c)
         hist = pd.read_sql("SELECT measure, fine, bucket, channel_id, n FROM agg_fulfil_hours", c)

@@ -15,35 +15,19 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from ops import scorecards as sc
 from ops.access import Viewer
 from ops.db import read_session, transaction
-from ops.models import Carrier, Channel, Order, PurchaseOrderLine, Shipment, Warehouse
+from ops.models import PurchaseOrderLine, Shipment, Warehouse
 from ops.reference import _LAST_DAYS, _VALUES_PER_DAY, last_day
 from ops.scorecards import queries as q
 from tests.test_scorecards import MANAGER, build
+from tests.test_scorecards_period import _ship
 
 WANT = _LAST_DAYS * _VALUES_PER_DAY  # distinct instants last_day looks at
-
-
-def _ship(engine: Engine, instants: list[dt.datetime]) -> None:
-    """One shipment per instant (repeats allowed), all of one order and carrier."""
-    with transaction(engine) as s:
-        wh, ch, car = Warehouse(code="WH-A", name="A"), Channel(code="web", name="Web"), Carrier(code="CA", name="A")
-        s.add_all([wh, ch, car])
-        s.flush()
-        o = Order(order_number="O1", channel_id=ch.id, warehouse_id=wh.id, status="shipped",
-                  placed_at=dt.datetime(2026, 1, 5, 9))
-        s.add(o)
-        s.flush()
-        if instants:
-            s.execute(insert(Shipment), [
-                {"tracking_number": f"T{i}", "order_id": o.id, "warehouse_id": wh.id, "carrier_id": car.id,
-                 "lane": "WH-A>NY", "label_cost": 5.0, "shipped_at": at, "status": "shipped"}
-                for i, at in enumerate(instants)])
 
 
 def _day(first: dt.date, days: int, per_day: int, *, repeat: int = 1, step_s: int = 7) -> list[dt.datetime]:

@@ -19,7 +19,7 @@ from ops.models import Carrier, Channel, Order, Shipment, Warehouse
 
 
 def _ship(engine: Engine, instants: list[dt.datetime]) -> None:
-    """One shipment per instant (all of one order and carrier)."""
+    """One shipment per instant (repeats allowed), all of one order and carrier."""
     with transaction(engine) as s:
         wh, ch, car = Warehouse(code="WH-A", name="A"), Channel(code="web", name="Web"), Carrier(code="CA", name="A")
         s.add_all([wh, ch, car])
@@ -28,10 +28,11 @@ def _ship(engine: Engine, instants: list[dt.datetime]) -> None:
                   placed_at=dt.datetime(2026, 1, 5, 9))
         s.add(o)
         s.flush()
-        s.execute(insert(Shipment), [
-            {"tracking_number": f"T{i}", "order_id": o.id, "warehouse_id": wh.id, "carrier_id": car.id,
-             "lane": "WH-A>NY", "label_cost": 5.0, "shipped_at": at, "status": "shipped"}
-            for i, at in enumerate(instants)])
+        if instants:
+            s.execute(insert(Shipment), [
+                {"tracking_number": f"T{i}", "order_id": o.id, "warehouse_id": wh.id, "carrier_id": car.id,
+                 "lane": "WH-A>NY", "label_cost": 5.0, "shipped_at": at, "status": "shipped"}
+                for i, at in enumerate(instants)])
 
 
 def _days(first: dt.date, last: dt.date, per_day: int = 3) -> list[dt.datetime]:
