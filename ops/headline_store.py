@@ -38,6 +38,10 @@ Rules that keep it exact:
   A page load is never blocked behind an import and never fails because of the store.
 - A stored payload that cannot be decoded (written by another version of the code) is recomputed.
 
+The same store holds a vendor's weekly review sums (:func:`stored_sums`): no aggregate table is keyed by a
+vendor's scope, so they are read from the vendor's fact rows once per data version, under the same rules
+(``tests/test_review_vendor_store.py``).
+
 ``tests/test_headline_store.py`` checks that a stored headline equals the computed one for every domain
 and every kind of viewer, that a decision, an import and a refresh each make the next read compute
 again, and that a vendor's read never returns another scope's row.
@@ -51,7 +55,7 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -284,3 +288,58 @@ def headline(session: Session, viewer: Viewer, filters: Filters, domain: Domain)
     if failed:
         raise failed[0][1]
     return got[0][1]
+
+
+# --- stored sums: a vendor's figures that no aggregate keys ---------------------------------------------
+
+
+def sums_key(name: str, viewer: Viewer, parts: Sequence[str]) -> str:
+    """The stored row's key for :func:`stored_sums`: a SHA-256 of ``name``, the viewer's scope and ``parts``."""
+    text = "\n".join((name, scope_key(viewer), *parts))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def encode_sums(df: pd.DataFrame) -> str:
+    """A frame of float64 columns with a string index as JSON (floats exactly, NaN kept)."""
+    if not all(str(t) == "float64" for t in df.dtypes):
+        raise TypeError("only float64 sums are stored")
+    return json.dumps({"index": [str(i) for i in df.index], "columns": [str(c) for c in df.columns],
+                       "values": df.to_numpy(dtype="float64").tolist()}, allow_nan=True)
+
+
+def decode_sums(text: str) -> pd.DataFrame:
+    d = json.loads(text)
+    values = np.array(d["values"], dtype="float64").reshape(len(d["index"]), len(d["columns"]))
+    return pd.DataFrame(values, index=list(d["index"]), columns=list(d["columns"]))
+
+
+def stored_sums(session: Session, name: str, viewer: Viewer, parts: Sequence[str],
+                compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """``compute()`` (a frame of float64 sums, its index strings) for the viewer's scope and ``parts`` (what
+    else it depends on, such as the weeks and the filters), stored at the current data version like a
+    headline, with the same rules (a read session only; the version read before computing; stored best effort
+    in its own transaction; a row that cannot be read is computed again).
+
+    For figures no aggregate table holds because they are scoped to one vendor (a carrier's or a 3PL's own
+    weekly review sums read from their fact rows): the first load after a write computes them, every later
+    load at that version, from any app process, reads them back. ``name`` says what they are (stored in the
+    ``domain`` column, at most 32 characters)."""
+    if not usable(session):
+        return compute()
+    ver = version(session)
+    k = sums_key(name, viewer, parts)
+    payload = session.scalar(select(HeadlineStore.payload).where(HeadlineStore.key == k, HeadlineStore.version == ver))
+    if payload is not None:
+        try:
+            return decode_sums(payload)
+        except (ValueError, TypeError, KeyError):
+            log.warning("stored %s %s could not be read; computing them again", name, k[:12])
+    df = compute()
+    try:
+        text = encode_sums(df)
+    except (TypeError, ValueError) as exc:
+        log.warning("%s cannot be stored (%s); they are computed on every load", name, exc)
+        return df
+    _store(session, [{"key": k, "domain": name[:32], "version": ver, "payload": text,
+                      "computed_at": dt.datetime.now(dt.UTC).replace(tzinfo=None)}], ver)
+    return df

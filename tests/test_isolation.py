@@ -89,6 +89,10 @@ NOT_DATA_FUNCTIONS = {
     "ops.headline_store.headline": "stored domain headline",
     "ops.headline_store.scope_key": "store key",
     "ops.headline_store.key": "store key",
+    # A vendor's stored weekly review sums: keyed by the scope like a headline; tests/test_review_vendor_store.py
+    # checks them against the computed ones for every vendor and that no vendor reads another's.
+    "ops.headline_store.stored_sums": "stored vendor sums",
+    "ops.headline_store.sums_key": "store key",
     # Runs a registered export by name: every export is called directly below.
     "ops.exports.run": "dispatcher over ops.exports.REGISTRY",
     # Writes: forged-write refusals and their audit rows are tested in tests/test_decisions.py.

@@ -6,7 +6,9 @@ domain, for the same ISO week (Monday to Sunday) and the same viewer scope, thro
 review and the page show one number. Only the KPIs no page defines are computed here: their weekly
 counts read from ``agg_review_week`` / ``agg_review_cycle`` (``ops.review.refresh``) for internal
 viewers, and for vendors summed in SQL from the weeks' fact rows, scoped to the viewer there
-(``ops.access`` conditions); the ratios are taken here. Rates are fractions 0..1.
+(``ops.access`` conditions), and stored at the data version for that vendor's scope
+(``ops.headline_store.stored_sums``: the first load after a write computes them, later loads read them
+back); the ratios are taken here. Rates are fractions 0..1.
 
 Definitions (the page shows each in these words, with its threshold and where it comes from)
 --------------------------------------------------------------------------------------------
@@ -77,6 +79,7 @@ from ops.access import Viewer, data_function, require_viewer
 from ops.db import as_day
 from ops.filters import Filters
 from ops.fulfillment.metrics import EXCLUDED_STATUSES
+from ops.headline_store import filters_key, stored_sums
 from ops.models import (
     AggReviewCycle,
     AggReviewWeek,
@@ -92,6 +95,8 @@ from ops.returns.metrics import DEFECT_REASONS as RETURNS_DEFECT_REASONS
 from ops.returns.metrics import WRONG_ITEM_REASONS
 from ops.review import sources
 from ops.review.week import Week, last_full_week, parse_week
+
+VENDOR_SUMS = "review.vendor_sums"
 
 MARKETPLACE_WORDS = sources.MARKETPLACE_WORDS
 # A return counts against the order defect rate when the Returns page calls its reason a defect or a
@@ -226,7 +231,10 @@ def _week_sums(session: Session, viewer: Viewer, span: Sequence[Week], filters: 
     """
     mp = _marketplace_ids(session)
     if viewer.is_vendor:
-        return _raw_sums(session, viewer, span, filters, mp)
+        # no aggregate keys a vendor's scope: their sums are read from their rows, once per data version
+        # (``ops.headline_store.stored_sums``; the marketplace channels are part of the key)
+        parts = (",".join(w.label for w in span), filters_key(filters), ",".join(str(i) for i in mp))
+        return stored_sums(session, VENDOR_SUMS, viewer, parts, lambda: _raw_sums(session, viewer, span, filters, mp))
     a = AggReviewWeek
     is_mp = a.channel_id.in_(mp)
 
