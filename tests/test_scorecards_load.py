@@ -1,9 +1,9 @@
 """One scorecard page load reads each thing once; what it reads differently gives the same answers.
 
-- The default period's end: ``queries._last_ship_day`` groups the newest ship instants by day in SQL. It must
-  give what ``ops.reference.last_day`` (distinct instants newest first, walked in Python) gives, including its
-  cap of ``LAST_DAYS * VALUES_PER_DAY`` instants, with stray far-future shipments, instants repeated more than
-  the first read allows, and more days than it looks at; where the answer is plain it is also written down.
+- The default period's end: ``ops.reference.last_day`` of the ship instants walks the newest distinct days one
+  index seek each, so stray far-future days are outnumbered by the real ones however many instants a day holds
+  (two stray days after two days of several thousand shipments, as at bench size: reading a fixed number of
+  newest instants saw under two real days and settled on the strays). Known answers, written down.
 - Exclusions: a page load skips reading them when the viewer's disputes hold no accepted one, except for a
   3PL, whose shipment exclusions are the carriers' disputes. Each viewer's page still counts the excluded
   shipment or PO line (known answers on hand-made rows).
@@ -22,12 +22,12 @@ from ops import scorecards as sc
 from ops.access import Viewer
 from ops.db import read_session, transaction
 from ops.models import PurchaseOrderLine, Shipment, Warehouse
-from ops.reference import _LAST_DAYS, _VALUES_PER_DAY, last_day
+from ops.reference import _LAST_DAYS, last_day
 from ops.scorecards import queries as q
 from tests.test_scorecards import MANAGER, build
 from tests.test_scorecards_period import _ship
 
-WANT = _LAST_DAYS * _VALUES_PER_DAY  # distinct instants last_day looks at
+WANT = _LAST_DAYS * 50  # as many distinct instants as last_day once read, newest first
 
 
 def _day(first: dt.date, days: int, per_day: int, *, repeat: int = 1, step_s: int = 7) -> list[dt.datetime]:
@@ -46,29 +46,44 @@ CASES = {
     "regular days": (REAL, LAST),
     "two stray far-future days": (REAL + _day(STRAY, 2, 1), LAST),
     "one stray instant 7,000 times": (REAL + _day(STRAY, 1, 1, repeat=7_000), LAST),
-    # every instant five times: the first read holds fewer distinct instants than last_day reads
     "instants repeated five times": (_day(dt.date(2026, 2, 2), 40, 30, repeat=5), LAST),
-    # one day with more distinct instants than last_day reads: only that day is looked at
     "one busy day": (_day(dt.date(2026, 2, 2), 20, 5) + _day(LAST, 1, WANT + 500, step_s=1), LAST),
-    # one instant a day for 300 days: more days than last_day looks at, all in the first read
+    # one instant a day for 300 days: more days than last_day looks at
     "sparse days and three stray days": (_day(dt.date(2025, 5, 18), 300, 1) + _day(STRAY, 3, 1), LAST),
-    # a stray day holding all but ten of the instants last_day reads: four real days (3 each) come after it,
-    # so the real days are the settled cluster
-    "stray day just under the cap": (REAL + _day(STRAY, 1, WANT - 10, step_s=1), LAST),
-    # the same stray day holding exactly as many: the real days are never looked at, the stray wins
-    "stray day at the cap": (REAL + _day(STRAY, 1, WANT, step_s=1), STRAY),
+    "stray day just under 3,200 instants": (REAL + _day(STRAY, 1, WANT - 10, step_s=1), LAST),
+    "stray day of 3,200 instants": (REAL + _day(STRAY, 1, WANT, step_s=1), LAST),
+    # as at bench size: two days of 2,000 shipments each, then two stray days
+    "two busy days, then two stray days": (REAL + _day(LAST + dt.timedelta(days=1), 2, 2_000, step_s=1)
+                                           + _day(STRAY, 2, 1), LAST + dt.timedelta(days=2)),
     "a few days only": (_day(dt.date(2026, 5, 6), 3, 1), dt.date(2026, 5, 8)),
+    # more days than are looked at, every one of them a stray cluster's: the newest seven-day cluster wins
+    "a stray week": (REAL + _day(STRAY, 7, 2), STRAY + dt.timedelta(days=6)),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_last_ship_day_is_reference_last_day(engine: Engine, case: str) -> None:
+def test_the_settled_last_ship_day(engine: Engine, case: str) -> None:
     instants, want = CASES[case]
     _ship(engine, instants)
     with read_session(engine) as s:
-        ours = q._last_ship_day(s)
-        reference = last_day(s, Shipment.shipped_at)
-    assert ours == reference == want
+        assert last_day(s, Shipment.shipped_at) == want
+        if want is not None:  # the scorecards' default period ends in that week
+            assert q.period(s, weeks=1) == q.Period(start=want - dt.timedelta(days=want.weekday()),
+                                                    end=want - dt.timedelta(days=want.weekday()))
+
+
+def test_the_newest_days_are_walked_one_day_at_a_time(engine: Engine) -> None:
+    """``newest_days`` gives the newest distinct days, newest first, as plain Python gives them from the rows."""
+    from ops.reference import newest_days
+
+    instants = _day(dt.date(2026, 1, 1), 90, 4) + _day(dt.date(2026, 4, 10), 1, 300, step_s=1) + _day(STRAY, 2, 1)
+    _ship(engine, instants)
+    want = sorted({t.date() for t in instants}, reverse=True)[:_LAST_DAYS]
+    with read_session(engine) as s:
+        assert newest_days(s, Shipment.shipped_at) == want
+        assert newest_days(s, Shipment.shipped_at, k=3) == want[:3]
+        early = Shipment.shipped_at < dt.datetime(2026, 2, 1)
+        assert newest_days(s, Shipment.shipped_at, early, k=5) == [dt.date(2026, 1, 31 - i) for i in range(5)]
 
 
 def _operated(engine: Engine) -> Viewer:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, case, func, select, text, tuple_
+from sqlalchemy import ColumnElement, case, func, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from ops import access
@@ -27,7 +27,6 @@ from ops.business_time import (
     calendar_hours_between,
 )
 from ops.business_time import ship_by as derive_ship_by
-from ops.db import as_day
 from ops.decisions import VendorRef
 from ops.filters import ALL, Filters
 from ops.fulfillment import metrics as m
@@ -53,14 +52,14 @@ from ops.models import (
     Carrier,
     Channel,
     Holiday,
+    InventorySnapshot,
     Order,
     OrderLine,
     Shipment,
     Supplier,
     Warehouse,
 )
-from ops.reference import _LAST_DAYS as LAST_DAYS
-from ops.reference import last_day, settled_last_day
+from ops.reference import last_day
 
 
 def calendars(session: Session) -> tuple[dict[int, Calendar], Calendar]:
@@ -87,34 +86,12 @@ def calendars(session: Session) -> tuple[dict[int, Calendar], Calendar]:
 def as_of(session: Session) -> dt.datetime:
     """The data's "now": the end of the last inventory snapshot day, else of the last order day."""
     # settled last days: a stray snapshot or order dated 2099 does not move "now" (ops.reference)
-    last = _last_snapshot_day(session)
+    last = last_day(session, InventorySnapshot.day)
     if last is None:
         last = last_day(session, Order.placed_at)
         if last is None:
             return dt.datetime.combine(dt.date.today(), dt.time.min)
     return dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min)
-
-
-# The newest distinct snapshot days, one index seek each, in one statement (PostgreSQL does not allow the
-# recursive reference inside a subquery, SQLite has no LATERAL).
-_NEWEST_DAYS = """
-    WITH RECURSIVE d(day, n) AS (
-        SELECT max(day), 1 FROM inventory_snapshots
-        UNION ALL
-        SELECT {step}, d.n + 1 FROM d {lateral} WHERE d.day IS NOT NULL AND d.n < :k)
-    SELECT day FROM d WHERE day IS NOT NULL"""
-_PREVIOUS = "SELECT max(s.day) {alias} FROM inventory_snapshots AS s WHERE s.day < d.day"
-
-
-def _last_snapshot_day(session: Session) -> dt.date | None:
-    """``ops.reference.last_day`` of the snapshot days, reading the newest distinct days one index seek
-    each (a DISTINCT over the day index walks every snapshot row of those days: 0.1 s at bench size)."""
-    if session.get_bind().dialect.name == "postgresql":
-        sql = _NEWEST_DAYS.format(step="x.day", lateral=f"CROSS JOIN LATERAL ({_PREVIOUS.format(alias='AS day')}) AS x")
-    else:
-        sql = _NEWEST_DAYS.format(step=f"({_PREVIOUS.format(alias='')})", lateral="")
-    days = [as_day(v) for v in session.execute(text(sql), {"k": LAST_DAYS}).scalars()]
-    return settled_last_day(days)
 
 
 def _order_shipments(session: Session, order_ids: Any = None) -> pd.DataFrame:

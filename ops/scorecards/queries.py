@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, Date, String, and_, cast, distinct, false, func, select, true
+from sqlalchemy import ColumnElement, String, and_, cast, false, func, select, true
 from sqlalchemy.orm import Session
 
 from ops.access import Viewer, data_function, require_viewer
@@ -30,9 +30,7 @@ from ops.models import (
     Supplier,
     Warehouse,
 )
-from ops.reference import _LAST_DAYS as LAST_DAYS
-from ops.reference import _VALUES_PER_DAY as VALUES_PER_DAY
-from ops.reference import settled_last_day
+from ops.reference import last_day
 from ops.scorecards.metrics import (
     LATE_LANE_THRESHOLD,
     MIN_LT_LINES,
@@ -106,58 +104,13 @@ def period(session: Session, *, week: Any = None, weeks: int = TREND_WEEKS) -> P
     """
     end = parse_week(week)
     if end is None:
-        last = _last_ship_day(session) or supplier_as_of(session)
+        last = last_day(session, Shipment.shipped_at) or supplier_as_of(session)
         if last is None:
             return None
         end = last - dt.timedelta(days=last.weekday())
     if weeks < 1:
         raise ValueError(f"weeks must be at least 1, got {weeks}")
     return Period(start=end - dt.timedelta(weeks=weeks - 1), end=end)
-
-
-def _ship_day(session: Session, col: Any) -> Any:
-    """The day of a ship instant in SQL: a date cast on PostgreSQL, the first ten characters of the stored ISO
-    text on SQLite (its timestamps are text)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(col, Date)
-    return func.substr(cast(col, String), 1, 10)
-
-
-def _last_ship_day(session: Session) -> dt.date | None:
-    """``ops.reference.last_day(session, Shipment.shipped_at)``: the same newest distinct ship instants and the
-    same settled day, read differently.
-
-    ``last_day`` looks at the newest ``LAST_DAYS * VALUES_PER_DAY`` distinct instants and the newest
-    ``LAST_DAYS`` days among them. Here the newest rows are read in index order under a ``LIMIT`` (no
-    ``DISTINCT`` over the table: PostgreSQL without fresh statistics hashed every shipment for it, 3 s at bench
-    size) and grouped by day in SQL, so the read returns per day its distinct instants and rows, newest day
-    first, at most ``LAST_DAYS`` of them (thousands of instants sent and parsed were most of this read's cost).
-    A day is among ``last_day``'s when the newer days hold fewer instants than it reads. Enough rows are read
-    to hold as many distinct instants as ``last_day`` reads, or ``LAST_DAYS`` days, or every row: the first
-    read allows a fifth of the rows to repeat an instant (2 % do at bench size), a later one four times as many
-    rows.
-    """
-    col = Shipment.shipped_at
-    want = LAST_DAYS * VALUES_PER_DAY
-    limit = want + want // 4
-    conn = session.connection()
-    while True:
-        newest = select(col.label("at")).where(col.is_not(None)).order_by(col.desc()).limit(limit).subquery()
-        day = _ship_day(session, newest.c.at)
-        rows = conn.execute(select(day, func.count(distinct(newest.c.at)), func.count()).group_by(day)
-                            .order_by(day.desc()).limit(LAST_DAYS)).all()
-        # LAST_DAYS days in the rows read decide the answer: more rows only add older days
-        if len(rows) >= LAST_DAYS or sum(r[1] for r in rows) >= want or sum(r[2] for r in rows) < limit:
-            break
-        limit *= 4
-    days: list[dt.date] = []
-    seen = 0  # distinct instants on the newer days
-    for d, instants, _ in rows:
-        if seen >= want:
-            break
-        days.append(d if isinstance(d, dt.date) else dt.date.fromisoformat(d))
-        seen += instants
-    return settled_last_day(days)
 
 
 # --- scope ----------------------------------------------------------------------------------------
