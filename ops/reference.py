@@ -69,17 +69,24 @@ def newest_days(session: Session, column: Any, *where: Any, k: int = _LAST_DAYS)
     """
     postgres = session.get_bind().dialect.name == "postgresql"
     rows = [column.is_not(None), *where]
-    walk = select(func.max(column).label("v"), literal(1).label("n")).where(*rows).cte("newest_days", recursive=True)
+
+    def newest(*more: Any) -> Any:
+        # the newest value as the first row in index order, not max(): PostgreSQL reads max() through the index
+        # only when nothing else is joined, and a scope condition (a 3PL's warehouses IN a subquery) is a join
+        return select(column.label("v")).where(*rows, *more).order_by(column.desc()).limit(1)
+
+    first = newest().subquery("newest_day")
+    walk = select(first.c.v, literal(1).label("n")).cte("newest_days", recursive=True)
 
     def before(v: Any) -> Any:  # the previous value's day began at
         return column < (cast(v, Date) if postgres else func.substr(v, 1, 10))
 
     if postgres:
-        prev = select(func.max(column).label("v")).where(*rows, before(walk.c.v)).lateral("previous_day")
+        prev = newest(before(walk.c.v)).lateral("previous_day")
         step = (select(prev.c.v, walk.c.n + 1).select_from(walk).join(prev, true())
                 .where(walk.c.v.is_not(None), walk.c.n < k))
     else:
-        prev_v = select(func.max(column)).where(*rows, before(walk.c.v)).scalar_subquery()
+        prev_v = newest(before(walk.c.v)).scalar_subquery()
         step = select(prev_v, walk.c.n + 1).where(walk.c.v.is_not(None), walk.c.n < k)
     walk = walk.union_all(step)
     return [_day(v) for v in session.scalars(select(walk.c.v).where(walk.c.v.is_not(None)).order_by(walk.c.n))]
