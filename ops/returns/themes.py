@@ -36,7 +36,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from ops.access import Viewer, data_function, require_viewer
-from ops.db import transaction
+from ops.db import analyze, transaction
 from ops.models import OrderLine, Product, Return, ReturnTheme, ReturnThemeDoc, ReturnThemeRun, Supplier
 
 TOKEN_PATTERN = r"(?u)\b[^\W\d_]{3,}\b"  # noqa: S105 - a regular expression, not a password
@@ -47,6 +47,8 @@ DEFAULT_SEED = 42
 TOP_TERMS = 8
 EXAMPLES = 3
 MAX_DOCS = 300_000  # a bound on memory; above it the newest comments are mined
+# What a run writes, given PostgreSQL planner statistics as it commits (ops.db.analyze).
+ANALYZED_TABLES = ("return_theme_runs", "return_themes", "return_theme_docs")
 RUN_COLUMNS = ["run_id", "status", "progress", "note", "n_docs", "n_themes", "started_by", "started_at",
                "finished_at"]
 THEME_COLUMNS = ["run_id", "theme_no", "top_terms", "n_docs", "share", "examples"]
@@ -157,6 +159,8 @@ def run_job(engine: Engine, run_id: int, *, n_themes: int = DEFAULT_THEMES, seed
                 status="done", progress=1.0, n_docs=int(keep.sum()), n_themes=len(mined.top_terms),
                 message=f"{len(mined.top_terms)} themes in {int(keep.sum()):,} comments",
                 finished_at=dt.datetime.now(dt.UTC).replace(tzinfo=None)))
+            # a bulk write (up to MAX_DOCS rows): the pages' first reads of it are planned with statistics
+            analyze(s.connection(), ANALYZED_TABLES)
     except Exception as exc:
         with transaction(engine) as s:
             s.execute(update(ReturnThemeRun).where(ReturnThemeRun.id == run_id).values(
