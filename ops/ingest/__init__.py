@@ -33,7 +33,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from ops.access import Viewer, require_role
-from ops.db import transaction
+from ops.db import analyze, transaction
 from ops.ingest.changes import high_water as change_marks
 from ops.ingest.csv_tables import SPECS, TABLE_ORDER, import_csv
 from ops.ingest.formats import FORMATS
@@ -70,6 +70,7 @@ __all__ = [
     "run_imports",
 ]
 
+ANALYZE_AFTER_ROWS = 20_000  # rows inserted into one table by one import that make it a bulk write (ops.db.analyze)
 IMPORT_ROLES = ("admin",)  # the Imports page and the CLI alike: admins load data
 REFUSED = "refused"  # import_runs.status of a refused import
 REFUSED_NOTE = " (refused: {n:,} problem{s})"  # appended to import_runs.source; history reads it back
@@ -314,6 +315,9 @@ def _load(engine: Engine, *, plan: list[tuple[str, list[Path]]], read: list[list
                 raise _RolledBack([replace(r, refreshed=would) for r in results])
             s.flush()
             refreshed = tuple(refresh_touched(s, total, start))
+            # a big import (a history, a backfill) is a bulk write: its tables get planner statistics in its
+            # commit, as after a seed (a server with autovacuum off would plan the next pages without them)
+            analyze(s.connection(), sorted(t for t, n in total.inserted.items() if n >= ANALYZE_AFTER_ROWS))
     except _RolledBack as done:
         return done.results
     except (IntegrityError, DataError) as exc:
