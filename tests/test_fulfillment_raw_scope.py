@@ -25,10 +25,9 @@ from ops.models import Carrier, Order, OrderLine, Product, Shipment, Supplier, W
 
 def _tables(engine: Engine) -> dict[str, pd.DataFrame]:
     with engine.connect() as c:
-        t = {n: pd.read_sql(f"SELECT * FROM {n}", c) for n in ("orders", "order_lines", "shipments", "warehouses",
-                                                                  "carriers", "suppliers")}
-    for col in ("placed_at",):
-        t["orders"][col] = pd.to_datetime(t["orders"][col])
+        t = {n: pd.read_sql_table(n, c) for n in ("orders", "order_lines", "shipments", "warehouses", "carriers",
+                                                   "suppliers")}
+    t["orders"]["placed_at"] = pd.to_datetime(t["orders"]["placed_at"])
     t["shipments"]["shipped_at"] = pd.to_datetime(t["shipments"]["shipped_at"])
     return t
 
