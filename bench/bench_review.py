@@ -162,6 +162,20 @@ def _in(values: tuple[str, ...]) -> str:
     return _SQL_LIST(", ".join("'" + v.replace("'", "''") + "'" for v in values))
 
 
+# The Fulfilment page's weekly counts from ``fl`` (a week's order lines with their order's facts and deadline).
+_FULFIL_WEEKS = """), fw AS (
+    SELECT wk,
+        count(*) FILTER (deadline IS NOT NULL AND shipped_at IS NOT NULL) AS ship_counted,
+        count(*) FILTER (deadline IS NOT NULL AND shipped_at <= deadline) AS ship_on_time,
+        count(*) FILTER (delivered_at IS NOT NULL AND promised_at IS NOT NULL) AS delivered,
+        count(*) FILTER (delivered_at IS NOT NULL AND promised_at IS NOT NULL
+                         AND CAST(delivered_at AS DATE) <= CAST(promised_at AS DATE)) AS delivered_on_time,
+        median(epoch(shipped_at - paid_at) / 3600.0) FILTER (paid_at IS NOT NULL AND shipped_at IS NOT NULL) AS c2s,
+        count(*) FILTER (mp AND deadline IS NOT NULL AND shipped_at IS NOT NULL) AS mp_counted,
+        count(*) FILTER (mp AND deadline IS NOT NULL AND shipped_at > deadline) AS mp_late
+    FROM fl GROUP BY wk
+"""
+
 DUCK_SQL = f"""
 WITH o AS (
     SELECT o.id, o.placed_at, o.paid_at, o.ship_by, o.status, date_trunc('week', o.placed_at) AS wk,
@@ -178,18 +192,7 @@ WITH o AS (
 ), fl AS (
     SELECT wo.*, coalesce(l.ship_by, wo.ship_by) AS deadline FROM order_lines l JOIN wo ON wo.id = l.order_id
     WHERE wo.status NOT IN ('cancelled', 'canceled', 'unavailable')
-), fw AS (
-    SELECT wk,
-        count(*) FILTER (deadline IS NOT NULL AND shipped_at IS NOT NULL) AS ship_counted,
-        count(*) FILTER (deadline IS NOT NULL AND shipped_at <= deadline) AS ship_on_time,
-        count(*) FILTER (delivered_at IS NOT NULL AND promised_at IS NOT NULL) AS delivered,
-        count(*) FILTER (delivered_at IS NOT NULL AND promised_at IS NOT NULL
-                         AND CAST(delivered_at AS DATE) <= CAST(promised_at AS DATE)) AS delivered_on_time,
-        median(epoch(shipped_at - paid_at) / 3600.0) FILTER (paid_at IS NOT NULL AND shipped_at IS NOT NULL) AS c2s,
-        count(*) FILTER (mp AND deadline IS NOT NULL AND shipped_at IS NOT NULL) AS mp_counted,
-        count(*) FILTER (mp AND deadline IS NOT NULL AND shipped_at > deadline) AS mp_late
-    FROM fl GROUP BY wk
-), r AS (
+{_FULFIL_WEEKS}), r AS (
     SELECT r.order_line_id, sum(r.qty) AS units, count(*) FILTER (lower(r.reason_code) IN {_in(WRONG_ITEM)}) AS wrong,
            sum(6.5 + r.qty * 2.0 + r.qty * coalesce(pr.unit_cost, 0.0) * CASE r.disposition
                WHEN 'restock' THEN 0.0 WHEN 'refurbish' THEN 0.35 WHEN 'liquidate' THEN 0.70 WHEN 'scrap' THEN 1.0
@@ -242,11 +245,13 @@ def _ratio(num: Any, den: Any) -> float:
     return float(num) / float(den) if den and not pd.isna(den) and float(den) != 0 else float("nan")
 
 
-def duckdb_weeks(con: Any, span: list[Week]) -> dict[str, dict[str, float]]:
-    """The review's KPIs for each week of ``span`` (consecutive) from the raw tables, in DuckDB SQL."""
+def _week_kpis(con: Any, sql: str, params: dict[str, Any], span: list[Week]) -> dict[str, dict[str, float]]:
+    """Each week's KPIs from ``sql``'s weekly sums (one row per week Monday ``wk``; ``$lo`` and ``$hi`` bound the
+    span). A sum the query does not return is not measured: the return rate and fulfilment accuracy are NaN and
+    the cost per order holds no cost of returns."""
     lo = pd.Timestamp(span[0].start)
     hi = pd.Timestamp(span[-1].end) + pd.Timedelta(days=1)
-    df = duckdb_ref.frame(con, DUCK_SQL, {"lo": lo.to_pydatetime(), "hi": hi.to_pydatetime()})
+    df = duckdb_ref.frame(con, sql, {"lo": lo.to_pydatetime(), "hi": hi.to_pydatetime(), **params})
     df = df.loc[:, ~df.columns.duplicated()].set_index("wk")
     out: dict[str, dict[str, float]] = {}
     for w in span:
@@ -269,6 +274,11 @@ def duckdb_weeks(con: Any, span: list[Week]) -> dict[str, dict[str, float]]:
             "valid_tracking_rate": _ratio(g("tracked"), g("shipments")),
         }
     return out
+
+
+def duckdb_weeks(con: Any, span: list[Week]) -> dict[str, dict[str, float]]:
+    """The review's KPIs for each week of ``span`` (consecutive) from the raw tables, in DuckDB SQL."""
+    return _week_kpis(con, DUCK_SQL, {}, span)
 
 
 TPL_COLUMNS = {
@@ -298,18 +308,7 @@ WITH o AS (
 ), fl AS (
     SELECT wo.*, coalesce(l.ship_by, wo.ship_by) AS deadline FROM order_lines l JOIN wo ON wo.id = l.order_id
     WHERE wo.mine AND wo.status NOT IN ('cancelled', 'canceled', 'unavailable')
-), fw AS (
-    SELECT wk,
-        count(*) FILTER (deadline IS NOT NULL AND shipped_at IS NOT NULL) AS ship_counted,
-        count(*) FILTER (deadline IS NOT NULL AND shipped_at <= deadline) AS ship_on_time,
-        count(*) FILTER (delivered_at IS NOT NULL AND promised_at IS NOT NULL) AS delivered,
-        count(*) FILTER (delivered_at IS NOT NULL AND promised_at IS NOT NULL
-                         AND CAST(delivered_at AS DATE) <= CAST(promised_at AS DATE)) AS delivered_on_time,
-        median(epoch(shipped_at - paid_at) / 3600.0) FILTER (paid_at IS NOT NULL AND shipped_at IS NOT NULL) AS c2s,
-        count(*) FILTER (mp AND deadline IS NOT NULL AND shipped_at IS NOT NULL) AS mp_counted,
-        count(*) FILTER (mp AND deadline IS NOT NULL AND shipped_at > deadline) AS mp_late
-    FROM fl GROUP BY wk
-), mine_ship AS (  -- the review's own sums: the 3PL's shipments of each order
+{_FULFIL_WEEKS}), mine_ship AS (  -- the review's own sums: the 3PL's shipments of each order
     SELECT order_id, count(shipped_at) > 0 AS shipped, sum(label_cost) AS labels FROM s WHERE mine GROUP BY order_id
 ), ow AS (
     SELECT wo.wk, count(*) FILTER (wo.mine AND wo.mp) AS mp_orders,
@@ -353,31 +352,7 @@ def duckdb_tpl_weeks(con: Any, span: list[Week], warehouses: list[int]) -> dict[
     Fulfilment page's by the orders of its ``warehouses``; the Returns page's none (a 3PL sees no product's
     returns, so the rates are not measured and the cost per order holds no cost of returns); the review's own
     by its orders, its shipments (those that left its warehouses) and their orders' reviews and returns."""
-    lo = pd.Timestamp(span[0].start)
-    hi = pd.Timestamp(span[-1].end) + pd.Timedelta(days=1)
-    df = duckdb_ref.frame(con, TPL_SQL, {"lo": lo.to_pydatetime(), "hi": hi.to_pydatetime(), "wh": warehouses})
-    df = df.loc[:, ~df.columns.duplicated()].set_index("wk")
-    out: dict[str, dict[str, float]] = {}
-    for w in span:
-        key = pd.Timestamp(w.start)
-        r = df.loc[key] if key in df.index else pd.Series(dtype="float64")
-        g = r.get
-        n = g("shipped_orders", 0) or 0
-        out[w.label] = {
-            "on_time_ship": _ratio(g("ship_on_time"), g("ship_counted")),
-            "on_time_delivery": _ratio(g("delivered_on_time"), g("delivered")),
-            "click_to_ship_exact": float(g("c2s", np.nan)),
-            "late_shipment_rate": _ratio(g("mp_late"), g("mp_counted")),
-            "return_rate": float("nan"),
-            "fulfilment_accuracy": float("nan"),
-            "cost_per_order": _ratio((g("labels") or 0.0) + 3.0 * n, n),
-            "order_cycle_time": float(g("cycle", np.nan)),
-            "review_score": float(g("score", np.nan)),
-            "cancel_rate": _ratio(g("mp_cancelled"), g("mp_orders")),
-            "order_defect_rate": _ratio(g("defect_orders"), g("mp_ship_orders")),
-            "valid_tracking_rate": _ratio(g("tracked"), g("shipments")),
-        }
-    return out
+    return _week_kpis(con, TPL_SQL, {"wh": warehouses}, span)
 
 
 def read_duck_frames(engine: Engine) -> dict[str, pd.DataFrame]:
