@@ -196,19 +196,27 @@ def decode(text: str) -> Headline:
 # --- reading and writing -------------------------------------------------------------------------------
 
 
-def _stored(session: Session, keys: Iterable[str], ver: str) -> dict[str, Headline]:
+def _stored(session: Session, keys: Iterable[str], ver: str,
+            read: Callable[[str], Any] = decode) -> dict[str, Any]:
+    """The rows of ``keys`` stored at version ``ver``, each payload decoded by ``read``; a payload that cannot
+    be decoded is left out (computed again)."""
     keys = list(keys)
-    out: dict[str, Headline] = {}
+    out: dict[str, Any] = {}
     if not keys:
         return out
     rows = session.execute(select(HeadlineStore.key, HeadlineStore.payload)
                            .where(HeadlineStore.key.in_(keys), HeadlineStore.version == ver)).all()
     for k, payload in rows:
         try:
-            out[k] = decode(payload)
+            out[k] = read(payload)
         except (ValueError, TypeError, KeyError):
-            log.warning("stored headline %s could not be read; computing it again", k[:12])
+            log.warning("stored row %s could not be read; computing it again", k[:12])
     return out
+
+
+def _row(key: str, domain: str, ver: str, payload: str) -> dict[str, Any]:
+    return {"key": key, "domain": domain, "version": ver, "payload": payload,
+            "computed_at": dt.datetime.now(dt.UTC).replace(tzinfo=None)}
 
 
 def _write(conn: Connection, rows: list[dict[str, Any]], ver: str) -> None:
@@ -259,7 +267,6 @@ def headlines(session: Session, viewer: Viewer, filters: Filters,
     out: list[tuple[Domain, Headline]] = []
     failed: list[tuple[Domain, Exception]] = []
     new: list[dict[str, Any]] = []
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     for d in doms:
         h = found.get(keys[d.id])
         if h is None:
@@ -272,8 +279,7 @@ def headlines(session: Session, viewer: Viewer, filters: Filters,
                 continue
             if use:
                 try:
-                    new.append({"key": keys[d.id], "domain": d.id, "version": ver, "payload": encode(h),
-                                "computed_at": now})
+                    new.append(_row(keys[d.id], d.id, ver, encode(h)))
                 except (TypeError, ValueError) as exc:
                     log.warning("the %s headline cannot be stored (%s); it is computed on every load", d.id, exc)
         out.append((d, h))
@@ -328,18 +334,14 @@ def stored_sums(session: Session, name: str, viewer: Viewer, parts: Sequence[str
         return compute()
     ver = version(session)
     k = sums_key(name, viewer, parts)
-    payload = session.scalar(select(HeadlineStore.payload).where(HeadlineStore.key == k, HeadlineStore.version == ver))
-    if payload is not None:
-        try:
-            return decode_sums(payload)
-        except (ValueError, TypeError, KeyError):
-            log.warning("stored %s %s could not be read; computing them again", name, k[:12])
+    found = _stored(session, [k], ver, decode_sums).get(k)
+    if found is not None:
+        return found
     df = compute()
     try:
         text = encode_sums(df)
     except (TypeError, ValueError) as exc:
         log.warning("%s cannot be stored (%s); they are computed on every load", name, exc)
         return df
-    _store(session, [{"key": k, "domain": name[:32], "version": ver, "payload": text,
-                      "computed_at": dt.datetime.now(dt.UTC).replace(tzinfo=None)}], ver)
+    _store(session, [_row(k, name[:32], ver, text)], ver)
     return df

@@ -261,15 +261,21 @@ def _grouped(session: Session, stmt_cols: list[Any], t: Any, viewer: Viewer, fil
     return df.drop(columns=["group_key"])
 
 
-def _raw_conditions(viewer: Viewer, filters: Filters) -> list[ColumnElement[bool]]:
-    # a date range drives the read through the orders' placed day: the viewer's lines tested per line
-    # (ops.access.date_driven_conditions), not a list of a 3PL's or a carrier's every order built first
-    scope = access.date_driven_conditions(viewer)[2] if filters.start() else access.order_line_condition(viewer)
-    conds: list[ColumnElement[bool]] = [scope]
+def _placed(filters: Filters) -> list[ColumnElement[bool]]:
+    """Orders placed in the filters' date range (none: no range)."""
+    conds: list[ColumnElement[bool]] = []
     if filters.start():
         conds.append(Order.placed_at >= filters.start())
     if filters.end():
         conds.append(Order.placed_at < filters.end())
+    return conds
+
+
+def _raw_conditions(viewer: Viewer, filters: Filters) -> list[ColumnElement[bool]]:
+    # a date range drives the read through the orders' placed day: the viewer's lines tested per line
+    # (ops.access.date_driven_conditions), not a list of a 3PL's or a carrier's every order built first
+    scope = access.date_driven_conditions(viewer)[2] if filters.start() else access.order_line_condition(viewer)
+    conds: list[ColumnElement[bool]] = [scope, *_placed(filters)]
     if filters.warehouses:
         conds.append(Order.warehouse_id.in_(select(Warehouse.id).where(Warehouse.code.in_(filters.warehouses))))
     if filters.channels:
@@ -288,10 +294,9 @@ def _placed_id_range(session: Session, filters: Filters) -> tuple[int, int] | No
     Every line and shipment of those orders has its ``order_id`` within it, so the bound changes no row; it lets
     the database find them by their ``order_id`` index where the week's orders lie together (ids are given as
     orders arrive), instead of hashing every order line and shipment to join them to the week's orders."""
-    if not filters.start() and not filters.end():
+    placed = _placed(filters)
+    if not placed:
         return None
-    placed = [c for c in (Order.placed_at >= filters.start() if filters.start() else None,
-                          Order.placed_at < filters.end() if filters.end() else None) if c is not None]
     # fenced (OFFSET 0), so the orders are found by their placed day: PostgreSQL otherwise reads min() and max()
     # by walking the id index from each end until an order of the range turns up
     week = select(Order.id.label("id")).where(*placed).offset(0).subquery()
