@@ -198,20 +198,27 @@ def per_warehouse(df: pd.DataFrame) -> pd.DataFrame:
         "late_hours_sum": g["late_h"].sum(), "backlog": g["backlog"].sum()}).sort_index()
 
 
+def aggregated_per_warehouse(engine: Engine, want: pd.DataFrame) -> pd.DataFrame:
+    """What the refresher stored, as :func:`per_warehouse` lays it out: ``agg_fulfil_daily``'s columns of ``want``
+    summed per warehouse (-1: none) and the backlog's lines, on ``want``'s rows (0 where none)."""
+    with engine.connect() as c:
+        daily = pd.read_sql("SELECT * FROM agg_fulfil_daily", c)
+        bl = pd.read_sql("SELECT warehouse_id, lines FROM agg_fulfil_backlog", c)
+    daily["wh"] = daily["warehouse_id"].fillna(-1).astype(int)
+    got = daily.groupby("wh")[[c for c in want.columns if c != "backlog"]].sum()
+    got["backlog"] = bl.assign(wh=bl["warehouse_id"].fillna(-1).astype(int)).groupby("wh")["lines"].sum()
+    return got.reindex(want.index).fillna(0)
+
+
 def test_aggregates_equal_plain_pandas_per_warehouse(seeded_engine: Engine,
                                                      raw: tuple[pd.DataFrame, pd.Timestamp]) -> None:
     """The SQL refresher's agg_fulfil_daily / _hours / _backlog summed per warehouse, against the raw rows."""
     df, _ = raw
     want = per_warehouse(df)
+    got = aggregated_per_warehouse(seeded_engine, want)
     with seeded_engine.connect() as c:
-        daily = pd.read_sql("SELECT * FROM agg_fulfil_daily", c)
         hist = pd.read_sql("SELECT warehouse_id, channel_id, measure, bucket, n FROM agg_fulfil_hours "
                            "WHERE fine = 0", c)
-        bl = pd.read_sql("SELECT warehouse_id, lines FROM agg_fulfil_backlog", c)
-    daily["wh"] = daily["warehouse_id"].fillna(-1).astype(int)
-    got = daily.groupby("wh")[[c for c in want.columns if c != "backlog"]].sum()
-    got["backlog"] = bl.assign(wh=bl["warehouse_id"].fillna(-1).astype(int)).groupby("wh")["lines"].sum()
-    got = got.reindex(want.index).fillna(0)
     for col in want.columns:
         assert np.allclose(got[col].astype(float), want[col].astype(float), rtol=1e-9), col
     # Business-hour buckets: the SQL calendar arithmetic puts every line in the bucket ops.business_time gives.

@@ -17,7 +17,7 @@ from ops.db import transaction
 from ops.demo import seed
 from ops.models import Shipment
 from tests.test_fulfillment_incremental import TABLES, _dump
-from tests.test_fulfillment_raw import EDGES, per_warehouse, raw_lines
+from tests.test_fulfillment_raw import EDGES, aggregated_per_warehouse, per_warehouse, raw_lines
 
 R = importlib.import_module("ops.fulfillment.refresh")  # the package exports a function of the same name
 
@@ -55,14 +55,9 @@ def test_several_shipments_per_order_match_plain_pandas(engine: Engine) -> None:
         R.refresh(s)
     df = raw_lines(engine)
     want = per_warehouse(df)
+    got = aggregated_per_warehouse(engine, want)
     with engine.connect() as c:
-        daily = pd.read_sql("SELECT * FROM agg_fulfil_daily", c)
         hist = pd.read_sql("SELECT measure, fine, bucket, channel_id, n FROM agg_fulfil_hours", c)
-        bl = pd.read_sql("SELECT warehouse_id, lines FROM agg_fulfil_backlog", c)
-    daily["wh"] = daily["warehouse_id"].fillna(-1).astype(int)
-    got = daily.groupby("wh")[[c for c in want.columns if c != "backlog"]].sum()
-    got["backlog"] = bl.assign(wh=bl["warehouse_id"].fillna(-1).astype(int)).groupby("wh")["lines"].sum()
-    got = got.reindex(want.index).fillna(0)
     for col in want.columns:
         assert np.allclose(got[col].astype(float), want[col].astype(float), rtol=1e-9), col
     # the split orders' lines: shipped at their first shipment, delivered only when every shipment arrived
