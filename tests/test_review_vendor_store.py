@@ -15,7 +15,6 @@ from their fact rows; the first read at a data version stores them, later reads 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from ops.models import Carrier, Channel, HeadlineStore, Order, Shipment, Supplie
 from ops.review import kpis as rk
 from ops.review.sources import week_span
 from ops.review.week import Week, week_of
+from tests.test_ingest_csv import write
 
 
 def _vendors(engine: Engine) -> list[Viewer]:
@@ -111,12 +111,6 @@ def test_a_vendor_never_reads_another_vendors_stored_sums(seeded_engine: Engine)
     assert len(keys) == len(vendors)
 
 
-def _write(path: Path, rows: list[list[str]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh).writerows(rows)
-    return path
-
-
 def test_an_import_makes_the_next_read_compute_again(engine: Engine, tmp_path: Path) -> None:
     from ops.demo import seed
     from ops.ingest import run_imports
@@ -142,7 +136,7 @@ def test_an_import_makes_the_next_read_compute_again(engine: Engine, tmp_path: P
     head = SPECS["shipments"].names
     row = {"tracking_number": "STORE-TRK-1", "order_number": str(order.order_number), "warehouse_code": tpl_wh.code,
            "shipped_at": f"{placed + dt.timedelta(hours=20):%Y-%m-%d %H:%M:%S}", "status": "in_transit"}
-    run_imports(engine, groups=[("csv-shipments", [_write(tmp_path / "late.csv", [head, [row.get(c, "") for c in
+    run_imports(engine, groups=[("csv-shipments", [write(tmp_path / "late.csv", [head, [row.get(c, "") for c in
                                                                                        head]])])], viewer=SYSTEM)
     after = _sums(engine, viewer, span, Filters())
     week = span[-1].label
