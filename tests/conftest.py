@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -128,3 +129,13 @@ def _fresh_streamlit_caches() -> Iterator[None]:
 
     st.cache_data.clear()
     yield
+
+
+def planner_estimate(conn: Any, table: str) -> float:
+    """PostgreSQL's planner estimate of ``table``'s rows (``reltuples``: -1 when never analyzed)."""
+    return float(conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = :t"), {"t": table}).scalar())
+
+
+def sqlite_statistics(conn: Any) -> bool:
+    """True when a SQLite database holds planner statistics (an ``ANALYZE`` ran: ``sqlite_stat1`` exists)."""
+    return bool(conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")).scalar())

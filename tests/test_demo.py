@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 
 from ops import demo
 from ops.demo import DEMO_END, anomalies, generate, is_empty, seed
+from tests.conftest import planner_estimate, sqlite_statistics
 
 AN = anomalies("small", 7)
 
@@ -174,11 +175,11 @@ def test_postgresql_has_planner_statistics_after_a_seed(seeded_engine: Engine) -
     """
     with seeded_engine.connect() as conn:
         if conn.dialect.name == "sqlite":
-            assert conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")).scalar() == 0
+            assert not sqlite_statistics(conn)
             return
         for table in ("orders", "order_lines", "shipments", "agg_fulfil_daily", "agg_inventory_pair"):
             rows = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()  # noqa: S608 - fixed names
-            estimate = conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = :t"), {"t": table}).scalar()
+            estimate = planner_estimate(conn, table)
             assert rows and estimate == rows, (table, rows, estimate)
 
 

@@ -35,7 +35,7 @@ from ops.forecast.models import (
 from ops.forecast.queries import CHOICE_COLUMNS, FORECAST_COLUMNS, latest_choices, latest_forecast
 from ops.forecast.run import ForecastError, run_forecast
 from ops.models import ForecastChoice, ForecastRun, ForecastWeek, Product, Supplier
-from tests.conftest import REFERENCE, ROOT, SHARED_DATA
+from tests.conftest import REFERENCE, ROOT, SHARED_DATA, planner_estimate, sqlite_statistics
 
 CASES = {c["id"]: c for c in json.loads((REFERENCE / "inventory_cases.json").read_text())["cases"]}
 PBS = pd.read_csv(SHARED_DATA / "pbs_intermittent" / "PBS_dataset.csv")["Scripts"].to_numpy(float)
@@ -410,7 +410,7 @@ def test_a_successful_run_leaves_planner_statistics_on_postgresql(small: Engine)
     if small.dialect.name == "sqlite":  # SQLite keeps its rule-based plans: no statistics are gathered there
         run_forecast(small, jobs=1, chunk_size=25)
         with small.connect() as conn:
-            assert conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")).scalar() == 0
+            assert not sqlite_statistics(conn)
         return
 
     with small.begin() as conn:  # statistics from the seed, if any, are dropped first
@@ -420,5 +420,5 @@ def test_a_successful_run_leaves_planner_statistics_on_postgresql(small: Engine)
     with small.connect() as conn:
         for t in ("forecast_choices", "forecast_weeks", "forecast_scores", "agg_planner_forecast"):
             rows = conn.execute(text(f"SELECT count(*) FROM {t}")).scalar()  # noqa: S608 - fixed names
-            estimate = conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = :t"), {"t": t}).scalar()
+            estimate = planner_estimate(conn, t)
             assert rows and estimate == rows, (t, rows, estimate)

@@ -19,6 +19,7 @@ from ops.ingest import run_import
 from ops.ingest.refresh import READS, needed
 from ops.ingest.store import Counts
 from ops.models import Order, OrderLine, Product, Supplier, Warehouse
+from tests.conftest import planner_estimate, sqlite_statistics
 from tests.test_incremental_imports import assert_equals_full_rebuild
 from tests.test_ingest_csv import write
 
@@ -111,7 +112,7 @@ def test_a_big_import_leaves_planner_statistics_of_its_tables(seeded: Engine, tm
 
     def estimate(table: str) -> float:
         with seeded.connect() as c:
-            return float(c.execute(text("SELECT reltuples FROM pg_class WHERE relname = :t"), {"t": table}).scalar())
+            return planner_estimate(c, table)
 
     def count(table: str) -> int:
         with seeded.connect() as c:
@@ -123,7 +124,7 @@ def test_a_big_import_leaves_planner_statistics_of_its_tables(seeded: Engine, tm
     run_import(seeded, kind="csv-products", paths=[write(tmp_path / "bulk.csv", rows)], viewer=SYSTEM)
     if seeded.dialect.name == "sqlite":
         with seeded.connect() as c:
-            assert c.execute(text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")).scalar() == 0
+            assert not sqlite_statistics(c)
         return
     after_bulk = count("products")
     assert estimate("products") == after_bulk  # the 60 new rows are counted

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 
 from ops import returns as ret
 from ops.access import SYSTEM, Viewer
@@ -14,7 +14,7 @@ from ops.db import transaction
 from ops.decisions import apply
 from ops.models import Decision, Return, ReturnThemeDoc
 from ops.returns.themes import create_run, mine, run_job
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, planner_estimate, sqlite_statistics
 
 OLIST_REVIEWS = SHARED_DATA / "olist_sample_4k" / "olist_order_reviews_dataset.csv"
 # Words that would only show up if the mining leaned on English text or an English stop-word list.
@@ -102,9 +102,9 @@ def test_job_stores_themes_with_progress_and_vendors_see_none(engine: Engine) ->
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             for t, n in (("return_theme_docs", docs), ("return_themes", 8)):
-                assert conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = :t"), {"t": t}).scalar() == n
+                assert planner_estimate(conn, t) == n
         else:
-            assert conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")).scalar() == 0
+            assert not sqlite_statistics(conn)
     # the same run again (the job is idempotent per run) gives the same table
     run_job(engine, run_id, n_themes=8, seed=42)
     with transaction(engine) as s:
